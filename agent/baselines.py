@@ -1,0 +1,85 @@
+"""Reference agents that bracket the learned model: random (floor), expert and oracle (ceiling).
+
+The oracle runs the *same* planner as the learned agent but scores candidates with the true
+MuJoCo dynamics (the simulator state copied per candidate), so the gap between the two is the
+price of the learned model, not of the planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agent.mpc import BaseAgent, PlanningAgent, _clip_action
+from planners.base import Planner
+
+
+class RandomAgent(BaseAgent):
+    """Uniform actions inside the bounds: the floor any planner must beat."""
+
+    def __init__(self, action_low: np.ndarray, action_high: np.ndarray, seed: int = 0) -> None:
+        super().__init__(action_low, action_high)
+        self._rng = np.random.default_rng(seed)
+
+    def set_goal(self, goal: object) -> None:  # the random agent ignores goals
+        del goal
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        action = self._rng.uniform(self.action_low, self.action_high)
+        self._record(0.0, float("nan"), False)
+        return action.astype(np.float32)
+
+
+class PolicyAgent(BaseAgent):
+    """Wraps an `envs.experts` policy `(obs, info) -> action` (privileged simulator state)."""
+
+    def __init__(self, policy: Callable, action_low: np.ndarray, action_high: np.ndarray) -> None:
+        super().__init__(action_low, action_high)
+        self.policy = policy
+        self.info: dict = {}
+
+    def set_goal(self, goal: object) -> None:
+        del goal
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        action = self.policy({"pixels": pixels, "state": state}, self.info)
+        self._record(0.0, float("nan"), False)
+        return _clip_action(action, self.action_low, self.action_high).astype(np.float32)
+
+
+class OracleAgent(PlanningAgent):
+    """The learned agent's planner on true dynamics: `env.unwrapped.oracle_cost`."""
+
+    def __init__(
+        self,
+        env: gym.Env,
+        planner: Planner,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        execute_steps: int = 1,
+    ) -> None:
+        super().__init__(planner, action_low, action_high, execute_steps)
+        if not hasattr(env.unwrapped, "oracle_cost"):
+            raise TypeError(f"{env.spec.id if env.spec else env} has no oracle_cost(actions) hook")
+        self.env = env
+
+    def set_goal(self, goal: object) -> None:
+        del goal  # the oracle reads the goal from the simulator
+        self._queue.clear()
+        self.planner.reset()
+
+    def _cost_fn(
+        self, pixels: np.ndarray, state: np.ndarray
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        oracle_cost = self.env.unwrapped.oracle_cost
+
+        def cost_fn(actions: torch.Tensor) -> torch.Tensor:
+            e, s, h, a = actions.shape  # [E=1, S, H, A]
+            flat = actions.reshape(e * s, h, a).detach().cpu().numpy()  # [E*S, H, A]
+            cost = np.asarray(oracle_cost(flat), dtype=np.float64)  # [E*S]
+            return torch.as_tensor(cost, dtype=actions.dtype, device=actions.device).reshape(e, s)
+
+        return cost_fn

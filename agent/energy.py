@@ -1,0 +1,69 @@
+"""Energy landscape, as in the V-JEPA 2 paper: energy over a grid of (dx, dy) around the action
+that really produced the goal frame. A good world model puts the minimum near the true action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from agent.mpc import MPCAgent
+
+
+@torch.no_grad()
+def energy_grid(
+    agent: MPCAgent,
+    pixels: np.ndarray,
+    state: np.ndarray,
+    goal_pixels: np.ndarray,
+    base_action: np.ndarray,
+    half_range: float,
+    resolution: int = 21,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Energies (res, res) of one-step actions `base_action` with dx, dy swept over a grid.
+
+    Returns (dx values, dy values, energies[iy, ix]); the grid is one batched rollout.
+    """
+    agent.reset()
+    agent.set_goal(goal_pixels)
+    agent._history.append((agent.encode_image(pixels), np.asarray(state, np.float32), None))
+    cost_fn = agent._cost_fn(pixels, state)
+    d = np.linspace(-half_range, half_range, resolution)
+    dx, dy = np.meshgrid(d, d)  # [res, res] each, dy along rows
+    actions = np.repeat(np.asarray(base_action, np.float32)[None], dx.size, axis=0)  # [G, A]
+    actions[:, 0], actions[:, 1] = dx.ravel(), dy.ravel()
+    cand = torch.as_tensor(actions)[None, :, None]  # [1, G, 1, A]: E=1, S=G, H=1
+    energies = cost_fn(cand)[0].reshape(resolution, resolution).cpu().numpy()
+    return d, d, energies
+
+
+def plot_energy(
+    path: Path,
+    dxs: np.ndarray,
+    dys: np.ndarray,
+    energies: np.ndarray,
+    true_action: np.ndarray,
+    title: str = "",
+) -> Path:
+    """Heat map with the true action (white cross) and the grid minimum (red dot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    mesh = ax.pcolormesh(dxs * 100, dys * 100, energies, shading="auto", cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="energy (latent L1)")
+    iy, ix = np.unravel_index(np.nanargmin(energies), energies.shape)
+    ax.plot(true_action[0] * 100, true_action[1] * 100, "wx", ms=12, mew=3, label="true action")
+    ax.plot(dxs[ix] * 100, dys[iy] * 100, "ro", ms=7, label="energy minimum")
+    ax.set_xlabel("dx (cm)")
+    ax.set_ylabel("dy (cm)")
+    ax.set_title(title or "energy landscape")
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,244 @@
+"""Model-predictive control on a latent world model: encode, imagine, plan, act, replan.
+
+The same `MPCAgent` runs inside `wm-eval`, `wm-demo` and the ROS 2 policy node, so it takes
+plain numpy observations and returns plain numpy actions; torch stays inside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from planners.base import Planner
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How the agent turns plans into commands.
+
+    V-JEPA 2-AC executes the first action and replans (`execute_steps=1`); executing a few
+    actions per plan trades a little success for much speed (ANCHORS, lesson 3).
+    """
+
+    execute_steps: int = 1
+    """Actions executed from each plan before replanning."""
+    context_frames: int = 1
+    """Observed frames fed to the predictor as context (1 = current frame only)."""
+    energy_metric: str = "l1"
+    """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
+    energy_reduce: str = "last"
+    """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
+    subgoal_hold_steps: tuple[int, ...] = ()
+    """Control steps each sub-goal image is held (V-JEPA 2-AC pick-and-place: 4, 10, 4)."""
+
+    def __post_init__(self) -> None:
+        if self.execute_steps < 1:
+            raise ValueError(f"execute_steps must be >= 1, got {self.execute_steps}")
+        if self.context_frames < 1:
+            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
+        if self.energy_metric not in ("l1", "l2"):
+            raise ValueError(f"energy_metric must be 'l1' or 'l2', got {self.energy_metric!r}")
+        if self.energy_reduce not in ("last", "sum"):
+            raise ValueError(f"energy_reduce must be 'last' or 'sum', got {self.energy_reduce!r}")
+        if any(h < 1 for h in self.subgoal_hold_steps):
+            raise ValueError(f"subgoal_hold_steps must be >= 1, got {self.subgoal_hold_steps}")
+
+
+@dataclass
+class AgentStats:
+    """What the last `act` call cost and saw; read by eval, the demo and the ROS status topic."""
+
+    plan_ms: float = float("nan")
+    energy: float = float("nan")
+    replanned: bool = False
+    plan_ms_history: list[float] = field(default_factory=list)
+    energy_history: list[float] = field(default_factory=list)
+
+
+def _clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Last line of defence: a non-finite component becomes 0 (hold still), then clip."""
+    action = np.nan_to_num(np.asarray(action, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(action, low, high)
+
+
+class BaseAgent:
+    """Shared bookkeeping for every agent (learned MPC and the baselines)."""
+
+    def __init__(self, action_low: np.ndarray, action_high: np.ndarray) -> None:
+        self.action_low = np.asarray(action_low, dtype=np.float64)
+        self.action_high = np.asarray(action_high, dtype=np.float64)
+        if self.action_low.shape != self.action_high.shape or np.any(
+            self.action_low > self.action_high
+        ):
+            raise ValueError(f"bad action bounds: low={self.action_low}, high={self.action_high}")
+        self.stats = AgentStats()
+
+    def reset(self) -> None:
+        self.stats = AgentStats()
+
+    def _record(self, plan_ms: float, energy: float, replanned: bool) -> None:
+        self.stats.plan_ms, self.stats.energy, self.stats.replanned = plan_ms, energy, replanned
+        if replanned:
+            self.stats.plan_ms_history.append(plan_ms)
+        self.stats.energy_history.append(energy)
+
+
+class PlanningAgent(BaseAgent):
+    """Receding-horizon loop over any batched cost: plan, execute k actions, shift, replan."""
+
+    def __init__(
+        self,
+        planner: Planner,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        execute_steps: int = 1,
+    ) -> None:
+        super().__init__(action_low, action_high)
+        self.planner = planner
+        self.execute_steps = execute_steps
+        self._queue: deque[np.ndarray] = deque()
+        self._queued_energy = float("nan")
+
+    def reset(self) -> None:
+        super().reset()
+        self.planner.reset()
+        self._queue.clear()
+
+    def _cost_fn(self, pixels: np.ndarray, state: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+        raise NotImplementedError
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """One control step: (H, W, 3) uint8 image and (7,) state -> (7,) clipped action."""
+        replanned = not self._queue
+        plan_ms = 0.0
+        if replanned:
+            t0 = time.perf_counter()
+            cost_fn = self._cost_fn(pixels, state)
+            plan = self.planner.plan(cost_fn, num_envs=1)[0]  # [H, A]
+            with torch.no_grad():
+                self._queued_energy = float(cost_fn(plan[None, None])[0, 0])
+            plan_np = plan.detach().cpu().numpy()
+            k = min(self.execute_steps, plan_np.shape[0])
+            self._queue.extend(plan_np[:k])
+            self.planner.shift(k)
+            plan_ms = (time.perf_counter() - t0) * 1e3
+        action = _clip_action(self._queue.popleft(), self.action_low, self.action_high)
+        self._record(plan_ms, self._queued_energy, replanned)
+        return action.astype(np.float32)
+
+
+class MPCAgent(PlanningAgent):
+    """Plans in the latent space of a `WorldModel` towards the latent of a goal image."""
+
+    def __init__(
+        self,
+        world_model: torch.nn.Module,
+        planner: Planner,
+        action_low: np.ndarray,
+        action_high: np.ndarray,
+        cfg: AgentConfig | None = None,
+    ) -> None:
+        cfg = cfg or AgentConfig()
+        super().__init__(planner, action_low, action_high, cfg.execute_steps)
+        self.cfg = cfg
+        self.world_model = world_model.eval()
+        self.device = next(world_model.parameters()).device
+        self.image_size = int(getattr(world_model, "image_size", 64))
+        self._goals: list[torch.Tensor] = []  # each [1, N, D]
+        self._steps = 0
+        self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
+            maxlen=cfg.context_frames
+        )
+        self._last_action: np.ndarray | None = None
+
+    # --- goals -------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_image(self, pixels: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> latent [N, D] through the world model's one encode path."""
+        frames = torch.as_tensor(np.ascontiguousarray(pixels), device=self.device)
+        frames = frames.permute(2, 0, 1)[None, None]  # [1, 1, 3, H, W]
+        return self.world_model.encode(frames)[0, 0]  # [N, D]
+
+    def set_goal(self, goal: np.ndarray | Sequence[np.ndarray]) -> None:
+        """A goal image, or a list of sub-goal images held for `cfg.subgoal_hold_steps`."""
+        images = [goal] if isinstance(goal, np.ndarray) and goal.ndim == 3 else list(goal)
+        if not images:
+            raise ValueError("set_goal needs at least one image")
+        if len(images) > 1 and len(self.cfg.subgoal_hold_steps) < len(images) - 1:
+            raise ValueError(
+                f"{len(images)} sub-goals need at least {len(images) - 1} subgoal_hold_steps, "
+                f"got {self.cfg.subgoal_hold_steps}"
+            )
+        self._goals = [self.encode_image(np.asarray(g, dtype=np.uint8))[None] for g in images]
+        self._steps = 0
+        self._queue.clear()
+        self.planner.reset()
+
+    def _current_goal(self) -> torch.Tensor:
+        if not self._goals:
+            raise RuntimeError("call set_goal(goal_image) before act()")
+        ends = np.cumsum(self.cfg.subgoal_hold_steps)
+        idx = int(np.searchsorted(ends, self._steps, side="right"))
+        return self._goals[min(idx, len(self._goals) - 1)]
+
+    def reset(self) -> None:
+        super().reset()
+        self._history.clear()
+        self._last_action = None
+        self._steps = 0
+
+    # --- planning ----------------------------------------------------------------------
+    def _cost_fn(self, pixels: np.ndarray, state: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+        goal = self._current_goal()  # [1, N, D]
+        z_ctx = torch.stack([h[0] for h in self._history])[None]  # [1, Tc, N, D]
+        states = np.stack([h[1] for h in self._history])
+        s_ctx = torch.as_tensor(states, dtype=torch.float32, device=self.device)[None]  # [1, Tc, 7]
+        past = [h[2] for h in list(self._history)[1:]]
+        past_actions = (
+            torch.as_tensor(np.stack(past), dtype=torch.float32, device=self.device)[None]
+            if past
+            else None
+        )  # [1, Tc-1, 7]
+        wm, cfg = self.world_model, self.cfg
+
+        @torch.no_grad()
+        def cost_fn(actions: torch.Tensor) -> torch.Tensor:
+            actions = actions.to(self.device, torch.float32)  # [E, S, H, A]
+            z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
+            if cfg.energy_reduce == "last":
+                z = z[:, :, -1]  # [E, S, N, D]
+                return wm.energy(z, goal[:, None], metric=cfg.energy_metric)  # [E, S]
+            e = wm.energy(z, goal[:, None, None], metric=cfg.energy_metric)  # [E, S, H]
+            return e.sum(-1)
+
+        return cost_fn
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        state = np.asarray(state, dtype=np.float32)
+        if not np.all(np.isfinite(state)):
+            raise ValueError(f"state has non-finite values: {state}")
+        prev_action = self._last_action if self._history else None
+        self._history.append((self.encode_image(pixels), state, prev_action))
+        action = super().act(pixels, state)
+        self._last_action = action
+        self._steps += 1
+        return action
+
+
+def build_agent(
+    world_model: torch.nn.Module,
+    planner_cfg: object,
+    action_low: np.ndarray,
+    action_high: np.ndarray,
+    agent_cfg: AgentConfig | None = None,
+) -> MPCAgent:
+    """Wire a world model and a planner config (bounds from the env) into an agent."""
+    from planners import make_planner
+
+    planner = make_planner(planner_cfg, action_low=action_low, action_high=action_high)
+    return MPCAgent(world_model, planner, action_low, action_high, agent_cfg)

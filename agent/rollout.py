@@ -1,0 +1,74 @@
+"""Run an agent in an env for a fixed step budget and keep what evaluation needs.
+
+The simulator's success signal is only *recorded* here; it never reaches the planner
+(ANCHORS, lesson 4), and by default the episode runs its whole budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from agent.video import compose_frame
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome of one episode; distances in metres, latencies in milliseconds."""
+
+    seed: int
+    success: bool
+    """Success at the end of the budget (the arm must reach and stay)."""
+    success_any: bool
+    """Success at any step of the episode."""
+    final_distance: float
+    steps: int
+    plan_ms: list[float] = field(default_factory=list)
+    energies: list[float] = field(default_factory=list)
+    distances: list[float] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def run_episode(
+    env: gym.Env,
+    agent,
+    seed: int,
+    max_steps: int,
+    record_video: bool = False,
+    stop_on_success: bool = False,
+    goal_fn=None,
+) -> EpisodeResult:
+    """One closed-loop episode. `goal_fn(env, obs, info)` may replace the env's goal image
+    (sub-goals, replayed goals); it returns what `agent.set_goal` takes."""
+    obs, info = env.reset(seed=seed)
+    agent.reset()
+    goal = goal_fn(env, obs, info) if goal_fn else info["goal_pixels"]
+    agent.set_goal(goal)
+    if hasattr(agent, "info"):
+        agent.info = info  # privileged experts read the simulator through info
+    goal_image = goal if isinstance(goal, np.ndarray) else goal[-1]
+    result = EpisodeResult(seed, False, False, float(info.get("distance", np.nan)), 0)
+    if record_video:
+        result.frames.append(compose_frame(obs["pixels"], goal_image, [], max_steps))
+    for _ in range(max_steps):
+        action = agent.act(obs["pixels"], obs["state"])
+        obs, _, terminated, truncated, info = env.step(action)
+        if hasattr(agent, "info"):
+            agent.info = info
+        result.steps += 1
+        if agent.stats.replanned:
+            result.plan_ms.append(agent.stats.plan_ms)
+        result.energies.append(agent.stats.energy)
+        result.distances.append(float(info["distance"]))
+        result.success_any |= bool(info["success"])
+        if record_video:
+            result.frames.append(
+                compose_frame(obs["pixels"], goal_image, result.energies, max_steps)
+            )
+        if terminated or truncated or (stop_on_success and info["success"]):
+            break
+    result.success = bool(info["success"])
+    result.final_distance = float(info["distance"])
+    return result

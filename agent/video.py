@@ -1,0 +1,55 @@
+"""Episode videos: camera | goal | energy over time, side by side, one mp4 per episode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+
+def _upscale(image: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize of (H, W, 3) uint8 to (size, size, 3): crisp pixels, no deps."""
+    h, w = image.shape[:2]
+    rows = np.arange(size) * h // size
+    cols = np.arange(size) * w // size
+    return image[rows][:, cols]
+
+
+def energy_panel(energies: list[float], size: int, total_steps: int) -> np.ndarray:
+    """A minimal line plot of the planner's energy so far, drawn straight into pixels."""
+    panel = np.full((size, size, 3), 255, np.uint8)
+    panel[[0, -1], :] = panel[:, [0, -1]] = 200  # frame
+    values = np.asarray(energies, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size < 1:
+        return panel
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo if hi > lo else 1.0
+    margin = size // 10
+    xs = margin + np.arange(len(values)) * (size - 2 * margin) / max(total_steps - 1, 1)
+    ys = size - margin - (np.nan_to_num(values, nan=hi) - lo) / span * (size - 2 * margin)
+    for i in range(len(values)):
+        x0, y0 = (xs[i - 1], ys[i - 1]) if i else (xs[i], ys[i])
+        for t in np.linspace(0.0, 1.0, 24):
+            x = int(round(x0 + t * (xs[i] - x0)))
+            y = int(round(y0 + t * (ys[i] - y0)))
+            panel[max(y - 1, 0) : y + 1, max(x - 1, 0) : x + 1] = (200, 40, 40)
+    return panel
+
+
+def compose_frame(
+    pixels: np.ndarray, goal: np.ndarray, energies: list[float], total_steps: int, size: int = 192
+) -> np.ndarray:
+    """One video frame (size, 3*size, 3): what the camera sees, the goal, the energy curve."""
+    return np.concatenate(
+        [_upscale(pixels, size), _upscale(goal, size), energy_panel(energies, size, total_steps)],
+        axis=1,
+    )
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """Write an mp4 (H.264 via imageio-ffmpeg, which ships its own ffmpeg binary)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimwrite(path, frames, fps=fps, macro_block_size=1)
+    return path
