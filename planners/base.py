@@ -1,0 +1,235 @@
+"""The `Planner` protocol and the sample -> score -> elites -> refit skeleton CEM and MPPI share.
+
+A planner minimises a batched cost function over action sequences; it knows nothing about the
+world model, MuJoCo or ROS (docs/architecture.md). Shapes used throughout:
+
+    E  environments planned for in one call     S  candidate sequences per environment
+    H  planning horizon (actions per sequence)   A  action dimensions
+    K  elites per environment
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from planners.config import PlannerConfig
+
+CostFn = Callable[[Tensor], Tensor]
+"""Maps candidates `(E, S, H, A)` to costs `(E, S)`; lower is better, NaN/inf allowed."""
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """What `agent/` codes against (docs/architecture.md, planners section)."""
+
+    def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
+        """Return action sequences `(E, H, A)`, always inside the configured bounds."""
+        ...
+
+    def shift(self, steps: int) -> None:
+        """Warm start: drop the `steps` actions just executed from the stored plan."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the warm start (new episode)."""
+        ...
+
+
+def sanitize_costs(costs: Tensor, num_envs: int, num_samples: int) -> Tensor:
+    """Check the shape and map every non-finite cost (NaN, +inf, -inf) to +inf.
+
+    -inf becomes +inf too: a cost of -inf is a broken predictor, not a perfect candidate.
+    Costs are ranked in at least float32 so a bf16 predictor cannot tie every candidate.
+    """
+    if costs.shape != (num_envs, num_samples):
+        raise ValueError(
+            f"cost_fn returned shape {tuple(costs.shape)}, expected (E, S) = "
+            f"({num_envs}, {num_samples}) for candidates (E, S, H, A)"
+        )
+    costs = costs.detach().to(torch.promote_types(costs.dtype, torch.float32))
+    return torch.where(torch.isfinite(costs), costs, torch.full_like(costs, float("inf")))
+
+
+class ActionBounds:
+    """Per-dimension box bounds plus an optional L2 max-norm on a group of dimensions.
+
+    Dimensions with `low == high` (e.g. frozen rotation) have zero range: their sampling std is
+    zero, so they are never sampled and always sit at `low`.
+    """
+
+    def __init__(
+        self,
+        low: Tensor,
+        high: Tensor,
+        max_norm: float | None = None,
+        norm_dims: tuple[int, ...] = (),
+    ) -> None:
+        self.low, self.high = low, high  # (A,)
+        self.half_range = (high - low) / 2  # (A,) zero on frozen dims
+        self.max_norm = max_norm
+        # (A,) 1 on the max-norm group: masks avoid fancy indexing in the hot loop.
+        self.norm_mask = torch.zeros_like(low)
+        self.norm_mask[list(norm_dims)] = 1.0
+
+    def project(self, actions: Tensor) -> Tensor:
+        """Shrink the max-norm group onto its ball, then clip into the box `(..., A)`.
+
+        The box clip comes last so the box always holds, even when 0 lies outside it.
+        """
+        if self.max_norm is not None:
+            group_norm = (actions * self.norm_mask).square().sum(-1, keepdim=True).sqrt()
+            scale = (self.max_norm / group_norm).clamp(max=1.0)  # norm 0 -> inf -> 1
+            actions = actions * (1 - self.norm_mask + self.norm_mask * scale)
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
+
+    def hold_still(self, num_envs: int, horizon: int) -> Tensor:
+        """Zero action clipped into the bounds `(E, H, A)`: the safe plan when nothing is known."""
+        shape = (num_envs, horizon, self.low.numel())
+        return self.project(torch.zeros(shape, dtype=self.low.dtype, device=self.low.device))
+
+
+class SamplingPlanner:
+    """Shared skeleton: subclasses define `_refit` (and optionally `_sample_std`).
+
+    Randomness: environment `e` draws from its own generator seeded `cfg.seed + e`, so a batched
+    call gives environment `e` exactly the candidates a single-environment planner seeded
+    `cfg.seed + e` would see (one `randn` per env; the predictor is still called once).
+    """
+
+    def __init__(self, cfg: PlannerConfig) -> None:
+        self.cfg = cfg
+        self.device = torch.device(cfg.device)
+        self.dtype = cfg.torch_dtype()
+        low = torch.tensor(cfg.action_low, dtype=self.dtype, device=self.device)
+        high = torch.tensor(cfg.action_high, dtype=self.dtype, device=self.device)
+        norm_dims = tuple(cfg.max_norm_dims) if cfg.max_norm is not None else ()
+        self.bounds = ActionBounds(low, high, cfg.max_norm, norm_dims)
+        self.action_dim = low.numel()
+        self.num_elites = cfg.elite_count()
+        self.last_cost: Tensor | None = None  # (E,) best cost in the final iteration
+        self._compiled: tuple[CostFn, CostFn] | None = None
+        self.reset()
+
+    # -- Planner protocol ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        self._mean: Tensor | None = None  # (E, H, A) previous plan, for warm start
+        self._generators: list[torch.Generator] = []
+
+    def shift(self, steps: int) -> None:
+        """Drop the first `steps` actions of the previous plan; pad the tail (zeros or last)."""
+        if steps < 0:
+            raise ValueError(f"shift steps must be >= 0, got {steps}")
+        if self._mean is None or steps == 0:
+            return
+        horizon = self._mean.shape[1]
+        steps = min(steps, horizon)
+        kept = self._mean[:, steps:]  # (E, H - steps, A)
+        if self.cfg.shift_pad == "last":
+            pad = self._mean[:, -1:].expand(-1, steps, -1)  # (E, steps, A)
+        else:
+            pad = self.bounds.hold_still(self._mean.shape[0], steps)
+        self._mean = torch.cat([kept, pad], dim=1)
+
+    def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
+        """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration."""
+        cfg, num_samples, horizon = self.cfg, self.cfg.num_samples, self.cfg.horizon
+        cost_fn = self._maybe_compile(cost_fn)
+        generators = self._env_generators(num_envs)
+        mean = self._initial_mean(num_envs)  # (E, H, A)
+        std = self._sample_std(0).expand(num_envs, horizon, -1)  # (E, H, A), reset every plan
+        seen_finite = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        best = torch.full((num_envs,), float("inf"), device=self.device)
+
+        for it in range(cfg.iterations):
+            # 1. Sample around the mean; candidate 0 is the mean itself (never lose the incumbent).
+            noise = torch.stack(
+                [
+                    torch.randn(
+                        num_samples,
+                        horizon,
+                        self.action_dim,
+                        generator=g,
+                        device=self.device,
+                        dtype=self.dtype,
+                    )
+                    for g in generators
+                ]
+            )  # (E, S, H, A)
+            noise[:, 0] = 0.0
+            samples = self.bounds.project(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
+
+            # 2. Score every env's candidates in one batched call.
+            costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)
+            has_finite = torch.isfinite(costs).any(dim=1)  # (E,)
+            seen_finite |= has_finite
+
+            # 3. Elites: the K lowest costs per env (+inf ones are masked out in the refit).
+            elite_costs, elite_idx = torch.topk(costs, self.num_elites, dim=1, largest=False)
+            index = elite_idx[:, :, None, None].expand(-1, -1, horizon, self.action_dim)
+            elites = torch.gather(samples, 1, index)  # (E, K, H, A)
+            best = elite_costs[:, 0]
+
+            # 4. Refit the sampling distribution; an env with no finite cost keeps its old one.
+            new_mean, new_std = self._refit(elites, elite_costs, mean, std, it)
+            keep = has_finite[:, None, None]
+            mean = torch.where(keep, new_mean, mean)
+            std = torch.where(keep, new_std, std)
+
+        plan = self.bounds.project(mean)
+        # Every cost of an env was non-finite: we know nothing, so hold still.
+        plan = torch.where(
+            seen_finite[:, None, None], plan, self.bounds.hold_still(num_envs, horizon)
+        )
+        self._mean = plan.clone()
+        self.last_cost = best
+        return plan
+
+    # -- hooks --------------------------------------------------------------------------------
+
+    def _sample_std(self, iteration: int) -> Tensor:
+        """Sampling std `(A,)` at `iteration`: `init_std` times the half-range (0 on frozen dims)."""
+        return self.cfg.init_std * self.bounds.half_range
+
+    def _refit(
+        self, elites: Tensor, elite_costs: Tensor, mean: Tensor, std: Tensor, iteration: int
+    ) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _min_std(self) -> Tensor:
+        return self.cfg.min_std * self.bounds.half_range  # (A,)
+
+    def _initial_mean(self, num_envs: int) -> Tensor:
+        """Warm start from the shifted previous plan when it matches, else hold still."""
+        horizon = self.cfg.horizon
+        if self._mean is not None and self._mean.shape[:2] == (num_envs, horizon):
+            return self.bounds.project(self._mean)
+        return self.bounds.hold_still(num_envs, horizon)
+
+    def _env_generators(self, num_envs: int) -> list[torch.Generator]:
+        if len(self._generators) != num_envs:
+            self._generators = [
+                torch.Generator(device=self.device).manual_seed(self.cfg.seed + e)
+                for e in range(num_envs)
+            ]
+        return self._generators
+
+    def _maybe_compile(self, cost_fn: CostFn) -> CostFn:
+        """`torch.compile` the cost function only when asked (CUDA graphs via reduce-overhead)."""
+        if not self.cfg.compile:
+            return cost_fn
+        if self._compiled is None or self._compiled[0] is not cost_fn:
+            self._compiled = (cost_fn, torch.compile(cost_fn, mode=self.cfg.compile_mode))
+        return self._compiled[1]
+
+
+def elite_mask(elite_costs: Tensor) -> Tensor:
+    """1 for finite elite costs, 0 for +inf ones `(E, K)`, in the costs' dtype."""
+    return torch.isfinite(elite_costs).to(elite_costs.dtype)
