@@ -136,8 +136,14 @@ class SamplingPlanner:
             pad = self.bounds.hold_still(self._mean.shape[0], steps)
         self._mean = torch.cat([kept, pad], dim=1)
 
+    @torch.no_grad()  # derivative-free: never build an autograd graph through the predictor
     def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
-        """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration."""
+        """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration.
+
+        Returns the final mean `(E, H, A)` inside the bounds (hold still for an env whose costs
+        were all non-finite) and stores it for `shift`. `last_cost` `(E,)` is the best candidate
+        cost of the final iteration (+inf when none was finite).
+        """
         cfg, num_samples, horizon = self.cfg, self.cfg.num_samples, self.cfg.horizon
         cost_fn = self._maybe_compile(cost_fn)
         generators = self._env_generators(num_envs)
