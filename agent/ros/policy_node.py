@@ -1,0 +1,403 @@
+"""``wm-ros-policy``: the planning agent as a ROS 2 node.
+
+Threads, and why:
+
+* the executor (two threads, two callback groups) runs the subscriptions, which only decode,
+  validate and overwrite a one-element slot, plus a *guard* timer and the services; it never
+  plans, so the watchdog keeps ticking while a slow planner is busy;
+* one planner thread owns the policy object (it is not thread-safe): it takes the newest
+  image and state at the control rate, plans, clamps and publishes.
+
+The guard timer publishes zero commands whenever the node must not move the arm (stopped,
+no goal yet, or an input stream older than ``watchdog_timeout_s``); the planner thread
+publishes only while none of those hold, checked again after planning under the same lock.
+Topic and parameter contract: ``docs/ros.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TwistStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from std_srvs.srv import Trigger
+
+from agent.ros.safety import (
+    CommandLimits,
+    LatestSlot,
+    MalformedMessage,
+    Watchdog,
+    decode_image,
+    resize_image,
+    twist_from_action,
+    validate_vector,
+)
+
+# Depth 1, best effort: a sensor stream where only the newest sample matters. Best effort
+# subscribers also accept reliable publishers, so any camera driver connects.
+SENSOR_QOS = QoSProfile(
+    depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT
+)
+# The goal is published once; transient-local lets a policy started later still receive it.
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+# A generous Panda reach box in the base frame (m); narrow it for your cell.
+DEFAULT_WORKSPACE_LOW = [0.1, -0.6, 0.0]
+DEFAULT_WORKSPACE_HIGH = [0.9, 0.6, 0.9]
+
+
+class Policy(Protocol):
+    """What the node needs from the agent (``agent.mpc.MPCAgent`` satisfies it)."""
+
+    action_low: np.ndarray
+    action_high: np.ndarray
+    image_size: int
+    stats: dict[str, Any]
+
+    def set_goal(self, goal_pixels: np.ndarray) -> None: ...
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray: ...
+    def reset(self) -> None: ...
+
+
+def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Policy:
+    """Build the policy from ``"module:callable"`` (default ``agent.mpc:load_agent``).
+
+    A dotted factory keeps the node independent of how a policy is built, so a user can
+    plug in their own (or a dry-run stand-in) without editing this file.
+    """
+    module_name, _, attr = factory.partition(":")
+    if not attr:
+        raise ValueError(
+            f"policy_factory must look like 'package.module:callable', got {factory!r}"
+        )
+    build = getattr(importlib.import_module(module_name), attr)
+    return build(checkpoint, planner=planner, device=device)
+
+
+def action_msg(action: np.ndarray) -> Float64MultiArray:
+    """Wrap a 7-D end-effector delta with a labelled layout."""
+    msg = Float64MultiArray()
+    msg.layout.dim = [MultiArrayDimension(label="ee_delta", size=7, stride=7)]
+    msg.data = [float(v) for v in action]
+    return msg
+
+
+class PolicyNode(Node):
+    """Subscribes to camera, state and goal; publishes clamped commands and diagnostics."""
+
+    def __init__(self, policy: Policy | None = None, **node_kwargs: Any) -> None:
+        super().__init__("wm_policy", **node_kwargs)
+        p = self._declare_parameters()
+        self.policy = policy or load_policy(
+            p["policy_factory"], p["checkpoint"], p["planner"], p["device"]
+        )
+        self.limits = CommandLimits(
+            p["action_low"] or self.policy.action_low,
+            p["action_high"] or self.policy.action_high,
+            p["workspace_low"],
+            p["workspace_high"],
+        )
+        if p["control_rate_hz"] <= 0:
+            raise ValueError(f"control_rate_hz must be > 0, got {p['control_rate_hz']}")
+        self.control_period_s = 1.0 / p["control_rate_hz"]
+        self.base_frame = p["base_frame"]
+        self.watchdog = Watchdog(p["watchdog_timeout_s"])
+        self._lock = threading.Lock()  # guards watchdog, running flag and the publish decision
+        self._running = p["autostart"]
+        self._reset_pending = True
+        self.image, self.state, self.goal = LatestSlot(), LatestSlot(), LatestSlot()
+        self.counters = {
+            "images": 0,
+            "dropped_images": 0,
+            "dropped_states": 0,
+            "commands": 0,
+            "clamped": 0,
+        }
+        self._last_plan = {"plan_ms": math.nan, "energy": math.nan, "image_to_command_ms": math.nan}
+
+        sensors, control = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self.create_subscription(
+            Image, "/camera/image_raw", self._on_image, SENSOR_QOS, callback_group=sensors
+        )
+        self.create_subscription(
+            Float64MultiArray, "/wm/state", self._on_state, SENSOR_QOS, callback_group=sensors
+        )
+        self.create_subscription(
+            Image, "/wm/goal_image", self._on_goal, LATCHED_QOS, callback_group=sensors
+        )
+        self.action_pub = self.create_publisher(Float64MultiArray, "/wm/action", COMMAND_QOS)
+        self.twist_pub = self.create_publisher(TwistStamped, "/wm/twist", COMMAND_QOS)
+        self.status_pub = self.create_publisher(DiagnosticArray, "/wm/status", 10)
+        self.create_service(Trigger, "/wm/start", self._on_start, callback_group=control)
+        self.create_service(Trigger, "/wm/stop", self._on_stop, callback_group=control)
+        self.create_timer(self.control_period_s, self._guard, callback_group=control)
+        self.create_timer(1.0 / p["status_rate_hz"], self._publish_status, callback_group=control)
+
+        self._shutdown, self._new_image = threading.Event(), threading.Event()
+        self._planner_thread = threading.Thread(
+            target=self._plan_loop, name="wm_planner", daemon=True
+        )
+        self._planner_thread.start()
+        self.get_logger().info(
+            f"policy ready: image {self.policy.image_size}px, {p['control_rate_hz']:.1f} Hz, "
+            f"watchdog {p['watchdog_timeout_s']:.2f} s, running={self._running}"
+        )
+
+    def _declare_parameters(self) -> dict[str, Any]:
+        """Declare every parameter with its default; returns their values by name."""
+        defaults: dict[str, Any] = {
+            "checkpoint": "",
+            "planner": "cem",
+            "device": "cpu",
+            "policy_factory": "agent.mpc:load_agent",
+            "control_rate_hz": 5.0,
+            "watchdog_timeout_s": 0.5,
+            "status_rate_hz": 2.0,
+            "autostart": True,
+            "base_frame": "panda_link0",
+            "workspace_low": DEFAULT_WORKSPACE_LOW,
+            "workspace_high": DEFAULT_WORKSPACE_HIGH,
+        }
+        values = {
+            name: self.declare_parameter(name, default).value for name, default in defaults.items()
+        }
+        # Empty by default = take the bounds the agent was trained with.
+        for name in ("action_low", "action_high"):
+            values[name] = list(
+                self.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY).value or []
+            )
+        return values
+
+    # ----- subscriptions: decode, validate, overwrite the slot; never plan here -----
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            pixels = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        except MalformedMessage as err:
+            self.counters["dropped_images"] += 1
+            self.get_logger().warning(f"dropping camera image: {err}", throttle_duration_sec=2.0)
+            return
+        now = time.monotonic()
+        self.image.put(pixels, now)
+        self.counters["images"] += 1
+        self._new_image.set()
+        with self._lock:
+            self.watchdog.feed("image", now)
+
+    def _on_state(self, msg: Float64MultiArray) -> None:
+        try:
+            state = validate_vector(msg.data)
+        except MalformedMessage as err:
+            self.counters["dropped_states"] += 1
+            self.get_logger().warning(f"dropping state: {err}", throttle_duration_sec=2.0)
+            return
+        now = time.monotonic()
+        self.state.put(state, now)
+        with self._lock:
+            self.watchdog.feed("state", now)
+
+    def _on_goal(self, msg: Image) -> None:
+        try:
+            pixels = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data)
+        except MalformedMessage as err:
+            self.get_logger().error(f"dropping goal image: {err}")
+            return
+        self.goal.put(resize_image(pixels, self.policy.image_size), time.monotonic())
+        self.get_logger().info(f"new goal image {msg.width}x{msg.height}")
+
+    # ----- services -----
+
+    def _on_start(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self._running, self._reset_pending = True, True
+        response.success, response.message = True, "started"
+        return response
+
+    def _on_stop(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            self._running = False
+            self._publish(np.zeros(7))
+        response.success, response.message = True, "stopped; publishing zero commands"
+        return response
+
+    # ----- control -----
+
+    def _blocker(self, now: float) -> str | None:
+        """Why the arm must not move right now, or None. Call with ``self._lock`` held."""
+        if not self._running:
+            return "stopped"
+        stale = self.watchdog.stale_streams(now)
+        if stale:
+            return "no fresh " + " and ".join(stale)
+        if self.goal.get()[0] == 0:
+            return "waiting for a goal image"
+        return None
+
+    def _guard(self) -> None:
+        """Control-rate timer: zero commands while blocked; logs watchdog transitions once."""
+        now = time.monotonic()
+        with self._lock:
+            event = self.watchdog.update(now)
+            reason = self._blocker(now)
+            if reason is not None:
+                self._publish(np.zeros(7))
+            if event == "recovered":
+                self._reset_pending = True  # the warm start belongs to the old data
+        if event == "tripped":
+            self.get_logger().warning(
+                f"watchdog: {reason}; publishing zero commands until data returns"
+            )
+        elif event == "recovered":
+            self.get_logger().info("watchdog: image and state fresh; commanding")
+
+    def _plan_loop(self) -> None:
+        """Planner thread: at most one plan per control period, each on a frame newer than
+        the previous command, so the policy never re-plans on an image that predates the
+        motion it already commanded; it plans as soon as such a frame arrives."""
+        goal_seq_used = 0
+        last_command_t, next_allowed_t = -math.inf, 0.0
+        while not self._shutdown.is_set():
+            self._shutdown.wait(max(0.0, next_allowed_t - time.monotonic()))  # rate limit
+            self._new_image.clear()
+            _, pixels, t_image = self.image.get()
+            if not t_image > last_command_t:  # NaN (no image yet) compares False too
+                self._new_image.wait(0.1)
+                continue
+            goal_seq, goal, _ = self.goal.get()
+            _, state, _ = self.state.get()
+            with self._lock:
+                if self._blocker(time.monotonic()) is not None:
+                    last_command_t = t_image  # the guard timer holds the arm; wait for new data
+                    continue
+                reset, self._reset_pending = self._reset_pending, False
+            t0 = time.monotonic()
+            next_allowed_t = t0 + self.control_period_s
+            try:
+                if goal_seq != goal_seq_used:
+                    self.policy.set_goal(goal)
+                    goal_seq_used, reset = goal_seq, True
+                if reset:
+                    self.policy.reset()
+                action = self.policy.act(resize_image(pixels, self.policy.image_size), state)
+            except Exception as err:  # a planner bug must stop the arm, not kill the node
+                self.get_logger().error(
+                    f"policy failed, holding still: {err!r}", throttle_duration_sec=2.0
+                )
+                action = np.zeros(7)
+            self._command(action, 1e3 * (time.monotonic() - t0), t_image)
+            last_command_t = time.monotonic()
+
+    def _command(self, action: np.ndarray, plan_ms: float, t_image: float) -> None:
+        """Clamp against the newest state and publish, unless the node became blocked meanwhile."""
+        _, state, _ = self.state.get()
+        safe = self.limits.clamp(action, state)
+        with self._lock:
+            if self._blocker(time.monotonic()) is not None:
+                return
+            self._publish(safe)
+        raw = np.asarray(action, dtype=np.float64).reshape(-1)
+        if raw.shape != safe.shape or not np.allclose(raw, safe):
+            self.counters["clamped"] += 1
+        self.counters["commands"] += 1
+        stats = getattr(self.policy, "stats", {}) or {}
+        self._last_plan = {
+            "plan_ms": float(stats.get("plan_ms", plan_ms)),
+            "energy": float(stats.get("energy", math.nan)),
+            "image_to_command_ms": 1e3 * (time.monotonic() - t_image),
+        }
+
+    def _publish(self, action: np.ndarray) -> None:
+        """Send one command on both outputs (the delta and the equivalent twist)."""
+        self.action_pub.publish(action_msg(action))
+        twist = TwistStamped()
+        twist.header.stamp = self.get_clock().now().to_msg()
+        twist.header.frame_id = self.base_frame
+        linear, angular = twist_from_action(action, self.control_period_s)
+        twist.twist.linear.x, twist.twist.linear.y, twist.twist.linear.z = map(float, linear)
+        twist.twist.angular.x, twist.twist.angular.y, twist.twist.angular.z = map(float, angular)
+        self.twist_pub.publish(twist)
+
+    def _publish_status(self) -> None:
+        """DiagnosticArray with the planning latency, energy, data ages and drop counters."""
+        now = time.monotonic()
+        with self._lock:
+            reason = self._blocker(now)
+            ages = self.watchdog.ages(now)
+        status = DiagnosticStatus(name="wm_policy", hardware_id="wm_policy")
+        status.level = DiagnosticStatus.OK if reason is None else DiagnosticStatus.WARN
+        status.message = "running" if reason is None else reason
+        values = {**self._last_plan, **{f"{k}_age_s": v for k, v in ages.items()}, **self.counters}
+        status.values = [
+            KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v))
+            for k, v in values.items()
+        ]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.status_pub.publish(msg)
+
+    def close(self) -> None:
+        """Stop the planner thread and leave the arm with a zero command."""
+        self._shutdown.set()
+        self._planner_thread.join(timeout=5.0)
+        with self._lock:
+            self._running = False
+            self._publish(np.zeros(7))
+
+
+def spin(node: Node, executor: Executor, on_exit: Callable[[], None]) -> None:
+    """Spin until SIGINT/SIGTERM, run ``on_exit`` while the context still works, then shut down.
+
+    rclpy's own signal handler would shut the context down first, so a node could not send
+    its last zero command; we take SIGTERM ourselves and turn both signals into
+    ``KeyboardInterrupt``, which the short spin timeout delivers promptly.
+    """
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
+    executor.add_node(node)
+    try:
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        on_exit()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of ``wm-ros-policy``; ROS arguments (``--ros-args -p/-r``) pass through."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    node = PolicyNode()
+    spin(node, MultiThreadedExecutor(num_threads=2), node.close)
+
+
+if __name__ == "__main__":
+    main()

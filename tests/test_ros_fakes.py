@@ -1,0 +1,127 @@
+"""Stand-ins the ROS tests load into the node processes (this module holds no tests).
+
+They follow the real contracts (the agent's ``Policy`` protocol, the ``wm/*`` env
+observation and info keys), so the nodes' plumbing and safety are tested over real DDS
+without MuJoCo or a checkpoint. The real agent and env are exercised by the closed-loop test.
+
+* ``FakeReach``: a point end effector drawn as a red square on a 64x64 top-down image; the
+  goal is another position; success within 2 cm.
+* ``make_blob_servo``: an image-goal policy: moves the square towards where it is in the goal
+  image (a pixel-space P controller), so it closes the loop through camera, goal and state.
+* ``make_constant``: always the same action (``checkpoint`` = 7 comma-separated floats).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+# Top-down view: x in [0.2, 0.8] m maps to image rows, y in [-0.3, 0.3] m to columns.
+VIEW_LOW, VIEW_SPAN, IMAGE_PX = np.array([0.2, -0.3]), 0.6, 64
+ACTION_LOW = np.array([-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0])
+
+
+def render_blob(xy: np.ndarray, size: int = IMAGE_PX) -> np.ndarray:
+    """uint8 (size, size, 3): black with a red 5x5 square at the end effector."""
+    img = np.zeros((size, size, 3), dtype=np.uint8)
+    r, c = np.clip(((xy - VIEW_LOW) / VIEW_SPAN * (size - 1)).round().astype(int), 2, size - 3)
+    img[r - 2 : r + 3, c - 2 : c + 3, 0] = 255
+    return img
+
+
+class FakeReach(gym.Env):
+    """Minimal env with the ``wm/Panda*`` observation/info contract."""
+
+    def __init__(self) -> None:
+        self.action_space = gym.spaces.Box(ACTION_LOW, -ACTION_LOW, dtype=np.float32)
+        self.observation_space = gym.spaces.Dict(
+            {
+                "pixels": gym.spaces.Box(0, 255, (IMAGE_PX, IMAGE_PX, 3), np.uint8),
+                "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            }
+        )
+
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {"pixels": render_blob(self.state[:2]), "state": self.state.astype(np.float32)}
+
+    def _info(self) -> dict[str, Any]:
+        distance = float(np.linalg.norm(self.state[:3] - self.goal[:3]))
+        return {"success": distance < 0.02, "distance": distance}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        self.state = np.array([0.4, -0.1, 0.3, 0.0, 0.0, 0.0, 1.0])
+        self.goal = np.array([0.6, 0.12, 0.3, 0.0, 0.0, 0.0, 1.0])
+        goal_obs = {"goal_pixels": render_blob(self.goal[:2]), "goal_state": self.goal.copy()}
+        return self._obs(), {**self._info(), **goal_obs}
+
+    def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:
+        self.state = self.state + np.clip(action, self.action_space.low, self.action_space.high)
+        info = self._info()
+        return self._obs(), -info["distance"], False, False, info
+
+
+gym.register("wmtest/FakeReach-v0", entry_point=FakeReach)
+
+
+def _centroid(img: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(img[..., 0] > 127)
+    return np.array([rows.mean(), cols.mean()]) if rows.size else np.full(2, np.nan)
+
+
+class BlobServo:
+    """Policy-protocol stand-in that servos the red square onto its goal-image position."""
+
+    image_size = 48  # differs from the 64 px camera on purpose: the node must resize
+    action_low, action_high = ACTION_LOW, -ACTION_LOW
+
+    def __init__(self) -> None:
+        self.stats: dict[str, float] = {}
+        self.goal_rc = np.full(2, np.nan)
+
+    def set_goal(self, goal_pixels: np.ndarray) -> None:
+        assert goal_pixels.shape == (self.image_size, self.image_size, 3), goal_pixels.shape
+        self.goal_rc = _centroid(goal_pixels)
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        assert pixels.shape == (self.image_size, self.image_size, 3), pixels.shape
+        error_px = self.goal_rc - _centroid(pixels)  # [2] rows, cols
+        action = np.zeros(7)
+        action[:2] = error_px * VIEW_SPAN / (self.image_size - 1)  # px -> m, gain 1
+        self.stats = {"plan_ms": 0.1, "energy": float(np.abs(error_px).sum())}
+        return action  # NaN when the square is not seen: the node must zero it
+
+
+class ConstantPolicy:
+    """Returns the same action every step; for watchdog, clamp and memory tests."""
+
+    image_size = 32
+    action_low, action_high = ACTION_LOW, -ACTION_LOW
+
+    def __init__(self, action: np.ndarray) -> None:
+        self.action, self.stats = action, {"plan_ms": 0.0, "energy": 0.0}
+
+    def set_goal(self, goal_pixels: np.ndarray) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        return self.action.copy()
+
+
+def make_blob_servo(checkpoint: str, planner: str = "", device: str = "cpu") -> BlobServo:
+    """Factory with the ``agent.mpc.load_agent`` signature."""
+    return BlobServo()
+
+
+def make_constant(checkpoint: str, planner: str = "", device: str = "cpu") -> ConstantPolicy:
+    """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds the action."""
+    values = [float(v) for v in checkpoint.split(",")] if checkpoint else [0.02, 0, 0, 0, 0, 0, 0]
+    return ConstantPolicy(np.array(values))
