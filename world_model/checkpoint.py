@@ -1,0 +1,159 @@
+"""World-model checkpoint directories: `model.safetensors` + versioned `config.json`.
+
+The encoder weights travel inside the checkpoint, so a directory alone reproduces the latents
+the predictor was trained on. Loading refuses, with a message naming the problem, a wrong
+format or version, an unknown config key, a missing or unexpected tensor, a tensor whose shape
+disagrees with the config, and unreadable files. Writes are atomic (temp dir + rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from transformers import VJEPA2Config
+from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
+
+from world_model.config import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    WorldModelConfig,
+    to_dict,
+)
+from world_model.encoder import FrozenEncoder
+from world_model.model import WorldModel
+from world_model.predictor import ACPredictor
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def atomic_dir(target: Path, write: Any) -> None:
+    """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    write(tmp)
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dict[str, Any]:
+    """The versioned `config.json` payload."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "world_model": to_dict(model.cfg),
+        "encoder_hf_config": model.encoder.hf_config.to_dict(),
+        "latent": {"num_tokens": model.num_tokens, "dim": model.latent_dim},
+        "extra": extra or {},
+    }
+
+
+def write_world_model(model: WorldModel, directory: Path, extra: dict | None = None) -> None:
+    """Write the two files into an existing directory (non-atomic building block)."""
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(Path(directory) / WEIGHTS), metadata={"format": CHECKPOINT_FORMAT})
+    payload = world_model_config_json(model, extra)
+    (Path(directory) / CONFIG).write_text(json.dumps(payload, indent=2, default=str))
+
+
+def save_world_model(model: WorldModel, path: str | Path, extra: dict | None = None) -> Path:
+    """Save `model` as a checkpoint directory `path` atomically; `extra` goes to config.json."""
+    atomic_dir(Path(path), lambda tmp: write_world_model(model, tmp, extra))
+    return Path(path)
+
+
+def read_config(path: Path) -> tuple[WorldModelConfig, VJEPA2Config, dict]:
+    """Parse and validate `config.json` -> (config, encoder architecture, extra)."""
+    cfg_path = path / CONFIG
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path} is missing: not a world-model checkpoint directory")
+    try:
+        payload = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{cfg_path} is corrupt (not valid JSON): {exc}") from exc
+    if payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{cfg_path}: format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+        )
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{cfg_path}: checkpoint version {payload.get('version')!r}; this code reads version "
+            f"{CHECKPOINT_VERSION} (no migration known)"
+        )
+    try:
+        wm = payload["world_model"]
+        cfg = WorldModelConfig(encoder=dict(wm["encoder"]), predictor=dict(wm["predictor"]))
+        hf_config = VJEPA2Config(**payload["encoder_hf_config"])
+    except KeyError as exc:
+        raise ValueError(f"{cfg_path}: missing config section {exc}") from exc
+    return cfg, hf_config, payload.get("extra", {})
+
+
+def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:
+    """Compare the safetensors header with the modules the config builds."""
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            found = {k: torch.Size(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:
+        raise ValueError(f"{weights} is corrupt or not a safetensors file: {exc}") from exc
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise ValueError(
+            f"{weights} lacks {len(missing)} tensors the config needs, e.g. {missing[:5]}"
+        )
+    unexpected = sorted(set(found) - set(expected))
+    if unexpected:
+        raise ValueError(
+            f"{weights} has {len(unexpected)} tensors the config does not build, e.g. "
+            f"{unexpected[:5]} (config.json and weights mismatch)"
+        )
+    for key, shape in expected.items():
+        if found[key] != shape:
+            raise ValueError(
+                f"tensor {key} has shape {tuple(found[key])} in {weights.name} but config.json "
+                f"implies {tuple(shape)} (mismatched config)"
+            )
+
+
+def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+    """Load a checkpoint directory for inference: eval mode, no gradients, on `device`."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"world-model checkpoint directory {path} does not exist")
+    cfg, hf_config, _ = read_config(path)
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing")
+    enc_cfg = replace(cfg.encoder, source=None, device=str(device))
+    hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
+    with torch.device("meta"):
+        backbone = VJEPA2Encoder(hf_config)
+        predictor = ACPredictor(cfg.predictor)
+    model = WorldModel(
+        FrozenEncoder(backbone, hf_config, enc_cfg), predictor, replace(cfg, encoder=enc_cfg)
+    )
+    check_tensors(weights, {k: v.shape for k, v in model.state_dict().items()})
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:
+        raise ValueError(f"{weights} is corrupt (tensor data unreadable): {exc}") from exc
+    model.load_state_dict(state, strict=True, assign=True)
+    model = model.to(device)
+    model.encoder.to(dtype=getattr(torch, enc_cfg.dtype))
+    model.encoder.mean, model.encoder.std = model.encoder.mean.float(), model.encoder.std.float()
+    return model.eval().requires_grad_(False)

@@ -1,0 +1,189 @@
+"""Config dataclasses for the world model, mirrored by `configs/world_model/*.yaml`.
+
+Each field is documented where it is declared; `__post_init__` rejects bad values with a
+message that names the field and the value, so a typo in a YAML override fails at startup
+rather than as a shape error deep inside a rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Bumped whenever the checkpoint layout or the latent normalisation changes meaning;
+#: `load_world_model` refuses other versions instead of silently producing other latents.
+CHECKPOINT_FORMAT = "latent-planner/world-model"
+CHECKPOINT_VERSION = 1
+
+ENCODER_BACKENDS = ("tiny", "vjepa2")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class EncoderConfig:
+    """Frozen video encoder and the frame -> latent normalisation (all of it lives here)."""
+
+    backend: str = "tiny"
+    """`tiny` (project-pretrained small VJEPA2Model) or `vjepa2` (official V-JEPA 2 weights)."""
+    source: str | None = None
+    """Where the weights come from: a `save_pretrained` folder, an official checkpoint file
+    (`.pt`/`.pth`/`.tar`/`.safetensors` holding an `encoder` state dict), or null for a
+    seeded random init of the architecture below (tests, smoke runs)."""
+    crop_size: int = 64
+    """Frames are resized to crop_size x crop_size; the RoPE grid of VJEPA2Model follows it."""
+    patch_size: int = 8
+    """Spatial patch size of the ViT (tokens per frame = (crop_size / patch_size)^2)."""
+    tubelet_size: int = 2
+    """Frames per tubelet; every frame is duplicated to fill one tubelet (V-JEPA 2-AC)."""
+    hidden_size: int = 96
+    """Encoder width = latent dim D (ignored when `source` defines the architecture)."""
+    num_layers: int = 4
+    """Encoder depth (ignored when `source` defines the architecture)."""
+    num_heads: int = 4
+    """Encoder heads; also used for official checkpoint files, whose tensors do not say it
+    (ViT-L 16, ViT-H 16, ViT-g 22)."""
+    mlp_ratio: float = 4.0
+    """Encoder MLP hidden / width."""
+    pred_hidden_size: int = 64
+    """Width of the V-JEPA pretraining predictor (only used by `wm-pretrain`)."""
+    pred_num_layers: int = 2
+    """Depth of the V-JEPA pretraining predictor."""
+    pred_num_heads: int = 4
+    """Heads of the V-JEPA pretraining predictor."""
+    latent_pool: int = 2
+    """Average-pool the token grid by this factor before the LayerNorm: 8x8 -> 4x4 = 16 tokens
+    keeps the predictor affordable on 2 CPU cores. 1 = no pooling (official)."""
+    image_mean: tuple[float, float, float] = IMAGENET_MEAN
+    """Per-channel mean subtracted after scaling pixels to [0, 1] (ImageNet)."""
+    image_std: tuple[float, float, float] = IMAGENET_STD
+    """Per-channel std (ImageNet)."""
+    layernorm_eps: float = 1e-6
+    """Epsilon of the non-affine LayerNorm applied to latents (V-JEPA 2 `normalize_reps`)."""
+    encode_batch: int = 256
+    """Frames per encoder forward; bounds peak memory when encoding long episodes."""
+    init_seed: int = 0
+    """Seed of the random init used when `source` is null."""
+    device: str = "cpu"
+    """Device of the encoder (the predictor follows the WorldModel's device)."""
+    dtype: str = "float32"
+    """Encoder compute dtype; latents are returned as float32."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in ENCODER_BACKENDS:
+            raise ValueError(
+                f"encoder.backend={self.backend!r}; expected one of {ENCODER_BACKENDS}"
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"encoder.dtype={self.dtype!r}; expected one of {DTYPES}")
+        for name in ("crop_size", "patch_size", "tubelet_size", "hidden_size", "num_layers",
+                     "num_heads", "latent_pool", "encode_batch"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"encoder.{name}={getattr(self, name)} must be >= 1")
+        if self.crop_size % self.patch_size:
+            raise ValueError(
+                f"encoder.crop_size={self.crop_size} is not a multiple of patch_size={self.patch_size}"
+            )
+        grid = self.crop_size // self.patch_size
+        if grid % self.latent_pool:
+            raise ValueError(
+                f"encoder.latent_pool={self.latent_pool} does not divide the {grid}x{grid} token grid"
+            )
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            raise ValueError(f"encoder.image_mean/std must be 3 values, std > 0: {self.image_std}")
+        self.image_mean = tuple(float(v) for v in self.image_mean)
+        self.image_std = tuple(float(v) for v in self.image_std)
+
+
+@dataclass
+class PredictorConfig:
+    """V-JEPA 2-AC action-conditioned predictor (`VisionTransformerPredictorAC`)."""
+
+    embed_dim: int = 96
+    """Latent dim D of the encoder tokens it reads and predicts."""
+    width: int = 128
+    """Transformer width (official 1024)."""
+    depth: int = 3
+    """Number of pre-norm blocks (official 24)."""
+    num_heads: int = 4
+    """Attention heads (official 16, head dim 64)."""
+    mlp_ratio: float = 4.0
+    """MLP hidden / width."""
+    action_dim: int = 7
+    """Action size: [dx, dy, dz, droll, dpitch, dyaw, dgripper]."""
+    state_dim: int = 7
+    """Proprio state size: ee xyz, Euler xyz, gripper."""
+    grid_size: int = 0
+    """RoPE snaps patch rows/cols to this grid (official 16); 0 = the latent grid itself."""
+    rope_repeat_quirk: bool = False
+    """Reproduce the official `.repeat(..., 2)` frequency layout (needed for official weights)."""
+    use_extrinsics: bool = False
+    """Create the (unused) `extrinsics_encoder` Linear(6 -> width) so official weights load strictly."""
+    qkv_bias: bool = True
+    """Bias on the fused qkv projection (official: yes)."""
+    layernorm_eps: float = 1e-6
+    """Epsilon of the blocks' LayerNorms."""
+    normalize_output: bool = True
+    """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
+    init_std: float = 0.02
+    """Std of the truncated-normal init of Linear weights."""
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "width", "depth", "num_heads", "action_dim", "state_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"predictor.{name}={getattr(self, name)} must be >= 1")
+        if self.width % self.num_heads:
+            raise ValueError(
+                f"predictor.width={self.width} is not divisible by num_heads={self.num_heads}"
+            )
+        head_dim = self.width // self.num_heads
+        if 2 * ((head_dim // 3) // 2) < 2:
+            raise ValueError(f"predictor head dim {head_dim} too small for 3D RoPE (need >= 6)")
+        if self.grid_size < 0:
+            raise ValueError(f"predictor.grid_size={self.grid_size} must be >= 0")
+
+
+@dataclass
+class WorldModelConfig:
+    """Frozen encoder + action-conditioned predictor; what `config.json` records."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = dataclass_from_dict(EncoderConfig, self.encoder, "encoder")
+        if isinstance(self.predictor, dict):
+            self.predictor = dataclass_from_dict(PredictorConfig, self.predictor, "predictor")
+
+
+def dataclass_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build `cls` from a dict, naming unknown keys instead of a bare TypeError."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown config keys {unknown} (known: {sorted(known)})")
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """JSON-ready dict of a config dataclass (tuples become lists)."""
+    return asdict(cfg)
+
+
+PREDICTOR_PRESETS: dict[str, PredictorConfig] = {
+    "tiny": PredictorConfig(),
+    # Official V-JEPA 2-AC predictor of vjepa2-ac-vitg.pt: ViT-g latents (1408) in and out.
+    "vjepa2-ac-vitg": PredictorConfig(
+        embed_dim=1408,
+        width=1024,
+        depth=24,
+        num_heads=16,
+        grid_size=16,
+        rope_repeat_quirk=True,
+        use_extrinsics=True,
+    ),
+}
