@@ -1,0 +1,50 @@
+"""Simulated robots for the world model: Franka tabletop tasks and dm_control tasks from pixels.
+
+``import envs`` registers the Gymnasium ids below (namespace ``wm``). Every env returns
+``{"pixels": uint8 (H, W, 3), "state": float32 (7,)}`` observations, takes float32 (7,) actions
+and reports ``success`` / ``distance`` / ``goal_pixels`` / ``goal_state`` in ``info``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Headless offscreen rendering unless the user chose a backend (glfw needs a display).
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+from gymnasium.envs.registration import register, registry  # noqa: E402
+
+ENV_IDS = (
+    "wm/PandaReach-v0",
+    "wm/PandaPush-v0",
+    "wm/PandaPickPlace-v0",
+    "wm/DMCReacherEasy-v0",
+    "wm/DMCPointMassEasy-v0",
+)
+MAX_EPISODE_STEPS = {
+    "wm/PandaReach-v0": 25,
+    "wm/PandaPush-v0": 40,
+    "wm/PandaPickPlace-v0": 40,
+    "wm/DMCReacherEasy-v0": 50,
+    "wm/DMCPointMassEasy-v0": 50,
+}
+_ENTRY_POINTS = {
+    "wm/PandaReach-v0": ("envs.panda_tasks:PandaReachEnv", {}),
+    "wm/PandaPush-v0": ("envs.panda_tasks:PandaPushEnv", {}),
+    "wm/PandaPickPlace-v0": ("envs.panda_tasks:PandaPickPlaceEnv", {}),
+    "wm/DMCReacherEasy-v0": ("envs.dmc:DMCEnv", {"task": "reacher_easy"}),
+    "wm/DMCPointMassEasy-v0": ("envs.dmc:DMCEnv", {"task": "point_mass_easy"}),
+}
+
+for _id, (_entry, _kwargs) in _ENTRY_POINTS.items():
+    if _id not in registry:
+        register(
+            id=_id,
+            entry_point=_entry,
+            kwargs=_kwargs,
+            max_episode_steps=MAX_EPISODE_STEPS[_id],
+            disable_env_checker=True,  # checked by tests/test_envs.py instead of every make()
+        )
+
+__all__ = ["ENV_IDS", "MAX_EPISODE_STEPS"]
