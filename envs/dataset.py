@@ -1,0 +1,308 @@
+"""Trajectory datasets in robomimic's HDF5 layout: writing, validation, episode and clip readers.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    data/                       attrs: env_id, env_kwargs (JSON), env_args (robomimic JSON),
+                                       control_hz, camera (JSON), image_size, policy (JSON),
+                                       format_version, num_demos, total (sum of num_samples)
+    data/demo_K/                attrs: num_samples = L, success, distance (final, m), seed, policy
+        obs/pixels   (L+1, H, W, 3) uint8, gzip, chunked by 16 frames, fletcher32 checksums
+        obs/state    (L+1, 7) float32   ee xyz (m), Euler xyz (rad), gripper opening
+        actions      (L, 7) float32     actions[t] takes frame t to frame t+1
+        rewards      (L,) float32, dones (L,) uint8
+        states       (L+1, S) float64   simulator state (env.get_sim_state()) per frame
+        goal/pixels  (H, W, 3) uint8, goal/state (7,) float32
+
+Each episode is first written as its own small file (``<out>.parts/demo_K.h5``) through a
+temporary name and an atomic rename, so an interrupted collection keeps every finished episode
+and loses at most the ones in flight; `merge_parts` then copies the parts into the final file,
+again through a temporary name. Readers refuse anything that does not match the layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
+PIXEL_CHUNK = 16  # frames per compressed chunk: a training clip touches one or two chunks
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, truncated, corrupt or not in this layout."""
+
+
+@dataclass
+class Episode:
+    """One trajectory: frames/states (L+1, ...), actions (L, 7), and its goal."""
+
+    pixels: np.ndarray  # (L+1, H, W, 3) uint8
+    states: np.ndarray  # (L+1, 7) float32
+    actions: np.ndarray  # (L, 7) float32
+    goal_pixels: np.ndarray  # (H, W, 3) uint8
+    goal_state: np.ndarray  # (7,) float32
+    attrs: dict[str, Any] = field(default_factory=dict)
+    rewards: np.ndarray | None = None  # (L,) float32
+    sim_states: np.ndarray | None = None  # (L+1, S) float64
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+def _demo_index(name: str) -> int:
+    return int(name.split("_", 1)[1])
+
+
+# ---------------------------------------------------------------------------------- writing
+def write_episode_part(
+    parts_dir: Path, index: int, episode: Episode, compression: str = "gzip"
+) -> Path:
+    """Write ``demo_<index>`` as ``parts_dir/demo_<index>.h5`` atomically; return the path."""
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    final = parts_dir / f"demo_{index}.h5"
+    tmp = parts_dir / f"demo_{index}.h5.tmp.{os.getpid()}"
+    opts = {"compression": compression, "fletcher32": True}
+    if compression == "gzip":
+        opts["compression_opts"] = 4
+    length = len(episode.actions)
+    with h5py.File(tmp, "w") as f:
+        g = f.create_group(f"data/demo_{index}")
+        frames = episode.pixels
+        g.create_dataset(
+            "obs/pixels",
+            data=frames,
+            chunks=(min(PIXEL_CHUNK, len(frames)), *frames.shape[1:]),
+            **opts,
+        )
+        g.create_dataset("obs/state", data=episode.states.astype(np.float32), **opts)
+        g.create_dataset("actions", data=episode.actions.astype(np.float32), **opts)
+        rewards = episode.rewards if episode.rewards is not None else np.zeros(length, np.float32)
+        g.create_dataset("rewards", data=rewards.astype(np.float32))
+        dones = np.zeros(length, np.uint8)
+        dones[-1:] = 1
+        g.create_dataset("dones", data=dones)
+        if episode.sim_states is not None:
+            g.create_dataset("states", data=episode.sim_states, **opts)
+        g.create_dataset("goal/pixels", data=episode.goal_pixels, **opts)
+        g.create_dataset("goal/state", data=episode.goal_state.astype(np.float32))
+        for key, value in {**episode.attrs, "num_samples": length}.items():
+            g.attrs[key] = value
+    os.replace(tmp, final)  # atomic: a part exists whole or not at all
+    return final
+
+
+def finished_parts(parts_dir: Path) -> dict[int, Path]:
+    """Indices of complete episode parts; stale temporaries from a killed run are deleted."""
+    done: dict[int, Path] = {}
+    if not parts_dir.is_dir():
+        return done
+    for p in parts_dir.iterdir():
+        if ".tmp" in p.name:
+            p.unlink(missing_ok=True)
+        elif p.name.startswith("demo_") and p.suffix == ".h5":
+            done[_demo_index(p.stem)] = p
+    return done
+
+
+def merge_parts(parts_dir: Path, out_path: Path, root_attrs: dict[str, Any]) -> Path:
+    """Copy every part into ``out_path`` (written to a temporary, then renamed); drop the parts."""
+    parts = sorted(finished_parts(parts_dir).items())
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    total = 0
+    with h5py.File(tmp, "w") as out:
+        data = out.create_group("data")
+        for index, part in parts:
+            with h5py.File(part, "r") as src:
+                src.copy(src[f"data/demo_{index}"], data, name=f"demo_{index}")  # raw chunk copy
+                total += int(src[f"data/demo_{index}"].attrs["num_samples"])
+        for key, value in root_attrs.items():
+            data.attrs[key] = value if not isinstance(value, dict) else json.dumps(value)
+        data.attrs["format_version"] = FORMAT_VERSION
+        data.attrs["num_demos"] = len(parts)
+        data.attrs["total"] = total
+    os.replace(tmp, out_path)
+    for _, part in parts:
+        part.unlink()
+    if not any(parts_dir.iterdir()):
+        parts_dir.rmdir()
+    return out_path
+
+
+# ---------------------------------------------------------------------------------- reading
+def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
+    def fail(problem: str) -> DatasetError:
+        return DatasetError(f"{path}: data/{name}: {problem}")
+
+    for key in ("obs/pixels", "obs/state", "actions", "goal/pixels", "goal/state"):
+        if key not in g:
+            raise fail(f"missing dataset {key!r}")
+    if "num_samples" not in g.attrs:
+        raise fail("missing attr 'num_samples'")
+    length = int(g.attrs["num_samples"])
+    pix, st, act = g["obs/pixels"], g["obs/state"], g["actions"]
+    if pix.dtype != np.uint8 or pix.ndim != 4 or pix.shape[-1] != 3:
+        raise fail(f"obs/pixels must be uint8 (L+1, H, W, 3), got {pix.dtype} {pix.shape}")
+    if pix.shape[0] != length + 1 or st.shape != (length + 1, 7) or act.shape != (length, 7):
+        raise fail(
+            f"inconsistent lengths: num_samples={length}, obs/pixels {pix.shape}, "
+            f"obs/state {st.shape}, actions {act.shape} (want L+1, L+1, L)"
+        )
+    if g["goal/pixels"].shape != pix.shape[1:] or g["goal/state"].shape != (7,):
+        raise fail(f"goal shapes {g['goal/pixels'].shape}, {g['goal/state'].shape} do not match")
+
+
+class EpisodeReader:
+    """Validated read-only view of one dataset file; iterating yields `Episode` objects."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DatasetError(f"{self.path}: no such dataset file")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise DatasetError(
+                f"{self.path}: not a readable HDF5 file ({err}); it is truncated or corrupt "
+                "(an interrupted copy or collection?) - delete it and re-run wm-collect"
+            ) from err
+        try:
+            self._validate()
+        except DatasetError:
+            self._file.close()
+            raise
+
+    def _validate(self) -> None:
+        f = self._file
+        if "data" not in f:
+            raise DatasetError(f"{self.path}: no 'data' group: not a robomimic-layout dataset")
+        data = f["data"]
+        version = data.attrs.get("format_version")
+        if version != FORMAT_VERSION:
+            raise DatasetError(
+                f"{self.path}: format_version={version!r}, this reader reads {FORMAT_VERSION}"
+            )
+        missing = [k for k in ROOT_ATTRS if k not in data.attrs]
+        if missing:
+            raise DatasetError(f"{self.path}: data attrs missing {missing}")
+        self.names = sorted((k for k in data if k.startswith("demo_")), key=_demo_index)
+        if len(self.names) != int(data.attrs.get("num_demos", -1)):
+            raise DatasetError(
+                f"{self.path}: num_demos={data.attrs.get('num_demos')} but {len(self.names)} demo groups"
+            )
+        for name in self.names:
+            _check_demo(self.path, name, data[name])
+        self.attrs = {k: _decode(v) for k, v in data.attrs.items()}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> Episode:
+        name = self.names[i]
+        g = self._file[f"data/{name}"]
+        try:
+            return Episode(
+                pixels=g["obs/pixels"][()],
+                states=g["obs/state"][()],
+                actions=g["actions"][()],
+                goal_pixels=g["goal/pixels"][()],
+                goal_state=g["goal/state"][()],
+                attrs={"name": name, **{k: _decode(v) for k, v in g.attrs.items()}},
+                rewards=g["rewards"][()] if "rewards" in g else None,
+                sim_states=g["states"][()] if "states" in g else None,
+            )
+        except OSError as err:  # fletcher32 checksum or decompression failure
+            raise DatasetError(f"{self.path}: data/{name}: corrupt data ({err})") from err
+
+    def __iter__(self) -> Iterator[Episode]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> EpisodeReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def open_dataset(path: str | os.PathLike) -> EpisodeReader:
+    """Open and validate a dataset; raises `DatasetError` naming the file and the problem."""
+    return EpisodeReader(path)
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Fixed-length training clips from one or more dataset files.
+
+    Item: ``frames (T, H, W, 3) uint8``, ``states (T, 7) float32``, ``actions (T-1, 7) float32``
+    (``actions[t]`` takes frame t to t+1). Clip starts every ``stride`` frames. Files are opened
+    lazily per process, so it works with DataLoader workers (fork or spawn).
+    """
+
+    def __init__(
+        self, paths: str | os.PathLike | Sequence[str | os.PathLike], clip_len: int, stride: int = 1
+    ) -> None:
+        if clip_len < 2 or stride < 1:
+            raise ValueError(f"clip_len={clip_len} must be >= 2 and stride={stride} >= 1")
+        self.paths = (
+            [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+        )
+        self.clip_len, self.stride = clip_len, stride
+        index = []  # (file, demo name, start frame)
+        for fi, path in enumerate(self.paths):
+            with open_dataset(path) as reader:
+                for name in reader.names:
+                    frames = int(reader._file[f"data/{name}"].attrs["num_samples"]) + 1
+                    index += [(fi, name, s) for s in range(0, frames - clip_len + 1, stride)]
+        self.index = index
+        self._files: dict[int, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _file(self, fi: int) -> h5py.File:
+        if self._pid != os.getpid():  # forked DataLoader worker: never share HDF5 handles
+            self._files, self._pid = {}, os.getpid()
+        if fi not in self._files:
+            self._files[fi] = h5py.File(self.paths[fi], "r")
+        return self._files[fi]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        fi, name, s = self.index[i]
+        g = self._file(fi)[f"data/{name}"]
+        t = self.clip_len
+        try:
+            return {
+                "frames": torch.from_numpy(g["obs/pixels"][s : s + t]),  # (T, H, W, 3)
+                "states": torch.from_numpy(g["obs/state"][s : s + t].astype(np.float32)),  # (T, 7)
+                "actions": torch.from_numpy(
+                    g["actions"][s : s + t - 1].astype(np.float32)
+                ),  # (T-1, 7)
+            }
+        except OSError as err:
+            raise DatasetError(f"{self.paths[fi]}: data/{name}: corrupt data ({err})") from err
+
+    def __getstate__(self) -> dict[str, Any]:  # spawn workers: send the index, not open files
+        return {**self.__dict__, "_files": {}}

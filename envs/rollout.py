@@ -1,0 +1,86 @@
+"""Run one episode of a policy in an env and return it as a dataset `Episode`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.dataset import Episode
+from envs.experts import Policy
+
+
+def record_episode(
+    env: gym.Env, policy: Policy, seed: int, attrs: dict[str, Any] | None = None
+) -> Episode:
+    """Reset with ``seed``, act until termination/truncation, keep every frame and action.
+
+    Runs the full time limit even after success (fixed-length episodes, like DROID clips, keep
+    the world model's data free of a "stop at success" bias).
+    """
+    obs, info = env.reset(seed=seed)
+    goal_pixels, goal_state = info["goal_pixels"], info["goal_state"]
+    base = env.unwrapped
+    has_sim = hasattr(base, "get_sim_state")
+    pixels, states, actions, rewards = [obs["pixels"]], [obs["state"]], [], []
+    sim_states = [base.get_sim_state()] if has_sim else []
+    done = False
+    while not done:
+        action = np.asarray(policy(obs, info), np.float32)
+        # Store what the env executed: the action clipped into its bounds.
+        action = np.clip(action, env.action_space.low, env.action_space.high)
+        obs, reward, terminated, truncated, info = env.step(action)
+        pixels.append(obs["pixels"])
+        states.append(obs["state"])
+        actions.append(action)
+        rewards.append(reward)
+        if has_sim:
+            sim_states.append(base.get_sim_state())
+        done = terminated or truncated
+    return Episode(
+        pixels=np.stack(pixels),  # (L+1, H, W, 3)
+        states=np.stack(states).astype(np.float32),  # (L+1, 7)
+        actions=np.stack(actions),  # (L, 7)
+        goal_pixels=goal_pixels,
+        goal_state=np.asarray(goal_state, np.float32),
+        attrs={
+            **(attrs or {}),
+            "seed": seed,
+            "success": bool(info["success"]),
+            "distance": float(info["distance"]),
+        },
+        rewards=np.asarray(rewards, np.float32),
+        sim_states=np.stack(sim_states) if has_sim else None,
+    )
+
+
+def dataset_root_attrs(
+    env_id: str, env_kwargs: dict[str, Any], env: gym.Env, policy: dict[str, Any]
+) -> dict[str, Any]:
+    """Root ``data`` attrs: env id and kwargs (JSON, robomimic ``env_args`` too), rate, camera."""
+    base = env.unwrapped
+    cfg = getattr(base, "cfg", None)
+    camera = (
+        {
+            "name": "front",
+            "pos": cfg.camera_pos,
+            "target": cfg.camera_target,
+            "fovy": cfg.camera_fovy,
+        }
+        if hasattr(cfg, "camera_pos")
+        else {"name": f"camera_id_{getattr(cfg, 'camera_id', 0)}"}
+    )
+    control_hz = float(
+        getattr(cfg, "control_hz", 0.0) or env.metadata.get("render_fps", 0.0) or 0.0
+    )
+    return {
+        "env_id": env_id,
+        "env_kwargs": json.dumps(env_kwargs),
+        "env_args": json.dumps({"env_name": env_id, "type": "gymnasium", "env_kwargs": env_kwargs}),
+        "control_hz": control_hz,
+        "camera": json.dumps(camera),
+        "image_size": int(env.observation_space["pixels"].shape[0]),
+        "policy": json.dumps(policy),
+    }
