@@ -74,7 +74,7 @@ class Policy(Protocol):
     action_low: np.ndarray
     action_high: np.ndarray
     image_size: int
-    stats: dict[str, Any]
+    stats: Any  # ``plan_ms`` and ``energy`` as attributes (AgentStats) or dict keys
 
     def set_goal(self, goal_pixels: np.ndarray) -> None: ...
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray: ...
@@ -94,6 +94,15 @@ def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Pol
         )
     build = getattr(importlib.import_module(module_name), attr)
     return build(checkpoint, planner=planner, device=device)
+
+
+def _stat(stats: Any, key: str, default: float) -> float:
+    """Read one figure from the policy's stats, whether a dataclass or a dict."""
+    value = stats.get(key, default) if isinstance(stats, dict) else getattr(stats, key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def action_msg(action: np.ndarray) -> Float64MultiArray:
@@ -135,7 +144,12 @@ class PolicyNode(Node):
             "commands": 0,
             "clamped": 0,
         }
-        self._last_plan = {"plan_ms": math.nan, "energy": math.nan, "image_to_command_ms": math.nan}
+        self._last_plan = {
+            "act_ms": math.nan,
+            "plan_ms": math.nan,
+            "energy": math.nan,
+            "image_to_command_ms": math.nan,
+        }
 
         sensors, control = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         self.create_subscription(
@@ -321,10 +335,11 @@ class PolicyNode(Node):
         if raw.shape != safe.shape or not np.allclose(raw, safe):
             self.counters["clamped"] += 1
         self.counters["commands"] += 1
-        stats = getattr(self.policy, "stats", {}) or {}
+        stats = getattr(self.policy, "stats", None)
         self._last_plan = {
-            "plan_ms": float(stats.get("plan_ms", plan_ms)),
-            "energy": float(stats.get("energy", math.nan)),
+            "act_ms": plan_ms,  # wall time of policy.act, measured here
+            "plan_ms": _stat(stats, "plan_ms", plan_ms),  # as the policy reports it
+            "energy": _stat(stats, "energy", math.nan),
             "image_to_command_ms": 1e3 * (time.monotonic() - t_image),
         }
 
