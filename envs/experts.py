@@ -107,7 +107,22 @@ def _pick_place(env: Any, obs: dict[str, np.ndarray], high: np.ndarray) -> np.nd
     return _action(np.zeros(3), -1.0)  # close
 
 
+def _dmc_reacher(env: Any, obs: dict[str, np.ndarray], high: np.ndarray) -> np.ndarray:
+    # Joint-space PD towards the analytic IK solution; wrap the shoulder error to [-pi, pi].
+    q, qd = env.physics.data.qpos[:2], env.physics.data.qvel[:2]
+    err = env.goal_qpos() - q
+    err[0] = (err[0] + np.pi) % (2 * np.pi) - np.pi  # the shoulder is unlimited, the wrist not
+    return np.r_[np.clip(3.0 * err - 0.3 * qd, -1, 1), np.zeros(len(high) - 2)]
+
+
+def _dmc_point_mass(env: Any, obs: dict[str, np.ndarray], high: np.ndarray) -> np.ndarray:
+    q, qd = env.physics.data.qpos[:2], env.physics.data.qvel[:2]
+    return np.r_[np.clip(20.0 * (env.goal_qpos() - q) - 4.0 * qd, -1, 1), np.zeros(len(high) - 2)]
+
+
 _EXPERTS = {
+    "DMCEnvConfig:reacher_easy": _dmc_reacher,
+    "DMCEnvConfig:point_mass_easy": _dmc_point_mass,
     "PandaEnvConfig:reach": _reach,
     "PandaEnvConfig:push": _push,
     "PandaEnvConfig:pick_place": _pick_place,

@@ -21,7 +21,8 @@ def record_episode(
     the world model's data free of a "stop at success" bias).
     """
     obs, info = env.reset(seed=seed)
-    goal_pixels, goal_state = info["goal_pixels"], info["goal_state"]
+    # Sources without a goal image (generic adapter) get their final frame (hindsight goal).
+    goal_pixels, goal_state = info.get("goal_pixels"), info.get("goal_state")
     base = env.unwrapped
     has_sim = hasattr(base, "get_sim_state")
     pixels, states, actions, rewards = [obs["pixels"]], [obs["state"]], [], []
@@ -39,6 +40,8 @@ def record_episode(
         if has_sim:
             sim_states.append(base.get_sim_state())
         done = terminated or truncated
+    if goal_pixels is None:
+        goal_pixels, goal_state = pixels[-1], states[-1]
     return Episode(
         pixels=np.stack(pixels),  # (L+1, H, W, 3)
         states=np.stack(states).astype(np.float32),  # (L+1, 7)

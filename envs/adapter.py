@@ -1,0 +1,93 @@
+"""Turn any Gymnasium env that renders ``rgb_array`` into a wm/* data source.
+
+``PixelStateAdapter(env)`` returns ``{"pixels": (S, S, 3) uint8, "state": (7,) float32}``:
+pixels are ``env.render()`` resized to ``image_size``; the state is ``state_fn(env, obs)`` or, by
+default, the env's own observation flattened and zero-padded / truncated to 7 numbers. A Box
+action with at most 7 dims is padded to 7 with zero-width bounds (the extra dims are ignored),
+so data from any source has the same shapes. ``info`` always carries ``success`` (from the
+env's ``success`` / ``is_success`` info key, else False) and ``distance`` (``distance`` key, else
+NaN). Without ``goal_fn`` there is no goal image: `envs.rollout.record_episode` then stores the
+episode's final frame as its goal (hindsight relabelling).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from PIL import Image
+
+
+class PixelStateAdapter(gym.Wrapper):
+    """Pixels + 7-d state observations and a (7,) action for an arbitrary rgb_array env."""
+
+    def __init__(
+        self,
+        env: gym.Env,
+        image_size: int = 64,
+        state_fn: Callable[[gym.Env, Any], np.ndarray] | None = None,
+        goal_fn: Callable[[gym.Env], tuple[np.ndarray, np.ndarray]] | None = None,
+        action_dim: int = 7,
+    ) -> None:
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ValueError(
+                f"{env.spec.id if env.spec else env}: render_mode={env.render_mode!r}; "
+                "create it with gym.make(..., render_mode='rgb_array')"
+            )
+        self.image_size, self.state_fn, self.goal_fn = image_size, state_fn, goal_fn
+        self.observation_space = gym.spaces.Dict(
+            {
+                "pixels": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
+                "state": gym.spaces.Box(-np.inf, np.inf, (7,), np.float32),
+            }
+        )
+        inner = env.action_space
+        self._n_act = None
+        if (
+            isinstance(inner, gym.spaces.Box)
+            and len(inner.shape) == 1
+            and inner.shape[0] <= action_dim
+        ):
+            self._n_act = inner.shape[0]
+            low = np.zeros(action_dim, np.float32)
+            high = np.zeros(action_dim, np.float32)
+            low[: self._n_act], high[: self._n_act] = inner.low, inner.high
+            self.action_space = gym.spaces.Box(low, high, dtype=np.float32)
+
+    def _pixels(self) -> np.ndarray:
+        frame = np.asarray(self.env.render(), np.uint8)
+        if frame.shape[:2] != (self.image_size, self.image_size):
+            img = Image.fromarray(frame).resize((self.image_size, self.image_size), Image.BILINEAR)
+            frame = np.asarray(img)
+        return frame[..., :3].copy()  # (S, S, 3)
+
+    def _state(self, obs: Any) -> np.ndarray:
+        if self.state_fn is not None:
+            flat = np.asarray(self.state_fn(self.env, obs), np.float32).ravel()
+        else:
+            flat = np.asarray(gym.spaces.flatten(self.env.observation_space, obs), np.float32)
+        return np.pad(flat[:7], (0, max(0, 7 - flat[:7].size)))  # (7,)
+
+    def _wrap(self, obs: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        info = dict(info)
+        info["success"] = bool(info.get("success", info.get("is_success", False)))
+        info["distance"] = float(info.get("distance", np.nan))
+        if self.goal_fn is not None:
+            info["goal_pixels"], info["goal_state"] = self.goal_fn(self.env)
+        return {"pixels": self._pixels(), "state": self._state(obs)}, info
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._wrap(obs, info)
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._n_act is not None:
+            action = np.clip(action, self.action_space.low, self.action_space.high)[: self._n_act]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        obs, info = self._wrap(obs, info)
+        return obs, float(reward), terminated, truncated, info
