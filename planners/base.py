@@ -144,6 +144,8 @@ class SamplingPlanner:
         were all non-finite) and stores it for `shift`. `last_cost` `(E,)` is the best candidate
         cost of the final iteration (+inf when none was finite).
         """
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         cfg, num_samples, horizon = self.cfg, self.cfg.num_samples, self.cfg.horizon
         cost_fn = self._maybe_compile(cost_fn)
         generators = self._env_generators(num_envs)

@@ -199,6 +199,8 @@ def test_wrong_cost_shape_is_named() -> None:
     planner = build("cem")
     with pytest.raises(ValueError, match=r"expected \(E, S\)"):
         planner.plan(lambda a: a.sum(dim=(-1, -2)).flatten(), num_envs=2)
+    with pytest.raises(ValueError, match="num_envs"):
+        planner.plan(lambda a: a.sum(dim=(-1, -2)), num_envs=0)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
