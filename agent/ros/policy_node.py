@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import importlib
 import math
-import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,15 +27,15 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float64MultiArray, MultiArrayDimension
+from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
+from agent.ros.messages import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, action_msg, spin
 from agent.ros.safety import (
     CommandLimits,
     LatestSlot,
@@ -48,20 +46,6 @@ from agent.ros.safety import (
     twist_from_action,
     validate_vector,
 )
-
-# Depth 1, best effort: a sensor stream where only the newest sample matters. Best effort
-# subscribers also accept reliable publishers, so any camera driver connects.
-SENSOR_QOS = QoSProfile(
-    depth=1, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.BEST_EFFORT
-)
-# The goal is published once; transient-local lets a policy started later still receive it.
-LATCHED_QOS = QoSProfile(
-    depth=1,
-    history=HistoryPolicy.KEEP_LAST,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
-COMMAND_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 # A generous Panda reach box in the base frame (m); narrow it for your cell.
 DEFAULT_WORKSPACE_LOW = [0.1, -0.6, 0.0]
@@ -103,14 +87,6 @@ def _stat(stats: Any, key: str, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
-
-
-def action_msg(action: np.ndarray) -> Float64MultiArray:
-    """Wrap a 7-D end-effector delta with a labelled layout."""
-    msg = Float64MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label="ee_delta", size=7, stride=7)]
-    msg.data = [float(v) for v in action]
-    return msg
 
 
 class PolicyNode(Node):
@@ -170,6 +146,7 @@ class PolicyNode(Node):
         self.create_timer(1.0 / p["status_rate_hz"], self._publish_status, callback_group=control)
 
         self._shutdown, self._new_image = threading.Event(), threading.Event()
+        self._frame_lag_s = math.nan
         self._planner_thread = threading.Thread(
             target=self._plan_loop, name="wm_planner", daemon=True
         )
@@ -213,8 +190,17 @@ class PolicyNode(Node):
             self.counters["dropped_images"] += 1
             self.get_logger().warning(f"dropping camera image: {err}", throttle_duration_sec=2.0)
             return
-        now = time.monotonic()
-        self.image.put(pixels, now)
+        now, ros_now = time.monotonic(), self._ros_seconds()
+        # Capture time on this node's clock; drivers that leave the stamp empty get receipt time.
+        captured = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec or ros_now
+        self._frame_lag_s = ros_now - captured
+        if not -0.5 < self._frame_lag_s < 1.0:
+            self.get_logger().warning(
+                f"camera stamp is {self._frame_lag_s:+.2f} s off this node's clock; frames are "
+                "used only if stamped after the previous command, so sync the clocks",
+                throttle_duration_sec=5.0,
+            )
+        self.image.put((pixels, captured), now)
         self.counters["images"] += 1
         self._new_image.set()
         with self._lock:
@@ -291,19 +277,22 @@ class PolicyNode(Node):
         the previous command, so the policy never re-plans on an image that predates the
         motion it already commanded; it plans as soon as such a frame arrives."""
         goal_seq_used = 0
-        last_command_t, next_allowed_t = -math.inf, 0.0
+        last_command_s, next_allowed_t = -math.inf, 0.0  # ROS time (s), monotonic (s)
         while not self._shutdown.is_set():
             self._shutdown.wait(max(0.0, next_allowed_t - time.monotonic()))  # rate limit
             self._new_image.clear()
-            _, pixels, t_image = self.image.get()
-            if not t_image > last_command_t:  # NaN (no image yet) compares False too
+            seq, frame, t_received = self.image.get()
+            # Header stamps, not receipt times: a frame captured just before the command but
+            # delivered after it must not be mistaken for the command's result.
+            if seq == 0 or not frame[1] > last_command_s:
                 self._new_image.wait(0.1)
                 continue
+            pixels, captured = frame
             goal_seq, goal, _ = self.goal.get()
             _, state, _ = self.state.get()
             with self._lock:
                 if self._blocker(time.monotonic()) is not None:
-                    last_command_t = t_image  # the guard timer holds the arm; wait for new data
+                    last_command_s = captured  # the guard timer holds the arm; wait for new data
                     continue
                 reset, self._reset_pending = self._reset_pending, False
             t0 = time.monotonic()
@@ -320,10 +309,13 @@ class PolicyNode(Node):
                     f"policy failed, holding still: {err!r}", throttle_duration_sec=2.0
                 )
                 action = np.zeros(7)
-            self._command(action, 1e3 * (time.monotonic() - t0), t_image)
-            last_command_t = time.monotonic()
+            self._command(action, 1e3 * (time.monotonic() - t0), t_received)
+            last_command_s = self._ros_seconds()
 
-    def _command(self, action: np.ndarray, plan_ms: float, t_image: float) -> None:
+    def _ros_seconds(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _command(self, action: np.ndarray, plan_ms: float, t_received: float) -> None:
         """Clamp against the newest state and publish, unless the node became blocked meanwhile."""
         _, state, _ = self.state.get()
         safe = self.limits.clamp(action, state)
@@ -340,7 +332,7 @@ class PolicyNode(Node):
             "act_ms": plan_ms,  # wall time of policy.act, measured here
             "plan_ms": _stat(stats, "plan_ms", plan_ms),  # as the policy reports it
             "energy": _stat(stats, "energy", math.nan),
-            "image_to_command_ms": 1e3 * (time.monotonic() - t_image),
+            "image_to_command_ms": 1e3 * (time.monotonic() - t_received),
         }
 
     def _publish(self, action: np.ndarray) -> None:
@@ -363,7 +355,12 @@ class PolicyNode(Node):
         status = DiagnosticStatus(name="wm_policy", hardware_id="wm_policy")
         status.level = DiagnosticStatus.OK if reason is None else DiagnosticStatus.WARN
         status.message = "running" if reason is None else reason
-        values = {**self._last_plan, **{f"{k}_age_s": v for k, v in ages.items()}, **self.counters}
+        values = {
+            **self._last_plan,
+            "frame_lag_s": self._frame_lag_s,
+            **{f"{k}_age_s": v for k, v in ages.items()},
+            **self.counters,
+        }
         status.values = [
             KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v))
             for k, v in values.items()
@@ -379,32 +376,6 @@ class PolicyNode(Node):
         with self._lock:
             self._running = False
             self._publish(np.zeros(7))
-
-
-def spin(node: Node, executor: Executor, on_exit: Callable[[], None]) -> None:
-    """Spin until SIGINT/SIGTERM, run ``on_exit`` while the context still works, then shut down.
-
-    rclpy's own signal handler would shut the context down first, so a node could not send
-    its last zero command; we take SIGTERM ourselves and turn both signals into
-    ``KeyboardInterrupt``, which the short spin timeout delivers promptly.
-    """
-
-    def interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
-    executor.add_node(node)
-    try:
-        while rclpy.ok():
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        on_exit()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -19,36 +19,20 @@ import numpy as np
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, Float64, Float64MultiArray, MultiArrayDimension, UInt32
+from std_msgs.msg import Bool, Float64, Float64MultiArray, UInt32
 from std_srvs.srv import Trigger
 
-from agent.ros.policy_node import COMMAND_QOS, LATCHED_QOS, spin
+from agent.ros.messages import (
+    COMMAND_QOS,
+    LATCHED_QOS,
+    SENSOR_PUB_QOS,
+    image_msg,
+    spin,
+    state_msg,
+)
 from agent.ros.safety import MalformedMessage, validate_vector
-
-# Camera and state are sent reliable so the policy's best-effort subscription and a
-# reliable one (e.g. ``ros2 topic echo``) both connect; depth 1 keeps only the newest.
-SENSOR_PUB_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
-
-
-def image_msg(pixels: np.ndarray, stamp: Any, frame_id: str) -> Image:
-    """``uint8 (H, W, 3)`` RGB -> ``sensor_msgs/Image`` (rgb8, no row padding)."""
-    msg = Image()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.height, msg.width = int(pixels.shape[0]), int(pixels.shape[1])
-    msg.encoding, msg.is_bigendian, msg.step = "rgb8", 0, int(pixels.shape[1]) * 3
-    msg.data = np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()  # bytes: the fast path
-    return msg
-
-
-def state_msg(state: np.ndarray) -> Float64MultiArray:
-    """7-D end-effector state (xyz m, Euler xyz rad, gripper) with a labelled layout."""
-    msg = Float64MultiArray()
-    msg.layout.dim = [MultiArrayDimension(label="ee_state", size=7, stride=7)]
-    msg.data = [float(v) for v in state]
-    return msg
 
 
 class SimNode(Node):
