@@ -205,6 +205,11 @@ class EpisodeReader:
     def __len__(self) -> int:
         return len(self.names)
 
+    def episode_attrs(self, i: int) -> dict[str, Any]:
+        """Attrs of episode i (num_samples, success, seed, ...) without reading its arrays."""
+        g = self._file[f"data/{self.names[i]}"]
+        return {"name": self.names[i], **{k: _decode(v) for k, v in g.attrs.items()}}
+
     def __getitem__(self, i: int) -> Episode:
         name = self.names[i]
         g = self._file[f"data/{name}"]
@@ -215,7 +220,11 @@ class EpisodeReader:
                 actions=g["actions"][()],
                 goal_pixels=g["goal/pixels"][()],
                 goal_state=g["goal/state"][()],
-                attrs={"name": name, **{k: _decode(v) for k, v in g.attrs.items()}},
+                attrs={
+                    "name": name,
+                    "env_id": self.attrs["env_id"],
+                    **{k: _decode(v) for k, v in g.attrs.items()},
+                },
                 rewards=g["rewards"][()] if "rewards" in g else None,
                 sim_states=g["states"][()] if "states" in g else None,
             )

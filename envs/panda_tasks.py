@@ -42,11 +42,18 @@ def _sample_cube_and_target(
     return cube, np.clip(target, TARGET_LOW, TARGET_HIGH)  # pragma: no cover - astronomically rare
 
 
+def _fixed_task(kwargs: dict[str, Any], task: str) -> dict[str, Any]:
+    """The id fixes the task: refuse a contradicting ``task=`` keyword instead of obeying it."""
+    if kwargs.get("task", task) != task:
+        raise ValueError(f"task={kwargs['task']!r} contradicts this env's task {task!r}")
+    return {**kwargs, "task": task}
+
+
 class PandaReachEnv(PandaEnv):
     """Bring the TCP to a target point (orientation held top-down)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**{"task": "reach", **kwargs})
+        super().__init__(**_fixed_task(kwargs, "reach"))
 
     def _sample_task(self, rng: np.random.Generator) -> None:
         self._set_cube(self.data, np.r_[rng.uniform(CUBE_LOW, CUBE_HIGH), CUBE_HALF])
@@ -63,7 +70,7 @@ class PandaPushEnv(PandaEnv):
     """Push the cube across the table onto a target (gripper closed as a pusher)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**{"task": "push", **kwargs})
+        super().__init__(**_fixed_task(kwargs, "push"))
 
     def _sample_task(self, rng: np.random.Generator) -> None:
         cube, target = _sample_cube_and_target(rng, 0.10, 0.20)
@@ -83,7 +90,7 @@ class PandaPickPlaceEnv(PandaEnv):
     """Grasp the cube, carry it to a target (possibly in the air) and hold it there."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**{"task": "pick_place", **kwargs})
+        super().__init__(**_fixed_task(kwargs, "pick_place"))
 
     def _sample_task(self, rng: np.random.Generator) -> None:
         cube, target = _sample_cube_and_target(rng, 0.10, 0.25)

@@ -1,0 +1,134 @@
+"""Configs for ``wm-collect``, registered in Hydra's ConfigStore.
+
+``configs/env/<name>.yaml`` files extend the ``panda_schema`` / ``dmc_schema`` entries below
+(which add the Gymnasium id to the env's own config dataclass); ``configs/collect.yaml``
+extends ``collect_schema``. Values are checked in ``__post_init__`` when Hydra's config is
+turned into these objects (``OmegaConf.to_object``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from envs.config import DMCEnvConfig, PandaEnvConfig
+
+PANDA_IDS = {
+    "wm/PandaReach-v0": "reach",
+    "wm/PandaPush-v0": "push",
+    "wm/PandaPickPlace-v0": "pick_place",
+}
+DMC_IDS = {"wm/DMCReacherEasy-v0": "reacher_easy", "wm/DMCPointMassEasy-v0": "point_mass_easy"}
+
+
+@dataclass
+class PandaEnvEntry(PandaEnvConfig):
+    """A Panda env to collect from: its id plus every `PandaEnvConfig` field as a keyword."""
+
+    id: str = "wm/PandaReach-v0"
+    """Gymnasium id; must agree with ``task``."""
+    max_episode_steps: int = 0
+    """Episode length in control steps; 0 keeps the registered default (envs.MAX_EPISODE_STEPS)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if PANDA_IDS.get(self.id) != self.task:
+            raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({PANDA_IDS})")
+        if self.max_episode_steps < 0:
+            raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
+
+    def make_kwargs(self) -> dict[str, Any]:
+        """Keywords for ``gym.make(self.id, ...)`` (JSON-able, stored in the dataset attrs)."""
+        kwargs = asdict(self)
+        for key in ("id", "max_episode_steps", "task"):
+            kwargs.pop(key)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+@dataclass
+class DMCEnvEntry(DMCEnvConfig):
+    """A dm_control env to collect from: its id plus every `DMCEnvConfig` field."""
+
+    id: str = "wm/DMCReacherEasy-v0"
+    """Gymnasium id; must agree with ``task``."""
+    max_episode_steps: int = 0
+    """Episode length in env steps; 0 keeps the registered default."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if DMC_IDS.get(self.id) != self.task:
+            raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({DMC_IDS})")
+        if self.max_episode_steps < 0:
+            raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
+
+    def make_kwargs(self) -> dict[str, Any]:
+        kwargs = asdict(self)
+        for key in ("id", "max_episode_steps"):
+            kwargs.pop(key)
+        return kwargs
+
+
+@dataclass
+class PolicyConfig:
+    """Which policy acts in each episode."""
+
+    name: str = "expert"
+    """``expert`` (scripted, privileged state), ``random`` (uniform in the action bounds) or
+    ``mixed`` (each episode is expert with probability ``expert_fraction``, else random)."""
+    expert_fraction: float = 0.8
+    """Share of expert episodes under ``mixed``."""
+    noise: float = 0.0
+    """Expert action noise, as a fraction of each action bound (std of a Gaussian)."""
+    noise_max: float = 0.0
+    """If above ``noise``, each expert episode draws its noise uniformly in [noise, noise_max]:
+    a mix of clean and failed attempts (around 0.3 the Panda experts mostly fail)."""
+
+    def __post_init__(self) -> None:
+        if self.name not in ("expert", "random", "mixed"):
+            raise ValueError(f"policy.name={self.name!r}: expected expert, random or mixed")
+        if not 0.0 <= self.expert_fraction <= 1.0:
+            raise ValueError(f"policy.expert_fraction={self.expert_fraction}: expected [0, 1]")
+        if self.noise < 0 or self.noise_max < 0:
+            raise ValueError(f"policy.noise={self.noise}, noise_max={self.noise_max}: must be >= 0")
+
+
+@dataclass
+class CollectConfig:
+    """``wm-collect``: record episodes of one env and policy into one HDF5 file."""
+
+    env: Any = MISSING
+    """Env entry (Hydra group ``env``: panda_reach, panda_push, panda_pick_place, dmc_reacher_easy,
+    dmc_point_mass_easy)."""
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    num_episodes: int = 100
+    """Episodes in the finished file; episode k is reset with seed ``seed + k``."""
+    num_workers: int = 2
+    """Worker processes (spawn); 0 records in the calling process."""
+    seed: int = 0
+    """Base seed for task instances and policy noise."""
+    output: str = "data/${env.task}_${policy.name}.h5"
+    """Output file. Finished episodes live in ``<output>.parts/`` until all are done, so
+    re-running the same command after an interruption resumes."""
+    compression: str = "gzip"
+    """HDF5 filter for images and states: ``gzip`` (level 4, robomimic's choice) or ``lzf``."""
+
+    def __post_init__(self) -> None:
+        if self.num_episodes < 1:
+            raise ValueError(f"num_episodes={self.num_episodes}: must be >= 1")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers={self.num_workers}: must be >= 0")
+        if self.compression not in ("gzip", "lzf"):
+            raise ValueError(f"compression={self.compression!r}: expected gzip or lzf")
+        if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry):
+            raise ValueError(f"env must be a Panda or DMC entry, got {type(self.env).__name__}")
+
+
+def register_configs() -> None:
+    """Store the schemas the yaml files extend (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="collect_schema", node=CollectConfig)
+    cs.store(group="env", name="panda_schema", node=PandaEnvEntry)
+    cs.store(group="env", name="dmc_schema", node=DMCEnvEntry)
