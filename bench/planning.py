@@ -95,32 +95,31 @@ class StandIn:
     tokens: int  # N latent tokens per frame
     dim: int  # D
     description: str
+    energy: Callable[[Tensor, Tensor], Tensor] = lambda z, goal: (z - goal).abs().mean((-1, -2))
+    """Mean L1 over tokens and channels `(..., N, D)` -> `(...)` (WorldModel.energy's default)."""
 
 
 def build_stand_in(kind: str) -> StandIn:
-    """The project's default-size predictor when `world_model` provides one, else synthetic."""
+    """The project's default-size `WorldModel` (random init) when importable, else synthetic."""
     if kind in ("auto", "world_model"):
         try:
-            from world_model.config import WorldModelConfig
-            from world_model.predictor import build_predictor
-
-            cfg = WorldModelConfig()
-            grid = cfg.encoder.crop_size // cfg.encoder.patch_size // cfg.encoder.latent_pool
-            model = build_predictor(cfg.predictor).eval().requires_grad_(False)
-            p = cfg.predictor
-            desc = (
-                f"world_model ACPredictor (default config, random init): {p.depth} blocks, "
-                f"width {p.width}, {grid * grid}+2 tokens per step, D={p.embed_dim}"
-            )
-
-            def rollout(z: Tensor, s: Tensor, a: Tensor) -> Tensor:
-                return model.rollout(z, s, a)
-
-            return StandIn(rollout, grid * grid, p.embed_dim, desc)
+            from world_model import WorldModel, WorldModelConfig, build_world_model
         except ImportError as err:
             if kind == "world_model":
                 raise
             print(f"world_model unavailable ({err}); using the synthetic stand-in")
+        else:
+            cfg = WorldModelConfig()
+            model = build_world_model(cfg).eval().requires_grad_(False)
+            p = cfg.predictor
+            desc = (
+                f"world_model.WorldModel (default WorldModelConfig, random init): predictor "
+                f"{p.depth} blocks, width {p.width}, {model.num_tokens}+2 tokens per step, "
+                f"D={model.latent_dim}"
+            )
+            return StandIn(
+                model.rollout, model.num_tokens, model.latent_dim, desc, WorldModel.energy
+            )
     model = SyntheticPredictor().eval().requires_grad_(False)
     return StandIn(
         model.rollout, 16, 96, "synthetic transformer: 4 blocks, width 128, 16+2 tokens, D=96"
@@ -137,7 +136,7 @@ def make_cost_fn(stand_in: StandIn, num_envs: int, sum_steps: bool = False) -> C
 
     def cost_fn(actions: Tensor) -> Tensor:  # (E, S, H, A) -> (E, S)
         z = stand_in.rollout(z_ctx, states, actions)  # (E, S, H, N, D)
-        energy = (z - goal).abs().mean(dim=(-1, -2))  # (E, S, H)
+        energy = stand_in.energy(z, goal)  # (E, S, H)
         return energy.sum(-1) if sum_steps else energy[..., -1]
 
     return cost_fn
@@ -245,7 +244,7 @@ def pytorch_mppi_controller(stand_in: StandIn, cfg: MPPIConfig, z_flat: Tensor, 
         return torch.cat([z_next.flatten(1), state[:, n * d :] + u], dim=1)
 
     def running_cost(state: Tensor, u: Tensor) -> Tensor:  # (K,)
-        return (state[:, : n * d] - goal).abs().mean(-1)
+        return stand_in.energy(state[:, : n * d].reshape(-1, n, d), goal.reshape(n, d))
 
     std = torch.tensor([(h - lo) / 2 * cfg.init_std for lo, h in zip(LOW, HIGH, strict=True)])
     sigma = torch.diag(std.clamp_min(1e-6).square())  # frozen dims: tiny noise, then clamped
