@@ -7,12 +7,15 @@ and reports ``success`` / ``distance`` / ``goal_pixels`` / ``goal_state`` in ``i
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import Any
 
 # Headless offscreen rendering unless the user chose a backend (glfw needs a display).
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 
+import gymnasium as gym  # noqa: E402
 from gymnasium.envs.registration import register, registry  # noqa: E402
 
 ENV_IDS = (
@@ -47,4 +50,22 @@ for _id, (_entry, _kwargs) in _ENTRY_POINTS.items():
             disable_env_checker=True,  # checked by tests/test_envs.py instead of every make()
         )
 
-__all__ = ["ENV_IDS", "MAX_EPISODE_STEPS"]
+
+def make_vec(
+    env_id: str, num_envs: int, context: str = "spawn", **kwargs: Any
+) -> gym.vector.AsyncVectorEnv:
+    """``num_envs`` copies of a wm/* env in worker processes.
+
+    ``spawn`` (or ``forkserver``), never ``fork``: a forked child inherits the parent's GL state
+    and hangs once the parent has rendered. Workers make ``"envs:<id>"``, which imports this
+    package (and so registers the ids) in the fresh interpreter before ``gym.make``.
+    """
+    if context == "fork":
+        raise ValueError(
+            "context='fork' hangs once the parent has rendered; use spawn or forkserver"
+        )
+    factory = functools.partial(gym.make, f"envs:{env_id}", **kwargs)
+    return gym.vector.AsyncVectorEnv([factory] * num_envs, context=context, shared_memory=False)
+
+
+__all__ = ["ENV_IDS", "MAX_EPISODE_STEPS", "make_vec"]
