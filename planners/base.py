@@ -93,6 +93,25 @@ class ActionBounds:
         return self.project(torch.zeros(shape, dtype=self.low.dtype, device=self.low.device))
 
 
+def bounds_in_dtype(
+    low: list[float], high: list[float], dtype: torch.dtype, device: torch.device
+) -> tuple[Tensor, Tensor]:
+    """Bounds `(A,)` in the planning dtype, rounded inwards where the dtype cannot hold them.
+
+    bf16 turns 0.075 into 0.0752: rounding to nearest would let plans leave the configured box.
+    Frozen dims (low == high) round to nearest instead, so they stay a single point.
+    """
+    low64 = torch.tensor(low, dtype=torch.float64)
+    high64 = torch.tensor(high, dtype=torch.float64)
+    low_t, high_t = low64.to(dtype), high64.to(dtype)
+    free = low64 < high64
+    up, down = torch.full_like(low_t, float("inf")), torch.full_like(high_t, float("-inf"))
+    low_t = torch.where(free & (low_t.double() < low64), torch.nextafter(low_t, up), low_t)
+    high_t = torch.where(free & (high_t.double() > high64), torch.nextafter(high_t, down), high_t)
+    high_t = torch.maximum(high_t, low_t)  # a range narrower than one ulp collapses to a point
+    return low_t.to(device), high_t.to(device)
+
+
 class SamplingPlanner:
     """Shared skeleton: subclasses define `_refit` (and optionally `_sample_std`).
 
@@ -105,8 +124,7 @@ class SamplingPlanner:
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         self.dtype = cfg.torch_dtype()
-        low = torch.tensor(cfg.action_low, dtype=self.dtype, device=self.device)
-        high = torch.tensor(cfg.action_high, dtype=self.dtype, device=self.device)
+        low, high = bounds_in_dtype(cfg.action_low, cfg.action_high, self.dtype, self.device)
         norm_dims = tuple(cfg.max_norm_dims) if cfg.max_norm is not None else ()
         self.bounds = ActionBounds(low, high, cfg.max_norm, norm_dims)
         self.action_dim = low.numel()

@@ -210,6 +210,17 @@ def test_dtype_comes_from_config(dtype: torch.dtype) -> None:
     assert plan.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+def test_low_precision_plans_stay_inside_the_configured_bounds(dtype: str) -> None:
+    low, high = [-0.075, 0.0, -1.0, 0.3], [0.075, 0.0, 1.0, 0.3]
+    planner = build("cem", dtype=dtype, action_low=low, action_high=high)
+    plan = planner.plan(lambda a: -a.float().abs().sum(dim=(-1, -2)))  # pushes to the corners
+    as_double = plan.double()
+    assert torch.all(as_double[..., :3] >= torch.tensor(low[:3], dtype=torch.float64))
+    assert torch.all(as_double[..., :3] <= torch.tensor(high[:3], dtype=torch.float64))
+    assert torch.all(plan[..., 1] == 0) and torch.all(plan[..., 3] == plan[0, 0, 3])
+
+
 def test_compile_flag_wraps_the_cost_function_only_when_on(monkeypatch) -> None:
     wrapped: list[str] = []
 
