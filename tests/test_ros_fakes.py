@@ -125,3 +125,26 @@ def make_constant(checkpoint: str, planner: str = "", device: str = "cpu") -> Co
     """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds the action."""
     values = [float(v) for v in checkpoint.split(",")] if checkpoint else [0.02, 0, 0, 0, 0, 0, 0]
     return ConstantPolicy(np.array(values))
+
+
+class StateServo(ConstantPolicy):
+    """Moves the end effector straight at a known xyz target (privileged: ignores pixels).
+
+    Only for checking the MuJoCo sim node over DDS; the learned agent gets no such hint.
+    """
+
+    image_size = 64
+
+    def __init__(self, target_xyz: np.ndarray) -> None:
+        super().__init__(np.zeros(7))
+        self.target_xyz = target_xyz
+
+    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
+        action = np.zeros(7)
+        action[:3] = self.target_xyz - np.asarray(state)[:3]
+        return action
+
+
+def make_state_servo(checkpoint: str, planner: str = "", device: str = "cpu") -> StateServo:
+    """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds ``x,y,z``."""
+    return StateServo(np.array([float(v) for v in checkpoint.split(",")]))

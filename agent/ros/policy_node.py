@@ -356,6 +356,7 @@ class PolicyNode(Node):
         status.level = DiagnosticStatus.OK if reason is None else DiagnosticStatus.WARN
         status.message = "running" if reason is None else reason
         values = {
+            "goal_received": self.goal.get()[0] > 0,
             **self._last_plan,
             "frame_lag_s": self._frame_lag_s,
             **{f"{k}_age_s": v for k, v in ages.items()},
