@@ -1,0 +1,195 @@
+"""Datasets: round trip, clips, corrupt/truncated files refused, wm-collect resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401
+from envs.collect import collect, episode_plan
+from envs.collect_config import CollectConfig, PandaEnvEntry, PolicyConfig
+from envs.dataset import (
+    ClipDataset,
+    DatasetError,
+    finished_parts,
+    merge_parts,
+    open_dataset,
+    write_episode_part,
+)
+from envs.experts import make_policy
+from envs.rollout import dataset_root_attrs, record_episode
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _small_cfg(out: Path, n: int = 3, workers: int = 0) -> CollectConfig:
+    entry = PandaEnvEntry(id="wm/PandaReach-v0", task="reach", max_episode_steps=6, image_size=32)
+    return CollectConfig(
+        env=entry,
+        policy=PolicyConfig(name="mixed", expert_fraction=0.5, noise=0.0, noise_max=0.2),
+        num_episodes=n,
+        num_workers=workers,
+        output=str(out),
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "reach.h5"
+    return collect(_small_cfg(out))
+
+
+def test_round_trip_layout_and_values(dataset: Path) -> None:
+    cfg = _small_cfg(dataset)
+    with open_dataset(dataset) as reader:
+        assert len(reader) == 3
+        assert reader.attrs["env_id"] == "wm/PandaReach-v0"
+        assert reader.attrs["control_hz"] == 5.0 and reader.attrs["image_size"] == 32
+        assert reader.attrs["env_kwargs"]["image_size"] == 32
+        assert reader.attrs["format_version"] == 1 and reader.attrs["total"] == 18
+        episodes = list(reader)
+    for k, ep in enumerate(episodes):
+        assert ep.pixels.shape == (7, 32, 32, 3) and ep.pixels.dtype == np.uint8
+        assert ep.states.shape == (7, 7) and ep.actions.shape == (6, 7)
+        assert ep.goal_pixels.shape == (32, 32, 3) and ep.goal_state.shape == (7,)
+        assert ep.attrs["num_samples"] == 6 and ep.attrs["seed"] == k
+        assert ep.attrs["env_id"] == "wm/PandaReach-v0"
+    # Bit-exact against recording the same episode again (seeded, deterministic).
+    plan = episode_plan(cfg, 1)
+    env = gym.make("wm/PandaReach-v0", max_episode_steps=6, image_size=32)
+    policy = make_policy(plan["policy"], env, noise=plan["noise"], seed=plan["seed"])
+    again = record_episode(env, policy, plan["seed"])
+    env.close()
+    np.testing.assert_array_equal(again.pixels, episodes[1].pixels)
+    np.testing.assert_array_equal(again.actions, episodes[1].actions)
+    np.testing.assert_array_equal(again.goal_pixels, episodes[1].goal_pixels)
+    with h5py.File(dataset) as f:  # robomimic names and compression
+        g = f["data/demo_0"]
+        assert g["obs/pixels"].compression == "gzip" and "dones" in g and "rewards" in g
+
+
+def test_clip_dataset(dataset: Path) -> None:
+    clips = ClipDataset([dataset], clip_len=4, stride=2)
+    assert len(clips) == 3 * 2  # starts 0, 2 in 7 frames
+    item = clips[1]
+    assert item["frames"].shape == (4, 32, 32, 3) and item["frames"].dtype == torch.uint8
+    assert item["states"].shape == (4, 7) and item["states"].dtype == torch.float32
+    assert item["actions"].shape == (3, 7) and item["actions"].dtype == torch.float32
+    with open_dataset(dataset) as reader:
+        ep = reader[0]
+    np.testing.assert_array_equal(item["frames"].numpy(), ep.pixels[2:6])
+    np.testing.assert_array_equal(item["actions"].numpy(), ep.actions[2:5])  # a[t]: t -> t+1
+    loader = torch.utils.data.DataLoader(clips, batch_size=4, num_workers=0)
+    assert next(iter(loader))["frames"].shape == (4, 4, 32, 32, 3)
+
+
+def test_truncated_file_is_refused(dataset: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "truncated.h5"
+    data = dataset.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="truncated.h5.*truncated or corrupt"):
+        open_dataset(bad)
+
+
+def test_corrupt_bytes_are_refused(dataset: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "corrupt.h5"
+    data = bytearray(dataset.read_bytes())
+    rng = np.random.default_rng(0)
+    for pos in rng.integers(len(data) // 4, len(data), 200):
+        data[pos] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="corrupt.h5"), open_dataset(bad) as reader:
+        for _ in reader:
+            pass
+
+
+def test_wrong_layout_is_refused(dataset: Path, tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"not hdf5 at all" * 100)
+    with pytest.raises(DatasetError, match="garbage.h5"):
+        open_dataset(garbage)
+    broken = tmp_path / "broken.h5"
+    shutil.copy(dataset, broken)
+    with h5py.File(broken, "a") as f:
+        del f["data/demo_1/actions"]
+        f["data/demo_1/actions"] = np.zeros((2, 7), np.float32)
+    with pytest.raises(DatasetError, match="broken.h5: data/demo_1: inconsistent lengths"):
+        open_dataset(broken)
+    with pytest.raises(DatasetError, match="no such dataset file"):
+        open_dataset(tmp_path / "missing.h5")
+
+
+def test_parts_merge_and_stale_temporaries(tmp_path: Path) -> None:
+    env = gym.make("wm/PandaPush-v0", max_episode_steps=3, image_size=16)
+    parts = tmp_path / "x.h5.parts"
+    for k in (0, 2):
+        ep = record_episode(env, make_policy("random", env, seed=k), seed=k)
+        write_episode_part(parts, k, ep, compression="lzf")
+    (parts / "demo_1.h5.tmp.123").write_bytes(b"half-written")  # a killed writer's leftover
+    assert sorted(finished_parts(parts)) == [0, 2]
+    assert not (parts / "demo_1.h5.tmp.123").exists()
+    out = merge_parts(parts, tmp_path / "x.h5", dataset_root_attrs("wm/PandaPush-v0", {}, env, {}))
+    env.close()
+    with open_dataset(out) as reader:
+        assert reader.names == ["demo_0", "demo_2"]
+    assert not parts.exists()
+
+
+def test_bad_collect_config_values_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="num_episodes=0"):
+        _small_cfg(tmp_path / "x.h5", n=0)
+    with pytest.raises(ValueError, match="policy.name='greedy'"):
+        PolicyConfig(name="greedy")
+    with pytest.raises(ValueError, match="disagree"):
+        PandaEnvEntry(id="wm/PandaPush-v0", task="reach")
+
+
+def test_collect_killed_midway_resumes(tmp_path: Path) -> None:
+    """Kill wm-collect (SIGKILL, whole process group) mid-run; rerun completes the file."""
+    out = tmp_path / "killed.h5"
+    parts = tmp_path / "killed.h5.parts"
+    args = [
+        sys.executable, "-m", "envs.collect", "env=panda_reach", "env.image_size=32",
+        "env.max_episode_steps=10", "num_episodes=40", "num_workers=0", f"output={out}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        args, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.time() + 120
+    while len(finished_parts(parts)) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = finished_parts(parts)
+    assert 3 <= len(done) < 40 and not out.exists(), proc.stderr.read().decode()[-2000:]
+    for path in done.values():  # every finished part is whole
+        with h5py.File(path) as f:
+            assert f[f"data/{path.stem}/obs/pixels"].shape == (11, 32, 32, 3)
+    cfg = _small_cfg(out, n=40)
+    cfg.env.max_episode_steps = 10
+    cfg.policy = PolicyConfig()  # the CLI run used the default policy
+    collect(cfg)
+    with open_dataset(out) as reader:
+        assert len(reader) == 40 and [reader.episode_attrs(i)["seed"] for i in range(40)] == list(
+            range(40)
+        )
+    assert collect(cfg) == out  # a third run finds it complete
+
+
+@pytest.mark.slow
+def test_collect_with_spawn_workers(tmp_path: Path) -> None:
+    out = collect(_small_cfg(tmp_path / "pool.h5", n=4, workers=2))
+    with open_dataset(out) as reader:
+        assert len(reader) == 4
