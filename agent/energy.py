@@ -27,8 +27,8 @@ def energy_grid(
     """
     agent.reset()
     agent.set_goal(goal_pixels)
-    agent._history.append((agent.encode_image(pixels), np.asarray(state, np.float32), None))
-    cost_fn = agent._cost_fn(pixels, state)
+    agent.observe(pixels, state)
+    cost_fn = agent.cost_function()
     d = np.linspace(-half_range, half_range, resolution)
     dx, dy = np.meshgrid(d, d)  # [res, res] each, dy along rows
     actions = np.repeat(np.asarray(base_action, np.float32)[None], dx.size, axis=0)  # [G, A]
@@ -67,3 +67,18 @@ def plot_energy(
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
+    """The expert's first action from reset(seed) makes the goal frame; sweep dx, dy around it."""
+    from envs.experts import make_policy
+
+    obs, info = env.reset(seed=seed)
+    true_action = make_policy("expert", env, seed=seed)(obs, info)
+    goal_obs, *_ = env.step(true_action)
+    half = float(env.action_space.high[0])
+    dxs, dys, energies = energy_grid(
+        agent, obs["pixels"], obs["state"], goal_obs["pixels"], true_action, half
+    )
+    title = f"{env.spec.id if env.spec else 'env'} seed {seed}: one-step energy"
+    return plot_energy(path, dxs, dys, energies, true_action, title)

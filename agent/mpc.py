@@ -109,7 +109,9 @@ class PlanningAgent(BaseAgent):
         self.planner.reset()
         self._queue.clear()
 
-    def _cost_fn(self, pixels: np.ndarray, state: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _cost_fn(
+        self, pixels: np.ndarray, state: np.ndarray
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
         raise NotImplementedError
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -148,7 +150,8 @@ class MPCAgent(PlanningAgent):
         self.cfg = cfg
         self.world_model = world_model.eval()
         self.device = next(world_model.parameters()).device
-        self.image_size = int(getattr(world_model, "image_size", 64))
+        enc_cfg = getattr(getattr(world_model, "cfg", None), "encoder", None)
+        self.image_size = int(getattr(enc_cfg, "crop_size", 64))
         self._goals: list[torch.Tensor] = []  # each [1, N, D]
         self._steps = 0
         self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
@@ -193,7 +196,18 @@ class MPCAgent(PlanningAgent):
         self._steps = 0
 
     # --- planning ----------------------------------------------------------------------
-    def _cost_fn(self, pixels: np.ndarray, state: np.ndarray) -> Callable[[torch.Tensor], torch.Tensor]:
+    def observe(self, pixels: np.ndarray, state: np.ndarray) -> None:
+        """Add an observation to the predictor's context (the action that led here included)."""
+        state = np.asarray(state, dtype=np.float32)
+        if state.shape != (7,) or not np.all(np.isfinite(state)):
+            raise ValueError(f"state must be 7 finite floats, got {state}")
+        prev_action = self._last_action if self._history else None
+        self._history.append((self.encode_image(pixels), state, prev_action))
+
+    def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Batched energy of candidate plans (E, S, H, A) -> (E, S) from the current context."""
+        if not self._history:
+            raise RuntimeError("observe() an image before planning")
         goal = self._current_goal()  # [1, N, D]
         z_ctx = torch.stack([h[0] for h in self._history])[None]  # [1, Tc, N, D]
         states = np.stack([h[1] for h in self._history])
@@ -218,12 +232,13 @@ class MPCAgent(PlanningAgent):
 
         return cost_fn
 
+    def _cost_fn(
+        self, pixels: np.ndarray, state: np.ndarray
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        return self.cost_function()
+
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
-        state = np.asarray(state, dtype=np.float32)
-        if not np.all(np.isfinite(state)):
-            raise ValueError(f"state has non-finite values: {state}")
-        prev_action = self._last_action if self._history else None
-        self._history.append((self.encode_image(pixels), state, prev_action))
+        self.observe(pixels, state)
         action = super().act(pixels, state)
         self._last_action = action
         self._steps += 1

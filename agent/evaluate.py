@@ -1,0 +1,97 @@
+"""The evaluation loop behind `wm-eval` and `wm-demo`: episodes, summary, videos, TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from agent.factory import make_agent, make_env
+from agent.rollout import EpisodeResult, run_episode
+from agent.video import write_video
+
+
+def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
+    """The numbers results.json promises (docs: README 'Results')."""
+    plan_ms = np.asarray([ms for r in results for ms in r.plan_ms], dtype=np.float64)
+    has_plans = plan_ms.size > 0
+    return {
+        "success_rate": float(np.mean([r.success for r in results])),
+        "success_any_rate": float(np.mean([r.success_any for r in results])),
+        "episodes": len(results),
+        "mean_final_distance": float(np.mean([r.final_distance for r in results])),
+        "plan_ms_p50": float(np.percentile(plan_ms, 50)) if has_plans else 0.0,
+        "plan_ms_p95": float(np.percentile(plan_ms, 95)) if has_plans else 0.0,
+        "plans": int(plan_ms.size),
+        "wall_s": wall_s,
+        "per_episode": [
+            {
+                "seed": r.seed,
+                "success": r.success,
+                "success_any": r.success_any,
+                "final_distance": r.final_distance,
+                "steps": r.steps,
+                "distances": r.distances,
+                "energies": [e if np.isfinite(e) else None for e in r.energies],
+            }
+            for r in results
+        ],
+    }
+
+
+def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+    """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = make_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs), cfg.env.replay_goal_steps)
+    agent = make_agent(cfg, env)
+    writer = SummaryWriter(str(out_dir / "tb"))
+    fps = float(getattr(env.unwrapped, "control_hz", 5.0) or 5.0)
+    results, videos = [], []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.episodes), desc=f"{cfg.agent.kind} on {cfg.env.id}", disable=not progress)
+    for i in bar:
+        record = i < cfg.videos
+        r = run_episode(env, agent, cfg.seed + i, cfg.env.max_steps, record, cfg.stop_on_success)
+        results.append(r)
+        if record:
+            videos.append(
+                str(write_video(out_dir / "videos" / f"episode_{i:03d}.mp4", r.frames, fps))
+            )
+            r.frames.clear()
+        writer.add_scalar("episode/success", float(r.success), i)
+        writer.add_scalar("episode/final_distance_m", r.final_distance, i)
+        if r.plan_ms:
+            writer.add_scalar("episode/plan_ms_median", float(np.median(r.plan_ms)), i)
+        bar.set_postfix(success=f"{np.mean([x.success for x in results]):.2f}")
+    summary = summarize(results, time.perf_counter() - t0)
+    summary.update(
+        env_id=cfg.env.id,
+        agent=cfg.agent.kind,
+        max_steps=cfg.env.max_steps,
+        videos=videos,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    if cfg.energy_plot and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
+        from agent.energy import landscape_for_env
+
+        summary["energy_plot"] = str(
+            landscape_for_env(agent, env, cfg.seed, out_dir / "energy.png")
+        )
+    writer.add_scalar("eval/success_rate", summary["success_rate"], 0)
+    writer.close()
+    env.close()
+    tmp = out_dir / "results.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, out_dir / "results.json")
+    return summary
