@@ -1,0 +1,234 @@
+"""Agent layer: the MPC loop on a tiny world model, baselines, replay goals, eval and demo apps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401
+from agent.baselines import OracleAgent, RandomAgent
+from agent.energy import energy_grid, plot_energy
+from agent.factory import load_agent, make_env
+from agent.mpc import AgentConfig, MPCAgent
+from agent.replay import ReplayGoal
+from agent.rollout import run_episode
+from agent.video import compose_frame
+from planners import CEMConfig, make_planner
+from world_model import WorldModelConfig, build_world_model, save_world_model
+
+REPO = Path(__file__).resolve().parent.parent
+LOW = np.array([-0.075, -0.075, -0.075, 0, 0, 0, -1], np.float32)
+HIGH = -LOW
+
+
+def tiny_world_model():
+    cfg = WorldModelConfig(
+        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
+        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+    )
+    return build_world_model(cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny"
+    save_world_model(tiny_world_model(), path)
+    return path
+
+
+def small_planner(**kw):
+    cfg = CEMConfig(num_samples=16, iterations=2, horizon=2, num_elites=4, **kw)
+    return make_planner(cfg, LOW, HIGH)
+
+
+def image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+
+
+def test_mpc_agent_acts_inside_bounds_and_records_latency():
+    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH, AgentConfig(execute_steps=2))
+    with pytest.raises(RuntimeError, match="set_goal"):
+        agent.act(image(0), np.zeros(7))
+    agent.set_goal(image(1))
+    a1 = agent.act(image(0), np.zeros(7, np.float32))
+    assert agent.stats.replanned and agent.stats.plan_ms > 0 and np.isfinite(agent.stats.energy)
+    a2 = agent.act(image(2), np.zeros(7, np.float32))
+    assert not agent.stats.replanned  # second action of the same plan (execute_steps=2)
+    for a in (a1, a2):
+        assert a.shape == (7,) and np.all(a >= LOW) and np.all(a <= HIGH)
+        assert np.all(a[3:6] == 0)  # frozen rotation is never commanded
+
+
+def test_mpc_agent_uses_history_as_context():
+    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH, AgentConfig(context_frames=3))
+    agent.set_goal(image(1))
+    for t in range(4):
+        agent.act(image(t), np.full(7, 0.1 * t, np.float32))
+    assert len(agent._history) == 3
+    assert agent._history[0][2] is not None  # the action that led to each kept frame
+
+
+class NaNWorldModel(torch.nn.Module):
+    """A broken model: every energy is NaN. The agent must hold still, inside the bounds."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, frames):
+        return torch.zeros(frames.shape[0], frames.shape[1], 4, 8)
+
+    def rollout(self, z, s, actions, past=None):
+        return torch.full((*actions.shape[:3], 4, 8), float("nan"))
+
+    @staticmethod
+    def energy(z, goal, metric="l1"):
+        return (z - goal).abs().mean(dim=(-2, -1))
+
+
+def test_nan_energies_hold_still():
+    low = np.array([-0.075, -0.075, 0.01, 0, 0, 0, -1], np.float32)  # zero outside dz's range
+    high = np.array([0.075, 0.075, 0.075, 0, 0, 0, 1], np.float32)
+    planner = make_planner(
+        CEMConfig(num_samples=8, iterations=2, horizon=1, num_elites=2), low, high
+    )
+    agent = MPCAgent(NaNWorldModel(), planner, low, high)
+    agent.set_goal(image(0))
+    a = agent.act(image(1), np.zeros(7))
+    assert np.all(np.isfinite(a)) and np.all(a >= low) and np.all(a <= high)
+    np.testing.assert_allclose(a, np.clip(0, low, high))
+
+
+def test_subgoals_switch_after_hold_steps():
+    agent = MPCAgent(
+        tiny_world_model(), small_planner(), LOW, HIGH, AgentConfig(subgoal_hold_steps=(2,))
+    )
+    agent.set_goal([image(5), image(6)])
+    g0 = agent._current_goal()
+    agent.act(image(0), np.zeros(7))
+    agent.act(image(0), np.zeros(7))
+    assert not torch.equal(agent._current_goal(), g0)
+    with pytest.raises(ValueError, match="subgoal_hold_steps"):
+        MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH).set_goal([image(1), image(2)])
+
+
+def test_agent_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="execute_steps"):
+        AgentConfig(execute_steps=0)
+    with pytest.raises(ValueError, match="energy_metric"):
+        AgentConfig(energy_metric="cosine")
+
+
+def test_load_agent_from_checkpoint(tiny_checkpoint):
+    agent = load_agent(tiny_checkpoint, "mppi", num_samples=8, iterations=1, horizon=1)
+    agent.set_goal(image(0))
+    a = agent.act(image(1), np.zeros(7))
+    assert a.shape == (7,) and np.all(np.abs(a[:3]) <= 0.075)
+    assert agent.image_size == 64
+
+
+def test_energy_landscape_is_one_batched_grid(tiny_checkpoint, tmp_path):
+    agent = load_agent(tiny_checkpoint)
+    dxs, dys, energies = energy_grid(
+        agent, image(0), np.zeros(7), image(1), np.zeros(7), 0.075, resolution=5
+    )
+    assert energies.shape == (5, 5) and np.all(np.isfinite(energies))
+    assert energies.std() > 0  # the action changes the prediction
+    png = plot_energy(tmp_path / "e.png", dxs, dys, energies, np.zeros(7))
+    assert png.stat().st_size > 1000
+
+
+def test_random_and_expert_baselines_on_reach():
+    env = gym.make("wm/PandaReach-v0")
+    from agent.baselines import PolicyAgent
+    from envs.experts import make_policy
+
+    expert = PolicyAgent(make_policy("expert", env), env.action_space.low, env.action_space.high)
+    random_agent = RandomAgent(env.action_space.low, env.action_space.high, seed=0)
+    r_exp = run_episode(env, expert, seed=3, max_steps=20)
+    r_rand = run_episode(env, random_agent, seed=3, max_steps=20)
+    assert r_exp.success and r_exp.final_distance < 0.05
+    assert r_rand.final_distance > r_exp.final_distance
+    env.close()
+
+
+def test_oracle_plans_on_true_dynamics():
+    env = gym.make("wm/PandaReach-v0")
+    planner = make_planner(
+        CEMConfig(num_samples=32, iterations=2, horizon=1, num_elites=4),
+        env.action_space.low,
+        env.action_space.high,
+    )
+    oracle = OracleAgent(env, planner, env.action_space.low, env.action_space.high)
+    r = run_episode(env, oracle, seed=4, max_steps=12)
+    assert r.success, r.distances
+    env.close()
+
+
+def test_replay_goal_for_dm_control_env():
+    env = ReplayGoal(gym.make("wm/DMCPointMassEasy-v0"), steps=5)
+    obs, info = env.reset(seed=2)
+    assert info["goal_pixels"].shape == obs["pixels"].shape
+    assert info["distance"] > 0  # 5 random steps moved the mass
+    with pytest.raises(ValueError, match="seed"):
+        env.reset()
+    env.close()
+
+
+def test_replay_goal_for_a_plain_gymnasium_id():
+    env = make_env("Reacher-v5", {"image_size": 32}, replay_goal_steps=3)
+    obs, info = env.reset(seed=0)
+    assert obs["pixels"].shape == (32, 32, 3) and info["goal_pixels"].shape == (32, 32, 3)
+    _, _, _, _, info = env.step(np.zeros(7, np.float32))
+    assert np.isfinite(info["distance"])
+    env.close()
+
+
+def test_compose_frame_layout():
+    frame = compose_frame(image(0), image(1), [3.0, 2.0, 1.5], total_steps=10, size=96)
+    assert frame.shape == (96, 288, 3) and frame.dtype == np.uint8
+
+
+def run_app(module: str, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_app(
+        "agent.eval",
+        f"agent.checkpoint={tiny_checkpoint}",
+        "episodes=2",
+        "env.max_steps=3",
+        "videos=1",
+        "planner.num_samples=16",
+        "planner.iterations=2",
+        f"out_dir={out}",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    for key in ("success_rate", "episodes", "mean_final_distance", "plan_ms_p50", "plan_ms_p95"):
+        assert key in results
+    assert results["episodes"] == 2 and results["plans"] == 6
+    assert (out / "videos" / "episode_000.mp4").stat().st_size > 1000
+    assert (out / "energy.png").exists()
+
+
+@pytest.mark.slow
+def test_wm_eval_rejects_unknown_agent(tmp_path):
+    proc = run_app("agent.eval", "agent.kind=telepathy", f"out_dir={tmp_path}")
+    assert proc.returncode != 0 and "agent.kind" in proc.stderr
