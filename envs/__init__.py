@@ -2,7 +2,8 @@
 
 ``import envs`` registers the Gymnasium ids below (namespace ``wm``). Every env returns
 ``{"pixels": uint8 (H, W, 3), "state": float32 (7,)}`` observations, takes float32 (7,) actions
-and reports ``success`` / ``distance`` / ``goal_pixels`` / ``goal_state`` in ``info``.
+and reports ``success`` / ``distance`` in every ``info``; ``reset()`` info also carries
+``goal_pixels`` / ``goal_state`` (the unwrapped env keeps them as attributes too).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def make_vec(
             "context='fork' hangs once the parent has rendered; use spawn or forkserver"
         )
     factory = functools.partial(gym.make, f"envs:{env_id}", **kwargs)
-    return gym.vector.AsyncVectorEnv([factory] * num_envs, context=context, shared_memory=False)
+    return gym.vector.AsyncVectorEnv([factory] * num_envs, context=context, shared_memory=True)
 
 
 __all__ = ["ENV_IDS", "MAX_EPISODE_STEPS", "make_vec"]

@@ -6,7 +6,7 @@ default, the env's own observation flattened and zero-padded / truncated to 7 nu
 action with at most 7 dims is padded to 7 with zero-width bounds (the extra dims are ignored),
 so data from any source has the same shapes. ``info`` always carries ``success`` (from the
 env's ``success`` / ``is_success`` info key, else False) and ``distance`` (``distance`` key, else
-NaN). Without ``goal_fn`` there is no goal image: `envs.rollout.record_episode` then stores the
+inf: unknown). Without ``goal_fn`` there is no goal image: `envs.rollout.record_episode` then stores the
 episode's final frame as its goal (hindsight relabelling).
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 
-class PixelStateAdapter(gym.Wrapper):
+class PixelStateAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Pixels + 7-d state observations and a (7,) action for an arbitrary rgb_array env."""
 
     def __init__(
@@ -31,7 +31,10 @@ class PixelStateAdapter(gym.Wrapper):
         goal_fn: Callable[[gym.Env], tuple[np.ndarray, np.ndarray]] | None = None,
         action_dim: int = 7,
     ) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(
+            self, image_size=image_size, state_fn=state_fn, goal_fn=goal_fn, action_dim=action_dim
+        )
+        gym.Wrapper.__init__(self, env)
         if env.render_mode != "rgb_array":
             raise ValueError(
                 f"{env.spec.id if env.spec else env}: render_mode={env.render_mode!r}; "
@@ -74,7 +77,7 @@ class PixelStateAdapter(gym.Wrapper):
     def _wrap(self, obs: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         info = dict(info)
         info["success"] = bool(info.get("success", info.get("is_success", False)))
-        info["distance"] = float(info.get("distance", np.nan))
+        info["distance"] = float(info.get("distance", np.inf))
         if self.goal_fn is not None:
             info["goal_pixels"], info["goal_state"] = self.goal_fn(self.env)
         return {"pixels": self._pixels(), "state": self._state(obs)}, info

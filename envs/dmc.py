@@ -79,7 +79,7 @@ class DMCEnv(gym.Env):
         self._env.task._random = np.random.RandomState(int(self.np_random.integers(2**31)))
         self._env.reset()
         self._render_goal()
-        return self._get_obs(), self._info()
+        return self._get_obs(), self._info(with_goal=True)
 
     def step(
         self, action: np.ndarray
@@ -138,14 +138,16 @@ class DMCEnv(gym.Env):
     def _success(self, distance: float) -> bool:
         return bool(distance < self._success_threshold())
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self, with_goal: bool = False) -> dict[str, Any]:
         dist = self._distance()
-        return {
+        info = {
             "success": self._success(dist),
             "distance": dist,
-            "goal_pixels": self.goal_pixels.copy(),
-            "goal_state": self.goal_state.copy(),
         }
+        if with_goal:  # reset only: the goal is fixed per episode and large to ship every step
+            info["goal_pixels"] = self.goal_pixels.copy()  # copies: callers may keep infos
+            info["goal_state"] = self.goal_state.copy()
+        return info
 
     def goal_qpos(self) -> np.ndarray:
         """Joint positions (2,) that solve the task instance (used by the goal image, expert)."""

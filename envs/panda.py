@@ -150,7 +150,7 @@ class PandaEnv(gym.Env):
         mujoco.mj_forward(self.model, d)
         mujoco.mj_step(self.model, d, nstep=25)  # let the cube settle on the table (50 ms)
         self._render_goal()
-        return self._get_obs(), self._info()
+        return self._get_obs(), self._info(with_goal=True)
 
     def step(
         self, action: np.ndarray
@@ -239,14 +239,16 @@ class PandaEnv(gym.Env):
     def _get_obs(self) -> dict[str, np.ndarray]:
         return {"pixels": self._render(self.data), "state": self._state(self.data)}
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self, with_goal: bool = False) -> dict[str, Any]:
         dist = self._distance(self.data)
-        return {
+        info = {
             "success": self._success(dist),
             "distance": float(dist),
-            "goal_pixels": self.goal_pixels.copy(),  # copies: callers may keep or edit infos
-            "goal_state": self.goal_state.copy(),
         }
+        if with_goal:  # reset only: the goal is fixed per episode and large to ship every step
+            info["goal_pixels"] = self.goal_pixels.copy()  # copies: callers may keep infos
+            info["goal_state"] = self.goal_state.copy()
+        return info
 
     def _render_goal(self) -> None:
         """Pose a scratch copy of the scene as the task wants it; render it and read its state."""

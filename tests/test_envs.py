@@ -133,3 +133,17 @@ def test_async_vector_env_spawn() -> None:
         obs, reward, term, trunc, info = vec.step(vec.action_space.sample())
     assert info["success"].shape == (2,) and np.all(np.isfinite(info["distance"]))
     vec.close()
+
+
+def test_generic_adapter_records_any_rgb_array_env() -> None:
+    from envs.adapter import PixelStateAdapter
+    from envs.rollout import record_episode
+
+    inner = gym.make("InvertedPendulum-v5", render_mode="rgb_array", max_episode_steps=5)
+    env = PixelStateAdapter(inner, image_size=32)
+    check_env(env, skip_render_check=True)
+    assert env.action_space.shape == (7,) and env.action_space.high[1] == 0.0
+    ep = record_episode(env, make_policy("random", env, seed=0), seed=0)
+    assert ep.pixels.shape[1:] == (32, 32, 3) and ep.states.shape[1] == 7
+    np.testing.assert_array_equal(ep.goal_pixels, ep.pixels[-1])  # hindsight goal
+    env.close()

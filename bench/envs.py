@@ -1,0 +1,166 @@
+"""Environment benchmark: control steps/s with pixels, vectorised scaling, expert/random success.
+
+    .venv/bin/python -m bench.envs [--episodes 50] [--steps 300]
+
+Writes ``bench/results/envs.json`` and ``bench/results/envs.md``. Throughput counts full control
+steps (IK + physics at 500 Hz + rendering the observation), random actions, in wm/PandaPush-v0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+import envs  # noqa: E402
+from envs.experts import make_policy  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+SIZES = (64, 128, 256)
+THROUGHPUT_ID = "wm/PandaPush-v0"
+
+
+def single_process_rate(size: int, steps: int) -> float:
+    env = gym.make(THROUGHPUT_ID, image_size=size, max_episode_steps=10**9)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(10):  # warm-up: renderer creation, caches
+        env.step(env.action_space.sample())
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(env.action_space.sample())
+    rate = steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def vector_rate(size: int, steps: int, num_envs: int = 2) -> float:
+    vec = envs.make_vec(THROUGHPUT_ID, num_envs, image_size=size, max_episode_steps=10**9)
+    vec.reset(seed=0)
+    vec.action_space.seed(0)
+    for _ in range(10):
+        vec.step(vec.action_space.sample())
+    start = time.perf_counter()
+    for _ in range(steps // num_envs):
+        vec.step(vec.action_space.sample())
+    rate = (steps // num_envs) * num_envs / (time.perf_counter() - start)
+    vec.close()
+    return rate
+
+
+def success_rate(env_id: str, policy: str, episodes: int, noise: float = 0.0) -> dict:
+    env = gym.make(env_id)
+    wins, dists, first = [], [], []
+    for seed in range(10_000, 10_000 + episodes):  # seeds unseen by the tests
+        obs, info = env.reset(seed=seed)
+        act = make_policy(policy, env, noise=noise, seed=seed)
+        done, t, hit = False, 0, None
+        while not done:
+            obs, _, terminated, truncated, info = env.step(act(obs, info))
+            t += 1
+            hit = t if hit is None and info["success"] else hit
+            done = terminated or truncated
+        wins.append(info["success"])
+        dists.append(info["distance"])
+        first.append(hit)
+    env.close()
+    hits = [h for h in first if h is not None]
+    return {
+        "success": float(np.mean(wins)),
+        "final_distance_median_m": float(np.median(dists)),
+        "first_success_step_median": float(np.median(hits)) if hits else None,
+        "episodes": episodes,
+    }
+
+
+def oracle_ms(samples: int = 100, horizon: int = 3) -> float:
+    env = gym.make(THROUGHPUT_ID)
+    env.reset(seed=0)
+    plans = np.random.default_rng(0).uniform(
+        env.action_space.low, env.action_space.high, (samples, horizon, 7)
+    )
+    start = time.perf_counter()
+    env.unwrapped.oracle_cost(plans)
+    ms = (time.perf_counter() - start) * 1e3
+    env.close()
+    return ms
+
+
+def to_markdown(r: dict) -> str:
+    lines = [
+        "# Environment benchmark",
+        "",
+        f"`{r['command']}` on {r['machine']} ({r['cpus']} CPUs, load average at start "
+        f"{r['loadavg_start']}; the CPUs were shared with other jobs, so rates are lower bounds).",
+        "",
+        f"## Control steps/s with pixels ({THROUGHPUT_ID}, random actions, rendering included)",
+        "",
+        "| image | 1 process | 2 workers (spawn) | speed-up |",
+        "|---|---|---|---|",
+    ]
+    for size in SIZES:
+        one, two = r["steps_per_s"]["single"][str(size)], r["steps_per_s"]["vector2"][str(size)]
+        lines.append(f"| {size} px | {one:.0f} | {two:.0f} | {two / one:.2f}x |")
+    lines += [
+        "",
+        f"oracle_cost, 100 samples x horizon 3: {r['oracle_cost_ms_100x3']:.0f} ms.",
+        "",
+        f"## Success rate ({r['episodes']} episodes per cell, seeds 10000+)",
+        "",
+        "| task | expert | expert, noise 0.3 | random | expert median first-success step |",
+        "|---|---|---|---|---|",
+    ]
+    for env_id, s in r["success"].items():
+        lines.append(
+            f"| {env_id} | {s['expert']['success']:.2f} | {s['expert_noise0.3']['success']:.2f} "
+            f"| {s['random']['success']:.2f} | {s['expert']['first_success_step_median']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args()
+    result = {
+        "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} --steps {args.steps}",
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "episodes": args.episodes,
+        "steps_per_s": {"single": {}, "vector2": {}},
+    }
+    for size in SIZES:
+        result["steps_per_s"]["single"][str(size)] = single_process_rate(size, args.steps)
+        result["steps_per_s"]["vector2"][str(size)] = vector_rate(size, args.steps)
+        print(
+            size,
+            result["steps_per_s"]["single"][str(size)],
+            result["steps_per_s"]["vector2"][str(size)],
+        )
+    result["oracle_cost_ms_100x3"] = oracle_ms()
+    result["success"] = {}
+    for env_id in envs.ENV_IDS:
+        result["success"][env_id] = {
+            "expert": success_rate(env_id, "expert", args.episodes),
+            "expert_noise0.3": success_rate(env_id, "expert", args.episodes, noise=0.3),
+            "random": success_rate(env_id, "random", args.episodes),
+        }
+        print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "envs.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "envs.md").write_text(to_markdown(result))
+    print(to_markdown(result))
+
+
+if __name__ == "__main__":
+    main()
