@@ -35,7 +35,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
-from agent.ros.messages import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS, action_msg, spin
+from agent.ros.messages import COMMAND_QOS, LATCHED_QOS, action_msg, sensor_qos, spin
 from agent.ros.safety import (
     CommandLimits,
     LatestSlot,
@@ -128,11 +128,12 @@ class PolicyNode(Node):
         }
 
         sensors, control = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        sensors_qos = sensor_qos(p["sensor_reliability"])
         self.create_subscription(
-            Image, "/camera/image_raw", self._on_image, SENSOR_QOS, callback_group=sensors
+            Image, "/camera/image_raw", self._on_image, sensors_qos, callback_group=sensors
         )
         self.create_subscription(
-            Float64MultiArray, "/wm/state", self._on_state, SENSOR_QOS, callback_group=sensors
+            Float64MultiArray, "/wm/state", self._on_state, sensors_qos, callback_group=sensors
         )
         self.create_subscription(
             Image, "/wm/goal_image", self._on_goal, LATCHED_QOS, callback_group=sensors
@@ -168,6 +169,7 @@ class PolicyNode(Node):
             "status_rate_hz": 2.0,
             "autostart": True,
             "base_frame": "panda_link0",
+            "sensor_reliability": "reliable",
             "workspace_low": DEFAULT_WORKSPACE_LOW,
             "workspace_high": DEFAULT_WORKSPACE_HIGH,
         }
