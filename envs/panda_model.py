@@ -51,7 +51,7 @@ ARM_KV = (150.0, 150.0, 120.0, 120.0, 60.0, 60.0, 60.0)
 READY_QPOS = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
 
 FINGER_MAX = 0.04  # m of travel per finger: 8 cm max opening
-CUBE_HALF = 0.02  # m, a 4 cm cube
+CUBE_HALF = 0.025  # m, a 5 cm cube: ~4x4 px at 64 px, still inside the 8 cm grasp
 TABLE_EXTENT = (0.9, 0.75)  # half sizes of the table top (x, y), m
 TABLE_CENTRE_X = 0.45
 

@@ -9,7 +9,7 @@ All positions are metres in the robot base frame (table top at z = 0). Success i
 * Push: distance = |cube_xy - target_xy|; cube in x [0.4, 0.6], y [-0.15, 0.15], target
   0.10-0.20 m away on the table. Goal image: cube on the target, gripper closed behind it.
 * PickPlace: distance = |cube - target| in 3-D; target 0.10-0.25 m (in xy) from the cube at a
-  height z in [0.02, 0.2] (z = 0.02 is resting on the table). Goal image: the cube held at the
+  height z in [0.025, 0.2] (z = 0.025 is resting on the table). Goal image: the cube held at the
   target between closed fingers.
 """
 
@@ -21,7 +21,7 @@ import mujoco
 import numpy as np
 
 from envs.panda import PandaEnv
-from envs.panda_model import CUBE_HALF
+from envs.panda_model import CUBE_HALF, FINGER_MAX
 
 CUBE_LOW = np.array([0.4, -0.15])
 CUBE_HIGH = np.array([0.6, 0.15])
@@ -98,8 +98,8 @@ class PandaPickPlaceEnv(PandaEnv):
         self.goal_pos = np.r_[target, rng.uniform(CUBE_HALF, 0.2)]
 
     def _goal_config(self) -> tuple[np.ndarray, float, np.ndarray]:
-        # Fingers closed on the 4 cm cube: opening = cube width / max opening.
-        return self.goal_pos, 2 * CUBE_HALF / 0.08, self.goal_pos
+        # Fingers closed on the cube: opening = cube width / max opening.
+        return self.goal_pos, CUBE_HALF / FINGER_MAX, self.goal_pos
 
     def _distance(self, data: mujoco.MjData) -> float:
         return float(np.linalg.norm(data.xpos[self._cube_body] - self.goal_pos))
