@@ -79,6 +79,8 @@ def collect(cfg: CollectConfig) -> Path:
         with open_dataset(out) as reader:  # refuses a corrupt file with a clear error
             if len(reader) >= cfg.num_episodes:
                 print(f"{out}: already complete ({len(reader)} episodes)")
+                for part in finished_parts(_parts_dir(cfg)).values():  # killed after the merge
+                    part.unlink()
                 return out
             raise FileExistsError(
                 f"{out} holds {len(reader)} episodes < num_episodes={cfg.num_episodes}; "

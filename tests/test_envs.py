@@ -147,3 +147,12 @@ def test_generic_adapter_records_any_rgb_array_env() -> None:
     assert ep.pixels.shape[1:] == (32, 32, 3) and ep.states.shape[1] == 7
     np.testing.assert_array_equal(ep.goal_pixels, ep.pixels[-1])  # hindsight goal
     env.close()
+
+
+def test_menagerie_robot_needs_its_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.delenv("MENAGERIE_ROOT", raising=False)
+    with pytest.raises(FileNotFoundError, match="MENAGERIE_ROOT"):
+        gym.make("wm/PandaReach-v0", robot="menagerie")
+    monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="franka_emika_panda"):
+        gym.make("wm/PandaReach-v0", robot="menagerie")
