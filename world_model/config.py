@@ -125,6 +125,10 @@ class PredictorConfig:
     """Bias on the fused qkv projection (official: yes)."""
     layernorm_eps: float = 1e-6
     """Epsilon of the blocks' LayerNorms."""
+    residual: bool = True
+    """Predict the change of the latent (output = input latent + head) instead of the latent
+    itself. Not in the official predictor (no extra parameters, so official weights still load
+    with it off); on small data it starts from the copy-last baseline instead of from zero."""
     normalize_output: bool = True
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
     init_std: float = 0.02
@@ -185,5 +189,6 @@ PREDICTOR_PRESETS: dict[str, PredictorConfig] = {
         grid_size=16,
         rope_repeat_quirk=True,
         use_extrinsics=True,
+        residual=False,
     ),
 }

@@ -103,10 +103,13 @@ class ACPredictor(nn.Module):
         s = self.state_encoder(states).unsqueeze(-2)  # (..., T, 1, C)
         return torch.cat([a, s, patches], dim=-2).flatten(-3, -2)  # (..., T * (2 + N), C)
 
-    def _readout(self, x: Tensor, steps: int) -> Tensor:
-        """Drop the conditioning tokens: `(..., T * (2 + N), C)` -> latents `(..., T, N, D)`."""
-        x = x.unflatten(-2, (steps, -1))[..., COND_TOKENS:, :]  # (..., T, N, C)
+    def _readout(self, x: Tensor, z_in: Tensor) -> Tensor:
+        """Drop the conditioning tokens: `(..., T * (2 + N), C)` -> latents `(..., T, N, D)`;
+        `z_in (..., T, N, D)` are the step inputs, added back when `cfg.residual`."""
+        x = x.unflatten(-2, (z_in.shape[-3], -1))[..., COND_TOKENS:, :]  # (..., T, N, C)
         z = self.predictor_proj(self.predictor_norm(x))  # (..., T, N, D)
+        if self.cfg.residual:
+            z = z + z_in
         if self.cfg.normalize_output:
             z = F.layer_norm(z, (z.shape[-1],), eps=1e-6)
         return z
@@ -122,7 +125,7 @@ class ACPredictor(nn.Module):
         mask = self._mask(steps, COND_TOKENS + num, x.device)
         for blk in self.predictor_blocks:
             x, _ = blk(x, cos, sin, mask)
-        return self._readout(x, steps)
+        return self._readout(x, z)
 
     # -- planning rollouts ---------------------------------------------------------------
     def rollout(
@@ -163,7 +166,7 @@ class ACPredictor(nn.Module):
             cos, sin = self._rope(tc - 1 + h, 1, grid, x)
             for i, blk in enumerate(self.predictor_blocks):
                 x, own[i] = blk.step(x, cos, sin, shared[i], own[i])
-            z = self._readout(x, 1)  # (E, S, 1, N, D)
+            z = self._readout(x, z)  # (E, S, 1, N, D)
             preds.append(z)
             state = state + act
         return torch.cat(preds, dim=2)  # (E, S, H, N, D)

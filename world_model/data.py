@@ -1,0 +1,60 @@
+"""Training clips over cached latents, with a data order that is a pure function of
+(seed, step) so a resumed run sees exactly the batches an uninterrupted run would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from world_model.latents import LatentSet
+
+
+def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(train, val) episode indices from a seeded permutation; val is empty for fraction 0."""
+    perm = torch.randperm(num_episodes, generator=torch.Generator().manual_seed(seed))
+    num_val = int(round(num_episodes * val_fraction))
+    if val_fraction > 0 and num_episodes > 1:
+        num_val = max(num_val, 1)
+    return perm[num_val:].sort().values, perm[:num_val].sort().values
+
+
+@dataclass
+class Clips:
+    """All length-`clip_len` windows inside the chosen episodes."""
+
+    data: LatentSet
+    clip_len: int
+    starts: Tensor  # (C,) flat index of each clip's first frame
+
+    @staticmethod
+    def build(data: LatentSet, episodes: Tensor, clip_len: int) -> Clips:
+        starts = [
+            torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]) - clip_len + 1)
+            for e in episodes.tolist()
+        ]
+        flat = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.int64)
+        return Clips(data, clip_len, flat)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def batch(self, clip_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """-> z `(B, T, N, D)`, actions `(B, T - 1, 7)`, states `(B, T, 7)`."""
+        frame = self.starts[clip_ids][:, None] + torch.arange(self.clip_len)  # (B, T)
+        frame = frame.to(self.data.latents.device)
+        return self.data.latents[frame], self.data.actions[frame[:, :-1]], self.data.states[frame]
+
+    def clip_ids(self, step: int, batch_size: int, seed: int) -> Tensor:
+        """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations)."""
+        if len(self) < batch_size:
+            # tiny datasets: sample with replacement, still a function of (seed, step)
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            return torch.randint(len(self), (batch_size,), generator=gen)
+        per_epoch = len(self) // batch_size
+        epoch, pos = divmod(step, per_epoch)
+        perm = torch.randperm(
+            len(self), generator=torch.Generator().manual_seed(seed * 7919 + epoch)
+        )
+        return perm[pos * batch_size : (pos + 1) * batch_size]

@@ -1,0 +1,191 @@
+"""Encoder latents of whole datasets, computed once and cached on disk.
+
+The encoder is frozen, so re-encoding frames every epoch would only burn CPU. A cache file is
+keyed by the dataset file's content hash and the encoder's (config + weights) hash, so changing
+either one re-encodes, and nothing stale is ever reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from world_model.encoder import FrozenEncoder
+
+
+class Episode(Protocol):
+    """What an envs.dataset episode provides (only these fields are read)."""
+
+    pixels: np.ndarray  # (L + 1, H, W, 3) uint8
+    states: np.ndarray  # (L + 1, 7)
+    actions: np.ndarray  # (L, 7)
+    attrs: dict
+
+
+@dataclass
+class LatentSet:
+    """All frames of a dataset, flattened; episode e spans `starts[e] : starts[e] + lengths[e]`.
+
+    `actions[i]` moves frame i to i + 1 (zero on each episode's last frame)."""
+
+    latents: Tensor  # (F, N, D) float32, layer-normed encoder latents
+    states: Tensor  # (F, 7)
+    actions: Tensor  # (F, 7)
+    starts: Tensor  # (E,) int64
+    lengths: Tensor  # (E,) int64, frames per episode (L + 1)
+    tasks: list[str]  # (E,) task / env id per episode
+
+    def to(self, device: str | torch.device) -> LatentSet:
+        return LatentSet(
+            self.latents.to(device),
+            self.states.to(device),
+            self.actions.to(device),
+            self.starts,
+            self.lengths,
+            self.tasks,
+        )
+
+    @staticmethod
+    def concat(parts: list[LatentSet]) -> LatentSet:
+        offsets = np.cumsum([0] + [len(p.latents) for p in parts[:-1]])
+        return LatentSet(
+            torch.cat([p.latents for p in parts]),
+            torch.cat([p.states for p in parts]),
+            torch.cat([p.actions for p in parts]),
+            torch.cat([p.starts + int(o) for p, o in zip(parts, offsets, strict=True)]),
+            torch.cat([p.lengths for p in parts]),
+            [t for p in parts for t in p.tasks],
+        )
+
+
+def iter_dataset_episodes(path: str | Path) -> Iterator[Episode]:
+    """The one coupling point with `envs.dataset`: episodes of one HDF5 file."""
+    from envs.dataset import open_dataset  # lower layer; imported lazily so tests can skip it
+
+    reader = open_dataset(path)
+    try:
+        yield from reader
+    finally:
+        close = getattr(reader, "close", None)
+        if callable(close):
+            close()
+
+
+def episode_task(episode: Episode, fallback: str) -> str:
+    """Task label for per-task metrics: the episode's env id if recorded, else `fallback`."""
+    attrs = getattr(episode, "attrs", None) or {}
+    for key in ("env_id", "task", "env"):
+        if key in attrs:
+            value = attrs[key]
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return fallback
+
+
+@torch.no_grad()
+def encode_episodes(
+    encoder: FrozenEncoder, episodes: Iterable[Episode], task: str = ""
+) -> LatentSet:
+    """Encode every frame of every episode -> `LatentSet`."""
+    lat, states, actions, lengths, tasks = [], [], [], [], []
+    for ep in episodes:
+        pixels = torch.as_tensor(np.asarray(ep.pixels))  # (L+1, H, W, 3) uint8
+        frames = pixels.permute(0, 3, 1, 2)[None]  # (1, L+1, 3, H, W)
+        lat.append(encoder(frames)[0].cpu())  # (L+1, N, D)
+        st = torch.as_tensor(np.asarray(ep.states), dtype=torch.float32)  # (L+1, 7)
+        act = torch.as_tensor(np.asarray(ep.actions), dtype=torch.float32)  # (L, 7)
+        if len(act) != len(st) - 1 or len(st) != len(pixels):
+            raise ValueError(
+                f"episode with {len(pixels)} frames, {len(st)} states, {len(act)} actions"
+            )
+        actions.append(torch.cat([act, act.new_zeros(1, act.shape[-1])]))  # (L+1, 7)
+        states.append(st)
+        lengths.append(len(st))
+        tasks.append(episode_task(ep, task))
+    if not lat:
+        raise ValueError("no episodes to encode")
+    lengths_t = torch.tensor(lengths, dtype=torch.int64)
+    starts = torch.cumsum(lengths_t, 0) - lengths_t
+    return LatentSet(
+        torch.cat(lat), torch.cat(states), torch.cat(actions), starts, lengths_t, tasks
+    )
+
+
+def file_hash(path: str | Path) -> str:
+    """sha256 of a file's bytes (content, not name or mtime)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def encoder_hash(encoder: FrozenEncoder) -> str:
+    """sha256 of the encoder's normalisation config, architecture and weights."""
+    h = hashlib.sha256()
+    cfg = {
+        k: v for k, v in vars(encoder.cfg).items() if k not in ("source", "device", "encode_batch")
+    }
+    h.update(json.dumps(cfg, sort_keys=True, default=str).encode())
+    h.update(json.dumps(encoder.hf_config.to_dict(), sort_keys=True, default=str).encode())
+    for key, value in sorted(encoder.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
+    """Atomic write of a cache file (tensors + task names in the metadata)."""
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tensors = {
+        "latents": data.latents.contiguous(),
+        "states": data.states.contiguous(),
+        "actions": data.actions.contiguous(),
+        "starts": data.starts.contiguous(),
+        "lengths": data.lengths.contiguous(),
+    }
+    save_file(
+        tensors, str(tmp), metadata={"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
+    )
+    os.replace(tmp, path)
+
+
+def load_latent_set(path: Path) -> LatentSet:
+    from safetensors import safe_open
+
+    t = load_file(str(path))
+    with safe_open(str(path), framework="pt") as f:
+        tasks = json.loads(f.metadata()["tasks"])
+    return LatentSet(t["latents"], t["states"], t["actions"], t["starts"], t["lengths"], tasks)
+
+
+def cached_latents(
+    paths: Iterable[str | Path], encoder: FrozenEncoder, cache_dir: str | Path, log: Any = print
+) -> LatentSet:
+    """Latents of all datasets, from `cache_dir` when present, else encoded and cached."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    enc_key = encoder_hash(encoder)[:16]
+    parts = []
+    for path in paths:
+        key = f"{Path(path).stem}-{file_hash(path)[:16]}-{enc_key}.safetensors"
+        cache = cache_dir / key
+        if cache.is_file():
+            parts.append(load_latent_set(cache))
+            continue
+        log(f"encoding {path} -> {cache}")
+        data = encode_episodes(encoder, iter_dataset_episodes(path), task=Path(path).stem)
+        save_latent_set(data, cache, {"dataset": str(path), "encoder": enc_key})
+        parts.append(data)
+    if not parts:
+        raise ValueError("no datasets given (train.data is empty)")
+    return LatentSet.concat(parts)

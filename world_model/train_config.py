@@ -1,0 +1,122 @@
+"""Training config for `wm-train`, registered in Hydra's ConfigStore as the schema of
+`configs/train.yaml`; the world-model architecture comes from the `world_model` group
+(`configs/world_model/*.yaml`, schema `WorldModelConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+
+from world_model.config import WorldModelConfig
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup -> constant -> linear decay (V-JEPA 2-AC schedule, shortened)."""
+
+    lr: float = 1e-3
+    """Peak learning rate (official 4.25e-4 at batch 256; small models tolerate more)."""
+    start_lr: float = 1e-4
+    """Learning rate at step 0, ramped linearly to `lr` over `warmup_steps` (official 7.5e-5)."""
+    final_lr: float = 0.0
+    """Learning rate reached at the end of the decay."""
+    warmup_steps: int = 100
+    """Linear warmup length in optimizer steps."""
+    decay_steps: int = 300
+    """Length of the final linear decay; the steps in between are constant."""
+    weight_decay: float = 0.04
+    """AdamW weight decay (official 0.04)."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW betas."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value; 0 disables."""
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.start_lr < 0 or self.final_lr < 0:
+            raise ValueError(
+                f"optim lr={self.lr}, start_lr={self.start_lr}, final_lr={self.final_lr}"
+            )
+        if self.warmup_steps < 0 or self.decay_steps < 0:
+            raise ValueError(
+                f"optim warmup_steps={self.warmup_steps}, decay_steps={self.decay_steps}"
+            )
+        if self.grad_clip < 0 or self.weight_decay < 0:
+            raise ValueError(f"optim grad_clip={self.grad_clip}, weight_decay={self.weight_decay}")
+        self.betas = tuple(self.betas)
+
+
+@dataclass
+class TrainConfig:
+    """Everything `wm-train` needs; derived values are returned, never written back here."""
+
+    data: list[str] = field(default_factory=list)
+    """HDF5 datasets (envs.dataset layout) to train on; required."""
+    world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    """Encoder (frozen, weights from `world_model.encoder.source`) and predictor architecture."""
+    out_dir: str = "runs/wm"
+    """Run directory: TensorBoard events, `checkpoints/`, final `world_model/`."""
+    cache_dir: str = "runs/latent_cache"
+    """Where encoder latents are cached, keyed by dataset content + encoder weights hash."""
+    steps: int = 1500
+    """Optimizer steps."""
+    batch_size: int = 64
+    """Global batch (clips per step), split evenly across DDP ranks."""
+    clip_len: int = 4
+    """Frames per training clip (official 8); needs >= auto_steps + 1."""
+    auto_steps: int = 2
+    """Rollout-loss steps: predictions fed back as inputs, gradient flows through (official 2)."""
+    val_fraction: float = 0.1
+    """Fraction of episodes held out for validation (by a seeded episode permutation)."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and learning-rate schedule."""
+    seed: int = 0
+    """Seeds init, data order and the held-out split."""
+    device: str = "cpu"
+    """`cpu` or `cuda`; under torchrun each rank uses `cuda:<LOCAL_RANK>`."""
+    bf16: bool = True
+    """bf16 autocast on CUDA only (on CPU it is slower than float32, so it is never used)."""
+    log_every: int = 25
+    """Steps between TensorBoard scalars / progress-bar updates."""
+    val_every: int = 250
+    """Steps between validation passes (teacher-forcing + rollout errors per horizon step)."""
+    ckpt_every: int = 250
+    """Steps between resumable checkpoints."""
+    keep_checkpoints: int = 2
+    """Resumable checkpoints to keep (oldest deleted)."""
+    resume: bool = True
+    """Continue from `out_dir/checkpoints/latest` when it exists."""
+    num_threads: int = 0
+    """torch CPU threads per process; 0 leaves torch's default."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.world_model, dict):
+            self.world_model = WorldModelConfig(**self.world_model)
+        if isinstance(self.optim, dict):
+            self.optim = OptimConfig(**self.optim)
+        self.data = list(self.data)
+        for name in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "val_every",
+            "ckpt_every",
+            "keep_checkpoints",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name}={getattr(self, name)} must be >= 1")
+        if self.auto_steps < 1 or self.clip_len < self.auto_steps + 1:
+            raise ValueError(
+                f"train.clip_len={self.clip_len} must be >= auto_steps + 1 (auto_steps={self.auto_steps})"
+            )
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"train.val_fraction={self.val_fraction} must be in [0, 1)")
+        if self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"train.device={self.device!r}; expected cpu or cuda")
+
+
+def register_configs() -> None:
+    """Register the schemas so YAML typos and wrong types fail when Hydra composes."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="world_model", name="world_model_schema", node=WorldModelConfig)

@@ -1,0 +1,234 @@
+"""`wm-train` loop: cached latents -> AC predictor, single process or torchrun DDP.
+
+Every rank computes the same global batch ids from (seed, step) and takes its slice, so DDP's
+gradient averaging reproduces the single-process step on the global batch, and a resumed run
+replays exactly the batches of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from world_model.checkpoint import save_world_model
+from world_model.data import Clips, split_episodes
+from world_model.latents import LatentSet, cached_latents, encoder_hash
+from world_model.losses import ACLoss, rollout_errors
+from world_model.model import build_world_model
+from world_model.train_config import TrainConfig
+from world_model.train_state import (
+    latest_checkpoint,
+    load_training_checkpoint,
+    make_optimizer,
+    make_scheduler,
+    save_training_checkpoint,
+)
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+class Trainer:
+    """Owns model, optimizer, data and logging for one run; `run()` trains to `cfg.steps`."""
+
+    def __init__(self, cfg: TrainConfig, latents: LatentSet | None = None) -> None:
+        self.cfg = cfg
+        self.dist = init_distributed(cfg.device)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        device = cfg.device
+        if device == "cuda" and self.dist.world_size > 1:
+            device = f"cuda:{self.dist.local_rank}"
+        self.device = torch.device(device)
+        self.out_dir = Path(cfg.out_dir)
+        torch.manual_seed(cfg.seed)
+        self.model = build_world_model(cfg.world_model, device=self.device)
+        self.encoder_key = encoder_hash(self.model.encoder)[:16]
+        data = latents if latents is not None else self._load_latents()
+        train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
+        data = data.to(self.device)
+        self.train_clips = Clips.build(data, train_eps, cfg.clip_len)
+        self.val_clips = Clips.build(data, val_eps, cfg.clip_len)
+        if len(self.train_clips) == 0:
+            raise ValueError(f"no training clips of {cfg.clip_len} frames (episodes too short?)")
+        if cfg.batch_size % self.dist.world_size:
+            raise ValueError(
+                f"batch_size={cfg.batch_size} not divisible by world size {self.dist.world_size}"
+            )
+        self.loss_fn: torch.nn.Module = ACLoss(self.model.predictor, cfg.auto_steps)
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=ids)
+        self.opt = make_optimizer(self.model, cfg.optim)
+        self.sched = make_scheduler(self.opt, cfg.optim, cfg.steps)
+        self.step = 0
+        self.writer = None
+        if cfg.resume and (ckpt := latest_checkpoint(self.out_dir)) is not None:
+            self._check_same_encoder(ckpt)
+            self.step = load_training_checkpoint(ckpt, self.model, self.opt, self.sched)
+            self.log(f"resumed from {ckpt} at step {self.step}")
+
+    # -- setup helpers -------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        if self.dist.is_main:
+            tqdm.write(msg)
+
+    def _load_latents(self) -> LatentSet:
+        """Rank 0 fills the cache first; the others then read it (no encoding race)."""
+        args = (self.cfg.data, self.model.encoder, self.cfg.cache_dir, self.log)
+        if self.dist.world_size > 1 and not self.dist.is_main:
+            dist.barrier()
+            return cached_latents(*args)
+        data = cached_latents(*args)
+        if self.dist.world_size > 1:
+            dist.barrier()
+        return data
+
+    def _check_same_encoder(self, ckpt: Path) -> None:
+        extra = json.loads((ckpt / "config.json").read_text()).get("extra", {})
+        if extra.get("encoder_hash") not in (None, self.encoder_key):
+            raise ValueError(
+                f"{ckpt} was trained on latents of encoder {extra['encoder_hash']}, this run's "
+                f"encoder is {self.encoder_key}: use another out_dir or resume=false"
+            )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast on CUDA only (slower than float32 on CPU)."""
+        if self.cfg.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # -- one optimizer step --------------------------------------------------------------
+    def local_batch(self, step: int) -> tuple[Tensor, Tensor, Tensor]:
+        """This rank's slice of the global batch of `step`."""
+        ids = self.train_clips.clip_ids(step, self.cfg.batch_size, self.cfg.seed)
+        per_rank = self.cfg.batch_size // self.dist.world_size
+        return self.train_clips.batch(
+            ids[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
+        )
+
+    def train_step(self, z: Tensor, actions: Tensor, states: Tensor) -> dict[str, float]:
+        """Forward, backward, clip, AdamW and schedule step on one (local) batch."""
+        self.loss_fn.train()
+        with self.autocast():
+            loss, parts = self.loss_fn(z, actions, states)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.optim.grad_clip
+        params = list(self.model.predictor.parameters())
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        lr = self.opt.param_groups[0]["lr"]
+        self.opt.step()
+        self.sched.step()
+        out = {
+            "loss": loss.item(),
+            "tf_loss": parts[0].item(),
+            "grad_norm": grad_norm.item(),
+            "lr": lr,
+        }
+        out |= {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[1:])}
+        return out
+
+    @torch.no_grad()
+    def validate(self, max_clips: int = 512) -> dict[str, float]:
+        """Held-out teacher-forcing loss and open-loop latent error vs copy-last per step."""
+        clips = self.val_clips if len(self.val_clips) else self.train_clips
+        ids = torch.arange(min(len(clips), max_clips))
+        self.model.predictor.eval()
+        z, actions, states = clips.batch(ids)
+        with self.autocast():
+            _, parts = ACLoss(self.model.predictor, self.cfg.auto_steps)(z, actions, states)
+            model_err, copy_err = rollout_errors(
+                self.model.predictor, z, actions, states, self.cfg.clip_len - 1
+            )
+        out = {"val/tf_loss": parts[0].item()}
+        for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
+            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c, f"val/ratio_h{h}": m / c}
+        return out
+
+    # -- the loop ------------------------------------------------------------------------
+    def tb(self, scalars: dict[str, float], step: int) -> None:
+        if not self.dist.is_main:
+            return
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out_dir / "tb"))
+        for key, value in scalars.items():
+            self.writer.add_scalar(key if "/" in key else f"train/{key}", value, step)
+
+    def checkpoint(self) -> None:
+        if self.dist.is_main:
+            extra = {"encoder_hash": self.encoder_key, "train_config": asdict(self.cfg)}
+            save_training_checkpoint(
+                self.out_dir,
+                self.step,
+                self.model,
+                self.opt,
+                self.sched,
+                extra,
+                self.cfg.keep_checkpoints,
+            )
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def run(self) -> dict[str, Any]:
+        """Train from `self.step` to `cfg.steps`; returns the last train and val metrics."""
+        cfg = self.cfg
+        bar = tqdm(
+            total=cfg.steps, initial=self.step, disable=not self.dist.is_main, desc="wm-train"
+        )
+        metrics: dict[str, float] = {}
+        t0, clips_done = time.perf_counter(), 0
+        while self.step < cfg.steps:
+            metrics = self.train_step(*self.local_batch(self.step))
+            self.step += 1
+            clips_done += cfg.batch_size
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                metrics["clips_per_s"] = clips_done / (time.perf_counter() - t0)
+                t0, clips_done = time.perf_counter(), 0
+                self.tb(metrics, self.step)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", lr=f"{metrics['lr']:.2e}")
+            if self.step % cfg.val_every == 0 or self.step == cfg.steps:
+                val = self.validate()
+                self.tb(val, self.step)
+                metrics |= val
+            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                self.checkpoint()
+        bar.close()
+        if self.dist.is_main:
+            extra = {"encoder_hash": self.encoder_key, "step": self.step}
+            save_world_model(self.model, self.out_dir / "world_model", extra=extra)
+            if self.writer is not None:
+                self.writer.close()
+        return metrics
