@@ -67,44 +67,56 @@ def ros(tmp_path) -> Iterator[SimpleNamespace]:
         observer.close()
 
 
-def actions(obs: Observer, since: float = -1.0) -> list[tuple[float, np.ndarray]]:
-    return [(t, np.array(m.data)) for t, m in obs.messages("/wm/action", since)]
+def actions(obs: Observer, since: float = -1.0, ns: str = "") -> list[tuple[float, np.ndarray]]:
+    return [(t, np.array(m.data)) for t, m in obs.messages(f"{ns}/wm/action", since)]
 
 
-def last_status(obs: Observer) -> dict[str, str]:
-    msgs = obs.messages("/wm/status")
+def last_status(obs: Observer, ns: str = "") -> dict[str, str]:
+    msgs = obs.messages(f"{ns}/wm/status")
     if not msgs:
         return {}
     status = msgs[-1][1].status[0]
     return {"message": status.message, **{kv.key: kv.value for kv in status.values}}
 
 
-def wait_ready(ros: SimpleNamespace, sim: bool = True, timeout_s: float = 40.0) -> None:
+def wait_ready(
+    ros: SimpleNamespace, sim: bool = True, ns: str = "", timeout_s: float = 40.0
+) -> None:
     """Until the observer hears the policy (and the sim): process start-up is the slow part."""
     ok = ros.obs.wait_for(
-        lambda: bool(last_status(ros.obs)) and (not sim or bool(ros.obs.messages("/wm/sim/steps"))),
+        lambda: (
+            bool(last_status(ros.obs, ns))
+            and (not sim or bool(ros.obs.messages(f"{ns}/wm/sim/steps")))
+        ),
         timeout_s,
     )
     assert ok, f"nodes did not come up\n{ros.logs()}"
 
 
 def test_sim_and_policy_close_the_loop_over_dds(ros) -> None:
-    """Camera, state and latched goal in, commands out, env stepped: the fake task is solved."""
-    for msg_type, topic in [(Bool, "/wm/success"), (UInt32, "/wm/sim/steps"), (DiagnosticArray, "/wm/status"), (Float64MultiArray, "/wm/action")]:  # fmt: skip
-        ros.obs.record(msg_type, topic)
-    ros.launch("agent.ros.sim_node", FAKE_SIM)
+    """Camera, state and latched goal in, commands out, env stepped: the fake task is solved.
+
+    Both nodes run in a namespace (``-r __ns:=/robot1``), as a second arm would.
+    """
+    ns = "/robot1"
+    for msg_type, topic in [(Bool, "wm/success"), (UInt32, "wm/sim/steps"), (DiagnosticArray, "wm/status"), (Float64MultiArray, "wm/action")]:  # fmt: skip
+        ros.obs.record(msg_type, f"{ns}/{topic}")
+    ros.launch("agent.ros.sim_node", [*FAKE_SIM, "-r", f"__ns:={ns}"])
     # The policy starts paused and after the sim, so it also proves the goal reaches a late joiner.
-    ros.launch("agent.ros.policy_node", policy_args("make_blob_servo", "-p", "autostart:=false"))
-    wait_ready(ros)
-    assert last_status(ros.obs)["message"] == "stopped"
-    steps_at_start = ros.obs.messages("/wm/sim/steps")[-1][1].data  # zeros while stopped step too
-    assert ros.obs.call_trigger("/wm/start")
-    solved = ros.obs.wait_for(lambda: any(m.data for _, m in ros.obs.messages("/wm/success")), 20)
-    assert solved, f"not solved; status {last_status(ros.obs)}\n{ros.logs()}"
-    steps = [m.data for _, m in ros.obs.messages("/wm/sim/steps")]
-    successes = [m.data for _, m in ros.obs.messages("/wm/success")]
-    assert steps[successes.index(True)] - steps_at_start <= 10  # 0.3 m at 0.075 m/step needs ~5
-    assert all(np.all(np.abs(a) <= [0.075] * 3 + [0] * 3 + [1]) for _, a in actions(ros.obs))
+    paused = policy_args("make_blob_servo", "-p", "autostart:=false", "-r", f"__ns:={ns}")
+    ros.launch("agent.ros.policy_node", paused)
+    wait_ready(ros, ns=ns)
+    assert ros.obs.wait_for(lambda: last_status(ros.obs, ns).get("goal_received") == "True", 10)
+    assert last_status(ros.obs, ns)["message"] == "stopped"
+    steps_at_start = ros.obs.messages(f"{ns}/wm/sim/steps")[-1][1].data  # zeros step it too
+    assert ros.obs.call_trigger(f"{ns}/wm/start")
+    success = lambda: [m.data for _, m in ros.obs.messages(f"{ns}/wm/success")]  # noqa: E731
+    solved = ros.obs.wait_for(lambda: any(success()), 20)
+    assert solved, f"not solved; status {last_status(ros.obs, ns)}\n{ros.logs()}"
+    steps = [m.data for _, m in ros.obs.messages(f"{ns}/wm/sim/steps")]
+    assert steps[success().index(True)] - steps_at_start <= 10  # 0.3 m at 0.075 m/step: ~5
+    bound = [0.075] * 3 + [0] * 3 + [1]
+    assert all(np.all(np.abs(a) <= bound) for _, a in actions(ros.obs, ns=ns))
 
 
 def test_watchdog_zeroes_commands_when_sim_dies_and_resumes_with_it(ros) -> None:

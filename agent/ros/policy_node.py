@@ -130,19 +130,19 @@ class PolicyNode(Node):
         sensors, control = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         sensors_qos = sensor_qos(p["sensor_reliability"])
         self.create_subscription(
-            Image, "/camera/image_raw", self._on_image, sensors_qos, callback_group=sensors
+            Image, "camera/image_raw", self._on_image, sensors_qos, callback_group=sensors
         )
         self.create_subscription(
-            Float64MultiArray, "/wm/state", self._on_state, sensors_qos, callback_group=sensors
+            Float64MultiArray, "wm/state", self._on_state, sensors_qos, callback_group=sensors
         )
         self.create_subscription(
-            Image, "/wm/goal_image", self._on_goal, LATCHED_QOS, callback_group=sensors
+            Image, "wm/goal_image", self._on_goal, LATCHED_QOS, callback_group=sensors
         )
-        self.action_pub = self.create_publisher(Float64MultiArray, "/wm/action", COMMAND_QOS)
-        self.twist_pub = self.create_publisher(TwistStamped, "/wm/twist", COMMAND_QOS)
-        self.status_pub = self.create_publisher(DiagnosticArray, "/wm/status", 10)
-        self.create_service(Trigger, "/wm/start", self._on_start, callback_group=control)
-        self.create_service(Trigger, "/wm/stop", self._on_stop, callback_group=control)
+        self.action_pub = self.create_publisher(Float64MultiArray, "wm/action", COMMAND_QOS)
+        self.twist_pub = self.create_publisher(TwistStamped, "wm/twist", COMMAND_QOS)
+        self.status_pub = self.create_publisher(DiagnosticArray, "wm/status", 10)
+        self.create_service(Trigger, "wm/start", self._on_start, callback_group=control)
+        self.create_service(Trigger, "wm/stop", self._on_stop, callback_group=control)
         self.create_timer(self.control_period_s, self._guard, callback_group=control)
         self.create_timer(1.0 / p["status_rate_hz"], self._publish_status, callback_group=control)
 
