@@ -257,3 +257,10 @@ def build_agent(
 
     planner = make_planner(planner_cfg, action_low=action_low, action_high=action_high)
     return MPCAgent(world_model, planner, action_low, action_high, agent_cfg)
+
+
+def load_agent(checkpoint_dir: str, planner: str = "cem", device: str = "cpu", **overrides):
+    """The learned agent from a checkpoint directory (see `agent.factory.load_agent`)."""
+    from agent.factory import load_agent as _load
+
+    return _load(checkpoint_dir, planner, device, **overrides)
