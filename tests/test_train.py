@@ -1,0 +1,226 @@
+"""wm-train: overfitting, schedule, exact resume, DDP == single process, latent cache, CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
+from world_model.latents import LatentSet, cached_latents
+from world_model.losses import ACLoss
+from world_model.predictor import ACPredictor
+from world_model.synthetic import synthetic_episodes
+from world_model.train_config import OptimConfig, TrainConfig
+from world_model.train_state import lr_at
+from world_model.trainer import Trainer
+
+TINY_WM = WorldModelConfig(
+    encoder=EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2),
+    predictor=PredictorConfig(embed_dim=16, width=32, depth=1, num_heads=2),
+)
+TINY_WM_OVERRIDES = [
+    "world_model.encoder.crop_size=16",
+    "world_model.encoder.patch_size=4",
+    "world_model.encoder.hidden_size=16",
+    "world_model.encoder.num_layers=1",
+    "world_model.encoder.num_heads=2",
+    "world_model.predictor.embed_dim=16",
+    "world_model.predictor.width=32",
+    "world_model.predictor.depth=1",
+    "world_model.predictor.num_heads=2",
+]
+
+
+def random_latents(episodes: int = 6, length: int = 7, seed: int = 0) -> LatentSet:
+    g = torch.Generator().manual_seed(seed)
+    frames = episodes * length
+    lengths = torch.full((episodes,), length)
+    return LatentSet(
+        latents=torch.nn.functional.layer_norm(torch.randn(frames, 4, 16, generator=g), (16,)),
+        states=torch.randn(frames, 7, generator=g),
+        actions=torch.randn(frames, 7, generator=g),
+        starts=torch.arange(episodes) * length,
+        lengths=lengths,
+        tasks=["a"] * episodes,
+    )
+
+
+def tiny_cfg(out_dir: Path, **kw) -> TrainConfig:
+    base = dict(
+        out_dir=str(out_dir),
+        cache_dir=str(out_dir / "cache"),
+        world_model=TINY_WM,
+        steps=6,
+        batch_size=4,
+        clip_len=3,
+        val_fraction=0.2,
+        log_every=2,
+        val_every=3,
+        ckpt_every=3,
+        optim=OptimConfig(warmup_steps=2, decay_steps=2),
+    )
+    return TrainConfig(**(base | kw))
+
+
+def test_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    predictor = ACPredictor(TINY_WM.predictor)
+    loss_fn = ACLoss(predictor, auto_steps=2)
+    data = random_latents()
+    z = data.latents[:12].reshape(4, 3, 4, 16)  # (B, T, N, D)
+    actions, states = torch.randn(4, 2, 7), torch.randn(4, 3, 7)
+    opt = torch.optim.AdamW(predictor.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss, _ = loss_fn(z, actions, states)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+
+
+def test_schedule_warmup_constant_decay():
+    cfg = OptimConfig(lr=1.0, start_lr=0.1, final_lr=0.0, warmup_steps=10, decay_steps=10)
+    assert lr_at(0, cfg, 100) == pytest.approx(0.1)
+    assert lr_at(5, cfg, 100) == pytest.approx(0.55)
+    assert lr_at(10, cfg, 100) == lr_at(89, cfg, 100) == 1.0
+    assert lr_at(95, cfg, 100) == pytest.approx(0.5)
+    assert lr_at(100, cfg, 100) == pytest.approx(0.0)
+
+
+def test_config_rejects_bad_values(tmp_path):
+    with pytest.raises(ValueError, match="clip_len=2"):
+        tiny_cfg(tmp_path, clip_len=2, auto_steps=2)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        tiny_cfg(tmp_path, batch_size=0)
+    with pytest.raises(ValueError, match="device='tpu'"):
+        tiny_cfg(tmp_path, device="tpu")
+
+
+def predictor_params(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.model.predictor.state_dict().items()}
+
+
+def test_resume_after_kill_is_exact(tmp_path):
+    data = random_latents()
+    straight = Trainer(tiny_cfg(tmp_path / "a"), latents=data)
+    straight.run()
+    # second run: "killed" right after the step-3 checkpoint, then restarted
+    first = Trainer(tiny_cfg(tmp_path / "b"), latents=data)
+    while first.step < 3:
+        first.train_step(*first.local_batch(first.step))
+        first.step += 1
+    first.checkpoint()
+    del first
+    resumed = Trainer(tiny_cfg(tmp_path / "b"), latents=data)
+    assert resumed.step == 3
+    resumed.run()
+    a, b = predictor_params(straight), predictor_params(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "b" / "world_model" / "model.safetensors").is_file()
+    assert (tmp_path / "b" / "checkpoints" / "latest").read_text() == "step_0000006"
+    assert any((tmp_path / "b" / "tb").iterdir())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ |= {
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(world),
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+    }
+    torch.set_num_threads(1)
+    trainer = Trainer(tiny_cfg(Path(out_dir), resume=False), latents=random_latents())
+    trainer.train_step(*trainer.local_batch(0))
+    if rank == 0:
+        torch.save(predictor_params(trainer), Path(out_dir) / "ddp.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_step_equals_single_process(tmp_path):
+    single = Trainer(tiny_cfg(tmp_path / "single", resume=False), latents=random_latents())
+    single.train_step(*single.local_batch(0))
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    ref = predictor_params(single)
+    for key, value in ref.items():
+        torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def write_h5(path: Path, episodes) -> Path:
+    from envs.dataset import Episode, merge_parts, write_episode_part
+
+    parts = path.parent / (path.stem + "_parts")
+    for i, ep in enumerate(episodes):
+        e = Episode(ep.pixels, ep.states, ep.actions, ep.goal_pixels, ep.goal_state, ep.attrs)
+        write_episode_part(parts, i, e)
+    root = {
+        "env_id": "synthetic",
+        "env_kwargs": {},
+        "control_hz": 5.0,
+        "camera": "synthetic",
+        "image_size": int(episodes[0].pixels.shape[1]),
+        "policy": "random",
+    }
+    return merge_parts(parts, path, root)
+
+
+def test_latent_cache_is_reused_and_keyed(tmp_path):
+    from world_model.encoder import build_encoder
+
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(3, length=5, size=16))
+    encoder = build_encoder(TINY_WM.encoder)
+    logs: list[str] = []
+    first = cached_latents([h5], encoder, tmp_path / "cache", logs.append)
+    second = cached_latents([h5], encoder, tmp_path / "cache", logs.append)
+    assert len(logs) == 1 and torch.equal(first.latents, second.latents)
+    assert first.latents.shape == (18, 4, 16) and first.tasks == ["synthetic"] * 3
+    other = build_encoder(EncoderConfig(**{**vars(TINY_WM.encoder), "init_seed": 1}))
+    cached_latents([h5], other, tmp_path / "cache", logs.append)
+    assert len(logs) == 2  # another encoder -> another cache entry
+
+
+@pytest.mark.slow
+def test_wm_train_cli_end_to_end(tmp_path):
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=6, size=16))
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "world_model.train",
+        f"data=[{h5}]",
+        f"out_dir={out}",
+        f"cache_dir={tmp_path / 'cache'}",
+        "steps=4",
+        "batch_size=4",
+        "clip_len=3",
+        "log_every=2",
+        "val_every=2",
+        "ckpt_every=2",
+        "optim.warmup_steps=1",
+        "optim.decay_steps=1",
+        *TINY_WM_OVERRIDES,
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    from world_model import load_world_model
+
+    model = load_world_model(out / "world_model")
+    assert model.num_tokens == 4
+    bad = subprocess.run(cmd + ["clip_len=1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "clip_len=1" in bad.stderr
