@@ -85,7 +85,9 @@ class DMCEnv(gym.Env):
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         action = np.clip(
-            np.asarray(action, np.float32), self.action_space.low, self.action_space.high
+            np.nan_to_num(np.asarray(action, np.float32)),
+            self.action_space.low,
+            self.action_space.high,
         )
         reward = 0.0
         for _ in range(self.cfg.action_repeat):
@@ -187,7 +189,9 @@ class DMCEnv(gym.Env):
     def oracle_cost(self, actions: np.ndarray) -> np.ndarray:
         """Distance (S,) after executing each candidate (S, H, 7) from the current state."""
         actions = np.clip(
-            np.asarray(actions, np.float64), self.action_space.low, self.action_space.high
+            np.nan_to_num(np.asarray(actions, np.float64)),
+            self.action_space.low,
+            self.action_space.high,
         )
         if actions.ndim != 3 or actions.shape[-1] != self.action_space.shape[0]:
             raise ValueError(

@@ -156,7 +156,9 @@ class PandaEnv(gym.Env):
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         action = np.clip(
-            np.asarray(action, np.float64), self.action_space.low, self.action_space.high
+            np.nan_to_num(np.asarray(action, np.float64)),
+            self.action_space.low,
+            self.action_space.high,
         )
         self._apply_action(self.data, self._ctrl, action)
         info = self._info()
@@ -285,7 +287,9 @@ class PandaEnv(gym.Env):
         Privileged reference for planners: no rendering, the live simulator is not touched.
         """
         actions = np.clip(
-            np.asarray(actions, np.float64), self.action_space.low, self.action_space.high
+            np.nan_to_num(np.asarray(actions, np.float64)),
+            self.action_space.low,
+            self.action_space.high,
         )
         if actions.ndim != 3 or actions.shape[-1] != 7:
             raise ValueError(f"actions must be (S, H, 7), got {actions.shape}")

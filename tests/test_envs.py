@@ -84,6 +84,8 @@ def test_panda_action_clipping_and_bounds(env_id: str) -> None:
     moved = e.unwrapped.ee_pos() - start
     assert 0.05 < moved[0] <= 0.0751 + 1e-3 and abs(moved[1]) < 0.01
     np.testing.assert_allclose(obs["state"][3:6], 0.0, atol=0.02)  # rotation stayed frozen
+    obs, *_ = e.step(np.full(7, np.nan, np.float32))  # NaN means "no move", never a blow-up
+    assert np.all(np.isfinite(obs["state"]))
     e.close()
     wide = gym.make(env_id, pos_bound=0.1, rot_bound=0.2, image_size=32)
     np.testing.assert_allclose(wide.action_space.high, [0.1] * 3 + [0.2] * 3 + [1.0], rtol=1e-6)
