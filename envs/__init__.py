@@ -19,6 +19,11 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 import gymnasium as gym  # noqa: E402
 from gymnasium.envs.registration import register, registry  # noqa: E402
 
+# Bumped whenever the simulated scene or controller changes what an action or a frame means
+# (recorded in every dataset as ``env_revision``): 1 = 4 cm cube, IK to 0.1 mm, noslip 2;
+# 2 = 5 cm cube, IK to 1 mm, no noslip.
+ENV_REVISION = 2
+
 ENV_IDS = (
     "wm/PandaReach-v0",
     "wm/PandaPush-v0",
@@ -69,4 +74,4 @@ def make_vec(
     return gym.vector.AsyncVectorEnv([factory] * num_envs, context=context, shared_memory=True)
 
 
-__all__ = ["ENV_IDS", "MAX_EPISODE_STEPS", "make_vec"]
+__all__ = ["ENV_IDS", "ENV_REVISION", "MAX_EPISODE_STEPS", "make_vec"]

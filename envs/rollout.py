@@ -78,8 +78,11 @@ def dataset_root_attrs(
     control_hz = float(
         getattr(cfg, "control_hz", 0.0) or env.metadata.get("render_fps", 0.0) or 0.0
     )
+    from envs import ENV_REVISION
+
     return {
         "env_id": env_id,
+        "env_revision": ENV_REVISION,
         "env_kwargs": json.dumps(env_kwargs),
         "env_args": json.dumps({"env_name": env_id, "type": "gymnasium", "env_kwargs": env_kwargs}),
         "control_hz": control_hz,
