@@ -313,6 +313,9 @@ def _attach_menagerie_panda(root: mjcf.RootElement) -> None:
     panda = mjcf.from_path(str(path))
     for key in panda.find_all("key"):  # keyframes would not match the merged model's qpos
         key.remove()
+    panda.option.integrator = None  # the scene's implicitfast applies to the merged model
+    for body in panda.find_all("body"):  # gravity compensation, as for the simplified arm
+        body.gravcomp = 1
     hand = panda.find("body", "hand")
     hand.add(
         "site",
