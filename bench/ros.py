@@ -12,6 +12,9 @@ discovery) and drives it from this process:
   min(control rate, camera rate), and RSS grows < 20 MB; above that rate the depth-1 queue
   drops frames (bounded memory by design) and the node plans on the newest.
 
+Each is run with Fast DDS's default transports and with ``FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA``
+(shared memory + TCP for large samples; the ROS 2 docs' advice for camera streams).
+
 Usage::
 
     .venv/bin/python -m bench.ros                      # stand-in policy (constant action)
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -76,11 +80,20 @@ class Driver:
         self.state_pub = node.create_publisher(Float64MultiArray, "/wm/state", 1)
         self.goal_pub = node.create_publisher(Image, "/wm/goal_image", LATCHED_QOS)
 
-    def send(self, frame: np.ndarray) -> None:
+    def send(self, frame: np.ndarray) -> bool:
+        """One state + one frame; False when the middleware refused the frame (queue full)."""
+        from rclpy._rclpy_pybind11 import RCLError
+
         from agent.ros.messages import image_msg, state_msg
 
         self.state_pub.publish(state_msg(STATE))
-        self.image_pub.publish(image_msg(frame, self.obs.node.get_clock().now().to_msg(), "camera"))
+        try:
+            self.image_pub.publish(
+                image_msg(frame, self.obs.node.get_clock().now().to_msg(), "camera")
+            )
+        except RCLError:
+            return False
+        return True
 
     def status(self) -> dict[str, str]:
         msgs = self.obs.messages("/wm/status")
@@ -131,9 +144,9 @@ def measure_rate(drv: Driver, proc: Any, frame: np.ndarray, rate_hz: float, seco
     """Publish at ``rate_hz`` (0 = as fast as possible) for ``seconds``; what the node kept."""
     before = drv.status()
     rss0, t0 = proc.rss_mb(), time.monotonic()
-    sent, period = 0, (1.0 / rate_hz if rate_hz > 0 else 0.0)
+    sent, refused, period = 0, 0, (1.0 / rate_hz if rate_hz > 0 else 0.0)
     while time.monotonic() < t0 + seconds:
-        drv.send(frame)
+        refused += not drv.send(frame)
         sent += 1
         if period:
             time.sleep(max(0.0, t0 + sent * period - time.monotonic()))
@@ -144,7 +157,8 @@ def measure_rate(drv: Driver, proc: Any, frame: np.ndarray, rate_hz: float, seco
     taken, commands = (int(after[k]) - int(before[k]) for k in ("images", "commands"))
     result = {
         "target_hz": rate_hz,
-        "sent_hz": sent / elapsed,
+        "sent_hz": (sent - refused) / elapsed,
+        "refused_by_publisher": refused,
         "taken_hz": taken / elapsed,
         "command_hz": commands / elapsed,
         "rss_start_mb": rss0,
@@ -158,11 +172,16 @@ def measure_rate(drv: Driver, proc: Any, frame: np.ndarray, rate_hz: float, seco
     return result
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Launch the node, run both measurements, stop the node; returns the results."""
+def run(args: argparse.Namespace, transports: str) -> dict[str, Any]:
+    """Launch the node with one Fast DDS transport setting, measure, stop it."""
     from agent.ros.harness import NodeProcess, Observer, pick_domain_id
 
-    domain = pick_domain_id(salt=77)
+    # Read by Fast DDS when a participant is created: this process's and the child's.
+    if transports == "default":
+        os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
+    else:
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = transports
+    domain = pick_domain_id(salt=77 + len(transports))
     policy = (
         ["-p", f"checkpoint:={args.checkpoint}", "-p", f"planner:={args.planner}"]
         if args.checkpoint
@@ -185,17 +204,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rates = [measure_rate(drv, proc, vga, r, args.seconds, args.control_hz) for r in args.rates]
         kept = [r["target_hz"] for r in rates if r["keeps_up"] and r["target_hz"] > 0]
         return {
-            "policy": f"agent.mpc.load_agent({args.checkpoint}, planner={args.planner})"
-            if args.checkpoint
-            else "stand-in (constant action, no planning): bridge overhead only",
-            "control_hz": args.control_hz,
             "latency": latency,
             "camera_rates": rates,
             "max_rate_kept_up_hz": max(kept) if kept else 0.0,
             "max_rss_growth_mb": max(r["rss_growth_mb"] for r in rates),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs "
-            f"(load average {os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}",
-            "rmw": "rmw_fastrtps_cpp (Fast DDS), localhost discovery",
+            "load_average_at_end": os.getloadavg()[0],
         }
     finally:
         proc.stop()
@@ -207,34 +220,43 @@ def to_markdown(res: dict[str, Any]) -> str:
     lines = [
         "# ROS 2 bridge benchmark",
         "",
-        f"Policy: {res['policy']}. Control rate {res['control_hz']:.0f} Hz. {res['machine']}; {res['rmw']}.",
-        "Command: `.venv/bin/python -m bench.ros` (see the module docstring).",
-        "",
-        "## Image-in to command-out latency (publish frame -> `/wm/action` received)",
-        "",
-        "| frame | p50 ms | p95 ms | max ms | answered |",
-        "|---|---|---|---|---|",
+        f"Policy: {res['policy']}. Control rate {res['control_hz']:.0f} Hz. {res['machine']}.",
+        f"Command: `{res['command']}` (method in the module docstring of `bench/ros.py`).",
+        "Latency = publish a frame (with a fresh state) -> the next `/wm/action` received, both",
+        "over DDS between processes. Camera rate: 640x480 rgb8 frames at the target rate, 4 s each.",
     ]
-    for size, r in res["latency"].items():
-        lines.append(f"| {size} rgb8 | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {r['answered']}/{r['frames']} |")  # fmt: skip
+    for name, cfg in res["configs"].items():
+        label = "default transports" if name == "default" else f"FASTDDS_BUILTIN_TRANSPORTS={name}"
+        lines += [
+            "",
+            f"## rmw_fastrtps_cpp, {label} (load average {cfg['load_average_at_end']:.1f} at the end)",
+            "",
+            "| frame | p50 ms | p95 ms | max ms | answered |",
+            "|---|---|---|---|---|",
+        ]
+        for size, r in cfg["latency"].items():
+            lines.append(f"| {size} rgb8 | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} | {r['answered']}/{r['frames']} |")  # fmt: skip
+        lines += [
+            "",
+            "| camera target Hz | sent Hz | taken in Hz | commands Hz | RSS start MB | RSS growth MB | keeps up |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in cfg["camera_rates"]:
+            target = "max" if r["target_hz"] == 0 else f"{r['target_hz']:.0f}"
+            lines.append(
+                f"| {target} | {r['sent_hz']:.0f} | {r['taken_hz']:.0f} | {r['command_hz']:.1f} | "
+                f"{r['rss_start_mb']:.0f} | {r['rss_growth_mb']:+.1f} | {'yes' if r['keeps_up'] else 'no'} |"
+            )
+        lines += [
+            "",
+            f"Highest camera rate kept up with: **{cfg['max_rate_kept_up_hz']:.0f} Hz** at 640x480; "
+            f"largest RSS growth over any window: **{cfg['max_rss_growth_mb']:+.1f} MB**.",
+        ]
     lines += [
         "",
-        "## Camera rate (640x480 rgb8), memory",
-        "",
-        "| target Hz | sent Hz | taken in Hz | commands Hz | RSS start MB | RSS growth MB | keeps up |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in res["camera_rates"]:
-        target = "max" if r["target_hz"] == 0 else f"{r['target_hz']:.0f}"
-        lines.append(
-            f"| {target} | {r['sent_hz']:.0f} | {r['taken_hz']:.0f} | {r['command_hz']:.1f} | "
-            f"{r['rss_start_mb']:.0f} | {r['rss_growth_mb']:+.1f} | {'yes' if r['keeps_up'] else 'no'} |"
-        )
-    lines += [
-        "",
-        f"Highest camera rate kept up with: **{res['max_rate_kept_up_hz']:.0f} Hz** at 640x480; "
-        f"largest RSS growth over any window: {res['max_rss_growth_mb']:+.1f} MB. Above that rate the "
-        "depth-1 subscription drops frames (the node plans on the newest) and memory stays flat.",
+        "Above the highest rate the depth-1 subscription drops frames and the node plans on the",
+        "newest; memory stays flat at every rate. Figures are from a 2-core machine shared with",
+        "other jobs (see the load average), so treat them as lower bounds.",
         "",
     ]
     return "\n".join(lines)
@@ -249,9 +271,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--rates", type=float, nargs="+", default=[15, 30, 60, 120, 240, 0])
     parser.add_argument("--log", default="/tmp/wm_bench_ros_policy.log")
+    parser.add_argument("--transports", nargs="+", default=["default", "LARGE_DATA"])
     parser.add_argument("--out", default=str(RESULTS / "ros"))
     args = parser.parse_args()
-    res = run(args)
+    res = {
+        "policy": f"agent.mpc.load_agent({args.checkpoint}, planner={args.planner})"
+        if args.checkpoint
+        else "stand-in (constant action, no planning): the bridge's own overhead",
+        "control_hz": args.control_hz,
+        "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
+        f"Python {platform.python_version()}",
+        "configs": {t: run(args, t) for t in args.transports},
+    }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
