@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 pytest.importorskip("rclpy", reason="needs the [ros] extra: pip install -e '.[ros]'")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from std_msgs.msg import Bool, UInt32  # noqa: E402
+from std_msgs.msg import Bool, Float64MultiArray, UInt32  # noqa: E402
 
 from agent.ros.harness import REPO_ROOT, NodeProcess, Observer, pick_domain_id  # noqa: E402
 
@@ -40,13 +41,13 @@ def loop(tmp_path) -> Iterator[SimpleNamespace]:
     """Observer + launcher on a fresh domain; every process stopped at teardown."""
     domain_id = pick_domain_id(salt=next(_salt))
     obs = Observer(domain_id)
-    for msg_type, topic in [(Bool, "/wm/success"), (UInt32, "/wm/sim/steps"), (DiagnosticArray, "/wm/status")]:  # fmt: skip
+    for msg_type, topic in [(Bool, "/wm/success"), (UInt32, "/wm/sim/steps"), (DiagnosticArray, "/wm/status"), (Float64MultiArray, "/wm/action")]:  # fmt: skip
         obs.record(msg_type, topic)
     processes: list[NodeProcess] = []
 
-    def launch(module: str, args: list[str]) -> NodeProcess:
+    def launch(module: str, args: list[str], **env: str) -> NodeProcess:
         log = tmp_path / f"{module.rsplit('.', 1)[-1]}.log"
-        processes.append(NodeProcess(module, args, domain_id, log))
+        processes.append(NodeProcess(module, args, domain_id, log, extra_env=env))
         return processes[-1]
 
     def logs() -> str:
@@ -72,7 +73,10 @@ def run_episode(loop: SimpleNamespace, policy_args: list[str], timeout_s: float)
     """Sim + paused policy; start; return the env steps taken to success (None if never)."""
     sim_args = ["-p", f"env_id:={ENV_ID}", "-p", f"seed:={SEED}", "-p", "camera_rate_hz:=10.0"]
     loop.launch("agent.ros.sim_node", sim_args)
-    loop.launch("agent.ros.policy_node", [*policy_args, "-p", "autostart:=false"])
+    # Two torch threads for planning, as the CI runner has two cores.
+    loop.launch(
+        "agent.ros.policy_node", [*policy_args, "-p", "autostart:=false"], OMP_NUM_THREADS="2"
+    )
     up = loop.obs.wait_for(
         lambda: bool(status(loop.obs)) and bool(loop.obs.messages("/wm/sim/steps")), 90
     )
@@ -110,6 +114,29 @@ def test_mujoco_sim_node_and_bridge_solve_reach_with_a_state_servo(loop) -> None
     assert steps is not None and steps <= 10, (
         f"steps={steps}; status {status(loop.obs)}\n{loop.logs()}"
     )
+
+
+def test_real_agent_runs_in_the_node_from_a_checkpoint(loop, tmp_path) -> None:
+    """The default factory (``agent.mpc:load_agent``) with a tiny untrained world model: the
+    real ``MPCAgent`` plans inside the node against MuJoCo; bounded commands step the sim and
+    the status carries the agent's planning time and energy. Success is not expected."""
+    from world_model import WorldModelConfig, build_world_model, save_world_model
+
+    cfg = WorldModelConfig(
+        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
+        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+    )
+    checkpoint = save_world_model(build_world_model(cfg), tmp_path / "tiny")
+    run_episode(loop, ["-p", f"checkpoint:={checkpoint}"], timeout_s=0)
+    start = loop.obs.messages("/wm/sim/steps")[-1][1].data
+    stepped = loop.obs.wait_for(lambda: int(status(loop.obs).get("commands", 0)) >= 3, 60)
+    st = status(loop.obs)
+    assert stepped, f"the agent never commanded; status {st}\n{loop.logs()}"
+    assert loop.obs.messages("/wm/sim/steps")[-1][1].data > start
+    assert float(st["plan_ms"]) > 0 and np.isfinite(float(st["energy"]))
+    acts = [np.array(m.data) for _, m in loop.obs.messages("/wm/action")]
+    bound = np.array([0.075] * 3 + [0] * 3 + [1]) + 1e-6
+    assert acts and all(np.all(np.abs(a) <= bound) for a in acts)
 
 
 @pytest.mark.skipif(

@@ -46,13 +46,20 @@ def ros_environment(domain_id: int) -> dict[str, str]:
 class NodeProcess:
     """One ``python -m <module> --ros-args ...`` child, logging to a file; a context manager."""
 
-    def __init__(self, module: str, ros_args: list[str], domain_id: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        module: str,
+        ros_args: list[str],
+        domain_id: int,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.log_path = log_path
         self._log = open(log_path, "w")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "--ros-args", *ros_args],
             cwd=REPO_ROOT,
-            env=ros_environment(domain_id),
+            env={**ros_environment(domain_id), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our own process group: a kill reaches nothing else
