@@ -176,8 +176,9 @@ def _publish_feed(node, stop: threading.Event, image_topic: str, shape: tuple[in
         stop.wait(0.05)
 
 
-def test_malformed_messages_are_survived_and_start_stop_services_work(ros) -> None:
-    """Garbage on every input is dropped and counted; the node keeps commanding; stop/start."""
+def test_malformed_input_is_survived_and_stop_start_and_shutdown_work(ros) -> None:
+    """Garbage on every input is dropped and counted; the node keeps commanding; stop/start;
+    SIGINT leaves a zero command behind."""
     for msg_type, topic in [(Float64MultiArray, "/wm/action"), (DiagnosticArray, "/wm/status")]:
         ros.obs.record(msg_type, topic)
     # Standard ROS remapping: the camera is somewhere else on this "robot".
@@ -238,10 +239,15 @@ def test_malformed_messages_are_survived_and_start_stop_services_work(ros) -> No
         assert ros.obs.wait_for(
             lambda: any(a.any() for _, a in actions(ros.obs, since=t_start)), 10
         )
+        assert policy.alive()
+        # Shut down while data still flows: the last word must be a zero command.
+        policy.stop()
+        assert policy.proc.returncode == 0, ros.logs()
+        time.sleep(0.3)
+        assert not actions(ros.obs)[-1][1].any()
     finally:
         stop.set()
         feeder.join()
-    assert policy.alive()
 
 
 def test_fast_camera_does_not_grow_memory(ros) -> None:

@@ -80,7 +80,8 @@ class NodeProcess:
         raise RuntimeError(f"no VmRSS for pid {self.pid}")
 
     def log_tail(self, lines: int = 30) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def kill(self) -> None:
