@@ -254,7 +254,10 @@ def test_fast_camera_does_not_grow_memory(ros) -> None:
     """640x480 frames as fast as Python can send them: RSS stays flat, commands keep flowing."""
     for msg_type, topic in [(Float64MultiArray, "/wm/action"), (DiagnosticArray, "/wm/status")]:
         ros.obs.record(msg_type, topic)
-    policy = ros.launch("agent.ros.policy_node", policy_args("make_constant"))
+    # The shipped Panda parameter file, with the policy swapped for the stand-in.
+    params = ["--params-file", "configs/ros_policy.yaml", "-p", "autostart:=true"]
+    stand_in = policy_args("make_constant", "-p", "checkpoint:=0.02,0,0,0,0,0,0")
+    policy = ros.launch("agent.ros.policy_node", [*params, *stand_in])
     wait_ready(ros, sim=False)
     node = ros.obs.node
     image_pub = node.create_publisher(Image, "/camera/image_raw", 1)
