@@ -17,8 +17,9 @@ Each is run with Fast DDS's default transports and with ``FASTDDS_BUILTIN_TRANSP
 
 Usage::
 
-    .venv/bin/python -m bench.ros                      # stand-in policy (constant action)
-    .venv/bin/python -m bench.ros --checkpoint DIR     # the learned agent via agent.mpc.load_agent
+    .venv/bin/python -m bench.ros                      # the bridge with a stand-in policy
+    .venv/bin/python -m bench.ros --checkpoint DIR     # ... plus latency with the learned agent
+    .venv/bin/python -m bench.ros --checkpoint DIR --agent-only   # only add the agent section
 
 Writes ``bench/results/ros.json`` and ``bench/results/ros.md``.
 """
@@ -182,11 +183,7 @@ def run(args: argparse.Namespace, transports: str) -> dict[str, Any]:
     else:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = transports
     domain = pick_domain_id(salt=77 + len(transports))
-    policy = (
-        ["-p", f"checkpoint:={args.checkpoint}", "-p", f"planner:={args.planner}"]
-        if args.checkpoint
-        else ["-p", "policy_factory:=bench.ros:make_standin"]
-    )
+    policy = ["-p", "policy_factory:=bench.ros:make_standin"]
     ros_args = [*policy, "-p", f"control_rate_hz:={args.control_hz}", "-p", "status_rate_hz:=10.0"]
     obs = Observer(domain, "wm_bench")
     proc = NodeProcess("agent.ros.policy_node", ros_args, domain, Path(args.log))
@@ -209,6 +206,37 @@ def run(args: argparse.Namespace, transports: str) -> dict[str, Any]:
             "max_rate_kept_up_hz": max(kept) if kept else 0.0,
             "max_rss_growth_mb": max(r["rss_growth_mb"] for r in rates),
             "load_average_at_end": os.getloadavg()[0],
+        }
+    finally:
+        proc.stop()
+        obs.close()
+
+
+def run_agent(args: argparse.Namespace) -> dict[str, Any]:
+    """Latency with the learned agent in the node: planning dominates, so pings only."""
+    from agent.ros.harness import NodeProcess, Observer, pick_domain_id
+
+    os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
+    domain = pick_domain_id(salt=91)
+    ros_args = [
+        "-p", f"checkpoint:={args.checkpoint}", "-p", f"planner:={args.planner}",
+        "-p", "control_rate_hz:=5.0", "-p", "status_rate_hz:=10.0",
+    ]  # fmt: skip
+    obs = Observer(domain, "wm_bench_agent")
+    # Two torch threads, as on the 2-core CI runner.
+    proc = NodeProcess("agent.ros.policy_node", ros_args, domain, Path(args.log), {"OMP_NUM_THREADS": "2"})  # fmt: skip
+    try:
+        drv = Driver(obs)
+        frame = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        drv.settle(frame, timeout_s=180)
+        latency = measure_latency(drv, frame, args.agent_pings, gap_s=0.25)
+        st = drv.status()
+        return {
+            "policy": f"agent.mpc.load_agent({args.checkpoint!r}, planner={args.planner!r}), cpu",
+            "latency_64x64": latency,
+            "last_plan_ms": float(st.get("plan_ms", "nan")),
+            "last_act_ms": float(st.get("act_ms", "nan")),
+            "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
         }
     finally:
         proc.stop()
@@ -252,6 +280,22 @@ def to_markdown(res: dict[str, Any]) -> str:
             f"Highest camera rate kept up with: **{cfg['max_rate_kept_up_hz']:.0f} Hz** at 640x480; "
             f"largest RSS growth over any window: **{cfg['max_rss_growth_mb']:+.1f} MB**.",
         ]
+    agent = res.get("agent")
+    lines += ["", "## With the learned agent", ""]
+    if agent:
+        r = agent["latency_64x64"]
+        lines += [
+            f"Policy: {agent['policy']}, control rate 5 Hz, 2 torch threads.",
+            "",
+            "| frame | p50 ms | p95 ms | max ms | answered | last plan_ms |",
+            "|---|---|---|---|---|---|",
+            f"| 64x64 rgb8 | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
+            f"{r['answered']}/{r['frames']} | {agent['last_plan_ms']:.0f} |",
+        ]
+    else:
+        lines.append(
+            "Not run: no checkpoint given (`--checkpoint DIR`); the tables above use the stand-in."
+        )
     lines += [
         "",
         "Above the highest rate the depth-1 subscription drops frames and the node plans on the",
@@ -273,18 +317,24 @@ def main() -> None:
     parser.add_argument("--log", default="/tmp/wm_bench_ros_policy.log")
     parser.add_argument("--transports", nargs="+", default=["default", "LARGE_DATA"])
     parser.add_argument("--out", default=str(RESULTS / "ros"))
+    parser.add_argument("--agent-pings", type=int, default=20)
+    parser.add_argument(
+        "--agent-only", action="store_true", help="keep the stand-in tables of an earlier run"
+    )
     args = parser.parse_args()
-    res = {
-        "policy": f"agent.mpc.load_agent({args.checkpoint}, planner={args.planner})"
-        if args.checkpoint
-        else "stand-in (constant action, no planning): the bridge's own overhead",
-        "control_hz": args.control_hz,
-        "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
-        f"Python {platform.python_version()}",
-        "configs": {t: run(args, t) for t in args.transports},
-    }
     out = Path(args.out)
+    if args.agent_only:
+        res = json.loads(out.with_suffix(".json").read_text())
+    else:
+        res = {
+            "policy": "stand-in (constant action, no planning): the bridge's own overhead",
+            "control_hz": args.control_hz,
+            "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
+            f"Python {platform.python_version()}",
+            "configs": {t: run(args, t) for t in args.transports},
+        }
+    res["agent"] = run_agent(args) if args.checkpoint else None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     out.with_suffix(".md").write_text(to_markdown(res))
