@@ -133,6 +133,16 @@ class PredictorConfig:
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
     init_std: float = 0.02
     """Std of the truncated-normal init of Linear weights."""
+    action_mean: list[float] | None = None
+    """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
+    fills these four from the training data (actions in metres are ~0.05 while the encoder
+    init is ~0.02: unscaled, the action signal starts ~100x weaker than the patches)."""
+    action_std: list[float] | None = None
+    """Per-dimension action scale (divides); null = 1 (official weights: keep null)."""
+    state_mean: list[float] | None = None
+    """Per-dimension state offset; null = 0."""
+    state_std: list[float] | None = None
+    """Per-dimension state scale; null = 1."""
 
     def __post_init__(self) -> None:
         for name in ("embed_dim", "width", "depth", "num_heads", "action_dim", "state_dim"):
@@ -147,6 +157,17 @@ class PredictorConfig:
             raise ValueError(f"predictor head dim {head_dim} too small for 3D RoPE (need >= 6)")
         if self.grid_size < 0:
             raise ValueError(f"predictor.grid_size={self.grid_size} must be >= 0")
+        for name, dim in (("action_mean", self.action_dim), ("action_std", self.action_dim),
+                          ("state_mean", self.state_dim), ("state_std", self.state_dim)):  # fmt: skip
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = [float(v) for v in value]
+            setattr(self, name, value)
+            if len(value) != dim:
+                raise ValueError(f"predictor.{name} has {len(value)} values, expected {dim}")
+            if name.endswith("std") and min(value) <= 0:
+                raise ValueError(f"predictor.{name}={value} must be > 0")
 
 
 @dataclass

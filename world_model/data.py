@@ -20,6 +20,31 @@ def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[T
     return perm[num_val:].sort().values, perm[:num_val].sort().values
 
 
+def input_stats(data: LatentSet, episodes: Tensor) -> dict[str, list[float]]:
+    """Per-dimension mean / std of actions and states over `episodes` (predictor input
+    normalisation). Dimensions that never vary (e.g. frozen rotation) get std 1, so a planner
+    sampling a small value there is not amplified into a huge input."""
+    frames, real_action = [], []
+    for e in episodes.tolist():
+        start, length = int(data.starts[e]), int(data.lengths[e])
+        idx = torch.arange(start, start + length)
+        frames.append(idx)
+        real_action.append(idx[:-1])  # the last frame's action row is padding
+    states = data.states[torch.cat(frames)].double()
+    actions = data.actions[torch.cat(real_action)].double()
+
+    def std(x: Tensor) -> list[float]:
+        s = x.std(0) if len(x) > 1 else torch.ones(x.shape[-1], dtype=x.dtype)
+        return torch.where(s < 1e-4, torch.ones_like(s), s).tolist()
+
+    return {
+        "action_mean": actions.mean(0).tolist(),
+        "action_std": std(actions),
+        "state_mean": states.mean(0).tolist(),
+        "state_std": std(states),
+    }
+
+
 @dataclass
 class Clips:
     """All length-`clip_len` windows inside the chosen episodes."""

@@ -94,11 +94,13 @@ class WorldModel(nn.Module):
 
 
 def build_world_model(
-    cfg: WorldModelConfig, device: str | torch.device | None = None
+    cfg: WorldModelConfig,
+    device: str | torch.device | None = None,
+    encoder: FrozenEncoder | None = None,
 ) -> WorldModel:
-    """World model from config: encoder weights from `cfg.encoder.source`, fresh predictor.
-    The predictor lives on `device` (default: the encoder's device)."""
-    encoder = build_encoder(cfg.encoder)
+    """World model from config: encoder weights from `cfg.encoder.source` (or the given,
+    already built `encoder`), fresh seeded predictor on `device` (default: encoder's)."""
+    encoder = encoder if encoder is not None else build_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.encoder.init_seed + 1)
         predictor = ACPredictor(cfg.predictor)

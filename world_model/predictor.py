@@ -55,6 +55,16 @@ class ACPredictor(nn.Module):
         self.predictor_norm = nn.LayerNorm(cfg.width, eps=cfg.layernorm_eps)
         self.predictor_proj = nn.Linear(cfg.width, cfg.embed_dim)
         self.head_dim = cfg.width // cfg.num_heads
+        # input normalisation from the config; non-persistent so the state dict stays official
+        for name, dim, fill in (("action_mean", cfg.action_dim, 0.0), ("action_std", cfg.action_dim, 1.0),
+                                ("state_mean", cfg.state_dim, 0.0), ("state_std", cfg.state_dim, 1.0)):  # fmt: skip
+            value = getattr(cfg, name)
+            buf = (
+                torch.full((dim,), fill, device="cpu")
+                if value is None
+                else torch.tensor(value, device="cpu")
+            )
+            self.register_buffer(name, buf.float(), persistent=False)
         self._tables: dict[tuple, tuple[Tensor, Tensor]] = {}
         self._masks: dict[tuple, Tensor] = {}
         self.reset_parameters()
@@ -99,6 +109,8 @@ class ACPredictor(nn.Module):
     def _tokens(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
         """`z (..., T, N, D)`, `actions/states (..., T, 7)` -> `(..., T * (2 + N), C)`."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
+        actions = (actions - self.action_mean) / self.action_std
+        states = (states - self.state_mean) / self.state_std
         a = self.action_encoder(actions).unsqueeze(-2)  # (..., T, 1, C)
         s = self.state_encoder(states).unsqueeze(-2)  # (..., T, 1, C)
         return torch.cat([a, s, patches], dim=-2).flatten(-3, -2)  # (..., T * (2 + N), C)

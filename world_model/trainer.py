@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from world_model.checkpoint import save_world_model
-from world_model.data import Clips, split_episodes
+from world_model.data import Clips, input_stats, split_episodes
+from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import build_world_model
@@ -71,10 +72,17 @@ class Trainer:
         self.device = torch.device(device)
         self.out_dir = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
-        self.model = build_world_model(cfg.world_model, device=self.device)
-        self.encoder_key = encoder_hash(self.model.encoder)[:16]
-        data = latents if latents is not None else self._load_latents()
+        encoder = build_encoder(cfg.world_model.encoder)
+        self.encoder_key = encoder_hash(encoder)[:16]
+        data = latents if latents is not None else self._load_latents(encoder)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
+        wm_cfg = cfg.world_model
+        if wm_cfg.predictor.action_std is None and wm_cfg.predictor.state_std is None:
+            # derived from the training episodes into a new config (cfg itself is untouched)
+            wm_cfg = replace(
+                wm_cfg, predictor=replace(wm_cfg.predictor, **input_stats(data, train_eps))
+            )
+        self.model = build_world_model(wm_cfg, device=self.device, encoder=encoder)
         data = data.to(self.device)
         self.train_clips = Clips.build(data, train_eps, cfg.clip_len)
         self.val_clips = Clips.build(data, val_eps, cfg.clip_len)
@@ -102,9 +110,9 @@ class Trainer:
         if self.dist.is_main:
             tqdm.write(msg)
 
-    def _load_latents(self) -> LatentSet:
+    def _load_latents(self, encoder: FrozenEncoder) -> LatentSet:
         """Rank 0 fills the cache first; the others then read it (no encoding race)."""
-        args = (self.cfg.data, self.model.encoder, self.cfg.cache_dir, self.log)
+        args = (self.cfg.data, encoder, self.cfg.cache_dir, self.log)
         if self.dist.world_size > 1 and not self.dist.is_main:
             dist.barrier()
             return cached_latents(*args)
@@ -227,7 +235,11 @@ class Trainer:
                 self.checkpoint()
         bar.close()
         if self.dist.is_main:
-            extra = {"encoder_hash": self.encoder_key, "step": self.step}
+            extra = {
+                "encoder_hash": self.encoder_key,
+                "step": self.step,
+                "train_config": asdict(self.cfg),
+            }
             save_world_model(self.model, self.out_dir / "world_model", extra=extra)
             if self.writer is not None:
                 self.writer.close()
