@@ -104,6 +104,28 @@ def heldout_errors(
     return rows
 
 
+@torch.no_grad()
+def official_predictor_timing(batch: int, reps: int, preset: str = "vjepa2-ac-vitg") -> dict:
+    """Forward time of the official-size predictor on CUDA in bf16: one planning step
+    (1 context frame of 256 ViT-g tokens + action + state, one rollout step) for `batch`
+    candidates (paper: 800 CEM samples). Random weights: the cost, not the output, matters."""
+    from world_model import build_predictor
+
+    device = torch.device("cuda")
+    predictor = build_predictor(preset).to(device, torch.bfloat16).eval()
+    n, d = 256, predictor.cfg.embed_dim
+    z = torch.randn(1, 1, n, d, device=device, dtype=torch.bfloat16)
+    s = torch.zeros(1, 1, 7, device=device, dtype=torch.bfloat16)
+    a = torch.zeros(1, batch, 1, 7, device=device, dtype=torch.bfloat16)
+
+    def run() -> None:
+        predictor.rollout(z, s, a)
+        torch.cuda.synchronize()
+
+    return {"preset": preset, "batch": batch, "dtype": "bfloat16", "device": torch.cuda.get_device_name(),
+            "forward_s": timeit(run, reps)}  # fmt: skip
+
+
 def markdown(result: dict) -> str:
     lines = ["# World-model benchmark", "", f"Command: `{result['command']}`", "",
              f"Model: `{result['model']}` ({result['predictor_params'] / 1e6:.2f} M predictor params,"
@@ -125,6 +147,11 @@ def markdown(result: dict) -> str:
             zip(r["model_l1"], r["copy_last_l1"], r["ratio"], strict=True), 1
         ):
             lines.append(f"| {r['task']} | {r['episodes']} | {h} | {m:.4f} | {c:.4f} | {q:.2f} |")
+    if "official_gpu" in result:
+        g = result["official_gpu"]
+        lines += ["", "## Official-size predictor on GPU", "",
+                  f"{g['preset']} forward at batch {g['batch']} in {g['dtype']} on {g['device']}:"
+                  f" {g['forward_s'] * 1e3:.1f} ms."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -140,6 +167,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--official-gpu-batch", type=int, default=800, help="0 skips; needs CUDA")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model_dir = Path(args.model)
@@ -164,6 +192,8 @@ def main() -> None:
     result["rollout"] = rollout_timing(model, args.samples, args.horizons, args.reps)
     if args.train_steps:
         result["train"] = train_throughput(model_dir, args.data, args.cache_dir, args.train_steps)
+    if args.official_gpu_batch and torch.cuda.is_available():
+        result["official_gpu"] = official_predictor_timing(args.official_gpu_batch, args.reps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "world_model.json").write_text(json.dumps(result, indent=2))

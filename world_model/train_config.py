@@ -15,15 +15,16 @@ from world_model.config import WorldModelConfig
 class OptimConfig:
     """AdamW with linear warmup -> constant -> linear decay (V-JEPA 2-AC schedule, shortened)."""
 
-    lr: float = 1e-3
-    """Peak learning rate (official 4.25e-4 at batch 256; small models tolerate more)."""
+    lr: float = 3e-3
+    """Peak learning rate (official 4.25e-4 at batch 256; the tiny predictor learns faster at 3e-3:
+    held-out one-step error / copy-last 0.72 vs 0.77 at 1e-3 after 800 steps)."""
     start_lr: float = 1e-4
     """Learning rate at step 0, ramped linearly to `lr` over `warmup_steps` (official 7.5e-5)."""
     final_lr: float = 0.0
     """Learning rate reached at the end of the decay."""
     warmup_steps: int = 100
     """Linear warmup length in optimizer steps."""
-    decay_steps: int = 300
+    decay_steps: int = 1000
     """Length of the final linear decay; the steps in between are constant."""
     weight_decay: float = 0.04
     """AdamW weight decay (official 0.04)."""
@@ -58,9 +59,9 @@ class TrainConfig:
     """Run directory: TensorBoard events, `checkpoints/`, final `world_model/`."""
     cache_dir: str = "runs/latent_cache"
     """Where encoder latents are cached, keyed by dataset content + encoder weights hash."""
-    steps: int = 1500
+    steps: int = 3000
     """Optimizer steps."""
-    batch_size: int = 64
+    batch_size: int = 32
     """Global batch (clips per step), split evenly across DDP ranks."""
     clip_len: int = 4
     """Frames per training clip (official 8); needs >= auto_steps + 1."""
@@ -76,18 +77,19 @@ class TrainConfig:
     """`cpu` or `cuda`; under torchrun each rank uses `cuda:<LOCAL_RANK>`."""
     bf16: bool = True
     """bf16 autocast on CUDA only (on CPU it is slower than float32, so it is never used)."""
-    log_every: int = 25
+    log_every: int = 50
     """Steps between TensorBoard scalars / progress-bar updates."""
-    val_every: int = 250
+    val_every: int = 500
     """Steps between validation passes (teacher-forcing + rollout errors per horizon step)."""
-    ckpt_every: int = 250
+    ckpt_every: int = 500
     """Steps between resumable checkpoints."""
     keep_checkpoints: int = 2
     """Resumable checkpoints to keep (oldest deleted)."""
     resume: bool = True
     """Continue from `out_dir/checkpoints/latest` when it exists."""
     num_threads: int = 0
-    """torch CPU threads per process; 0 leaves torch's default."""
+    """torch CPU threads per process; 0 leaves torch's default. On a CPU shared with other busy
+    processes use 1: oversubscribed OpenMP threads made steps ~10x slower here."""
 
     def __post_init__(self) -> None:
         if isinstance(self.world_model, dict):
