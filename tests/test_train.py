@@ -152,6 +152,7 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ddp_step_equals_single_process(tmp_path):
     single = Trainer(tiny_cfg(tmp_path / "single", resume=False), latents=random_latents())
     single.train_step(*single.local_batch(0))

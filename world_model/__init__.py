@@ -4,7 +4,7 @@ Public surface (docs/architecture.md): `WorldModel` (`encode`, `rollout`, `energ
 `load_world_model`, `save_world_model`, `build_world_model`, `build_predictor`.
 """
 
-from world_model.checkpoint import load_world_model, save_world_model
+from world_model.checkpoint import load_official_world_model, load_world_model, save_world_model
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
 from world_model.model import WorldModel, build_world_model
 from world_model.predictor import ACPredictor, build_predictor
@@ -17,6 +17,7 @@ __all__ = [
     "WorldModelConfig",
     "build_predictor",
     "build_world_model",
+    "load_official_world_model",
     "load_world_model",
     "save_world_model",
 ]

@@ -27,7 +27,7 @@ from world_model.config import (
     WorldModelConfig,
     to_dict,
 )
-from world_model.encoder import FrozenEncoder
+from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.model import WorldModel
 from world_model.predictor import ACPredictor
 
@@ -157,3 +157,19 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     model.encoder.to(dtype=getattr(torch, enc_cfg.dtype))
     model.encoder.mean, model.encoder.std = model.encoder.mean.float(), model.encoder.std.float()
     return model.eval().requires_grad_(False)
+
+
+def load_official_world_model(
+    path: str | Path, cfg: WorldModelConfig, device: str | torch.device = "cpu"
+) -> WorldModel:
+    """World model from an official V-JEPA 2-AC file (`vjepa2-ac-vitg.pt`: `encoder` and
+    `predictor` state dicts, weights only). `cfg` gives what the tensors do not say (heads, crop,
+    normalisation; e.g. `configs/world_model/vjepa2_vitg.yaml`); the predictor loads strictly."""
+    from world_model.official import load_official_predictor
+
+    enc_cfg = replace(cfg.encoder, backend="vjepa2", source=str(path), device=str(device))
+    encoder = build_encoder(enc_cfg)
+    predictor = load_official_predictor(path, cfg.predictor).to(device)
+    return (
+        WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg)).eval().requires_grad_(False)
+    )
