@@ -28,11 +28,41 @@ SIZES = (64, 128, 256)
 THROUGHPUT_ID = "wm/PandaPush-v0"
 
 
+def _cpu_idle(window: float = 0.3) -> float:
+    """Fraction of all CPUs idle over ``window`` seconds (/proc/stat; 1.0 where unavailable)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    try:
+        idle0, total0 = sample()
+        time.sleep(window)
+        idle1, total1 = sample()
+    except OSError:
+        return 1.0
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def _wait_for_idle(min_idle: float = 0.8, timeout: float = 30.0) -> float:
+    """Block until the CPUs look idle (other jobs share this machine); return the idle share."""
+    deadline = time.time() + timeout
+    idle = _cpu_idle()
+    while idle < min_idle and time.time() < deadline:
+        idle = _cpu_idle()
+    IDLE_SEEN.append(round(idle, 2))
+    return idle
+
+
+IDLE_SEEN: list[float] = []
+
+
 def _best_rate(step, steps: int, trials: int, per_call: int = 1) -> tuple[float, float]:
-    """(best, median) steps/s over ``trials`` timed runs: the best run is the least disturbed
-    by other jobs on a shared machine (timeit's convention)."""
+    """(best, median) steps/s over ``trials`` timed runs, each started once the CPUs look idle:
+    the best run is the least disturbed by other jobs on a shared machine (timeit's convention)."""
     rates = []
     for _ in range(trials):
+        _wait_for_idle()
         start = time.perf_counter()
         for _ in range(steps // per_call):
             step()
@@ -107,9 +137,12 @@ def to_markdown(r: dict) -> str:
         f"`{r['command']}` on {r['machine']} ({r['cpus']} CPUs, load average at start "
         f"{r['loadavg_start']}; the CPUs were shared with other jobs, so rates are lower bounds).",
         "",
+        "Idle CPU share measured just before each timed run (each run waits up to 30 s for 80%): "
+        f"{r['steps_per_s'].get('cpu_idle_before_trials')}.",
+        "",
         f"## Control steps/s with pixels ({THROUGHPUT_ID}, random actions, rendering included)",
         "",
-        "Best of 5 timed runs (median in brackets): the best run is the one least slowed by",
+        "Best of 5 timed runs (median in brackets): the best run is the one least slowed by "
         "other jobs on the shared CPUs.",
         "",
         "| image | 1 process | 2 workers (spawn) | speed-up (best) |",
@@ -139,37 +172,53 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def throughput(steps: int) -> dict:
+    out = {"single": {}, "vector2": {}, "single_median": {}, "vector2_median": {}}
+    IDLE_SEEN.clear()
+    for size in SIZES:
+        one, two = single_process_rate(size, steps), vector_rate(size, steps)
+        out["single"][str(size)], out["single_median"][str(size)] = one
+        out["vector2"][str(size)], out["vector2_median"][str(size)] = two
+        print(size, one, two, flush=True)
+    out["cpu_idle_before_trials"] = list(IDLE_SEEN)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--steps", type=int, default=200, help="control steps per timed run")
+    parser.add_argument(
+        "--only", choices=("all", "throughput", "success"), default="all",
+        help="re-run one part and keep the other from the existing envs.json",
+    )  # fmt: skip
     args = parser.parse_args()
-    result = {
-        "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} --steps {args.steps}",
-        "machine": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "episodes": args.episodes,
-        "steps_per_s": {"single": {}, "vector2": {}, "single_median": {}, "vector2_median": {}},
-    }
-    for size in SIZES:
-        one, two = single_process_rate(size, args.steps), vector_rate(size, args.steps)
-        result["steps_per_s"]["single"][str(size)] = one[0]
-        result["steps_per_s"]["vector2"][str(size)] = two[0]
-        result["steps_per_s"]["single_median"][str(size)] = one[1]
-        result["steps_per_s"]["vector2_median"][str(size)] = two[1]
-        print(size, one, two, flush=True)
-    result["oracle_cost_ms_100x3"] = oracle_ms()
-    result["success"] = {}
-    for env_id in envs.ENV_IDS:
-        result["success"][env_id] = {
-            "expert": success_rate(env_id, "expert", args.episodes),
-            "expert_noise0.3": success_rate(env_id, "expert", args.episodes, noise=0.3),
-            "random": success_rate(env_id, "random", args.episodes),
+    path = RESULTS / "envs.json"
+    result = json.loads(path.read_text()) if args.only != "all" and path.exists() else {}
+    result.update(
+        {
+            "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} "
+            f"--steps {args.steps}",
+            "machine": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
         }
-        print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
+    )
+    if args.only in ("all", "throughput"):
+        result["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+        result["steps_per_s"] = throughput(args.steps)
+        result["oracle_cost_ms_100x3"] = oracle_ms()
+    if args.only in ("all", "success"):
+        result["episodes"] = args.episodes
+        result["success"] = {}
+        for env_id in envs.ENV_IDS:
+            result["success"][env_id] = {
+                "expert": success_rate(env_id, "expert", args.episodes),
+                "expert_noise0.3": success_rate(env_id, "expert", args.episodes, noise=0.3),
+                "random": success_rate(env_id, "random", args.episodes),
+            }
+            print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "envs.json").write_text(json.dumps(result, indent=2) + "\n")
+    path.write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "envs.md").write_text(to_markdown(result))
     print(to_markdown(result))
 
