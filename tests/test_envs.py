@@ -158,3 +158,8 @@ def test_menagerie_robot_needs_its_files(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("MENAGERIE_ROOT", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="franka_emika_panda"):
         gym.make("wm/PandaReach-v0", robot="menagerie")
+
+
+def test_make_vec_refuses_fork() -> None:
+    with pytest.raises(ValueError, match="spawn or forkserver"):
+        envs.make_vec("wm/PandaReach-v0", 2, context="fork")
