@@ -21,7 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from envs.collect_config import CollectConfig, DMCEnvEntry, PandaEnvEntry, register_configs
-from envs.dataset import finished_parts, merge_parts, open_dataset, write_episode_part
+from envs.dataset import (
+    discard_temporaries,
+    finished_parts,
+    merge_parts,
+    open_dataset,
+    write_episode_part,
+)
 
 register_configs()
 
@@ -87,6 +93,7 @@ def collect(cfg: CollectConfig) -> Path:
                 "choose another output or delete it"
             )
     parts = _parts_dir(cfg)
+    discard_temporaries(parts)  # one collector per output: leftovers are from a killed run
     done = finished_parts(parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
     bar = tqdm(

@@ -101,16 +101,22 @@ def write_episode_part(
 
 
 def finished_parts(parts_dir: Path) -> dict[int, Path]:
-    """Indices of complete episode parts; stale temporaries from a killed run are deleted."""
-    done: dict[int, Path] = {}
+    """Indices -> paths of the complete episode parts (temporaries are never listed)."""
     if not parts_dir.is_dir():
-        return done
-    for p in parts_dir.iterdir():
-        if ".tmp" in p.name:
-            p.unlink(missing_ok=True)
-        elif p.name.startswith("demo_") and p.suffix == ".h5":
-            done[_demo_index(p.stem)] = p
-    return done
+        return {}
+    return {
+        _demo_index(p.stem): p
+        for p in parts_dir.iterdir()
+        if p.name.startswith("demo_") and p.suffix == ".h5"
+    }
+
+
+def discard_temporaries(parts_dir: Path) -> int:
+    """Delete half-written parts left by a killed run; call only when no writer is running."""
+    stale = [p for p in parts_dir.iterdir() if ".tmp" in p.name] if parts_dir.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
 
 
 def merge_parts(parts_dir: Path, out_path: Path, root_attrs: dict[str, Any]) -> Path:

@@ -22,6 +22,7 @@ from envs.collect_config import CollectConfig, PandaEnvEntry, PolicyConfig
 from envs.dataset import (
     ClipDataset,
     DatasetError,
+    discard_temporaries,
     finished_parts,
     merge_parts,
     open_dataset,
@@ -138,7 +139,7 @@ def test_parts_merge_and_stale_temporaries(tmp_path: Path) -> None:
         write_episode_part(parts, k, ep, compression="lzf")
     (parts / "demo_1.h5.tmp.123").write_bytes(b"half-written")  # a killed writer's leftover
     assert sorted(finished_parts(parts)) == [0, 2]
-    assert not (parts / "demo_1.h5.tmp.123").exists()
+    assert discard_temporaries(parts) == 1 and not (parts / "demo_1.h5.tmp.123").exists()
     out = merge_parts(parts, tmp_path / "x.h5", dataset_root_attrs("wm/PandaPush-v0", {}, env, {}))
     env.close()
     with open_dataset(out) as reader:
@@ -161,30 +162,34 @@ def test_collect_killed_midway_resumes(tmp_path: Path) -> None:
     parts = tmp_path / "killed.h5.parts"
     args = [
         sys.executable, "-m", "envs.collect", "env=panda_reach", "env.image_size=32",
-        "env.max_episode_steps=10", "num_episodes=40", "num_workers=0", f"output={out}",
+        "env.max_episode_steps=10", "num_episodes=400", "num_workers=0", f"output={out}",
         f"hydra.run.dir={tmp_path / 'hydra'}",
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        args, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.time() + 120
-    while len(finished_parts(parts)) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    with open(tmp_path / "collect.log", "w") as log:  # a file, not a pipe: tqdm would fill it
+        proc = subprocess.Popen(
+            args, cwd=ROOT, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.time() + 120
+        while len(finished_parts(parts)) < 3 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            pytest.fail(
+                f"wm-collect exited early: {(tmp_path / 'collect.log').read_text()[-2000:]}"
+            )
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     done = finished_parts(parts)
-    assert 3 <= len(done) < 40 and not out.exists(), proc.stderr.read().decode()[-2000:]
+    assert 3 <= len(done) < 400 and not out.exists()
     for path in done.values():  # every finished part is whole
         with h5py.File(path) as f:
             assert f[f"data/{path.stem}/obs/pixels"].shape == (11, 32, 32, 3)
-    cfg = _small_cfg(out, n=40)
+    cfg = _small_cfg(out, n=len(done) + 2)  # resume: finish just past the kill point
     cfg.env.max_episode_steps = 10
     cfg.policy = PolicyConfig()  # the CLI run used the default policy
     collect(cfg)
     with open_dataset(out) as reader:
-        assert len(reader) == 40 and [reader.episode_attrs(i)["seed"] for i in range(40)] == list(
-            range(40)
-        )
+        seeds = [reader.episode_attrs(i)["seed"] for i in range(len(reader))]
+    assert seeds == list(range(cfg.num_episodes))
     assert collect(cfg) == out  # a third run finds it complete
 
 
