@@ -1,7 +1,7 @@
 """Planning benchmark on CPU: latency per action, imagined transitions/s, FLOP efficiency, and
 our MPPI against the `pytorch_mppi` package on the same predictor.
 
-Run: `.venv/bin/python -m bench.planning` (about 3-4 min on 2 cores); writes
+Run: `.venv/bin/python -m bench.planning` (2-7 min on 2 cores, depending on load); writes
 `bench/results/planning.{json,md}`. `--quick` shrinks every size (smoke test).
 
 The cost function is the one the agent plans with: a batched predictor rollout from one context
@@ -23,13 +23,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
+# libgomp's default spin-wait is ruinous when the 2 cores are shared (simulator, renderer, other
+# jobs): measured here under load ~6, a default CEM plan took 7.2 s with spinning threads and
+# 1.0 s with passive waits. It must be set before torch loads OpenMP; `OMP_WAIT_POLICY=ACTIVE`
+# in the environment overrides it.
+OMP_POLICY_APPLIES = "torch" not in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from planners import CEMConfig, CEMPlanner, MPPIConfig, MPPIPlanner
-from planners.base import CostFn
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from planners import CEMConfig, CEMPlanner, MPPIConfig, MPPIPlanner  # noqa: E402
+from planners.base import CostFn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LOW = [-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0]  # wm/Panda* action space
@@ -209,7 +216,11 @@ def defaults(stand_in: StandIn, reps: int, peak: float, sizes: dict) -> dict:
         planner, cost_fn = cls(cfg), make_cost_fn(stand_in, 1)
         candidates = torch.zeros(1, cfg.num_samples, cfg.horizon, 7)
         cost_fn(candidates)  # warm-up
+        cpu0 = time.process_time()
         plan = summary(timed(lambda: planner.plan(cost_fn), reps))  # noqa: B023
+        # CPU seconds per plan / threads: what the wall time would be with the cores to
+        # ourselves (spin-waits included, so still pessimistic) - the cores are shared here.
+        cpu_per_plan = (time.process_time() - cpu0) / reps / torch.get_num_threads()
         call = summary(timed(lambda: cost_fn(candidates), reps))  # noqa: B023
         # The planner alone: same loop with a free cost, i.e. sampling, top-k, refit, bounds.
         free = cls(cfg)
@@ -221,6 +232,7 @@ def defaults(stand_in: StandIn, reps: int, peak: float, sizes: dict) -> dict:
             "plan_ms_median": plan["median_s"] * 1e3,
             "plan_ms_min": plan["min_s"] * 1e3,
             "plan_ms_p95": sorted(plan["all_s"])[max(0, round(0.95 * reps) - 1)] * 1e3,
+            "plan_ms_cpu_time_per_thread": cpu_per_plan * 1e3,
             "cost_fn_ms_per_call_median": call["median_s"] * 1e3,
             "planner_overhead_ms": statistics.median(overhead) * 1e3,
             "predictor_share": call["median_s"] * cfg.iterations / plan["median_s"],
@@ -324,6 +336,7 @@ def _defaults_rows(rows: dict, label: str) -> list[str]:
         out.append(
             f"| {label} | {name} | {c['num_samples']} x {c['horizon']} x {c['iterations']} | "
             f"{d['plan_ms_median']:.0f} ({d['plan_ms_min']:.0f}) | {d['plan_ms_p95']:.0f} | "
+            f"{d['plan_ms_cpu_time_per_thread']:.0f} | "
             f"{d['cost_fn_ms_per_call_median']:.0f} | {100 * d['predictor_share']:.0f} % | "
             f"{d['planner_overhead_ms']:.1f} | {d['transitions_per_s']:.0f} | "
             f"{d['gflops_per_s']:.1f} ({d['gflops_per_s_best']:.1f}) | "
@@ -352,7 +365,7 @@ def markdown(r: dict) -> str:
         "# Planning benchmark (CPU)",
         "",
         f"Command: `{r['command']}` ({r['wall_s']:.0f} s). Machine: {r['machine']}, "
-        f"torch {r['torch']}, {r['threads']} threads.",
+        f"torch {r['torch']}, {r['threads']} threads, OMP_WAIT_POLICY={r['omp_wait_policy']}.",
         f"Predictor: {r['predictor']}. Cost: rollout from one context frame, mean L1 to a goal "
         "latent at the last step (the MPPI comparison sums over steps).",
         f"Load average at start {r['loadavg_start']}, end {r['loadavg_end']}: the cores are "
@@ -365,9 +378,9 @@ def markdown(r: dict) -> str:
         "",
         "## Defaults (one plan per action)",
         "",
-        "| predictor | planner | S x H x iters | ms/action | p95 | cost_fn ms/call | predictor share "
-        "| planner overhead ms | transitions/s | GFLOP/s | of matmul |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| predictor | planner | S x H x iters | ms/action | p95 | CPU ms / threads | cost_fn ms/call "
+        "| predictor share | planner overhead ms | transitions/s | GFLOP/s | of matmul |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *_defaults_rows(r["defaults"], "default"),
     ]
     if r.get("reference_synthetic"):
@@ -428,6 +441,7 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores visible",
         "threads": args.threads,
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"] if OMP_POLICY_APPLIES else "unknown",
         "torch": torch.__version__,
         "predictor": stand_in.description,
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
@@ -437,7 +451,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     result["matmul_gflops"] = matmul_peak(result["matmul_n"])
     print(f"{stand_in.description}\nmatmul: {result['matmul_gflops']:.0f} GFLOP/s\ndefaults:")
-    reps_defaults = 1 if quick else reps + 4
+    reps_defaults = 1 if quick else reps + 2
     result["defaults"] = defaults(stand_in, reps_defaults, result["matmul_gflops"], sizes)
     if not stand_in.description.startswith("synthetic"):
         print("reference: synthetic stand-in of the same shape")
@@ -446,7 +460,7 @@ def main(argv: list[str] | None = None) -> dict:
             synthetic, reps + 4, result["matmul_gflops"], sizes
         )
     print("latency grid (CEM):")
-    result["grid"] = latency_grid(stand_in, samples, horizons, reps)
+    result["grid"] = latency_grid(stand_in, samples, horizons, max(1, reps - 1))
     print("versus pytorch_mppi:")
     result["versus_pytorch_mppi"] = versus_pytorch_mppi(stand_in, versus_cases, reps)
     print("versus pytorch_mppi, null dynamics (planner overhead only):")
