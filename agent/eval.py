@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# The simulator, renderer and planner share few cores: OpenMP busy-waiting between torch ops
+# made a 1 s plan take 7 s on 2 shared cores (bench/results/planning.md). Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from pathlib import Path
 
 import hydra
