@@ -44,9 +44,12 @@ def _cpu_idle(window: float = 0.3) -> float:
     return (idle1 - idle0) / max(total1 - total0, 1)
 
 
-def _wait_for_idle(min_idle: float = 0.8, timeout: float = 30.0) -> float:
+IDLE_WAIT_S = [30.0]  # --idle-wait
+
+
+def _wait_for_idle(min_idle: float = 0.8) -> float:
     """Block until the CPUs look idle (other jobs share this machine); return the idle share."""
-    deadline = time.time() + timeout
+    deadline = time.time() + IDLE_WAIT_S[0]
     idle = _cpu_idle()
     while idle < min_idle and time.time() < deadline:
         idle = _cpu_idle()
@@ -137,7 +140,8 @@ def to_markdown(r: dict) -> str:
         f"`{r['command']}` on {r['machine']} ({r['cpus']} CPUs, load average at start "
         f"{r['loadavg_start']}; the CPUs were shared with other jobs, so rates are lower bounds).",
         "",
-        "Idle CPU share measured just before each timed run (each run waits up to 30 s for 80%): "
+        f"Idle CPU share measured just before each timed run (each waits up to {r.get('idle_wait_s', 30)} s "
+        "for 80%): "
         f"{r['steps_per_s'].get('cpu_idle_before_trials')}.",
         "",
         f"## Control steps/s with pixels ({THROUGHPUT_ID}, random actions, rendering included)",
@@ -192,19 +196,22 @@ def main() -> None:
         "--only", choices=("all", "throughput", "success"), default="all",
         help="re-run one part and keep the other from the existing envs.json",
     )  # fmt: skip
+    parser.add_argument("--idle-wait", type=float, default=30.0, help="max s to wait for idle CPUs")
     args = parser.parse_args()
+    IDLE_WAIT_S[0] = args.idle_wait
     path = RESULTS / "envs.json"
     result = json.loads(path.read_text()) if args.only != "all" and path.exists() else {}
     result.update(
         {
             "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} "
-            f"--steps {args.steps}",
+            f"--steps {args.steps} --idle-wait {args.idle_wait:g}",
             "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
         }
     )
     if args.only in ("all", "throughput"):
         result["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+        result["idle_wait_s"] = args.idle_wait
         result["steps_per_s"] = throughput(args.steps)
         result["oracle_cost_ms_100x3"] = oracle_ms()
     if args.only in ("all", "success"):
