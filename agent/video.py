@@ -31,7 +31,8 @@ def energy_panel(energies: list[float], size: int, total_steps: int) -> np.ndarr
     ys = size - margin - (np.nan_to_num(values, nan=hi) - lo) / span * (size - 2 * margin)
     for i in range(len(values)):
         x0, y0 = (xs[i - 1], ys[i - 1]) if i else (xs[i], ys[i])
-        for t in np.linspace(0.0, 1.0, 24):
+        n = 2 + int(np.hypot(xs[i] - x0, ys[i] - y0))  # one dot per pixel: a solid line
+        for t in np.linspace(0.0, 1.0, n):
             x = int(round(x0 + t * (xs[i] - x0)))
             y = int(round(y0 + t * (ys[i] - y0)))
             panel[max(y - 1, 0) : y + 1, max(x - 1, 0) : x + 1] = (200, 40, 40)
