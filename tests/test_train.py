@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -130,21 +130,15 @@ def test_resume_after_kill_is_exact(tmp_path):
     assert any((tmp_path / "b" / "tb").iterdir())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ |= {
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port),
-        "WORLD_SIZE": str(world),
-        "RANK": str(rank),
-        "LOCAL_RANK": str(rank),
-    }
+def _ddp_worker(rank: int, world: int, out_dir: str) -> None:
+    os.environ |= {"WORLD_SIZE": str(world), "RANK": str(rank), "LOCAL_RANK": str(rank)}
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     torch.set_num_threads(1)
+    # a file rendezvous instead of a TCP port: no race with other jobs for a free port
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{out_dir}/rendezvous", rank=rank, world_size=world,
+        timeout=datetime.timedelta(seconds=120),
+    )  # fmt: skip
     trainer = Trainer(tiny_cfg(Path(out_dir), resume=False), latents=random_latents())
     trainer.train_step(*trainer.local_batch(0))
     if rank == 0:
@@ -153,10 +147,11 @@ def _ddp_worker(rank: int, world: int, port: int, out_dir: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 def test_ddp_step_equals_single_process(tmp_path):
     single = Trainer(tiny_cfg(tmp_path / "single", resume=False), latents=random_latents())
     single.train_step(*single.local_batch(0))
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
     ref = predictor_params(single)
     for key, value in ref.items():
