@@ -69,7 +69,16 @@ def tiny_cfg(out_dir: Path, **kw) -> TrainConfig:
     return TrainConfig(**(base | kw))
 
 
-def test_overfits_a_tiny_batch():
+@pytest.fixture
+def one_thread():
+    """Tiny tensors: one thread avoids OpenMP oversubscription on a busy 2-core runner."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_overfits_a_tiny_batch(one_thread):
     torch.manual_seed(0)
     predictor = ACPredictor(TINY_WM.predictor)
     loss_fn = ACLoss(predictor, auto_steps=2)
@@ -109,7 +118,7 @@ def predictor_params(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.predictor.state_dict().items()}
 
 
-def test_resume_after_kill_is_exact(tmp_path):
+def test_resume_after_kill_is_exact(tmp_path, one_thread):
     data = random_latents()
     straight = Trainer(tiny_cfg(tmp_path / "a"), latents=data)
     straight.run()
