@@ -21,8 +21,10 @@ def main(cfg: DictConfig) -> None:
     train_cfg: TrainConfig = OmegaConf.to_object(cfg)
     if not train_cfg.data:
         raise ValueError("train.data is empty: pass data=[path/to/dataset.h5,...]")
-    metrics = Trainer(train_cfg).run()
-    print({k: round(v, 5) for k, v in metrics.items()})
+    trainer = Trainer(train_cfg)
+    metrics = trainer.run()
+    if trainer.dist.is_main:
+        print({k: round(v, 5) for k, v in metrics.items()})
 
 
 if __name__ == "__main__":
