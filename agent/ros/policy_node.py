@@ -17,6 +17,13 @@ Topic and parameter contract: ``docs/ros.md``.
 
 from __future__ import annotations
 
+import os
+
+# The planner, the executor and (in the tests) the simulator share few cores: OpenMP
+# busy-waiting between torch ops made a 1 s plan take 7 s on 2 shared cores
+# (bench/results/planning.md). Set before torch loads (it does through agent.ros.safety).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import importlib
 import math
 import threading
