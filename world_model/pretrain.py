@@ -6,6 +6,11 @@ wm-train ... world_model.encoder.source=runs/pretrain/encoder
 
 from __future__ import annotations
 
+import os
+
+# Shared cores: OpenMP busy-waiting oversubscribes them (10x slower steps seen here).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 

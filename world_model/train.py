@@ -6,6 +6,11 @@ torchrun --nproc_per_node=2 -m world_model.train data=[...]   # DDP (gloo on CPU
 
 from __future__ import annotations
 
+import os
+
+# Shared cores: OpenMP busy-waiting oversubscribes them (10x slower steps seen here).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
