@@ -34,6 +34,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -379,6 +380,9 @@ class PolicyNode(Node):
         with self._lock:
             self._running = False
             self._publish(np.zeros(7))
+        # The process may exit right after this: make sure reliable subscribers got the zero.
+        for pub in (self.action_pub, self.twist_pub):
+            pub.wait_for_all_acked(Duration(seconds=1.0))
 
 
 def main(args: list[str] | None = None) -> None:
