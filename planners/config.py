@@ -123,6 +123,11 @@ class CEMConfig(PlannerConfig):
     """Cross-entropy method (V-JEPA 2-AC style)."""
 
     name: str = "cem"
+    horizon: int = 1
+    """One-step horizon, as in the V-JEPA 2-AC paper: on PandaReach with the shipped model,
+    256 x horizon 1 reached 100 % where 128 x horizon 2 reached 83 % at the same cost."""
+    num_samples: int = 256
+    """Candidates per env and iteration; 256 x 1 step costs about what 128 x 2 steps does."""
     num_elites: int = 16
     """Top-k candidates refit per iteration (V-JEPA 2-AC: 10 of 400; TD-MPC2: 64 of 512)."""
     momentum_mean: float = 0.1

@@ -87,7 +87,7 @@ def test_all_non_finite_costs_hold_still(name: str, bad: float) -> None:
     # 0 lies outside dim 0's box and dim 2 is frozen at 0.25: hold still = zero clipped in.
     planner = build(name, action_low=[0.1, -1.0, 0.25], action_high=[0.3, 1.0, 0.25])
     plan = planner.plan(lambda a: torch.full(a.shape[:2], bad), num_envs=2)
-    expected = torch.tensor([0.1, 0.0, 0.25]).expand(2, 2, 3)
+    expected = torch.tensor([0.1, 0.0, 0.25]).expand(2, planner.cfg.horizon, 3)
     assert torch.equal(plan, expected)
 
 
