@@ -49,6 +49,11 @@ class AgentSection:
     """last: distance at the horizon | sum: summed over the horizon."""
     expert_noise: float = 0.0
     """Gaussian action noise of the expert baseline, fraction of the bounds."""
+    subgoal_capture_steps: list[int] = field(default_factory=list)
+    """Sub-goals (learned agent, wm/Panda* envs): frames a scripted demonstration of the same
+    task instance reaches after these many steps, followed by the task's goal image."""
+    subgoal_hold_steps: list[int] = field(default_factory=list)
+    """Control steps each sub-goal is held before the next (one per captured sub-goal)."""
 
 
 @dataclass
@@ -90,6 +95,11 @@ def validate(cfg: Any) -> None:
         raise ValueError(f"env.max_steps={cfg.env.max_steps}: must be >= 1")
     if cfg.videos < 0:
         raise ValueError(f"videos={cfg.videos}: must be >= 0")
+    if len(cfg.agent.subgoal_hold_steps) != len(cfg.agent.subgoal_capture_steps):
+        raise ValueError(
+            f"agent.subgoal_hold_steps={list(cfg.agent.subgoal_hold_steps)} needs one entry per "
+            f"agent.subgoal_capture_steps={list(cfg.agent.subgoal_capture_steps)}"
+        )
     if cfg.env.replay_goal_steps < 0:
         raise ValueError(f"env.replay_goal_steps={cfg.env.replay_goal_steps}: must be >= 0")
 

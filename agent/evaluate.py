@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from agent.factory import make_agent, make_env
+from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.video import write_video
 
@@ -57,12 +58,21 @@ def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     agent = make_agent(cfg, env)
     writer = SummaryWriter(str(out_dir / "tb"))
     fps = float(getattr(env.unwrapped, "control_hz", 5.0) or 5.0)
+    goal_fn = None
+    if cfg.agent.subgoal_capture_steps and cfg.agent.kind == "learned":
+        steps = list(cfg.agent.subgoal_capture_steps)
+
+        def goal_fn(env, seed, obs, info):
+            return expert_subgoals(env, seed, steps)
+
     results, videos = [], []
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.episodes), desc=f"{cfg.agent.kind} on {cfg.env.id}", disable=not progress)
     for i in bar:
         record = i < cfg.videos
-        r = run_episode(env, agent, cfg.seed + i, cfg.env.max_steps, record, cfg.stop_on_success)
+        r = run_episode(
+            env, agent, cfg.seed + i, cfg.env.max_steps, record, cfg.stop_on_success, goal_fn
+        )
         results.append(r)
         if record:
             videos.append(

@@ -42,6 +42,7 @@ def agent_config(section: Any) -> AgentConfig:
         context_frames=section.context_frames,
         energy_metric=section.energy_metric,
         energy_reduce=section.energy_reduce,
+        subgoal_hold_steps=tuple(section.subgoal_hold_steps),
     )
 
 

@@ -40,11 +40,11 @@ def run_episode(
     stop_on_success: bool = False,
     goal_fn=None,
 ) -> EpisodeResult:
-    """One closed-loop episode. `goal_fn(env, obs, info)` may replace the env's goal image
-    (sub-goals, replayed goals); it returns what `agent.set_goal` takes."""
+    """One closed-loop episode. `goal_fn(env, seed, obs, info)` may replace the env's goal
+    image (sub-goals from a demonstration); it returns what `agent.set_goal` takes."""
     obs, info = env.reset(seed=seed)
     agent.reset()
-    goal = goal_fn(env, obs, info) if goal_fn else info["goal_pixels"]
+    goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
     agent.set_goal(goal)
     if hasattr(agent, "info"):
         agent.info = info  # privileged experts read the simulator through info

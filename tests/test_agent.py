@@ -232,3 +232,17 @@ def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
 def test_wm_eval_rejects_unknown_agent(tmp_path):
     proc = run_app("agent.eval", "agent.kind=telepathy", f"out_dir={tmp_path}")
     assert proc.returncode != 0 and "agent.kind" in proc.stderr
+
+
+def test_expert_subgoals_restore_the_episode_start():
+    from agent.replay import expert_subgoals
+
+    env = gym.make("wm/PandaPickPlace-v0")
+    obs, info = env.reset(seed=11)
+    goals = expert_subgoals(env, 11, [3, 8])
+    assert len(goals) == 3 and all(g.shape == obs["pixels"].shape for g in goals)
+    np.testing.assert_array_equal(goals[-1], info["goal_pixels"])
+    assert not np.array_equal(goals[0], obs["pixels"])  # the demonstration moved
+    again, _ = env.reset(seed=11)
+    np.testing.assert_array_equal(again["pixels"], obs["pixels"])
+    env.close()
