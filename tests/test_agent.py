@@ -246,3 +246,16 @@ def test_expert_subgoals_restore_the_episode_start():
     again, _ = env.reset(seed=11)
     np.testing.assert_array_equal(again["pixels"], obs["pixels"])
     env.close()
+
+
+@pytest.mark.slow
+def test_wm_demo_reaches_with_the_shipped_checkpoint(tmp_path):
+    """The README's main command, on 3 fixed seeds: the shipped model must actually reach."""
+    out = tmp_path / "demo"
+    proc = run_app("agent.demo", "episodes=3", "videos=1", f"out_dir={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "success rate" in proc.stdout and str(out / "videos") in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["success_rate"] >= 2 / 3, results["per_episode"]
+    assert results["mean_final_distance"] < 0.05
+    assert (out / "videos" / "episode_000.mp4").exists()
