@@ -86,11 +86,12 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / "success.json"
-    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, no GPU"
     for cell in args.cell:
         t0 = time.perf_counter()
         row = run_cell(cell, args.episodes, args.override)
+        # Re-read just before writing: another bench run may have added rows meanwhile.
+        data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
         data["rows"][f"{row['task']}:{row['agent']}"] = row
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
         data["machine"] = machine
