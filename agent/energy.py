@@ -82,3 +82,24 @@ def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
     )
     title = f"{env.spec.id if env.spec else 'env'} seed {seed}: one-step energy"
     return plot_energy(path, dxs, dys, energies, true_action, title)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`wm-energy`: the energy-landscape PNG for one task instance (also an eval option)."""
+    import argparse
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from agent.factory import load_agent, make_env
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--checkpoint", default="checkpoints/reach_tiny")
+    parser.add_argument("--env", default="wm/PandaReach-v0")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--out", default="energy.png")
+    args = parser.parse_args(argv)
+    env = make_env(args.env)
+    agent = load_agent(args.checkpoint, action_low=env.action_space.low,
+                       action_high=env.action_space.high)  # fmt: skip
+    print(landscape_for_env(agent, env, args.seed, Path(args.out)))
+    env.close()

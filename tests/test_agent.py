@@ -259,3 +259,10 @@ def test_wm_demo_reaches_with_the_shipped_checkpoint(tmp_path):
     assert results["success_rate"] >= 2 / 3, results["per_episode"]
     assert results["mean_final_distance"] < 0.05
     assert (out / "videos" / "episode_000.mp4").exists()
+
+
+def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):
+    from agent.energy import main
+
+    main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e.png"), "--seed", "3"])
+    assert (tmp_path / "e.png").stat().st_size > 1000
