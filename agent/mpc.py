@@ -122,8 +122,10 @@ class PlanningAgent(BaseAgent):
             t0 = time.perf_counter()
             cost_fn = self._cost_fn(pixels, state)
             plan = self.planner.plan(cost_fn, num_envs=1)[0]  # [H, A]
-            with torch.no_grad():
-                self._queued_energy = float(cost_fn(plan[None, None])[0, 0])
+            # The planner already scored its candidates: report its best energy instead of
+            # paying for one more rollout of the returned mean.
+            best = getattr(self.planner, "last_cost", None)
+            self._queued_energy = float(best[0]) if best is not None else float("nan")
             plan_np = plan.detach().cpu().numpy()
             k = min(self.execute_steps, plan_np.shape[0])
             self._queue.extend(plan_np[:k])
