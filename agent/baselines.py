@@ -1,8 +1,10 @@
 """Reference agents that bracket the learned model: random (floor), expert and oracle (ceiling).
 
 The oracle runs the *same* planner as the learned agent but scores candidates with the true
-MuJoCo dynamics (the simulator state copied per candidate), so the gap between the two is the
-price of the learned model, not of the planner.
+dynamics (the simulator state copied per candidate), so the gap between the two is the price of
+the learned model, not of the planner. Goals given as a state (replay / dataset goals,
+envs/goal_state.py) are planned towards through envs/oracle.py, which works for any env whose
+state envs/sim_state.py can save; the wm/* envs' own goals through their ``oracle_cost``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class PolicyAgent(BaseAgent):
 
 
 class OracleAgent(PlanningAgent):
-    """The learned agent's planner on true dynamics: `env.unwrapped.oracle_cost`."""
+    """The learned agent's planner on true dynamics (see the module docstring)."""
 
     def __init__(
         self,
@@ -62,9 +64,8 @@ class OracleAgent(PlanningAgent):
         execute_steps: int = 1,
     ) -> None:
         super().__init__(planner, action_low, action_high, execute_steps)
-        if not hasattr(env.unwrapped, "oracle_cost"):
-            raise TypeError(f"{env.spec.id if env.spec else env} has no oracle_cost(actions) hook")
         self.env = env
+        self._oracle_cost = oracle_cost_fn(env)
 
     def set_goal(self, goal: object) -> None:
         del goal  # the oracle reads the goal from the simulator
@@ -74,7 +75,7 @@ class OracleAgent(PlanningAgent):
     def _cost_fn(
         self, pixels: np.ndarray, state: np.ndarray
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        oracle_cost = self.env.unwrapped.oracle_cost
+        oracle_cost = self._oracle_cost
 
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
             e, s, h, a = actions.shape  # [E=1, S, H, A]
@@ -83,3 +84,32 @@ class OracleAgent(PlanningAgent):
             return torch.as_tensor(cost, dtype=actions.dtype, device=actions.device).reshape(e, s)
 
         return cost_fn
+
+
+def oracle_cost_fn(env: gym.Env) -> Callable[[np.ndarray], np.ndarray]:
+    """``plans (S, H, A) -> cost (S,)`` on true dynamics towards the env's current goal."""
+    from envs.oracle import state_oracle_cost
+    from envs.sim_state import get_sim_state
+
+    if _has_wrapper_attr(env, "goal_features"):  # a goal given as a state (replay, dataset)
+
+        def cost(actions: np.ndarray) -> np.ndarray:
+            goal = env.get_wrapper_attr("goal_features")
+            return state_oracle_cost(env, actions, env.get_wrapper_attr("task_distance"), goal)
+
+        get_sim_state(env)  # fails now, naming what the env must provide, not mid-episode
+        return cost
+    if hasattr(env.unwrapped, "oracle_cost"):
+        return env.unwrapped.oracle_cost
+    raise TypeError(
+        f"{env.spec.id if env.spec else type(env.unwrapped).__name__} has no goal state for the "
+        "oracle: set env.replay_goal_steps > 0 (replay goals) or use protocol=dataset"
+    )
+
+
+def _has_wrapper_attr(env: gym.Env, name: str) -> bool:
+    try:
+        env.get_wrapper_attr(name)
+    except AttributeError:
+        return False
+    return True

@@ -13,19 +13,17 @@ import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
 from agent.mpc import AgentConfig, MPCAgent
 from agent.replay import ReplayGoal
-from envs.adapter import PixelStateAdapter
 from envs.experts import make_policy
+from envs.foreign import make_gym_env
 from planners import make_planner, planner_config
 
 
 def make_env(env_id: str, kwargs: dict[str, Any] | None = None, replay_goal_steps: int = 0):
     """A pixels/state env; foreign Gymnasium ids go through the pixel adapter."""
     kwargs = dict(kwargs or {})
-    if env_id.startswith("wm/"):
-        env = gym.make(env_id, **kwargs)
-    else:
-        image_size = kwargs.pop("image_size", 64)
-        env = PixelStateAdapter(gym.make(env_id, render_mode="rgb_array", **kwargs), image_size)
+    # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
+    make = gym.make if env_id.startswith("wm/") else make_gym_env
+    env = make(env_id, **kwargs)
     if replay_goal_steps > 0:
         env = ReplayGoal(env, replay_goal_steps)
     return env

@@ -44,6 +44,12 @@ def run_episode(
     image (sub-goals from a demonstration); it returns what `agent.set_goal` takes."""
     obs, info = env.reset(seed=seed)
     agent.reset()
+    if goal_fn is None and "goal_pixels" not in info:
+        raise ValueError(
+            f"{env.spec.id if env.spec else env} has no goal image of its own: set "
+            "env.replay_goal_steps=K (goal = where a random policy gets in K steps) or use "
+            "protocol=dataset (goal = a recorded frame)"
+        )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
     agent.set_goal(goal)
     if hasattr(agent, "info"):

@@ -20,7 +20,14 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from envs.collect_config import CollectConfig, DMCEnvEntry, PandaEnvEntry, register_configs
+from envs.collect_config import (
+    CollectConfig,
+    DMCEnvEntry,
+    GymEnvEntry,
+    PandaEnvEntry,
+    foreign_env_node,
+    register_configs,
+)
 from envs.dataset import (
     discard_temporaries,
     finished_parts,
@@ -34,9 +41,16 @@ register_configs()
 _WORKER: dict[str, Any] = {}  # per-process env, kept across episodes
 
 
-def make_env(entry: PandaEnvEntry | DMCEnvEntry) -> gym.Env:
+def make_env(entry: PandaEnvEntry | DMCEnvEntry | GymEnvEntry) -> gym.Env:
     """``gym.make`` an env entry (honouring its ``max_episode_steps`` override)."""
     import envs  # noqa: F401  (registers the wm/* ids in this process)
+
+    if isinstance(entry, GymEnvEntry):
+        from envs.foreign import make_gym_env
+
+        return make_gym_env(
+            entry.id, max_episode_steps=entry.max_episode_steps, **entry.make_kwargs()
+        )
 
     steps = {"max_episode_steps": entry.max_episode_steps} if entry.max_episode_steps else {}
     return gym.make(entry.id, **steps, **entry.make_kwargs())
@@ -131,7 +145,7 @@ def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:
 @hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """Console script ``wm-collect``."""
-    collect(OmegaConf.to_object(cfg))
+    collect(OmegaConf.to_object(foreign_env_node(cfg)))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from envs.config import DMCEnvConfig, PandaEnvConfig
+from envs.foreign import GymEnvEntry, task_name
 
 PANDA_IDS = {
     "wm/PandaReach-v0": "reach",
@@ -76,8 +77,12 @@ class PolicyConfig:
     """Which policy acts in each episode."""
 
     name: str = "expert"
-    """``expert`` (scripted, privileged state), ``random`` (uniform in the action bounds) or
-    ``mixed`` (each episode is expert with probability ``expert_fraction``, else random)."""
+    """``expert`` (scripted, privileged state; wm/* envs only), ``random`` (uniform in the
+    action bounds), ``smooth`` (random with temporally correlated actions: covers more of the
+    state space than white noise on momentum-driven envs), ``mixed`` (each episode is expert
+    with probability ``expert_fraction``, else random) or ``module:callable``, a user policy
+    factory called per episode as ``callable(env, seed=..., noise=...)`` that returns
+    ``policy(obs, info) -> action``."""
     expert_fraction: float = 0.8
     """Share of expert episodes under ``mixed``."""
     noise: float = 0.0
@@ -87,8 +92,11 @@ class PolicyConfig:
     a mix of clean and failed attempts (around 0.3 the Panda experts mostly fail)."""
 
     def __post_init__(self) -> None:
-        if self.name not in ("expert", "random", "mixed"):
-            raise ValueError(f"policy.name={self.name!r}: expected expert, random or mixed")
+        if self.name not in ("expert", "random", "smooth", "mixed") and ":" not in self.name:
+            raise ValueError(
+                f"policy.name={self.name!r}: expected expert, random, smooth, mixed or "
+                "module:callable"
+            )
         if not 0.0 <= self.expert_fraction <= 1.0:
             raise ValueError(f"policy.expert_fraction={self.expert_fraction}: expected [0, 1]")
         if self.noise < 0 or self.noise_max < 0:
@@ -101,7 +109,8 @@ class CollectConfig:
 
     env: Any = MISSING
     """Env entry (Hydra group ``env``: panda_reach, panda_push, panda_pick_place, dmc_reacher_easy,
-    dmc_point_mass_easy)."""
+    dmc_point_mass_easy, or ``gym`` for any Gymnasium id; ``env.id=<foreign id>`` alone picks
+    ``gym`` too)."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     num_episodes: int = 100
     """Episodes in the finished file; episode k is reset with seed ``seed + k``."""
@@ -122,8 +131,10 @@ class CollectConfig:
             raise ValueError(f"num_workers={self.num_workers}: must be >= 0")
         if self.compression not in ("gzip", "lzf"):
             raise ValueError(f"compression={self.compression!r}: expected gzip or lzf")
-        if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry):
-            raise ValueError(f"env must be a Panda or DMC entry, got {type(self.env).__name__}")
+        if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry | GymEnvEntry):
+            raise ValueError(
+                f"env must be a Panda, DMC or gym entry, got {type(self.env).__name__}"
+            )
 
 
 def register_configs() -> None:
@@ -132,3 +143,25 @@ def register_configs() -> None:
     cs.store(name="collect_schema", node=CollectConfig)
     cs.store(group="env", name="panda_schema", node=PandaEnvEntry)
     cs.store(group="env", name="dmc_schema", node=DMCEnvEntry)
+    cs.store(group="env", name="gym_schema", node=GymEnvEntry)
+
+
+def foreign_env_node(cfg: DictConfig) -> DictConfig:
+    """``env.id=<foreign id>`` on a wm/* entry (the default group) becomes a `GymEnvEntry`.
+
+    Keeps the fields both share (image size, episode length); anything else a foreign env
+    needs (camera, make keywords) goes through ``env=gym env.id=...``.
+    """
+    env = cfg.env
+    if OmegaConf.get_type(env) is GymEnvEntry:
+        if not env.task:
+            env.task = task_name(env.id)  # before ``output`` interpolates it
+        return cfg
+    if env.id in PANDA_IDS or env.id in DMC_IDS:
+        return cfg
+    node = OmegaConf.structured(
+        GymEnvEntry(id=env.id, image_size=env.image_size, max_episode_steps=env.max_episode_steps)
+    )
+    with open_dict(cfg):
+        cfg.env = node
+    return cfg

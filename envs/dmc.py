@@ -24,7 +24,7 @@ import numpy as np
 from dm_control import suite
 
 from envs.config import DMCEnvConfig
-from envs.panda import _LIVE_ENVS, _ensure_exit_hook
+from envs.render_exit import close_at_exit
 
 _SUITE = {"reacher_easy": ("reacher", "easy"), "point_mass_easy": ("point_mass", "easy")}
 REACHER_LINKS = (0.12, 0.12)  # m, arm and hand lengths in reacher.xml
@@ -108,8 +108,7 @@ class DMCEnv(gym.Env):
             self._renderer = mujoco.Renderer(model, size, size)
             for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
                 self._renderer.scene.flags[flag] = 0  # 10x faster on CPU, barely visible at 64 px
-            _ensure_exit_hook()
-            _LIVE_ENVS.add(self)
+            close_at_exit(self)
         self._renderer.update_scene(self.physics.data.ptr, camera=self.cfg.camera_id)
         return self._renderer.render().copy()  # (H, W, 3)
 

@@ -26,25 +26,58 @@ PUSH_STEP = 0.04  # m per step while in contact: faster pushes fling the cube
 
 
 def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
-    """Build ``"expert"`` or ``"random"`` for ``env`` (a wm/* env, wrapped or not)."""
+    """Build a policy for ``env`` (wrapped or not).
+
+    ``random`` (uniform in the bounds) and ``smooth`` (random, temporally correlated) work for
+    any Box action; ``expert`` only for the wm/* envs in `EXPERT_ENVS`; ``module:callable`` is a
+    user factory called as ``callable(env, seed=seed, noise=noise)`` returning the policy.
+    """
     if noise < 0:
         raise ValueError(f"noise={noise}: must be >= 0")
+    if ":" in name:
+        from envs.distance import load_callable
+
+        return load_callable(name)(env, seed=seed, noise=noise)
     space = env.action_space
     low, high = space.low.astype(np.float64), space.high.astype(np.float64)
     rng = np.random.default_rng(seed)
     if name == "random":
         return lambda obs, info: rng.uniform(low, high).astype(np.float32)
+    if name == "smooth":
+        return _smooth_random(low, high, rng)
     if name != "expert":
-        raise ValueError(f"policy {name!r}: expected 'expert' or 'random'")
+        raise ValueError(
+            f"policy {name!r}: expected 'expert', 'random', 'smooth' or 'module:callable'"
+        )
     base = env.unwrapped
-    expert = _EXPERTS.get(getattr(base, "cfg", None).__class__.__name__ + ":" + base.cfg.task)
+    cfg = getattr(base, "cfg", None)
+    expert = _EXPERTS.get(f"{type(cfg).__name__}:{getattr(cfg, 'task', '')}")
     if expert is None:
-        raise ValueError(f"no scripted expert for {type(base).__name__} task {base.cfg.task!r}")
+        raise ValueError(
+            f"no scripted expert for {env.spec.id if env.spec else type(base).__name__}: "
+            f"experts exist for {', '.join(EXPERT_ENVS)}; use a random, smooth or "
+            "module:callable behaviour policy, or the oracle as the reference"
+        )
 
     def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         action = expert(base, obs, high)
         action = action + rng.normal(size=action.shape) * noise * high
         return np.clip(action, low, high).astype(np.float32)
+
+    return policy
+
+
+def _smooth_random(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> Policy:
+    """Ornstein-Uhlenbeck-like exploration: each action keeps 80 % of the last one plus fresh
+    uniform noise, so pushes persist over ~5 steps (pumps a pendulum, moves an arm across the
+    workspace) where white noise mostly jitters in place."""
+    centre, half = (high + low) / 2, (high - low) / 2
+    last = np.zeros_like(low)
+
+    def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
+        nonlocal last
+        last = np.clip(0.8 * last + 0.6 * rng.uniform(-1, 1, size=low.shape), -1, 1)
+        return (centre + last * half).astype(np.float32)
 
     return policy
 
@@ -120,6 +153,13 @@ def _dmc_point_mass(env: Any, obs: dict[str, np.ndarray], high: np.ndarray) -> n
     return np.r_[np.clip(20.0 * (env.goal_qpos() - q) - 4.0 * qd, -1, 1), np.zeros(len(high) - 2)]
 
 
+EXPERT_ENVS = (
+    "wm/PandaReach-v0",
+    "wm/PandaPush-v0",
+    "wm/PandaPickPlace-v0",
+    "wm/DMCReacherEasy-v0",
+    "wm/DMCPointMassEasy-v0",
+)
 _EXPERTS = {
     "DMCEnvConfig:reacher_easy": _dmc_reacher,
     "DMCEnvConfig:point_mass_easy": _dmc_point_mass,

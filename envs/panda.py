@@ -8,8 +8,6 @@ the goal configuration looks like and how far the scene is from it.
 
 from __future__ import annotations
 
-import atexit
-import weakref
 from typing import Any
 
 import gymnasium as gym
@@ -19,25 +17,9 @@ import numpy as np
 from envs.config import PandaEnvConfig
 from envs.controller import ControllerState, DiffIK, euler_xyz_from_mat, mat_from_euler_xyz
 from envs.panda_model import FINGER_MAX, PANDA_JOINT_LIMITS, READY_QPOS, build_arena
+from envs.render_exit import close_at_exit
 
 HOME_EE_POS = np.array([0.4, 0.0, 0.3])  # m: start pose centre, gripper pointing down
-
-# Renderers left to the garbage collector at interpreter exit raise EGL errors: mujoco.egl has
-# already called eglTerminate from its own atexit hook. Our hook is registered right after the
-# first renderer exists (so after mujoco's) and atexit runs hooks last-in first-out.
-_LIVE_ENVS: weakref.WeakSet = weakref.WeakSet()
-_EXIT_HOOK = []
-
-
-def _close_live_envs() -> None:
-    for env in list(_LIVE_ENVS):
-        env.close()
-
-
-def _ensure_exit_hook() -> None:
-    if not _EXIT_HOOK:
-        atexit.register(_close_live_envs)
-        _EXIT_HOOK.append(True)
 
 
 class PandaEnv(gym.Env):
@@ -91,7 +73,6 @@ class PandaEnv(gym.Env):
         self.goal_pos = np.zeros(3)
         self.goal_state = np.zeros(7, np.float32)
         self.goal_pixels = np.zeros((size, size, 3), np.uint8)
-        _LIVE_ENVS.add(self)
 
     # ------------------------------------------------------------------ ids
     def _cache_ids(self) -> None:
@@ -234,7 +215,7 @@ class PandaEnv(gym.Env):
         if self._renderer is None:  # lazily, so workers (spawn) own their GL context
             size = self.cfg.image_size
             self._renderer = mujoco.Renderer(self.model, size, size)
-            _ensure_exit_hook()
+            close_at_exit(self)
         self._renderer.update_scene(d, camera=self._camera)
         return self._renderer.render().copy()  # (H, W, 3) uint8
 

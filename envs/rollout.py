@@ -10,6 +10,7 @@ import numpy as np
 
 from envs.dataset import Episode
 from envs.experts import Policy
+from envs.sim_state import get_sim_state, storable
 
 
 def record_episode(
@@ -23,10 +24,10 @@ def record_episode(
     obs, info = env.reset(seed=seed)
     # Sources without a goal image (generic adapter) get their final frame (hindsight goal).
     goal_pixels, goal_state = info.get("goal_pixels"), info.get("goal_state")
-    base = env.unwrapped
-    has_sim = hasattr(base, "get_sim_state")
+    # Simulator states (envs/sim_state.py) let dataset goals and the oracle restart from any frame.
+    has_sim = storable(env)
     pixels, states, actions, rewards = [obs["pixels"]], [obs["state"]], [], []
-    sim_states = [base.get_sim_state()] if has_sim else []
+    sim_states = [get_sim_state(env)] if has_sim else []
     done = False
     while not done:
         action = np.asarray(policy(obs, info), np.float32)
@@ -38,7 +39,7 @@ def record_episode(
         actions.append(action)
         rewards.append(reward)
         if has_sim:
-            sim_states.append(base.get_sim_state())
+            sim_states.append(get_sim_state(env))
         done = terminated or truncated
     if goal_pixels is None:
         goal_pixels, goal_state = pixels[-1], states[-1]
@@ -73,10 +74,16 @@ def dataset_root_attrs(
             "fovy": cfg.camera_fovy,
         }
         if hasattr(cfg, "camera_pos")
-        else {"name": f"camera_id_{getattr(cfg, 'camera_id', 0)}"}
+        else {
+            "name": env_kwargs.get("camera_name")
+            or f"camera_id_{getattr(cfg, 'camera_id', env_kwargs.get('camera_id', 0))}"
+        }
     )
     control_hz = float(
-        getattr(cfg, "control_hz", 0.0) or env.metadata.get("render_fps", 0.0) or 0.0
+        getattr(cfg, "control_hz", 0.0)
+        or getattr(env, "control_hz", 0.0)  # PixelStateAdapter: 1 / dt of a foreign env
+        or env.metadata.get("render_fps", 0.0)
+        or 0.0
     )
     from envs import ENV_REVISION
 

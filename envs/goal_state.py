@@ -1,0 +1,39 @@
+"""Goals given as a simulator state rather than by the task: the shared base of replay and
+dataset goals.
+
+A subclass decides *which* state is the goal (``_capture_goal``); this base keeps its image,
+its task positions (envs/distance.py) and scores every step by the distance to them, replacing
+the env's own ``distance`` / ``success``. The oracle reads ``goal_features`` and
+``task_distance`` through ``env.get_wrapper_attr`` to plan on true dynamics towards the same
+goal (envs/oracle.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.distance import DistanceConfig, TaskDistance
+
+
+class StateGoalWrapper(gym.Wrapper):
+    """Scores by task-position distance to a goal state chosen by the subclass at reset."""
+
+    def __init__(self, env: gym.Env, distance: DistanceConfig | None = None) -> None:
+        super().__init__(env)
+        self.task_distance = TaskDistance(env, distance)
+        self.goal_features: np.ndarray | None = None  # (K, D) positions in the goal state
+
+    def _score(self, info: dict[str, Any]) -> dict[str, Any]:
+        if self.goal_features is None:
+            raise RuntimeError("reset() the env before stepping: no goal state yet")
+        info = dict(info)
+        dist = self.task_distance(self.task_distance.features(), self.goal_features)
+        info["distance"], info["success"] = dist, dist < self.task_distance.threshold
+        return info
+
+    def step(self, action: np.ndarray):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, self._score(info)

@@ -1,0 +1,51 @@
+"""True-dynamics cost of candidate plans for any env whose state can be saved and restored.
+
+The oracle agent runs the learned agent's planner on these costs, so the gap between the two
+is the price of the learned model. For each candidate the simulator is put back to the state it
+is in now (envs/sim_state.py), the plan is stepped through ``env.unwrapped.step`` (no wrappers,
+no rendering in ``rgb_array`` mode), and the task distance to the goal positions is read
+(envs/distance.py). The live env is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from envs.distance import TaskDistance
+from envs.sim_state import get_sim_state, set_sim_state
+
+
+def native_action_dim(env: gym.Env) -> int:
+    """Action width the unwrapped env takes (the adapter pads it to 7 for the world model)."""
+    space = env.unwrapped.action_space
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+        raise TypeError(f"{env.spec.id if env.spec else env}: oracle needs a 1-D Box action space")
+    return int(space.shape[0])
+
+
+def state_oracle_cost(
+    env: gym.Env, actions: np.ndarray, distance: TaskDistance, goal: np.ndarray
+) -> np.ndarray:
+    """Distance (S,) to ``goal`` positions after each candidate plan (S, H, A) from now.
+
+    ``A`` may be wider than the env's own action (padded dims are dropped); NaN counts as 0 and
+    actions are clipped into the env's bounds, as the env itself would execute them.
+    """
+    actions = np.nan_to_num(np.asarray(actions, np.float64))
+    if actions.ndim != 3:
+        raise ValueError(f"actions must be (S, H, A), got {actions.shape}")
+    base = env.unwrapped
+    n_act = native_action_dim(env)
+    low, high = base.action_space.low, base.action_space.high
+    start = get_sim_state(env)
+    costs = np.empty(actions.shape[0])
+    try:
+        for s, plan in enumerate(actions):  # plan: (H, A)
+            set_sim_state(env, start)
+            for a in plan:
+                base.step(np.clip(a[:n_act], low, high).astype(base.action_space.dtype))
+            costs[s] = distance(distance.features(), goal)
+    finally:
+        set_sim_state(env, start)
+    return costs
