@@ -31,6 +31,7 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
         "plan_ms_p50": float(np.percentile(plan_ms, 50)) if has_plans else 0.0,
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if has_plans else 0.0,
         "plans": int(plan_ms.size),
+        "planner_errors": int(sum(r.planner_errors for r in results)),
         "wall_s": wall_s,
         "per_episode": [
             {
@@ -39,6 +40,7 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
                 "success_any": r.success_any,
                 "final_distance": r.final_distance,
                 "steps": r.steps,
+                "planner_errors": r.planner_errors,
                 "distances": r.distances,
                 "energies": [e if np.isfinite(e) else None for e in r.energies],
             }
@@ -85,6 +87,11 @@ def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
             writer.add_scalar("episode/plan_ms_median", float(np.median(r.plan_ms)), i)
         bar.set_postfix(success=f"{np.mean([x.success for x in results]):.2f}")
     summary = summarize(results, time.perf_counter() - t0)
+    if summary["planner_errors"]:
+        print(
+            f"wm-eval: {summary['planner_errors']} steps held still because every candidate's "
+            "energy was non-finite (broken world model?); see planner_errors in results.json"
+        )
     summary.update(
         env_id=cfg.env.id,
         agent=cfg.agent.kind,

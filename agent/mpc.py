@@ -56,8 +56,19 @@ class AgentStats:
     plan_ms: float = float("nan")
     energy: float = float("nan")
     replanned: bool = False
+    error: str = ""
+    """Non-empty while the current plan is a fallback (every candidate's energy non-finite:
+    a broken world model); the action is then the safe hold-still command."""
+    errors: int = 0
+    """Control steps so far that acted on such a fallback plan."""
     plan_ms_history: list[float] = field(default_factory=list)
     energy_history: list[float] = field(default_factory=list)
+
+
+NON_FINITE_ENERGY = (
+    "the world model gave a non-finite energy for every candidate plan (NaN/inf latents?); "
+    "holding still"
+)
 
 
 def _clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -81,8 +92,10 @@ class BaseAgent:
     def reset(self) -> None:
         self.stats = AgentStats()
 
-    def _record(self, plan_ms: float, energy: float, replanned: bool) -> None:
+    def _record(self, plan_ms: float, energy: float, replanned: bool, error: str = "") -> None:
         self.stats.plan_ms, self.stats.energy, self.stats.replanned = plan_ms, energy, replanned
+        self.stats.error = error
+        self.stats.errors += bool(error)
         if replanned:
             self.stats.plan_ms_history.append(plan_ms)
         self.stats.energy_history.append(energy)
@@ -103,6 +116,7 @@ class PlanningAgent(BaseAgent):
         self.execute_steps = execute_steps
         self._queue: deque[np.ndarray] = deque()
         self._queued_energy = float("nan")
+        self._queued_error = ""
 
     def reset(self) -> None:
         super().reset()
@@ -126,13 +140,17 @@ class PlanningAgent(BaseAgent):
             # paying for one more rollout of the returned mean.
             best = getattr(self.planner, "last_cost", None)
             self._queued_energy = float(best[0]) if best is not None else float("nan")
+            # The planner maps NaN costs to +inf: a non-finite best means none was finite.
+            self._queued_error = (
+                "" if best is None or np.isfinite(self._queued_energy) else (NON_FINITE_ENERGY)
+            )
             plan_np = plan.detach().cpu().numpy()
             k = min(self.execute_steps, plan_np.shape[0])
             self._queue.extend(plan_np[:k])
             self.planner.shift(k)
             plan_ms = (time.perf_counter() - t0) * 1e3
         action = _clip_action(self._queue.popleft(), self.action_low, self.action_high)
-        self._record(plan_ms, self._queued_energy, replanned)
+        self._record(plan_ms, self._queued_energy, replanned, self._queued_error)
         return action.astype(np.float32)
 
 

@@ -25,6 +25,8 @@ class EpisodeResult:
     """Success at any step of the episode."""
     final_distance: float
     steps: int
+    planner_errors: int = 0
+    """Steps acted on a fallback plan (agent `stats.error` set: non-finite energies)."""
     plan_ms: list[float] = field(default_factory=list)
     energies: list[float] = field(default_factory=list)
     distances: list[float] = field(default_factory=list)
@@ -67,6 +69,7 @@ def run_episode(
         if agent.stats.replanned:
             result.plan_ms.append(agent.stats.plan_ms)
         result.energies.append(agent.stats.energy)
+        result.planner_errors += bool(getattr(agent.stats, "error", ""))
         result.distances.append(float(info["distance"]))
         result.success_any |= bool(info["success"])
         if record_video:

@@ -5,12 +5,18 @@
 
 Episodes are recorded by ``num_workers`` spawned processes, each writing finished episodes
 atomically into ``<output>.parts/``; when all are there they are merged into ``<output>``.
-Killing the run loses only the episodes in flight: the same command resumes.
+Killing the run loses only the episodes in flight: the same command resumes. A part is reused
+only when its signature matches this command (`envs.collect_parts`); workers whose collector
+died stop on their own.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +34,21 @@ from envs.collect_config import (
     foreign_env_node,
     register_configs,
 )
+from envs.collect_parts import (
+    SIGNATURE_ATTR,
+    check_existing_output,
+    check_parts,
+    part_signature,
+)
 from envs.dataset import (
+    DatasetError,
     discard_temporaries,
     finished_parts,
     merge_parts,
     open_dataset,
     write_episode_part,
 )
+from envs.storage import check_writable, remove_path, remove_stale_temporaries
 
 register_configs()
 
@@ -67,9 +81,21 @@ def episode_plan(cfg: CollectConfig, index: int) -> dict[str, Any]:
     return {"seed": cfg.seed + index, "policy": name, "noise": noise}
 
 
-def _init_worker(cfg: CollectConfig) -> None:
+def _init_worker(cfg: CollectConfig, parent: int | None = None) -> None:
     _WORKER["cfg"] = cfg
+    _WORKER["parent"] = parent
     _WORKER["env"] = make_env(cfg.env)
+    if parent is not None:
+        threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Worker side: a collector killed with SIGKILL cannot stop its pool, so each worker
+    watches its parent and exits once it is gone (instead of writing parts for seconds
+    into a folder a rerun may already own)."""
+    while os.getppid() == parent:
+        time.sleep(0.1)
+    os._exit(1)
 
 
 def _record(index: int) -> tuple[int, bool]:
@@ -81,7 +107,10 @@ def _record(index: int) -> tuple[int, bool]:
     policy = make_policy(plan["policy"], env, noise=plan["noise"], seed=plan["seed"])
     attrs = {"env_id": cfg.env.id, "policy": plan["policy"], "noise": plan["noise"]}
     episode = record_episode(env, policy, plan["seed"], attrs)
-    write_episode_part(_parts_dir(cfg), index, episode, cfg.compression)
+    if _WORKER.get("parent") not in (None, os.getppid()):
+        os._exit(1)  # the collector died while this episode ran: write nothing
+    signature = {SIGNATURE_ATTR: json.dumps(part_signature(cfg, index))}
+    write_episode_part(_parts_dir(cfg), index, episode, cfg.compression, signature)
     return index, bool(episode.attrs["success"])
 
 
@@ -95,20 +124,19 @@ def collect(cfg: CollectConfig) -> Path:
     from envs.rollout import dataset_root_attrs
 
     out = Path(cfg.output)
+    if out.is_dir():
+        raise DatasetError(f"output={out} is a directory; give a file path such as {out}/x.h5")
     if out.exists():
         with open_dataset(out) as reader:  # refuses a corrupt file with a clear error
-            if len(reader) >= cfg.num_episodes:
-                print(f"{out}: already complete ({len(reader)} episodes)")
-                for part in finished_parts(_parts_dir(cfg)).values():  # killed after the merge
-                    part.unlink()
-                return out
-            raise FileExistsError(
-                f"{out} holds {len(reader)} episodes < num_episodes={cfg.num_episodes}; "
-                "choose another output or delete it"
-            )
+            check_existing_output(reader, cfg)
+        print(f"{out}: already complete ({cfg.num_episodes} episodes)")
+        remove_path(_parts_dir(cfg))  # killed after the merge, before the parts were deleted
+        return out
     parts = _parts_dir(cfg)
-    discard_temporaries(parts)  # one collector per output: leftovers are from a killed run
-    done = finished_parts(parts)
+    check_writable(parts)  # before the first episode, not after it
+    discard_temporaries(parts)  # half-written parts of dead writers
+    remove_stale_temporaries(out.parent, f"{out.name}.tmp.*")  # a killed merge
+    done = check_parts(finished_parts(parts), cfg, parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
     bar = tqdm(
         total=cfg.num_episodes, initial=cfg.num_episodes - len(todo), desc=f"collect {cfg.env.id}"
@@ -120,7 +148,7 @@ def collect(cfg: CollectConfig) -> Path:
         _drain(results, bar, successes)
     elif todo:
         with mp.get_context("spawn").Pool(
-            min(cfg.num_workers, len(todo)), initializer=_init_worker, initargs=(cfg,)
+            min(cfg.num_workers, len(todo)), initializer=_init_worker, initargs=(cfg, os.getpid())
         ) as pool:
             _drain(pool.imap_unordered(_record, todo), bar, successes)
     bar.close()
@@ -128,7 +156,11 @@ def collect(cfg: CollectConfig) -> Path:
     policy = OmegaConf.to_container(OmegaConf.structured(cfg.policy))
     attrs = dataset_root_attrs(cfg.env.id, cfg.env.make_kwargs(), env, policy)
     env.close()
-    merge_parts(parts, out, attrs)
+    merge_parts(parts, out, attrs, indices=range(cfg.num_episodes))
+    extra = finished_parts(parts) if parts.is_dir() else {}
+    if extra:  # parts past num_episodes, from a longer killed run: never merged
+        print(f"{out}: discarding {len(extra)} parts beyond num_episodes={cfg.num_episodes}")
+        remove_path(parts)
     with open_dataset(out) as reader:
         rate = np.mean([reader.episode_attrs(i)["success"] for i in range(len(reader))])
         print(f"{out}: {len(reader)} episodes, success rate {rate:.2f}")

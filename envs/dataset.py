@@ -32,6 +32,8 @@ import h5py
 import numpy as np
 import torch
 
+from envs.storage import disk_full_guard, remove_stale_temporaries
+
 FORMAT_VERSION = 1
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
 PIXEL_CHUNK = 16  # frames per compressed chunk: a training clip touches one or two chunks
@@ -64,17 +66,36 @@ def _demo_index(name: str) -> int:
 
 # ---------------------------------------------------------------------------------- writing
 def write_episode_part(
-    parts_dir: Path, index: int, episode: Episode, compression: str = "gzip"
+    parts_dir: Path,
+    index: int,
+    episode: Episode,
+    compression: str = "gzip",
+    part_attrs: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``demo_<index>`` as ``parts_dir/demo_<index>.h5`` atomically; return the path."""
+    """Write ``demo_<index>`` as ``parts_dir/demo_<index>.h5`` atomically; return the path.
+
+    ``part_attrs`` go on the part file's root (the collect signature); they are not merged.
+    A full disk raises `DiskFullError` naming the part and leaves no temporary behind.
+    """
     parts_dir.mkdir(parents=True, exist_ok=True)
     final = parts_dir / f"demo_{index}.h5"
     tmp = parts_dir / f"demo_{index}.h5.tmp.{os.getpid()}"
+    with disk_full_guard(final, cleanup=tmp):
+        _write_part_file(tmp, index, episode, compression, part_attrs or {})
+    os.replace(tmp, final)  # atomic: a part exists whole or not at all
+    return final
+
+
+def _write_part_file(
+    tmp: Path, index: int, episode: Episode, compression: str, part_attrs: dict[str, Any]
+) -> None:
     opts = {"compression": compression, "fletcher32": True}
     if compression == "gzip":
         opts["compression_opts"] = 4
     length = len(episode.actions)
     with h5py.File(tmp, "w") as f:
+        for key, value in part_attrs.items():
+            f.attrs[key] = value
         g = f.create_group(f"data/demo_{index}")
         frames = episode.pixels
         g.create_dataset(
@@ -96,8 +117,6 @@ def write_episode_part(
         g.create_dataset("goal/state", data=episode.goal_state.astype(np.float32))
         for key, value in {**episode.attrs, "num_samples": length}.items():
             g.attrs[key] = value
-    os.replace(tmp, final)  # atomic: a part exists whole or not at all
-    return final
 
 
 def finished_parts(parts_dir: Path) -> dict[int, Path]:
@@ -112,17 +131,37 @@ def finished_parts(parts_dir: Path) -> dict[int, Path]:
 
 
 def discard_temporaries(parts_dir: Path) -> int:
-    """Delete half-written parts left by a killed run; call only when no writer is running."""
-    stale = [p for p in parts_dir.iterdir() if ".tmp" in p.name] if parts_dir.is_dir() else []
-    for p in stale:
-        p.unlink(missing_ok=True)
-    return len(stale)
+    """Delete half-written parts whose writer process is gone (a killed run's leftovers)."""
+    return len(remove_stale_temporaries(parts_dir, "*.tmp.*"))
 
 
-def merge_parts(parts_dir: Path, out_path: Path, root_attrs: dict[str, Any]) -> Path:
-    """Copy every part into ``out_path`` (written to a temporary, then renamed); drop the parts."""
-    parts = sorted(finished_parts(parts_dir).items())
-    tmp = out_path.with_name(out_path.name + ".tmp")
+def merge_parts(
+    parts_dir: Path,
+    out_path: Path,
+    root_attrs: dict[str, Any],
+    indices: Sequence[int] | None = None,
+) -> Path:
+    """Copy the parts (``indices``, default all) into ``out_path`` through a temporary and a
+    rename; delete the merged parts. A full disk raises `DiskFullError` and removes the
+    temporary (the parts stay, so the same command can merge again once there is room)."""
+    found = finished_parts(parts_dir)
+    wanted = sorted(found) if indices is None else sorted(indices)
+    missing = [k for k in wanted if k not in found]
+    if missing:
+        raise DatasetError(f"{parts_dir}: parts {missing[:10]} are missing, cannot merge")
+    parts = [(k, found[k]) for k in wanted]
+    tmp = out_path.with_name(f"{out_path.name}.tmp.{os.getpid()}")
+    with disk_full_guard(out_path, cleanup=tmp):
+        _write_merged(tmp, parts, root_attrs)
+    os.replace(tmp, out_path)
+    for _, part in parts:
+        part.unlink()
+    if not any(parts_dir.iterdir()):
+        parts_dir.rmdir()
+    return out_path
+
+
+def _write_merged(tmp: Path, parts: list[tuple[int, Path]], root_attrs: dict[str, Any]) -> None:
     total = 0
     with h5py.File(tmp, "w") as out:
         data = out.create_group("data")
@@ -135,12 +174,6 @@ def merge_parts(parts_dir: Path, out_path: Path, root_attrs: dict[str, Any]) -> 
         data.attrs["format_version"] = FORMAT_VERSION
         data.attrs["num_demos"] = len(parts)
         data.attrs["total"] = total
-    os.replace(tmp, out_path)
-    for _, part in parts:
-        part.unlink()
-    if not any(parts_dir.iterdir()):
-        parts_dir.rmdir()
-    return out_path
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -164,6 +197,20 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
         )
     if g["goal/pixels"].shape != pix.shape[1:] or g["goal/state"].shape != (7,):
         raise fail(f"goal shapes {g['goal/pixels'].shape}, {g['goal/state'].shape} do not match")
+    for key in ("actions", "obs/state", "goal/state"):
+        try:
+            values = g[key][()]
+        except OSError as err:  # fletcher32 checksum or decompression failure
+            raise fail(f"corrupt data in {key!r} ({err})") from err
+        bad = ~np.isfinite(values)
+        if bad.any():
+            step = int(np.argwhere(bad)[0][0]) if values.ndim > 1 else None
+            where = f" at step {step}" if step is not None else ""
+            raise fail(
+                f"{key} holds non-finite values ({int(bad.sum())}, first{where}: "
+                f"{values[bad][0]}); one NaN would make every trained weight NaN - re-record "
+                "the episode or drop it"
+            )
 
 
 class EpisodeReader:
@@ -171,6 +218,8 @@ class EpisodeReader:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise DatasetError(f"{self.path} is a directory, not a dataset file")
         if not self.path.is_file():
             raise DatasetError(f"{self.path}: no such dataset file")
         try:

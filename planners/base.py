@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,7 +46,16 @@ def sanitize_costs(costs: Tensor, num_envs: int, num_samples: int) -> Tensor:
 
     -inf becomes +inf too: a cost of -inf is a broken predictor, not a perfect candidate.
     Costs are ranked in at least float32 so a bf16 predictor cannot tie every candidate.
+    A numpy array is accepted (`plan` moves the costs to the planner's device);
+    anything else is refused with the type it was.
     """
+    if isinstance(costs, np.ndarray):
+        costs = torch.from_numpy(np.ascontiguousarray(costs))
+    if not isinstance(costs, Tensor):
+        raise TypeError(
+            f"cost_fn must return a torch.Tensor (or numpy array) of shape (E, S), got "
+            f"{type(costs).__name__}"
+        )
     if costs.shape != (num_envs, num_samples):
         raise ValueError(
             f"cost_fn returned shape {tuple(costs.shape)}, expected (E, S) = "
@@ -192,6 +202,7 @@ class SamplingPlanner:
 
             # 2. Score every env's candidates in one batched call.
             costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)
+            costs = costs.to(self.device)
             has_finite = torch.isfinite(costs).any(dim=1)  # (E,)
             seen_finite |= has_finite
 

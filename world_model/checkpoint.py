@@ -3,7 +3,9 @@
 The encoder weights travel inside the checkpoint, so a directory alone reproduces the latents
 the predictor was trained on. Loading refuses, with a message naming the problem, a wrong
 format or version, an unknown config key, a missing or unexpected tensor, a tensor whose shape
-disagrees with the config, and unreadable files. Writes are atomic (temp dir + rename).
+disagrees with the config, a NaN or inf weight, and unreadable files. Writes are atomic (temp
+dir + rename). `read_config` and `read_weights` are the checks every load path goes through
+(inference here, training resume in `world_model.train_state`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
+from envs.storage import disk_full_guard, write_file
 from world_model.config import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -35,14 +39,24 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file is unreadable or holds NaN/inf weights (not merely another version)."""
+
+
 def atomic_dir(target: Path, write: Any) -> None:
-    """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact."""
+    """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact.
+
+    A full disk raises `DiskFullError` naming the file and removes the temporary folder (it
+    would otherwise keep the disk full); folders of killed writers are removed at the next
+    run's start (`envs.storage.remove_stale_temporaries`).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
+    with disk_full_guard(target, cleanup=tmp):
+        tmp.mkdir()
+        write(tmp)
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     if target.exists():
         os.replace(target, old)
@@ -65,9 +79,10 @@ def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dic
 def write_world_model(model: WorldModel, directory: Path, extra: dict | None = None) -> None:
     """Write the two files into an existing directory (non-atomic building block)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(Path(directory) / WEIGHTS), metadata={"format": CHECKPOINT_FORMAT})
+    # Serialised in memory, written by Python: a full disk then surfaces as errno 28.
+    write_file(Path(directory) / WEIGHTS, save(state, metadata={"format": CHECKPOINT_FORMAT}))
     payload = world_model_config_json(model, extra)
-    (Path(directory) / CONFIG).write_text(json.dumps(payload, indent=2, default=str))
+    write_file(Path(directory) / CONFIG, json.dumps(payload, indent=2, default=str).encode())
 
 
 def save_world_model(model: WorldModel, path: str | Path, extra: dict | None = None) -> Path:
@@ -84,7 +99,7 @@ def read_config(path: Path) -> tuple[WorldModelConfig, VJEPA2Config, dict]:
     try:
         payload = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{cfg_path} is corrupt (not valid JSON): {exc}") from exc
+        raise CorruptCheckpointError(f"{cfg_path} is corrupt (not valid JSON): {exc}") from exc
     if payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{cfg_path}: format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
@@ -109,7 +124,9 @@ def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:
         with safe_open(str(weights), framework="pt") as f:
             found = {k: torch.Size(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
     except Exception as exc:
-        raise ValueError(f"{weights} is corrupt or not a safetensors file: {exc}") from exc
+        raise CorruptCheckpointError(
+            f"{weights} is corrupt or not a safetensors file: {exc}"
+        ) from exc
     missing = sorted(set(expected) - set(found))
     if missing:
         raise ValueError(
@@ -129,6 +146,33 @@ def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:
             )
 
 
+def check_finite(state: Mapping[str, torch.Tensor], source: str | Path) -> None:
+    """Refuse NaN/inf in any floating tensor, naming it: one such weight makes every latent
+    NaN, every plan's energy NaN, and the agent silently holds still."""
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CorruptCheckpointError(
+                f"{source}: tensor {name!r} holds {bad} non-finite values (NaN/inf) of "
+                f"{tensor.numel()}; refusing the checkpoint (use an earlier one or retrain)"
+            )
+
+
+def read_weights(weights: Path, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Tensors of a `model.safetensors` whose names start with `prefix`, checked finite."""
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing")
+    try:
+        with safe_open(str(weights), framework="pt", device="cpu") as f:
+            state = {k: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}  # noqa: SIM118
+    except Exception as exc:
+        raise CorruptCheckpointError(
+            f"{weights} is corrupt (tensor data unreadable): {exc}"
+        ) from exc
+    check_finite(state, weights)
+    return state
+
+
 def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
     """Load a checkpoint directory for inference: eval mode, no gradients, on `device`."""
     path = Path(path)
@@ -136,8 +180,6 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
         raise FileNotFoundError(f"world-model checkpoint directory {path} does not exist")
     cfg, hf_config, _ = read_config(path)
     weights = path / WEIGHTS
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} is missing")
     enc_cfg = replace(cfg.encoder, source=None, device=str(device))
     hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
     with torch.device("meta"):
@@ -146,12 +188,10 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     model = WorldModel(
         FrozenEncoder(backbone, hf_config, enc_cfg), predictor, replace(cfg, encoder=enc_cfg)
     )
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing")
     check_tensors(weights, {k: v.shape for k, v in model.state_dict().items()})
-    try:
-        with safe_open(str(weights), framework="pt", device="cpu") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    except Exception as exc:
-        raise ValueError(f"{weights} is corrupt (tensor data unreadable): {exc}") from exc
+    state = read_weights(weights)
     model.load_state_dict(state, strict=True, assign=True)
     model = model.to(device)
     model.encoder.to(dtype=getattr(torch, enc_cfg.dtype))
@@ -170,6 +210,7 @@ def load_official_world_model(
     enc_cfg = replace(cfg.encoder, backend="vjepa2", source=str(path), device=str(device))
     encoder = build_encoder(enc_cfg)
     predictor = load_official_predictor(path, cfg.predictor).to(device)
+    check_finite({**encoder.state_dict(), **predictor.state_dict()}, path)
     return (
         WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg)).eval().requires_grad_(False)
     )

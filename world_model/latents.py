@@ -93,9 +93,9 @@ def episode_task(episode: Episode, fallback: str) -> str:
 
 @torch.no_grad()
 def encode_episodes(
-    encoder: FrozenEncoder, episodes: Iterable[Episode], task: str = ""
+    encoder: FrozenEncoder, episodes: Iterable[Episode], task: str = "", source: str = ""
 ) -> LatentSet:
-    """Encode every frame of every episode -> `LatentSet`."""
+    """Encode every frame of every episode -> `LatentSet`; `source` names the file in errors."""
     lat, states, actions, lengths, tasks = [], [], [], [], []
     for ep in episodes:
         pixels = torch.as_tensor(np.asarray(ep.pixels))  # (L+1, H, W, 3) uint8
@@ -112,7 +112,7 @@ def encode_episodes(
         lengths.append(len(st))
         tasks.append(episode_task(ep, task))
     if not lat:
-        raise ValueError("no episodes to encode")
+        raise ValueError(f"{source or 'dataset'}: no episodes to encode (empty dataset)")
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     starts = torch.cumsum(lengths_t, 0) - lengths_t
     return LatentSet(
@@ -153,18 +153,28 @@ def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
         "starts": data.starts.contiguous(),
         "lengths": data.lengths.contiguous(),
     }
-    save_file(
-        tensors, str(tmp), metadata={"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
-    )
+    from envs.storage import disk_full_guard
+
+    with disk_full_guard(path, cleanup=tmp):
+        save_file(
+            tensors, str(tmp), metadata={"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
+        )
     os.replace(tmp, path)
 
 
 def load_latent_set(path: Path) -> LatentSet:
+    """Read a cache file; ValueError naming it when unreadable or holding NaN/inf."""
     from safetensors import safe_open
 
-    t = load_file(str(path))
-    with safe_open(str(path), framework="pt") as f:
-        tasks = json.loads(f.metadata()["tasks"])
+    try:
+        t = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            tasks = json.loads(f.metadata()["tasks"])
+    except Exception as exc:
+        raise ValueError(f"latent cache {path} is corrupt: {exc}") from exc
+    for key in ("latents", "states", "actions"):
+        if not bool(torch.isfinite(t[key]).all()):
+            raise ValueError(f"latent cache {path}: {key} holds NaN/inf")
     return LatentSet(t["latents"], t["states"], t["actions"], t["starts"], t["lengths"], tasks)
 
 
@@ -172,18 +182,25 @@ def cached_latents(
     paths: Iterable[str | Path], encoder: FrozenEncoder, cache_dir: str | Path, log: Any = print
 ) -> LatentSet:
     """Latents of all datasets, from `cache_dir` when present, else encoded and cached."""
+    from envs.storage import remove_stale_temporaries
+
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(cache_dir, "*.tmp-*")  # cache writes of killed runs
     enc_key = encoder_hash(encoder)[:16]
     parts = []
     for path in paths:
         key = f"{Path(path).stem}-{file_hash(path)[:16]}-{enc_key}.safetensors"
         cache = cache_dir / key
         if cache.is_file():
-            parts.append(load_latent_set(cache))
-            continue
+            try:
+                parts.append(load_latent_set(cache))
+                continue
+            except ValueError as err:  # a cache is derived data: rebuild it
+                log(f"{err}; encoding again")
         log(f"encoding {path} -> {cache}")
-        data = encode_episodes(encoder, iter_dataset_episodes(path), task=Path(path).stem)
+        episodes = iter_dataset_episodes(path)
+        data = encode_episodes(encoder, episodes, task=Path(path).stem, source=str(path))
         save_latent_set(data, cache, {"dataset": str(path), "encoder": enc_key})
         parts.append(data)
     if not parts:

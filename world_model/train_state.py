@@ -2,22 +2,35 @@
 
 A checkpoint `checkpoints/step_XXXXXXX/` is a loadable world-model directory
 (`model.safetensors` + `config.json`) plus `trainer_state.pt` (optimizer, scheduler, step,
-RNG), written atomically; `checkpoints/latest` names the newest complete one.
+RNG), written atomically; `checkpoints/latest` names the newest complete one. Resuming applies
+the same checks as inference loading (format, version, finite weights), falls back to the
+newest intact checkpoint when the latest is corrupt, and names differing tensor shapes when
+the architecture changed.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from world_model.checkpoint import atomic_dir, write_world_model
+from envs.storage import remove_stale_temporaries, write_file
+from world_model.checkpoint import (
+    WEIGHTS,
+    CorruptCheckpointError,
+    atomic_dir,
+    check_finite,
+    read_config,
+    read_weights,
+    write_world_model,
+)
 from world_model.model import WorldModel
 from world_model.train_config import OptimConfig
 
@@ -84,12 +97,18 @@ def save_training_checkpoint(
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        torch.save(state, tmp / STATE)
+        buffer = io.BytesIO()  # in memory first: see envs.storage.write_file
+        torch.save(state, buffer)
+        write_file(tmp / STATE, buffer.getvalue())
 
     atomic_dir(target, write)
     pointer = ckpt_root / LATEST
     tmp_pointer = ckpt_root / f".{LATEST}.tmp-{os.getpid()}"
-    tmp_pointer.write_text(target.name)
+    try:
+        write_file(tmp_pointer, target.name.encode())
+    except OSError:
+        tmp_pointer.unlink(missing_ok=True)
+        raise
     os.replace(tmp_pointer, pointer)
     old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())[:-keep]
     for p in old:
@@ -97,26 +116,122 @@ def save_training_checkpoint(
     return target
 
 
-def latest_checkpoint(out_dir: Path) -> Path | None:
-    pointer = Path(out_dir) / "checkpoints" / LATEST
-    if not pointer.is_file():
-        return None
-    target = pointer.parent / pointer.read_text().strip()
-    if not (target / STATE).is_file():
-        raise FileNotFoundError(f"{pointer} names {target}, which has no {STATE}")
-    return target
+def remove_stale_checkpoint_temporaries(out_dir: Path) -> list[Path]:
+    """Delete temporary folders of killed or disk-full runs (`.step_N.tmp-PID`, `.old-PID`,
+    `.latest.tmp-PID`, `.world_model.tmp-PID`) whose process is gone; call at run start."""
+    out_dir = Path(out_dir)
+    return remove_stale_temporaries(out_dir / "checkpoints", ".*") + remove_stale_temporaries(
+        out_dir, ".*"
+    )
 
 
-def load_training_checkpoint(path: Path, model: WorldModel, opt: Optimizer, sched: LambdaLR) -> int:
-    """Restore predictor weights, optimizer, scheduler and RNG; returns the step to run next."""
-    with safe_open(str(path / "model.safetensors"), framework="pt", device="cpu") as f:
-        names = [k for k in f.keys() if k.startswith("predictor.")]  # noqa: SIM118
-        pred = {k[len("predictor.") :]: f.get_tensor(k) for k in names}
-    model.predictor.load_state_dict(pred, strict=True)
-    state = torch.load(path / STATE, map_location="cpu", weights_only=True)
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    return int(state["step"])
+def checkpoint_candidates(out_dir: Path) -> list[Path]:
+    """Resume order: the one `latest` names, then every other `step_*` folder, newest first."""
+    root = Path(out_dir) / "checkpoints"
+    steps = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
+    pointer = root / LATEST
+    named = root / pointer.read_text().strip() if pointer.is_file() else None
+    if named is not None and named in steps:
+        steps.remove(named)
+    return ([named] if named is not None else []) + steps
+
+
+def read_training_checkpoint(
+    path: Path, model: WorldModel
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and check one checkpoint without touching the model: (predictor state, trainer
+    state). Raises `CorruptCheckpointError` / `FileNotFoundError` for damage (the caller may
+    fall back to an older one) and `ValueError` for another version or architecture."""
+    read_config(path)  # format and version: the check wm-eval applies
+    if not (path / STATE).is_file():
+        raise FileNotFoundError(f"{path / STATE} is missing")
+    weights = read_weights(path / WEIGHTS, prefix="predictor.")
+    pred = {k[len("predictor.") :]: v for k, v in weights.items()}
+    check_same_shapes(path, pred, model.predictor.state_dict())
+    try:
+        state = torch.load(path / STATE, map_location="cpu", weights_only=True)
+        opt_tensors = {
+            f"optimizer.{k}.{name}": v
+            for k, slot in state["optimizer"]["state"].items()
+            for name, v in slot.items()
+            if isinstance(v, torch.Tensor)
+        }
+    except Exception as exc:
+        raise CorruptCheckpointError(f"{path / STATE} is corrupt or truncated: {exc}") from exc
+    check_finite(opt_tensors, path / STATE)
+    return pred, state
+
+
+def check_same_shapes(path: Path, found: dict, wanted: dict) -> None:
+    """Name the tensors whose shape differs between a checkpoint and this run's predictor."""
+    diff = [
+        f"{k}: {tuple(found[k].shape) if k in found else 'absent'} in the checkpoint, "
+        f"{tuple(v.shape)} in this run"
+        for k, v in wanted.items()
+        if k not in found or found[k].shape != v.shape
+    ] + [f"{k}: in the checkpoint only" for k in found if k not in wanted]
+    if diff:
+        raise ValueError(
+            f"cannot resume from {path}: the predictor architecture changed ({len(diff)} "
+            f"tensors differ, e.g. {'; '.join(diff[:4])}); pass resume=false to start over or "
+            "choose a new out_dir"
+        )
+
+
+def resume_training(
+    out_dir: Path, model: WorldModel, opt: Optimizer, sched: LambdaLR, log: Callable
+) -> tuple[Path, int] | None:
+    """Restore the newest intact checkpoint under `out_dir`; None when there is none yet.
+
+    A corrupt one is named and skipped for the next older; when none is intact this refuses
+    with the paths instead of silently starting over.
+    """
+    failures = []
+    for path in checkpoint_candidates(out_dir):
+        try:
+            if not path.is_dir():
+                raise FileNotFoundError(f"{path} (named by {LATEST}) does not exist")
+            pred, state = read_training_checkpoint(path, model)
+        except (CorruptCheckpointError, FileNotFoundError) as err:
+            log(f"checkpoint {path} is unusable: {err}")
+            failures.append(f"{path}: {err}")
+            continue
+        if failures:
+            log(f"falling back to the newest intact checkpoint {path}")
+        model.predictor.load_state_dict(pred, strict=True)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        return path, int(state["step"])
+    if failures:
+        raise CorruptCheckpointError(
+            f"no intact checkpoint under {Path(out_dir) / 'checkpoints'} ({'; '.join(failures)}); "
+            "pass resume=false to start over or choose a new out_dir"
+        )
+    return None
+
+
+class NonFiniteTrainingError(FloatingPointError):
+    """A loss or gradient went NaN/inf; raised before the optimizer step could spread it."""
+
+
+def check_finite_step(
+    step: int, loss: torch.Tensor, grad_norm: torch.Tensor, out_dir: Path
+) -> None:
+    """Stop training at the first non-finite loss or gradient norm.
+
+    Called between backward and the optimizer step, so the weights, the optimizer state and
+    `checkpoints/latest` (written only from finite steps) all stay finite. The gradient norm
+    is all-reduced under DDP, so every rank stops at the same step.
+    """
+    values = {"loss": float(loss.detach()), "gradient norm": float(grad_norm.detach())}
+    bad = {k: v for k, v in values.items() if not torch.isfinite(torch.tensor(v))}
+    if bad:
+        what = ", ".join(f"{k} {v}" for k, v in bad.items())
+        raise NonFiniteTrainingError(
+            f"step {step}: non-finite {what}; training stopped before the optimizer step. "
+            f"{Path(out_dir) / 'checkpoints' / LATEST} still names the last finite checkpoint. "
+            "Look for NaN/inf in the data or the encoder, or lower optim.lr"
+        )

@@ -29,10 +29,11 @@ from world_model.losses import ACLoss, rollout_errors
 from world_model.model import build_world_model
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
-    latest_checkpoint,
-    load_training_checkpoint,
+    check_finite_step,
     make_optimizer,
     make_scheduler,
+    remove_stale_checkpoint_temporaries,
+    resume_training,
     save_training_checkpoint,
 )
 
@@ -100,9 +101,15 @@ class Trainer:
         self.sched = make_scheduler(self.opt, cfg.optim, cfg.steps)
         self.step = 0
         self.writer = None
-        if cfg.resume and (ckpt := latest_checkpoint(self.out_dir)) is not None:
+        if self.dist.is_main:
+            for path in remove_stale_checkpoint_temporaries(self.out_dir):
+                self.log(f"removed {path} (left by a killed or disk-full run)")
+        found = None
+        if cfg.resume:
+            found = resume_training(self.out_dir, self.model, self.opt, self.sched, self.log)
+        if found is not None:
+            ckpt, self.step = found
             self._check_same_encoder(ckpt)
-            self.step = load_training_checkpoint(ckpt, self.model, self.opt, self.sched)
             self.log(f"resumed from {ckpt} at step {self.step}")
 
     # -- setup helpers -------------------------------------------------------------------
@@ -154,6 +161,7 @@ class Trainer:
         clip = self.cfg.optim.grad_clip
         params = list(self.model.predictor.parameters())
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        check_finite_step(self.step, loss, grad_norm, self.out_dir)
         lr = self.opt.param_groups[0]["lr"]
         self.opt.step()
         self.sched.step()

@@ -97,6 +97,12 @@ def _stat(stats: Any, key: str, default: float) -> float:
         return default
 
 
+def _stat_text(stats: Any, key: str) -> str:
+    """A text field of the policy's stats ("" when absent)."""
+    value = stats.get(key, "") if isinstance(stats, dict) else getattr(stats, key, "")
+    return str(value or "")
+
+
 class PolicyNode(Node):
     """Subscribes to camera, state and goal; publishes clamped commands and diagnostics."""
 
@@ -134,6 +140,7 @@ class PolicyNode(Node):
             "energy": math.nan,
             "image_to_command_ms": math.nan,
         }
+        self._policy_error = ""  # non-empty: the last command was a fallback zero (ERROR status)
 
         sensors_qos = sensor_qos(p["sensor_reliability"])
         self.create_subscription(Image, "camera/image_raw", self._on_image, sensors_qos)
@@ -307,11 +314,13 @@ class PolicyNode(Node):
                 if reset:
                     self.policy.reset()
                 action = self.policy.act(resize_image(pixels, self.policy.image_size), state)
+                error = _stat_text(getattr(self.policy, "stats", None), "error")
             except Exception as err:  # a planner bug must stop the arm, not kill the node
-                self.get_logger().error(
-                    f"policy failed, holding still: {err!r}", throttle_duration_sec=2.0
-                )
+                action, error = np.zeros(7), f"policy failed: {err!r}"
+            if error:  # the agent already holds still; make the safe output explicit
                 action = np.zeros(7)
+                self.get_logger().error(f"{error}; holding still", throttle_duration_sec=2.0)
+            self._policy_error = error
             self._command(action, 1e3 * (time.monotonic() - t0), t_received)
             last_command_s = self._ros_seconds()
 
@@ -358,8 +367,11 @@ class PolicyNode(Node):
         status = DiagnosticStatus(name="wm_policy", hardware_id="wm_policy")
         status.level = DiagnosticStatus.OK if reason is None else DiagnosticStatus.WARN
         status.message = "running" if reason is None else reason
+        if reason is None and self._policy_error:  # commanding, but only safe zeros
+            status.level, status.message = DiagnosticStatus.ERROR, self._policy_error
         values = {
             "goal_received": self.goal.get()[0] > 0,
+            "error": self._policy_error,
             **self._last_plan,
             "frame_lag_s": self._frame_lag_s,
             **{f"{k}_age_s": v for k, v in ages.items()},
