@@ -62,8 +62,9 @@ class OracleAgent(PlanningAgent):
         action_low: np.ndarray,
         action_high: np.ndarray,
         execute_steps: int = 1,
+        action_block: int = 1,
     ) -> None:
-        super().__init__(planner, action_low, action_high, execute_steps)
+        super().__init__(planner, action_low, action_high, execute_steps, action_block)
         self.env = env
         self._oracle_cost = oracle_cost_fn(env)
 
@@ -76,10 +77,11 @@ class OracleAgent(PlanningAgent):
         self, pixels: np.ndarray, state: np.ndarray
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         oracle_cost = self._oracle_cost
+        action_dim = self.action_low.size
 
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
-            e, s, h, a = actions.shape  # [E=1, S, H, A]
-            flat = actions.reshape(e * s, h, a).detach().cpu().numpy()  # [E*S, H, A]
+            e, s, h, _ = actions.shape  # [E=1, S, H, k * A]: H blocks of k control steps
+            flat = actions.reshape(e * s, -1, action_dim).detach().cpu().numpy()  # [E*S, H*k, A]
             cost = np.asarray(oracle_cost(flat), dtype=np.float64)  # [E*S]
             return torch.as_tensor(cost, dtype=actions.dtype, device=actions.device).reshape(e, s)
 

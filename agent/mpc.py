@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from agent.blocks import action_block, blocks_to_execute, unblock
 from planners.base import Planner
 
 
@@ -102,7 +103,12 @@ class BaseAgent:
 
 
 class PlanningAgent(BaseAgent):
-    """Receding-horizon loop over any batched cost: plan, execute k actions, shift, replan."""
+    """Receding-horizon loop over any batched cost: plan, execute some blocks, shift, replan.
+
+    The planner plans `H` blocks of `action_block` control steps each, `(H, k * A)`; the agent
+    executes the whole blocks covering `execute_steps` control steps, then shifts the warm
+    start by those blocks (agent/blocks.py). k = 1 is one action per planned step.
+    """
 
     def __init__(
         self,
@@ -110,13 +116,16 @@ class PlanningAgent(BaseAgent):
         action_low: np.ndarray,
         action_high: np.ndarray,
         execute_steps: int = 1,
+        action_block: int = 1,
     ) -> None:
         super().__init__(action_low, action_high)
         self.planner = planner
         self.execute_steps = execute_steps
+        self.action_block = action_block
         self._queue: deque[np.ndarray] = deque()
         self._queued_energy = float("nan")
         self._queued_error = ""
+        self.last_plan: np.ndarray | None = None  # (H, k * A) the latest plan, for plots
 
     def reset(self) -> None:
         super().reset()
@@ -135,7 +144,7 @@ class PlanningAgent(BaseAgent):
         if replanned:
             t0 = time.perf_counter()
             cost_fn = self._cost_fn(pixels, state)
-            plan = self.planner.plan(cost_fn, num_envs=1)[0]  # [H, A]
+            plan = self.planner.plan(cost_fn, num_envs=1)[0]  # [H, k * A]
             # The planner already scored its candidates: report its best energy instead of
             # paying for one more rollout of the returned mean.
             best = getattr(self.planner, "last_cost", None)
@@ -145,9 +154,10 @@ class PlanningAgent(BaseAgent):
                 "" if best is None or np.isfinite(self._queued_energy) else (NON_FINITE_ENERGY)
             )
             plan_np = plan.detach().cpu().numpy()
-            k = min(self.execute_steps, plan_np.shape[0])
-            self._queue.extend(plan_np[:k])
-            self.planner.shift(k)
+            self.last_plan = plan_np
+            blocks = min(blocks_to_execute(self.execute_steps, self.action_block), len(plan_np))
+            self._queue.extend(unblock(plan_np[:blocks], self.action_low.size))  # [blocks*k, A]
+            self.planner.shift(blocks)
             plan_ms = (time.perf_counter() - t0) * 1e3
         action = _clip_action(self._queue.popleft(), self.action_low, self.action_high)
         self._record(plan_ms, self._queued_energy, replanned, self._queued_error)
@@ -166,7 +176,9 @@ class MPCAgent(PlanningAgent):
         cfg: AgentConfig | None = None,
     ) -> None:
         cfg = cfg or AgentConfig()
-        super().__init__(planner, action_low, action_high, cfg.execute_steps)
+        super().__init__(
+            planner, action_low, action_high, cfg.execute_steps, action_block(world_model)
+        )
         self.cfg = cfg
         self.world_model = world_model.eval()
         self.device = next(world_model.parameters()).device
@@ -177,7 +189,8 @@ class MPCAgent(PlanningAgent):
         self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
             maxlen=cfg.context_frames
         )
-        self._last_action: np.ndarray | None = None
+        # Control actions executed since the last context frame: one block once k are in.
+        self._pending: list[np.ndarray] = []
 
     # --- goals -------------------------------------------------------------------------
     @torch.no_grad()
@@ -212,16 +225,24 @@ class MPCAgent(PlanningAgent):
     def reset(self) -> None:
         super().reset()
         self._history.clear()
-        self._last_action = None
+        self._pending = []
         self._steps = 0
 
     # --- planning ----------------------------------------------------------------------
     def observe(self, pixels: np.ndarray, state: np.ndarray) -> None:
-        """Add an observation to the predictor's context (the action that led here included)."""
+        """Add an observation to the predictor's context (the block that led here included).
+
+        Context frames are one block (k control steps) apart, as in training; the block is
+        the k actions executed since the previous context frame, concatenated `(k * A,)`.
+        """
         state = np.asarray(state, dtype=np.float32)
         if state.shape != (7,) or not np.all(np.isfinite(state)):
             raise ValueError(f"state must be 7 finite floats, got {state}")
-        prev_action = self._last_action if self._history else None
+        full_block = len(self._pending) == self.action_block
+        prev_action = np.concatenate(self._pending) if self._history and full_block else None
+        if self._history and not full_block:
+            self._history.clear()  # a partial block breaks the context's spacing: start over
+        self._pending = []
         self._history.append((self.encode_image(pixels), state, prev_action))
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -242,7 +263,7 @@ class MPCAgent(PlanningAgent):
 
         @torch.no_grad()
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
-            actions = actions.to(self.device, torch.float32)  # [E, S, H, A]
+            actions = actions.to(self.device, torch.float32)  # [E, S, H, k * A]
             z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
             if cfg.energy_reduce == "last":
                 z = z[:, :, -1]  # [E, S, N, D]
@@ -258,9 +279,10 @@ class MPCAgent(PlanningAgent):
         return self.cost_function()
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
-        self.observe(pixels, state)
+        if not self._history or len(self._pending) == self.action_block:
+            self.observe(pixels, state)  # at block boundaries, where plans start
         action = super().act(pixels, state)
-        self._last_action = action
+        self._pending.append(action)
         self._steps += 1
         return action
 

@@ -26,6 +26,7 @@ ENV_REVISION = 2
 
 ENV_IDS = (
     "wm/PandaReach-v0",
+    "wm/PandaReach-v1",
     "wm/PandaPush-v0",
     "wm/PandaPickPlace-v0",
     "wm/DMCReacherEasy-v0",
@@ -33,6 +34,7 @@ ENV_IDS = (
 )
 MAX_EPISODE_STEPS = {
     "wm/PandaReach-v0": 25,
+    "wm/PandaReach-v1": 25,
     "wm/PandaPush-v0": 40,
     "wm/PandaPickPlace-v0": 40,
     "wm/DMCReacherEasy-v0": 50,
@@ -40,6 +42,8 @@ MAX_EPISODE_STEPS = {
 }
 _ENTRY_POINTS = {
     "wm/PandaReach-v0": ("envs.panda_tasks:PandaReachEnv", {}),
+    # v1: targets anywhere in the reachable workspace (v0: near the start pose only).
+    "wm/PandaReach-v1": ("envs.panda_tasks:PandaReachWorkspaceEnv", {}),
     "wm/PandaPush-v0": ("envs.panda_tasks:PandaPushEnv", {}),
     "wm/PandaPickPlace-v0": ("envs.panda_tasks:PandaPickPlaceEnv", {}),
     "wm/DMCReacherEasy-v0": ("envs.dmc:DMCEnv", {"task": "reacher_easy"}),

@@ -19,6 +19,7 @@ from envs.foreign import GymEnvEntry, task_name
 
 PANDA_IDS = {
     "wm/PandaReach-v0": "reach",
+    "wm/PandaReach-v1": "reach",
     "wm/PandaPush-v0": "push",
     "wm/PandaPickPlace-v0": "pick_place",
 }

@@ -6,13 +6,14 @@ Euclidean error over them. Which positions, first match wins:
 
 1. ``fn="module:callable"``: the user's ``callable(env) -> array (K, D)`` of positions in
    metres (or any unit the user states with ``unit``).
-2. MuJoCo / dm_control envs: centres of mass of named bodies (``bodies``; default every body
+2. The env's own ``task_positions() -> (K, D)`` in metres (wm/Panda*: end-effector and cube).
+3. MuJoCo / dm_control envs: centres of mass of named bodies (``bodies``; default every body
    except the world), metres. Centres of mass, not body frames: a hinged pole's frame never
    moves while its centre of mass does.
-3. Known classic-control envs: Pendulum's tip, CartPole's cart and pole tip, Acrobot's tip,
+4. Known classic-control envs: Pendulum's tip, CartPole's cart and pole tip, Acrobot's tip,
    MountainCar's car, in the env's own length units (metres for Pendulum and Acrobot links
    of 1 m).
-4. Fallback, labelled ``state norm (mixed units)``: the flattened sim state. Angles and lengths
+5. Fallback, labelled ``state norm (mixed units)``: the flattened sim state. Angles and lengths
    mix here; set ``fn`` for a real measure.
 
 Thresholds default per measure (``DEFAULT_THRESHOLDS``) and are printed with every result.
@@ -85,6 +86,10 @@ class TaskDistance:
             self.kind, self.unit = "user", cfg.unit
             self.label = f"{cfg.fn} ({cfg.unit})"
             self._read: Callable[[], np.ndarray] = lambda: np.asarray(user(env), np.float64)
+        elif callable(getattr(base, "task_positions", None)):
+            self.kind, self.unit = "user", "m"
+            self.label = f"max error over {type(base).__name__}.task_positions() (m)"
+            self._read = lambda: np.asarray(base.task_positions(), np.float64)
         elif handles is not None:
             model, data = handles
             ids = _body_ids(model, cfg.bodies, env)

@@ -203,6 +203,10 @@ class PandaEnv(gym.Env):
         d = self.data if d is None else d
         return d.site_xpos[self._ee].copy()
 
+    def task_positions(self) -> np.ndarray:
+        """End-effector and cube xyz (2, 3) m: what state goals compare (envs/distance.py)."""
+        return np.stack([self.ee_pos(), self.cube_pos()])
+
     # ------------------------------------------------------------------ observations
     def _state(self, d: mujoco.MjData) -> np.ndarray:
         rot = d.site_xmat[self._ee].reshape(3, 3)

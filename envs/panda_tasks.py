@@ -5,6 +5,7 @@ All positions are metres in the robot base frame (table top at z = 0). Success i
 
 * Reach: distance = |TCP - target|; target uniform in x [0.3, 0.6], y [-0.2, 0.2],
   z [0.08, 0.35], at most 0.25 m per axis from the start pose (<= 4 steps of 0.075 m).
+  Reach-v1: target anywhere in x [0.25, 0.7], y [-0.35, 0.35], z [0.05, 0.45].
   The cube sits on the table as a distractor and appears unchanged in the goal image.
 * Push: distance = |cube_xy - target_xy|; cube in x [0.4, 0.6], y [-0.15, 0.15], target
   0.10-0.20 m away on the table. Goal image: cube on the target, gripper closed behind it.
@@ -52,18 +53,29 @@ def _fixed_task(kwargs: dict[str, Any], task: str) -> dict[str, Any]:
 class PandaReachEnv(PandaEnv):
     """Bring the TCP to a target point (orientation held top-down)."""
 
+    TARGET_LOW = np.array([0.3, -0.2, 0.08])  # m: within 0.25 m per axis of the start pose
+    TARGET_HIGH = np.array([0.6, 0.2, 0.35])
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**_fixed_task(kwargs, "reach"))
 
     def _sample_task(self, rng: np.random.Generator) -> None:
         self._set_cube(self.data, np.r_[rng.uniform(CUBE_LOW, CUBE_HIGH), CUBE_HALF])
-        self.goal_pos = rng.uniform([0.3, -0.2, 0.08], [0.6, 0.2, 0.35])
+        self.goal_pos = rng.uniform(self.TARGET_LOW, self.TARGET_HIGH)
 
     def _goal_config(self) -> tuple[np.ndarray, float, np.ndarray]:
         return self.goal_pos, 1.0, self.cube_pos(self._goal_data)
 
     def _distance(self, data: mujoco.MjData) -> float:
         return float(np.linalg.norm(data.site_xpos[self._ee] - self.goal_pos))
+
+
+class PandaReachWorkspaceEnv(PandaReachEnv):
+    """wm/PandaReach-v1: targets anywhere in the reachable top-down workspace (up to ~0.5 m,
+    7 steps of 7.5 cm, from the start), not only near the start pose as in v0."""
+
+    TARGET_LOW = np.array([0.25, -0.35, 0.05])
+    TARGET_HIGH = np.array([0.7, 0.35, 0.45])
 
 
 class PandaPushEnv(PandaEnv):

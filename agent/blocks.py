@@ -1,0 +1,59 @@
+"""Action blocks: the planner's unit of time when the world model predicts k control steps at once.
+
+A world model with `action_block = k` takes, per imagined step, the k actions of one block
+concatenated in time order `(k * A,)` (LeWM / DINO-WM frameskip 5). The planner stays
+block-agnostic: it is built with the env's per-step bounds tiled k times and a horizon counted
+in blocks, so CEM / MPPI sample `(E, S, H, k * A)` and never learn what a block is. The agent
+turns a planned block back into k control steps and shifts the warm start by whole blocks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def action_block(world_model: object) -> int:
+    """Control steps per imagined step k of a world model (1 for models without blocks)."""
+    k = int(getattr(world_model, "action_block", 1))
+    if k < 1:
+        raise ValueError(f"world model action_block={k}: must be >= 1")
+    return k
+
+
+def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step bounds `(A,)` -> per-block bounds `(k * A,)` (the same box at every step)."""
+    if k < 1:
+        raise ValueError(f"action block k={k}: must be >= 1")
+    return np.tile(np.asarray(low), k), np.tile(np.asarray(high), k)
+
+
+def unblock(plan: np.ndarray, action_dim: int) -> np.ndarray:
+    """Planned blocks `(H, k * A)` -> control steps `(H * k, A)` in execution order."""
+    if plan.ndim != 2 or plan.shape[1] % action_dim:
+        raise ValueError(f"plan {plan.shape} is not (H, k * {action_dim})")
+    return plan.reshape(-1, action_dim)  # [H * k, A]
+
+
+def blocks_to_execute(execute_steps: int, k: int) -> int:
+    """Whole blocks covering `execute_steps` control steps (at least one)."""
+    return max(1, math.ceil(execute_steps / k))
+
+
+def make_block_planner(planner_cfg: object, low: np.ndarray, high: np.ndarray, k: int):
+    """A planner over blocks: per-step bounds `(A,)` tiled to `(k * A,)`, horizon in blocks.
+
+    A max-norm on the translation group is per control step, which a tiled box cannot express,
+    so it is refused for k > 1 rather than applied to the first step of each block only.
+    """
+    from planners import make_planner, planner_config
+
+    cfg = planner_config(planner_cfg)
+    if k > 1 and cfg.max_norm is not None:
+        raise ValueError(
+            f"planner.max_norm={cfg.max_norm} is per control step; with action blocks of k={k} "
+            "set it to null (the per-step box bounds still hold)"
+        )
+    block_low, block_high = tile_bounds(low, high, k)
+    return make_planner(cfg, block_low, block_high)

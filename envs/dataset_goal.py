@@ -1,0 +1,96 @@
+"""`protocol=dataset` (DINO-WM, LeWM): start from a recorded state, reach the frame k steps later.
+
+Each `reset(seed)` draws, from a held-out recorded dataset, an episode and a start index t; it
+sets the simulator to the recorded state at t + k, renders that frame as the goal image and
+keeps its task positions, then sets the simulator to the state at t. The agent must get there
+from pixels; it is scored by the env's own task distance (envs/distance.py; Panda: the
+end-effector and the cube, metres), which no planner sees. The oracle plans towards the same
+goal positions (agent/baselines.py reads `goal_features` through the wrapper chain).
+
+What an env needs: a simulator state envs/sim_state.py can restore from the dataset's
+`data/demo_K/states` (recorded by `wm-collect` through the same module) and `render()` (resized
+here to the observation's pixel size when it differs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from PIL import Image
+
+from envs.dataset import open_dataset
+from envs.distance import DistanceConfig
+from envs.goal_state import StateGoalWrapper
+from envs.sim_state import set_sim_state
+
+
+class DatasetGoal(StateGoalWrapper):
+    """Start and goal from a recorded trajectory, `offset` control steps apart.
+
+    `offset` is k, the default planning horizon in control steps (blocks x block size); the
+    episode budget is the caller's (2k in the anchors' protocol). Episodes are drawn with
+    `numpy.random.default_rng(seed)`, so a seed always gives the same start and goal.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        dataset: str | Path,
+        offset: int,
+        distance: DistanceConfig | None = None,
+    ) -> None:
+        super().__init__(env, distance)
+        if offset < 1:
+            raise ValueError(f"dataset goal offset={offset}: must be >= 1 control step")
+        self.offset = offset
+        self._reader = open_dataset(dataset)
+        own_id = env.spec.id if env.spec else None
+        recorded_id = self._reader.attrs["env_id"]
+        if own_id is not None and recorded_id != own_id:
+            raise ValueError(f"{dataset}: recorded in {recorded_id!r}, not {own_id!r}")
+        self._lengths = [
+            int(self._reader.episode_attrs(i)["num_samples"]) for i in range(len(self._reader))
+        ]
+        self._usable = [i for i, n in enumerate(self._lengths) if n >= offset]
+        if not self._usable:
+            raise ValueError(
+                f"{dataset}: no episode has {offset} steps (lengths {sorted(set(self._lengths))})"
+            )
+        self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
+
+    def _pixels(self) -> np.ndarray:
+        frame = np.asarray(self.env.render(), np.uint8)[..., :3]
+        size = self.observation_space["pixels"].shape[:2]
+        if frame.shape[:2] != size:
+            frame = np.asarray(Image.fromarray(frame).resize(size[::-1], Image.BILINEAR))
+        return frame.copy()  # (H, W, 3)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is None:
+            raise ValueError("protocol=dataset needs reset(seed=...) to pick a recorded start")
+        rng = np.random.default_rng(seed)
+        index = self._usable[int(rng.integers(len(self._usable)))]
+        start = int(rng.integers(self._lengths[index] - self.offset + 1))
+        episode = self._reader[index]
+        if episode.sim_states is None:
+            raise ValueError(
+                f"{self._reader.path}: {episode.attrs['name']} has no simulator states; record "
+                "it with wm-collect from an env whose state envs/sim_state.py can save"
+            )
+        # Same task instance as the recording (targets, colours) before restoring its states.
+        _, info = self.env.reset(seed=int(episode.attrs.get("seed", seed)), options=options)
+        set_sim_state(self.env, episode.sim_states[start + self.offset])
+        goal_pixels, self.goal_features = self._pixels(), self.task_distance.features()
+        set_sim_state(self.env, episode.sim_states[start])
+        obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
+        self.start = (index, start)
+        info = self._score(info)
+        info["goal_pixels"] = goal_pixels
+        info["goal_state"] = episode.states[start + self.offset].astype(np.float32)
+        return obs, info
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
