@@ -131,8 +131,10 @@ def _flat_state(env: gym.Env) -> np.ndarray:
 
 
 def _numeric(value: object) -> bool:
-    return isinstance(value, int | float | np.ndarray) and not isinstance(value, bool) and (
-        not isinstance(value, np.ndarray) or np.issubdtype(value.dtype, np.number)
+    return (
+        isinstance(value, int | float | np.ndarray)
+        and not isinstance(value, bool)
+        and (not isinstance(value, np.ndarray) or np.issubdtype(value.dtype, np.number))
     )
 
 

@@ -84,10 +84,10 @@ def test_oracle_scores_blocks_as_control_steps():
     planner = make_block_planner(
         CEMConfig(num_samples=8, iterations=1, horizon=2, num_elites=2), LOW, HIGH, K
     )
-    agent = OracleAgent(env, planner, LOW, HIGH, execute_steps=K, action_block=K)
     seen = []
     oracle_cost = env.unwrapped.oracle_cost
     env.unwrapped.oracle_cost = lambda a: seen.append(a.shape) or oracle_cost(a)
+    agent = OracleAgent(env, planner, LOW, HIGH, execute_steps=K, action_block=K)
     obs, info = env.reset(seed=3)
     agent.reset()
     agent.set_goal(info["goal_pixels"])

@@ -78,7 +78,9 @@ def test_distance_uses_body_positions_in_metres_and_checks_names():
     env = make_gym_env("Reacher-v5", image_size=32)
     env.reset(seed=0)
     dist = TaskDistance(env, DistanceConfig(bodies=["fingertip"]))
-    assert dist.unit == "m" and dist.threshold == 0.05 and "fingertip" in dist.describe()["distance"]
+    assert (
+        dist.unit == "m" and dist.threshold == 0.05 and "fingertip" in dist.describe()["distance"]
+    )
     before = dist.features()
     step_n(env, 10)
     moved = dist(dist.features(), before)
