@@ -17,6 +17,7 @@ from agent.factory import make_agent, make_env
 from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.video import write_video
+from envs.storage import write_file
 
 
 def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
@@ -109,6 +110,6 @@ def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     writer.close()
     env.close()
     tmp = out_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
+    write_file(tmp, json.dumps(summary, indent=2).encode())  # a full disk names the file
     os.replace(tmp, out_dir / "results.json")
     return summary

@@ -65,6 +65,16 @@ def _demo_index(name: str) -> int:
 
 
 # ---------------------------------------------------------------------------------- writing
+def non_finite(key: str, values: np.ndarray) -> str:
+    """ "" when every value is finite, else what and where: ``actions holds 1 non-finite values
+    (first at step 2: nan)``; rows are steps for (L, D) arrays."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return ""
+    where = f"at step {int(np.argwhere(bad)[0][0])}: " if values.ndim > 1 else ""
+    return f"{key} holds {int(bad.sum())} non-finite values (first {where}{values[bad][0]})"
+
+
 def write_episode_part(
     parts_dir: Path,
     index: int,
@@ -77,6 +87,9 @@ def write_episode_part(
     ``part_attrs`` go on the part file's root (the collect signature); they are not merged.
     A full disk raises `DiskFullError` naming the part and leaves no temporary behind.
     """
+    for key, values in (("actions", episode.actions), ("obs/state", episode.states)):
+        if problem := non_finite(key, np.asarray(values)):  # a simulation that blew up
+            raise DatasetError(f"episode {index} (attrs {episode.attrs}): {problem}; not written")
     parts_dir.mkdir(parents=True, exist_ok=True)
     final = parts_dir / f"demo_{index}.h5"
     tmp = parts_dir / f"demo_{index}.h5.tmp.{os.getpid()}"
@@ -202,15 +215,9 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
             values = g[key][()]
         except OSError as err:  # fletcher32 checksum or decompression failure
             raise fail(f"corrupt data in {key!r} ({err})") from err
-        bad = ~np.isfinite(values)
-        if bad.any():
-            step = int(np.argwhere(bad)[0][0]) if values.ndim > 1 else None
-            where = f" at step {step}" if step is not None else ""
-            raise fail(
-                f"{key} holds non-finite values ({int(bad.sum())}, first{where}: "
-                f"{values[bad][0]}); one NaN would make every trained weight NaN - re-record "
-                "the episode or drop it"
-            )
+        problem = non_finite(key, values)
+        if problem:
+            raise fail(f"{problem}; one NaN would make every trained weight NaN - re-record it")
 
 
 class EpisodeReader:

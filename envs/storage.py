@@ -52,8 +52,9 @@ def write_file(path: Path, data: bytes) -> None:
     """Write bytes, reporting a full disk as `DiskFullError` naming ``path``.
 
     Serialise in memory first (``torch.save`` to a buffer, ``safetensors.torch.save``): their
-    C++ writers report a full disk as ``basic_ios::clear`` or ``unexpected pos``."""
-    with disk_full_guard(path), open(path, "wb") as f:
+    C++ writers report a full disk as ``basic_ios::clear`` or ``unexpected pos``. A failed
+    write removes the partial file."""
+    with disk_full_guard(path, cleanup=path), open(path, "wb") as f:
         f.write(data)
 
 

@@ -21,6 +21,7 @@ from agent.replay import ReplayGoal
 from agent.rollout import run_episode
 from agent.video import compose_frame
 from planners import CEMConfig, make_planner
+from tests.test_ros_fakes import NaNWorldModel
 from world_model import WorldModelConfig, build_world_model, save_world_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,24 +74,6 @@ def test_mpc_agent_uses_history_as_context():
         agent.act(image(t), np.full(7, 0.1 * t, np.float32))
     assert len(agent._history) == 3
     assert agent._history[0][2] is not None  # the action that led to each kept frame
-
-
-class NaNWorldModel(torch.nn.Module):
-    """A broken model: every energy is NaN. The agent must hold still, inside the bounds."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-
-    def encode(self, frames):
-        return torch.zeros(frames.shape[0], frames.shape[1], 4, 8)
-
-    def rollout(self, z, s, actions, past=None):
-        return torch.full((*actions.shape[:3], 4, 8), float("nan"))
-
-    @staticmethod
-    def energy(z, goal, metric="l1"):
-        return (z - goal).abs().mean(dim=(-2, -1))
 
 
 def test_nan_energies_hold_still():

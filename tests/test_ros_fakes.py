@@ -9,6 +9,7 @@ without MuJoCo or a checkpoint. The real agent and env are exercised by the clos
 * ``make_blob_servo``: an image-goal policy: moves the square towards where it is in the goal
   image (a pixel-space P controller), so it closes the loop through camera, goal and state.
 * ``make_constant``: always the same action (``checkpoint`` = 7 comma-separated floats).
+* ``make_nan_agent``: the real `MPCAgent` on a broken world model whose energies are all NaN.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 # Top-down view: x in [0.2, 0.8] m maps to image rows, y in [-0.3, 0.3] m to columns.
 VIEW_LOW, VIEW_SPAN, IMAGE_PX = np.array([0.2, -0.3]), 0.6, 64
@@ -148,3 +150,31 @@ class StateServo(ConstantPolicy):
 def make_state_servo(checkpoint: str, planner: str = "", device: str = "cpu") -> StateServo:
     """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds ``x,y,z``."""
     return StateServo(np.array([float(v) for v in checkpoint.split(",")]))
+
+
+class NaNWorldModel(torch.nn.Module):
+    """A broken model: every energy is NaN. The agent must hold still, inside the bounds."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, frames):
+        return torch.zeros(frames.shape[0], frames.shape[1], 4, 8)
+
+    def rollout(self, z, s, actions, past=None):
+        return torch.full((*actions.shape[:3], 4, 8), float("nan"))
+
+    @staticmethod
+    def energy(z, goal, metric="l1"):
+        return (z - goal).abs().mean(dim=(-2, -1))
+
+
+def make_nan_agent(checkpoint: str, planner: str = "", device: str = "cpu") -> Any:
+    """Factory with the ``agent.mpc.load_agent`` signature: the planning agent on NaN energies."""
+    from agent.mpc import MPCAgent
+    from planners import CEMConfig, make_planner
+
+    low, high = ACTION_LOW, -ACTION_LOW
+    cfg = CEMConfig(num_samples=8, iterations=1, horizon=1, num_elites=2)
+    return MPCAgent(NaNWorldModel(), make_planner(cfg, low, high), low, high)

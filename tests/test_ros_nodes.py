@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("rclpy", reason="needs the [ros] extra: pip install -e '.[ros]'")
 
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Bool, Float64MultiArray, UInt32  # noqa: E402
@@ -161,6 +161,27 @@ def test_watchdog_zeroes_commands_when_sim_dies_and_resumes_with_it(ros) -> None
         lambda: any(a.any() for _, a in actions(ros.obs, since=t_restart)), 40
     )
     assert resumed, f"did not resume when data returned\n{ros.logs()}"
+
+
+def test_non_finite_energies_are_an_error_status_with_zero_commands(ros) -> None:
+    """The real agent on a world model whose energies are all NaN: the arm holds still and
+    the status says ERROR with the reason, instead of a quiet "running"."""
+    for msg_type, topic in [(Float64MultiArray, "/wm/action"), (DiagnosticArray, "/wm/status"), (UInt32, "/wm/sim/steps")]:  # fmt: skip
+        ros.obs.record(msg_type, topic)
+    ros.launch("agent.ros.sim_node", FAKE_SIM)
+    ros.launch("agent.ros.policy_node", policy_args("make_nan_agent"))
+    wait_ready(ros)
+
+    def error_status() -> bool:
+        msgs = ros.obs.messages("/wm/status")
+        return bool(msgs) and msgs[-1][1].status[0].level == DiagnosticStatus.ERROR
+
+    assert ros.obs.wait_for(error_status, 30), f"{last_status(ros.obs)}\n{ros.logs()}"
+    status = last_status(ros.obs)
+    assert "non-finite energy" in status["message"] and status["error"] == status["message"]
+    assert int(status["commands"]) > 0
+    sent = actions(ros.obs)
+    assert sent and all(not a.any() for _, a in sent)
 
 
 def _publish_feed(node, stop: threading.Event, image_topic: str, shape: tuple[int, int]) -> None:
