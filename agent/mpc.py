@@ -150,9 +150,8 @@ class PlanningAgent(BaseAgent):
             best = getattr(self.planner, "last_cost", None)
             self._queued_energy = float(best[0]) if best is not None else float("nan")
             # The planner maps NaN costs to +inf: a non-finite best means none was finite.
-            self._queued_error = (
-                "" if best is None or np.isfinite(self._queued_energy) else (NON_FINITE_ENERGY)
-            )
+            broken = best is not None and not np.isfinite(self._queued_energy)
+            self._queued_error = NON_FINITE_ENERGY if broken else ""
             plan_np = plan.detach().cpu().numpy()
             self.last_plan = plan_np
             blocks = min(blocks_to_execute(self.execute_steps, self.action_block), len(plan_np))
