@@ -136,6 +136,7 @@ def collect(cfg: CollectConfig) -> Path:
     check_writable(parts)  # before the first episode, not after it
     discard_temporaries(parts)  # half-written parts of dead writers
     remove_stale_temporaries(out.parent, f"{out.name}.tmp.*")  # a killed merge
+    remove_path(out.with_name(f"{out.name}.tmp"))  # the pid-less name earlier versions used
     done = check_parts(finished_parts(parts), cfg, parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
     bar = tqdm(

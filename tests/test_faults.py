@@ -120,13 +120,17 @@ def test_collect_final_count_is_num_episodes(tmp_path, monkeypatch) -> None:
         collect(small_collect(out, n=4))  # a finished file of another length is not "complete"
 
 
-def test_collect_rerecords_a_truncated_part(tmp_path, monkeypatch) -> None:
+def test_collect_rerecords_a_truncated_part_and_drops_dead_temporaries(tmp_path, monkeypatch):
     out = tmp_path / "x.h5"
     parts = leave_parts(small_collect(out, n=3), monkeypatch)
     parts[1].write_bytes(parts[1].read_bytes()[:200])  # bit rot / a bad disk
+    pid = dead_pid()  # a merge and a part write killed half-way
+    for stale in (f"x.h5.tmp.{pid}", "x.h5.tmp", f"x.h5.parts/demo_2.h5.tmp.{pid}"):
+        (tmp_path / stale).write_bytes(b"\0" * 4096)
     collect(small_collect(out, n=3))
     with open_dataset(out) as reader:
         assert len(reader) == 3 and reader[1].actions.shape == (3, 7)
+    assert not temporaries(tmp_path)
 
 
 def _run_collect(out: Path, log: Path, *extra: str, workers: int = 0) -> subprocess.Popen:
