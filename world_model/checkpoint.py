@@ -46,7 +46,7 @@ class CorruptCheckpointError(ValueError):
 def atomic_dir(target: Path, write: Any) -> None:
     """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact.
 
-    A full disk raises `DiskFullError` naming the file and removes the temporary folder (it
+    A full disk raises `DiskFullError` naming `target` and removes the temporary folder (it
     would otherwise keep the disk full); folders of killed writers are removed at the next
     run's start (`envs.storage.remove_stale_temporaries`).
     """

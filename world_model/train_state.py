@@ -11,6 +11,7 @@ the architecture changed.
 from __future__ import annotations
 
 import io
+import math
 import os
 import shutil
 from collections.abc import Callable
@@ -104,11 +105,7 @@ def save_training_checkpoint(
     atomic_dir(target, write)
     pointer = ckpt_root / LATEST
     tmp_pointer = ckpt_root / f".{LATEST}.tmp-{os.getpid()}"
-    try:
-        write_file(tmp_pointer, target.name.encode())
-    except OSError:
-        tmp_pointer.unlink(missing_ok=True)
-        raise
+    write_file(tmp_pointer, target.name.encode())  # removed again if the disk is full
     os.replace(tmp_pointer, pointer)
     old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())[:-keep]
     for p in old:
@@ -130,7 +127,7 @@ def checkpoint_candidates(out_dir: Path) -> list[Path]:
     root = Path(out_dir) / "checkpoints"
     steps = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
     pointer = root / LATEST
-    named = root / pointer.read_text().strip() if pointer.is_file() else None
+    named = root / pointer.read_text(errors="replace").strip() if pointer.is_file() else None
     if named is not None and named in steps:
         steps.remove(named)
     return ([named] if named is not None else []) + steps
@@ -227,7 +224,7 @@ def check_finite_step(
     is all-reduced under DDP, so every rank stops at the same step.
     """
     values = {"loss": float(loss.detach()), "gradient norm": float(grad_norm.detach())}
-    bad = {k: v for k, v in values.items() if not torch.isfinite(torch.tensor(v))}
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
         what = ", ".join(f"{k} {v}" for k, v in bad.items())
         raise NonFiniteTrainingError(
