@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.envs [--episodes 50] [--steps 200]
 
 Writes ``bench/results/envs.json`` and ``bench/results/envs.md``. Throughput counts full control
-steps (IK + physics at 500 Hz + rendering the observation), random actions, in wm/PandaPush-v0.
+steps (IK + physics at 500 Hz + rendering the observation), random actions, in wm/PandaPush-v0
+at 64-256 px and in every registered env at 64 px (``--only per_env`` re-runs just that).
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def _best_rate(step, steps: int, trials: int, per_call: int = 1) -> tuple[float,
     return max(rates), float(np.median(rates))
 
 
-def single_process_rate(size: int, steps: int, trials: int = 5) -> tuple[float, float]:
-    env = gym.make(THROUGHPUT_ID, image_size=size, max_episode_steps=10**9)
+def single_process_rate(
+    size: int, steps: int, trials: int = 5, env_id: str = THROUGHPUT_ID, **kwargs
+) -> tuple[float, float]:
+    env = gym.make(env_id, image_size=size, max_episode_steps=10**9, **kwargs)
     env.reset(seed=0)
     env.action_space.seed(0)
     for _ in range(10):  # warm-up: renderer creation, caches
@@ -120,6 +123,19 @@ def success_rate(env_id: str, policy: str, episodes: int, noise: float = 0.0) ->
     }
 
 
+def per_env_rates(steps: int) -> dict:
+    """64 px control steps/s of every registered env in one process (best, median of 5), plus
+    OGBench's own mesh rendering (``fast_render=False``) for comparison over fewer steps."""
+    out = {}
+    for env_id in envs.ENV_IDS:
+        out[env_id] = single_process_rate(64, steps, env_id=env_id)
+        print(env_id, out[env_id], flush=True)
+    slow = single_process_rate(64, 10, trials=2, env_id="wm/OGBenchCube-v0", fast_render=False)
+    out["wm/OGBenchCube-v0 (fast_render=False)"] = slow
+    print("OGBench original", slow, flush=True)
+    return out
+
+
 def oracle_ms(samples: int = 100, horizon: int = 3) -> float:
     env = gym.make(THROUGHPUT_ID)
     env.reset(seed=0)
@@ -159,6 +175,16 @@ def to_markdown(r: dict) -> str:
         lines.append(
             f"| {size} px | {one:.0f} ({med1:.0f}) | {two:.0f} ({med2:.0f}) | {two / one:.2f}x |"
         )
+    if "steps_per_s_64_by_env" in r:
+        lines += [
+            "",
+            "## Control steps/s at 64 px, one process, per env (best of 5, median in brackets)",
+            "",
+            "| env | steps/s |",
+            "|---|---|",
+        ]
+        for env_id, (best, median) in r["steps_per_s_64_by_env"].items():
+            lines.append(f"| {env_id} | {best:.0f} ({median:.0f}) |")
     lines += [
         "",
         f"oracle_cost, 100 samples x horizon 3: {r['oracle_cost_ms_100x3']:.0f} ms.",
@@ -193,7 +219,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--steps", type=int, default=200, help="control steps per timed run")
     parser.add_argument(
-        "--only", choices=("all", "throughput", "success"), default="all",
+        "--only", choices=("all", "throughput", "per_env", "success"), default="all",
         help="re-run one part and keep the other from the existing envs.json",
     )  # fmt: skip
     parser.add_argument("--idle-wait", type=float, default=30.0, help="max s to wait for idle CPUs")
@@ -204,7 +230,7 @@ def main() -> None:
     result.update(
         {
             "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} "
-            f"--steps {args.steps} --idle-wait {args.idle_wait:g}",
+            f"--steps {args.steps} --idle-wait {args.idle_wait:g} --only {args.only}",
             "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
         }
@@ -214,6 +240,8 @@ def main() -> None:
         result["idle_wait_s"] = args.idle_wait
         result["steps_per_s"] = throughput(args.steps)
         result["oracle_cost_ms_100x3"] = oracle_ms()
+    if args.only in ("all", "per_env"):
+        result["steps_per_s_64_by_env"] = per_env_rates(args.steps)
     if args.only in ("all", "success"):
         result["episodes"] = args.episodes
         result["success"] = {}

@@ -31,6 +31,7 @@ ENV_IDS = (
     "wm/PandaPickPlace-v0",
     "wm/DMCReacherEasy-v0",
     "wm/DMCPointMassEasy-v0",
+    "wm/OGBenchCube-v0",
 )
 MAX_EPISODE_STEPS = {
     "wm/PandaReach-v0": 25,
@@ -39,6 +40,7 @@ MAX_EPISODE_STEPS = {
     "wm/PandaPickPlace-v0": 40,
     "wm/DMCReacherEasy-v0": 50,
     "wm/DMCPointMassEasy-v0": 50,
+    "wm/OGBenchCube-v0": 200,  # OGBench's visual-cube-single episode length
 }
 _ENTRY_POINTS = {
     "wm/PandaReach-v0": ("envs.panda_tasks:PandaReachEnv", {}),
@@ -48,6 +50,7 @@ _ENTRY_POINTS = {
     "wm/PandaPickPlace-v0": ("envs.panda_tasks:PandaPickPlaceEnv", {}),
     "wm/DMCReacherEasy-v0": ("envs.dmc:DMCEnv", {"task": "reacher_easy"}),
     "wm/DMCPointMassEasy-v0": ("envs.dmc:DMCEnv", {"task": "point_mass_easy"}),
+    "wm/OGBenchCube-v0": ("envs.ogbench_cube:OGBenchCubeEnv", {}),
 }
 
 for _id, (_entry, _kwargs) in _ENTRY_POINTS.items():

@@ -27,9 +27,11 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from envs.collect_config import (
+    NOISY_POLICIES,
     CollectConfig,
     DMCEnvEntry,
     GymEnvEntry,
+    OGBenchCubeEntry,
     PandaEnvEntry,
     foreign_env_node,
     register_configs,
@@ -55,7 +57,7 @@ register_configs()
 _WORKER: dict[str, Any] = {}  # per-process env, kept across episodes
 
 
-def make_env(entry: PandaEnvEntry | DMCEnvEntry | GymEnvEntry) -> gym.Env:
+def make_env(entry: PandaEnvEntry | DMCEnvEntry | OGBenchCubeEntry | GymEnvEntry) -> gym.Env:
     """``gym.make`` an env entry (honouring its ``max_episode_steps`` override)."""
     import envs  # noqa: F401  (registers the wm/* ids in this process)
 
@@ -77,7 +79,8 @@ def episode_plan(cfg: CollectConfig, index: int) -> dict[str, Any]:
     name = p.name
     if name == "mixed":
         name = "expert" if rng.random() < p.expert_fraction else "random"
-    noise = float(rng.uniform(p.noise, max(p.noise, p.noise_max))) if name == "expert" else 0.0
+    noisy = name in NOISY_POLICIES
+    noise = float(rng.uniform(p.noise, max(p.noise, p.noise_max))) if noisy else 0.0
     return {"seed": cfg.seed + index, "policy": name, "noise": noise}
 
 

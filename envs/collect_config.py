@@ -16,6 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from envs.config import DMCEnvConfig, PandaEnvConfig
 from envs.foreign import GymEnvEntry, task_name
+from envs.ogbench_cube import OGBenchCubeConfig
 
 PANDA_IDS = {
     "wm/PandaReach-v0": "reach",
@@ -74,6 +75,35 @@ class DMCEnvEntry(DMCEnvConfig):
 
 
 @dataclass
+class OGBenchCubeEntry(OGBenchCubeConfig):
+    """OGBench's cube env to collect from: its id plus every `OGBenchCubeConfig` field."""
+
+    id: str = "wm/OGBenchCube-v0"
+    """Gymnasium id (only ``wm/OGBenchCube-v0``)."""
+    task: str = "ogbench_cube"
+    """Name used in the default output file only."""
+    max_episode_steps: int = 0
+    """Episode length in control steps (20 Hz); 0 keeps the registered 200."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.id != "wm/OGBenchCube-v0":
+            raise ValueError(f"id={self.id!r}: this entry is for wm/OGBenchCube-v0")
+        if self.max_episode_steps < 0:
+            raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
+
+    def make_kwargs(self) -> dict[str, Any]:
+        kwargs = asdict(self)
+        for key in ("id", "max_episode_steps", "task"):
+            kwargs.pop(key)
+        return kwargs
+
+
+POLICY_NAMES = ("expert", "random", "smooth", "mixed", "ogbench_plan", "ogbench_markov")
+NOISY_POLICIES = ("expert", "ogbench_plan", "ogbench_markov")  # take policy.noise
+
+
+@dataclass
 class PolicyConfig:
     """Which policy acts in each episode."""
 
@@ -81,7 +111,9 @@ class PolicyConfig:
     """``expert`` (scripted, privileged state; wm/* envs only), ``random`` (uniform in the
     action bounds), ``smooth`` (random with temporally correlated actions: covers more of the
     state space than white noise on momentum-driven envs), ``mixed`` (each episode is expert
-    with probability ``expert_fraction``, else random) or ``module:callable``, a user policy
+    with probability ``expert_fraction``, else random), ``ogbench_plan`` / ``ogbench_markov``
+    (OGBench's own cube oracles chaining pick-and-place tasks like its play / noisy datasets;
+    wm/OGBenchCube-v0 only, envs/ogbench_oracle.py) or ``module:callable``, a user policy
     factory called per episode as ``callable(env, seed=..., noise=...)`` that returns
     ``policy(obs, info) -> action``."""
     expert_fraction: float = 0.8
@@ -93,10 +125,9 @@ class PolicyConfig:
     a mix of clean and failed attempts (around 0.3 the Panda experts mostly fail)."""
 
     def __post_init__(self) -> None:
-        if self.name not in ("expert", "random", "smooth", "mixed") and ":" not in self.name:
+        if self.name not in POLICY_NAMES and ":" not in self.name:
             raise ValueError(
-                f"policy.name={self.name!r}: expected expert, random, smooth, mixed or "
-                "module:callable"
+                f"policy.name={self.name!r}: expected one of {POLICY_NAMES} or module:callable"
             )
         if not 0.0 <= self.expert_fraction <= 1.0:
             raise ValueError(f"policy.expert_fraction={self.expert_fraction}: expected [0, 1]")
@@ -110,8 +141,8 @@ class CollectConfig:
 
     env: Any = MISSING
     """Env entry (Hydra group ``env``: panda_reach, panda_push, panda_pick_place, dmc_reacher_easy,
-    dmc_point_mass_easy, or ``gym`` for any Gymnasium id; ``env.id=<foreign id>`` alone picks
-    ``gym`` too)."""
+    dmc_point_mass_easy, ogbench_cube, or ``gym`` for any Gymnasium id; ``env.id=<foreign id>``
+    alone picks ``gym`` too)."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     num_episodes: int = 100
     """Episodes in the finished file; episode k is reset with seed ``seed + k``."""
@@ -132,9 +163,9 @@ class CollectConfig:
             raise ValueError(f"num_workers={self.num_workers}: must be >= 0")
         if self.compression not in ("gzip", "lzf"):
             raise ValueError(f"compression={self.compression!r}: expected gzip or lzf")
-        if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry | GymEnvEntry):
+        if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry | OGBenchCubeEntry | GymEnvEntry):
             raise ValueError(
-                f"env must be a Panda, DMC or gym entry, got {type(self.env).__name__}"
+                f"env must be a Panda, DMC, OGBench or gym entry, got {type(self.env).__name__}"
             )
 
 
@@ -145,6 +176,7 @@ def register_configs() -> None:
     cs.store(group="env", name="panda_schema", node=PandaEnvEntry)
     cs.store(group="env", name="dmc_schema", node=DMCEnvEntry)
     cs.store(group="env", name="gym_schema", node=GymEnvEntry)
+    cs.store(group="env", name="ogbench_schema", node=OGBenchCubeEntry)
 
 
 def foreign_env_node(cfg: DictConfig) -> DictConfig:
@@ -158,7 +190,7 @@ def foreign_env_node(cfg: DictConfig) -> DictConfig:
         if not env.task:
             env.task = task_name(env.id)  # before ``output`` interpolates it
         return cfg
-    if env.id in PANDA_IDS or env.id in DMC_IDS:
+    if env.id in PANDA_IDS or env.id in DMC_IDS or env.id == OGBenchCubeEntry.id:
         return cfg
     node = OmegaConf.structured(
         GymEnvEntry(id=env.id, image_size=env.image_size, max_episode_steps=env.max_episode_steps)

@@ -29,8 +29,10 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
     """Build a policy for ``env`` (wrapped or not).
 
     ``random`` (uniform in the bounds) and ``smooth`` (random, temporally correlated) work for
-    any Box action; ``expert`` only for the wm/* envs in `EXPERT_ENVS`; ``module:callable`` is a
-    user factory called as ``callable(env, seed=seed, noise=noise)`` returning the policy.
+    any Box action; ``expert`` only for the wm/* envs in `EXPERT_ENVS` (for wm/OGBenchCube-v0
+    it is OGBench's Markov oracle); ``ogbench_plan`` / ``ogbench_markov`` are OGBench's cube
+    oracles chaining tasks (envs/ogbench_oracle.py); ``module:callable`` is a user factory
+    called as ``callable(env, seed=seed, noise=noise)`` returning the policy.
     """
     if noise < 0:
         raise ValueError(f"noise={noise}: must be >= 0")
@@ -45,11 +47,19 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
         return lambda obs, info: rng.uniform(low, high).astype(np.float32)
     if name == "smooth":
         return _smooth_random(low, high, rng)
+    if name in ("ogbench_plan", "ogbench_markov"):  # OGBench's scripted cube oracles
+        from envs.ogbench_oracle import make_oracle_policy
+
+        return make_oracle_policy(env, name.removeprefix("ogbench_"), noise=noise, seed=seed)
     if name != "expert":
         raise ValueError(
             f"policy {name!r}: expected 'expert', 'random', 'smooth' or 'module:callable'"
         )
     base = env.unwrapped
+    if type(getattr(base, "cfg", None)).__name__ == "OGBenchCubeConfig":  # OGBench's oracle
+        from envs.ogbench_oracle import make_oracle_policy
+
+        return make_oracle_policy(env, "markov", noise=noise, seed=seed, chain_tasks=False)
     cfg = getattr(base, "cfg", None)
     expert = _EXPERTS.get(f"{type(cfg).__name__}:{getattr(cfg, 'task', '')}")
     if expert is None:
@@ -159,6 +169,7 @@ EXPERT_ENVS = (
     "wm/PandaPickPlace-v0",
     "wm/DMCReacherEasy-v0",
     "wm/DMCPointMassEasy-v0",
+    "wm/OGBenchCube-v0",
 )
 _EXPERTS = {
     "DMCEnvConfig:reacher_easy": _dmc_reacher,

@@ -1,0 +1,102 @@
+"""wm/OGBenchCube-v0: fast frames stay close to OGBench's, state round trips, OGBench oracles.
+
+The generic checks (Gymnasium checker, shapes, determinism, oracle_cost vs execution, the
+expert reaching the goal) run for this env in tests/test_envs.py through envs.ENV_IDS.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401  (registers wm/*)
+from envs.experts import make_policy
+
+ENV_ID = "wm/OGBenchCube-v0"
+
+
+@pytest.fixture(scope="module")
+def env() -> gym.Env:
+    e = gym.make(ENV_ID)
+    yield e
+    e.close()
+
+
+def test_fast_frames_stay_close_to_ogbench_frames() -> None:
+    """Same states drawn both ways: the cube lands on the same pixels, colours stay close."""
+    fast, orig = gym.make(ENV_ID), gym.make(ENV_ID, fast_render=False)
+    obs_f, _ = fast.reset(seed=5)
+    obs_o, _ = orig.reset(seed=5)
+    actions = np.random.default_rng(0).uniform(-1, 1, (4, 7))
+    for a in actions:
+        obs_f, *_ = fast.step(a)
+        obs_o, *_ = orig.step(a)
+    np.testing.assert_array_equal(obs_f["state"], obs_o["state"])  # same physics
+    diff = np.abs(obs_f["pixels"].astype(int) - obs_o["pixels"].astype(int))
+    assert diff.mean() < 8.0, f"mean |fast - original| = {diff.mean():.1f} / 255"
+
+    def red(p: np.ndarray) -> np.ndarray:  # the cube is the only saturated red in the scene
+        return (p[..., 0] > 150) & (p[..., 1] < 110)
+
+    centres = [np.argwhere(red(o["pixels"])).mean(axis=0) for o in (obs_f, obs_o)]  # (row, col)
+    assert np.linalg.norm(centres[0] - centres[1]) < 1.0  # px (no multisampling: edges alias)
+    fast.close()
+    orig.close()
+
+
+def test_action_padding_and_nan(env: gym.Env) -> None:
+    np.testing.assert_array_equal(env.action_space.high, [1, 1, 1, 1, 1, 0, 0])
+    env.reset(seed=0)
+    obs, *_ = env.step(np.full(7, np.nan, np.float32))  # NaN means "no move"
+    assert np.all(np.isfinite(obs["state"]))
+    assert env.unwrapped.control_hz == pytest.approx(20.0)
+
+
+def test_sim_state_round_trip_restores_frames(env: gym.Env) -> None:
+    obs, _ = env.reset(seed=2)
+    base = env.unwrapped
+    saved = base.get_sim_state()
+    for _ in range(3):
+        env.step(env.action_space.sample())
+    base.set_sim_state(saved)
+    np.testing.assert_array_equal(base.render(), obs["pixels"])
+    with pytest.raises(ValueError, match="sim state must be"):
+        base.set_sim_state(saved[:-1])
+
+
+def test_goal_configuration_moves_the_target(env: gym.Env) -> None:
+    env.reset(seed=4)
+    base = env.unwrapped
+    cube = base.goal_configuration()
+    base.set_goal_configuration(cube + [0.0, 0.03, 0.0])
+    *_, info = env.step(np.zeros(7, np.float32))
+    assert info["success"] and info["distance"] == pytest.approx(0.03, abs=5e-3)
+    assert base.oracle_cost(np.zeros((2, 1, 7))) == pytest.approx([0.03, 0.03], abs=5e-3)
+
+
+@pytest.mark.parametrize("name", ["ogbench_plan", "ogbench_markov"])
+def test_ogbench_oracles_solve_and_chain_tasks(env: gym.Env, name: str) -> None:
+    """Play data: the oracle reaches the target, then a new target is drawn (chained tasks)."""
+    obs, info = env.reset(seed=7)
+    first_target = env.unwrapped.target_pos()
+    policy = make_policy(name, env, seed=7)
+    hit = None
+    for t in range(120):
+        obs, _, _, _, info = env.step(policy(obs, info))
+        hit = t if hit is None and info["success"] else hit
+    assert hit is not None, f"{name} never reached its target"
+    assert not np.allclose(env.unwrapped.target_pos(), first_target)  # a new task started
+
+
+def test_oracle_policy_is_seeded_and_leaves_global_rng_alone(env: gym.Env) -> None:
+    runs = []
+    for _ in range(2):
+        obs, info = env.reset(seed=1)
+        np.random.seed(0)
+        policy = make_policy("ogbench_plan", env, noise=0.1, seed=3)
+        runs.append([policy(obs, info) for _ in range(3)])
+        assert np.random.random() == np.random.RandomState(0).random()
+    np.testing.assert_array_equal(runs[0], runs[1])
+    with pytest.raises(ValueError, match="OGBenchCube"):
+        make_policy("ogbench_plan", gym.make("wm/DMCReacherEasy-v0"))
