@@ -27,7 +27,7 @@ import numpy as np
 from ogbench.manipspace.envs.cube_env import CubeEnv
 
 from envs.ogbench_render import SceneRenderer
-from envs.panda import _LIVE_ENVS, _ensure_exit_hook
+from envs.render_exit import close_at_exit
 
 OGBENCH_ACTION_DIM = 5
 GRIPPER_STROKE = 0.8  # rad of the Robotiq driver joint at full closure (OGBench's scale)
@@ -113,7 +113,6 @@ class OGBenchCubeEnv(gym.Env):
         self._state_spec = mujoco.mjtState.mjSTATE_INTEGRATION
         self.goal_state = np.zeros(7, np.float32)
         self.goal_pixels = np.zeros((size, size, 3), np.uint8)
-        _LIVE_ENVS.add(self)
 
     def _cache_ids(self) -> None:
         m = self.model
@@ -179,7 +178,7 @@ class OGBenchCubeEnv(gym.Env):
 
     def _render(self, d: mujoco.MjData) -> np.ndarray:
         frame = self._renderer.render(d)  # (S, S, 3) uint8; the GL context exists from here
-        _ensure_exit_hook()  # after mujoco's own EGL hook, so renderers close before it runs
+        close_at_exit(self)  # after mujoco's own EGL hook, so renderers close before it runs
         return frame
 
     def _get_obs(self) -> dict[str, np.ndarray]:
