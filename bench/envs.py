@@ -180,6 +180,8 @@ def to_markdown(r: dict) -> str:
             "",
             "## Control steps/s at 64 px, one process, per env (best of 5, median in brackets)",
             "",
+            f"Load average when this part started: {r.get('loadavg_per_env')}.",
+            "",
             "| env | steps/s |",
             "|---|---|",
         ]
@@ -241,6 +243,7 @@ def main() -> None:
         result["steps_per_s"] = throughput(args.steps)
         result["oracle_cost_ms_100x3"] = oracle_ms()
     if args.only in ("all", "per_env"):
+        result["loadavg_per_env"] = [round(x, 2) for x in os.getloadavg()]
         result["steps_per_s_64_by_env"] = per_env_rates(args.steps)
     if args.only in ("all", "success"):
         result["episodes"] = args.episodes

@@ -5,8 +5,9 @@ and a 4096 px shadow map; software GL on a CPU core renders that at 2-5 frames/s
 mode draws a copy of the model in which
 
 * the UR5e's visual meshes are hidden and its collision capsules / cylinder (the primitives
-  MuJoCo Menagerie ships for contacts) are drawn instead, in the arm's own transparent
-  light-blue (OGBench shows the arm at alpha 0.1 in pixel tasks, so mostly its shadow shows);
+  MuJoCo Menagerie ships for contacts) are drawn instead, in the mean grey of the arm's
+  materials at alpha 0.1 (OGBench's pixel tasks draw the arm that transparent: mostly its
+  shadow shows);
 * each Robotiq visual mesh becomes a box the size of its bounding box, same material
   (purple, alpha 0.1; the finger pads keep alpha 0.5);
 * the floor plane is drawn as 10 cm instead of 1 cm quads (its texture mapping is the same;
@@ -26,7 +27,7 @@ import copy
 import mujoco
 import numpy as np
 
-ARM_RGBA = (0.6, 0.72, 0.94, 0.1)  # OGBench's ur5e/lightblue at the pixel tasks' alpha
+ARM_RGBA = (0.3, 0.32, 0.36, 0.1)  # mean of the UR5e materials; OGBench's pixel-task alpha
 FAST_GROUP = 4  # geom group drawn by the fast renderer (hidden geoms go to group 5)
 HIDDEN_GROUP = 5
 CAMERA = "front_pixels"  # OGBench's pixel-task camera
