@@ -16,7 +16,9 @@ Euclidean error over them. Which positions, first match wins:
 5. Fallback, labelled ``state norm (mixed units)``: the flattened sim state. Angles and lengths
    mix here; set ``fn`` for a real measure.
 
-Thresholds default per measure (``DEFAULT_THRESHOLDS``) and are printed with every result.
+Thresholds default to the env's own ``task_threshold()`` (metres, with ``task_positions``;
+OGBench cube: 0.04, its success test), else per measure (``DEFAULT_THRESHOLDS``); they are
+printed with every result.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ class TaskDistance:
             self.kind, self.unit = "state_norm", "mixed units"
             self.label = "state norm (mixed units: set env.distance.fn for a real measure)"
             self._read = lambda: _flat_state(env)
-        self.threshold = cfg.threshold or DEFAULT_THRESHOLDS[self.kind]
+        own = getattr(base, "task_threshold", None)  # the env's own success radius, if it has one
+        own = float(own()) if callable(own) and self.kind == "user" and not cfg.fn else 0.0
+        self.threshold = cfg.threshold or own or DEFAULT_THRESHOLDS[self.kind]
 
     def features(self) -> np.ndarray:
         """Positions (K, D) of the env as it is now."""

@@ -84,6 +84,12 @@ class DMCEnv(gym.Env):
     def step(
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        reward = self.step_dynamics(action)
+        return self._get_obs(), reward, False, False, self._info()
+
+    def step_dynamics(self, action: np.ndarray) -> float:
+        """`step` without the frame and info (the oracle's fast path, envs/oracle.py): the
+        suite's reward summed over the action repeats."""
         action = np.clip(
             np.nan_to_num(np.asarray(action, np.float32)),
             self.action_space.low,
@@ -92,7 +98,7 @@ class DMCEnv(gym.Env):
         reward = 0.0
         for _ in range(self.cfg.action_repeat):
             reward += float(self._env.step(action[: self._n_act]).reward or 0.0)
-        return self._get_obs(), reward, False, False, self._info()
+        return reward
 
     def render(self) -> np.ndarray | None:
         return None if self.render_mode is None else self._render()
@@ -128,6 +134,15 @@ class DMCEnv(gym.Env):
         xpos = self.physics.data.geom_xpos
         delta = xpos[self._target_geom] - xpos[self._mover_geom]
         return float(np.linalg.norm(delta[:2] if self._domain == "reacher" else delta))
+
+    def task_positions(self) -> np.ndarray:
+        """Fingertip (reacher) or mass (point mass) centre (1, 3) m: what state goals compare
+        (envs/distance.py, protocol=dataset); the target itself is scenery."""
+        return self.physics.data.geom_xpos[self._mover_geom][None].copy()
+
+    def task_threshold(self) -> float:
+        """The suite's own success radius (m), applied to a state goal's fingertip / mass."""
+        return self._success_threshold()
 
     def _success_threshold(self) -> float:
         if self.cfg.success_threshold >= 0:

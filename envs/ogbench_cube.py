@@ -219,19 +219,18 @@ class OGBenchCubeEnv(gym.Env):
         self.ogbench_env.set_new_target(return_info=False)
         self._render_goal()
 
-    # ------------------------------------------------------------------ protocol=dataset
-    def goal_configuration(self) -> np.ndarray:
-        """Cube centre (3,) m: what OGBench's success test compares with the target."""
-        return self.cube_pos()
+    # ------------------------------------------------------------------ state goals
+    def task_positions(self) -> np.ndarray:
+        """Cube centre (1, 3) m: what state goals compare (envs/distance.py, protocol=dataset)."""
+        return self.cube_pos()[None]
 
-    def set_goal_configuration(self, configuration: np.ndarray) -> None:
-        """Move the (invisible) target to ``configuration`` (3,) m: info and oracle_cost follow."""
-        configuration = np.asarray(configuration, np.float64).ravel()
-        if configuration.shape != (3,):
-            raise ValueError(
-                f"goal configuration must be the cube xyz (3,), got {configuration.shape}"
-            )
-        self.data.mocap_pos[self._target_mocap] = configuration
+    def task_threshold(self) -> float:
+        """OGBench's own success radius for the cube (m)."""
+        return self.cfg.success_threshold
+
+    def step_dynamics(self, action: np.ndarray) -> None:
+        """`step` without the frame and info: the oracle's fast path (envs/oracle.py)."""
+        self._advance(action)
 
     # ------------------------------------------------------------------ sim state / oracle
     def get_sim_state(self) -> np.ndarray:

@@ -65,14 +65,20 @@ def test_sim_state_round_trip_restores_frames(env: gym.Env) -> None:
         base.set_sim_state(saved[:-1])
 
 
-def test_goal_configuration_moves_the_target(env: gym.Env) -> None:
+def test_state_goal_distance_is_ogbench_success_test(env: gym.Env) -> None:
+    """protocol=dataset scores the cube against the goal frame's cube with OGBench's 4 cm."""
+    from envs.distance import TaskDistance
+    from envs.oracle import state_oracle_cost
+
     env.reset(seed=4)
-    base = env.unwrapped
-    cube = base.goal_configuration()
-    base.set_goal_configuration(cube + [0.0, 0.03, 0.0])
-    *_, info = env.step(np.zeros(7, np.float32))
-    assert info["success"] and info["distance"] == pytest.approx(0.03, abs=5e-3)
-    assert base.oracle_cost(np.zeros((2, 1, 7))) == pytest.approx([0.03, 0.03], abs=5e-3)
+    dist = TaskDistance(env)
+    assert dist.threshold == pytest.approx(0.04) and "task_positions" in dist.describe()["distance"]
+    goal = dist.features() + [0.0, 0.03, 0.0]  # the cube 3 cm away: inside OGBench's radius
+    costs = state_oracle_cost(env, np.zeros((2, 2, 7)), dist, goal)  # fast path, no frames
+    assert costs == pytest.approx([0.03, 0.03], abs=5e-3)
+    frame = env.unwrapped.render()
+    state_oracle_cost(env, np.ones((1, 3, 7)), dist, goal)
+    np.testing.assert_array_equal(env.unwrapped.render(), frame)  # live state untouched
 
 
 @pytest.mark.parametrize("name", ["ogbench_plan", "ogbench_markov"])

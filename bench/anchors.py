@@ -1,0 +1,266 @@
+"""The anchors' own tasks under their protocol: OGBench cube and dm_control reacher, our agents
+next to the published LeWM / DINO-WM / PLDM / RC-aux figures.
+
+    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task reacher --agent random \
+        --dataset data/reacher_eval.h5
+    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task cube --agent oracle \
+        --dataset data/ogbench_cube_eval.h5 --override planner.num_samples=32
+    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task reacher --agent learned \
+        --dataset data/reacher_eval.h5 --checkpoint runs/reacher_wm/world_model \
+        --train-data data/reacher_train.h5 --train-time "..."
+    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --table    # markdown from the JSON only
+
+Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.dataset_goal.DatasetGoal` (protocol=dataset,
+the one implementation) starts each episode from a recorded state of a held-out trajectory and
+takes as the goal image the frame 25 control steps later; 50 control steps of budget, 50
+episodes (seeds 100000+). Success is the env's own test on the goal frame's positions
+(`task_positions` / `task_threshold`): OGBench cube, cube centre within 0.04 m of where it is in
+the goal frame; reacher, fingertip within the suite's 0.06 m (target + finger radius) of the goal
+frame's fingertip. Headline: reached at any step within the budget (their episodes end at
+success); success at the end of the budget is kept too. The planner is CEM over 25 control steps
+(the anchors' 5 blocks of 5), all executed before replanning; its sample budget is a flag.
+Writes bench/results/anchors.{json,md}; rows already in the JSON are kept unless re-run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from hydra import compose, initialize_config_module
+
+import agent.config  # noqa: F401  (registers eval_schema)
+import planners  # noqa: F401  (registers the planner schemas)
+from agent.factory import make_agent, make_env
+from agent.rollout import run_episode
+from envs.dataset import open_dataset
+from envs.dataset_goal import DatasetGoal
+
+OUT = Path(__file__).resolve().parent / "results"
+GOAL_OFFSET = 25  # control steps between start and goal frame (the anchors' protocol)
+BUDGET = 50  # control steps per episode
+SEED = 100_000
+TASKS = {"cube": "wm/OGBenchCube-v0", "reacher": "wm/DMCReacherEasy-v0"}
+# Published success (%), quoted as published: LeWM paper arXiv 2603.19312 (LeWM, and its
+# third-party DINO-WM / PLDM figures), RC-aux arXiv 2605.07278 (its own LeWM baseline in brackets).
+PUBLISHED = {
+    "cube": {
+        "LeWM": "74",
+        "DINO-WM": "slightly above LeWM (third-party, LeWM paper)",
+        "PLDM": "not reported",
+        "RC-aux": "76 (its LeWM: 72)",
+    },
+    "reacher": {
+        "LeWM": "86",
+        "DINO-WM": "79 (third-party, LeWM paper)",
+        "PLDM": "78 (LeWM paper)",
+        "RC-aux": "87 (its LeWM: 81)",
+    },
+}
+THEIR_DATA = (
+    "LeWM: 10k episodes x ~200 steps per task (frameskip 5), end-to-end training for hours "
+    "on one GPU"
+)
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval for a success rate."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+class _StartInfo(gym.Wrapper):
+    """Keeps the reset info: was the goal already met at the start (a trivial instance)?"""
+
+    solved_at_start = False
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self.solved_at_start = bool(info["success"])
+        return obs, info
+
+
+def eval_config(task: str, kind: str, checkpoint: str | None, overrides: list[str]) -> Any:
+    """configs/eval.yaml with the protocol's budget and planner horizon."""
+    args = [
+        f"env.id={TASKS[task]}",
+        f"env.max_steps={BUDGET}",
+        f"agent.kind={kind}",
+        f"agent.execute_steps={GOAL_OFFSET}",
+        f"planner.horizon={GOAL_OFFSET}",
+        f"seed={SEED}",
+        "planner.shift_pad=zero",
+        *overrides,
+    ]
+    if checkpoint:
+        args.append(f"agent.checkpoint={checkpoint}")
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose("eval", overrides=args)
+
+
+def run_row(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = eval_config(args.task, args.agent, args.checkpoint, args.override)
+    env = _StartInfo(DatasetGoal(make_env(cfg.env.id), args.dataset, offset=GOAL_OFFSET))
+    agent = make_agent(cfg, env)
+    any_hits, end_hits, trivial, plan_ms, dists, per_episode = 0, 0, 0, [], [], []
+    t0 = time.perf_counter()
+    for i in range(args.episodes):
+        r = run_episode(env, agent, SEED + i, BUDGET)
+        any_hits += r.success_any
+        end_hits += r.success
+        trivial += env.solved_at_start
+        plan_ms += [ms for ms in r.plan_ms if ms > 0]
+        dists.append(r.final_distance)
+        per_episode.append(
+            {"start": list(env.get_wrapper_attr("start")), "trivial": env.solved_at_start,
+             "success_any": r.success_any, "success_end": r.success}
+        )  # fmt: skip
+        print(f"{args.task} {args.agent} ep {i}: any {r.success_any} end {r.success}", flush=True)
+    wall = time.perf_counter() - t0
+    described = env.get_wrapper_attr("task_distance").describe()
+    env.close()
+    n = args.episodes
+    hard = [e for e in per_episode if not e["trivial"]]
+    hard_hits = sum(e["success_any"] for e in hard)
+    return {
+        "task": args.task,
+        "env_id": TASKS[args.task],
+        "agent": args.agent,
+        "episodes": n,
+        "success_any": any_hits / n,
+        "success_any_ci95": wilson(any_hits, n),
+        "success_end": end_hits / n,
+        "solved_at_start": trivial / n,
+        "success_any_not_at_start": hard_hits / len(hard) if hard else None,
+        "episodes_not_at_start": len(hard),
+        "per_episode": per_episode,
+        "mean_final_distance_m": float(np.mean(dists)),
+        "plan_ms_median": float(np.median(plan_ms)) if plan_ms else 0.0,
+        "wall_s": wall,
+        "distance": described,
+        "dataset": args.dataset,
+        "dataset_size": _dataset_size(args.dataset),
+        "checkpoint": args.checkpoint,
+        "train_data": _dataset_size(args.train_data) if args.train_data else None,
+        "train_time": args.train_time,
+        "overrides": args.override,
+        "planner": {k: cfg.planner[k] for k in ("num_samples", "iterations", "num_elites")},
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _dataset_size(path: str) -> dict[str, Any]:
+    with open_dataset(path) as reader:
+        steps = sum(int(reader.episode_attrs(i)["num_samples"]) for i in range(len(reader)))
+        return {"path": path, "episodes": len(reader), "steps": steps}
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    rows = data["rows"]
+    lines = [
+        "# The anchors' tasks under their protocol",
+        "",
+        "protocol=dataset: start at a recorded state of a held-out trajectory, goal = the frame "
+        f"{GOAL_OFFSET} control steps later, {BUDGET}-step budget, seeds {SEED}+; success = the "
+        "env's own test on the goal frame's positions, reached within the budget "
+        "(95 % Wilson interval). `bench/anchors.py` says how each row was made. "
+        f"Machine: {data['machine']}; shared with other jobs.",
+        "",
+        "| task | ours: learned | ours: oracle | ours: random | LeWM | DINO-WM | PLDM | RC-aux |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task in TASKS:
+        cells = []
+        for kind in ("learned", "oracle", "random"):
+            row = rows.get(f"{task}:{kind}")
+            cells.append(_cell(row) if row else "not run")
+        pub = PUBLISHED[task]
+        lines.append(
+            f"| {task} ({TASKS[task]}) | {' | '.join(cells)} | {pub['LeWM']} | {pub['DINO-WM']} "
+            f"| {pub['PLDM']} | {pub['RC-aux']} |"
+        )
+    lines += [
+        "",
+        "| row | episodes | end of budget | goal met at start | success when not met at start "
+        "| final dist (m) | planner (samples x iterations, elites) | plan ms (median) | wall s "
+        "| eval data |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in rows.items():
+        p = row["planner"]
+        planner = (
+            "-"
+            if row["agent"] == "random"
+            else f"{p['num_samples']} x {p['iterations']}, {p['num_elites']}"
+        )
+        ds = row["dataset_size"]
+        lines.append(
+            f"| {key} | {row['episodes']} | {row['success_end']:.2f} | "
+            f"{row['solved_at_start']:.2f} | {_hard(row)} | "
+            f"{row['mean_final_distance_m']:.3f} | {planner} | "
+            f"{row['plan_ms_median']:.0f} | {row['wall_s']:.0f} | {ds['episodes']} ep x "
+            f"{ds['steps'] // max(ds['episodes'], 1)} steps |"
+        )
+    lines += ["", "## Data and training, ours vs theirs", "", f"- Theirs: {THEIR_DATA}."]
+    for key, row in rows.items():
+        if row.get("train_data"):
+            td = row["train_data"]
+            lines.append(
+                f"- Ours ({key}): {td['episodes']} episodes, {td['steps']} control steps; "
+                f"{row.get('train_time') or 'training time not recorded'}."
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _hard(row: dict[str, Any]) -> str:
+    """Success over the episodes whose goal was not already met at the start."""
+    rate, n = row.get("success_any_not_at_start"), row.get("episodes_not_at_start", 0)
+    return "-" if rate is None else f"{rate:.2f} of {n}"
+
+
+def _cell(row: dict[str, Any]) -> str:
+    lo, hi = row["success_any_ci95"]
+    return f"{100 * row['success_any']:.0f} [{100 * lo:.0f}, {100 * hi:.0f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS))
+    parser.add_argument("--agent", choices=("learned", "oracle", "random"))
+    parser.add_argument("--dataset", help="held-out HDF5 recorded by wm-collect")
+    parser.add_argument("--checkpoint", default=None, help="world model, for --agent learned")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--override", action="append", default=[], help="extra eval override")
+    parser.add_argument("--train-data", default=None, help="the learned model's training data")
+    parser.add_argument("--train-time", default=None, help="how long training took, and where")
+    parser.add_argument("--table", action="store_true", help="only rewrite the markdown")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    path = OUT / "anchors.json"
+    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
+    data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU"
+    if not args.table:
+        if not (args.task and args.agent and args.dataset):
+            parser.error("--task, --agent and --dataset are required unless --table")
+        row = run_row(args)
+        data = json.loads(path.read_text()) if path.exists() else data  # others may have written
+        data["rows"][f"{row['task']}:{row['agent']}"] = row
+        print(json.dumps({k: row[k] for k in ("task", "agent", "success_any", "success_end")}))
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (OUT / "anchors.md").write_text(to_markdown(data))
+
+
+if __name__ == "__main__":
+    main()

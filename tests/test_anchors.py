@@ -1,0 +1,50 @@
+"""bench/anchors.py: protocol=dataset rows on the anchors' tasks, Wilson intervals, the table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+
+import envs  # noqa: F401
+from bench import anchors
+from envs.dataset import merge_parts, write_episode_part
+from envs.experts import make_policy
+from envs.rollout import dataset_root_attrs, record_episode
+
+
+def test_wilson_interval_brackets_the_rate() -> None:
+    lo, hi = anchors.wilson(43, 50)
+    assert lo < 43 / 50 < hi and hi - lo == pytest.approx(0.19, abs=0.02)
+    assert anchors.wilson(0, 50)[0] == 0.0 and anchors.wilson(50, 50)[1] == 1.0
+
+
+@pytest.fixture(scope="module")
+def reacher_data(tmp_path_factory) -> Path:
+    """Two 30-step noisy-expert reacher episodes with simulator states."""
+    out = tmp_path_factory.mktemp("anchors") / "reacher.h5"
+    env = gym.make("wm/DMCReacherEasy-v0", max_episode_steps=30)
+    for i, seed in enumerate((3, 4)):
+        ep = record_episode(env, make_policy("expert", env, noise=0.8, seed=seed), seed)
+        write_episode_part(out.parent / "parts", i, ep)
+    attrs = dataset_root_attrs("wm/DMCReacherEasy-v0", {}, env, {"name": "expert"})
+    merge_parts(out.parent / "parts", out, attrs)
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("kind", ["random", "oracle"])
+def test_rows_run_the_protocol_and_fill_the_table(reacher_data: Path, kind: str) -> None:
+    args = argparse.Namespace(
+        task="reacher", agent=kind, dataset=str(reacher_data), checkpoint=None, episodes=2,
+        override=["planner.num_samples=16", "planner.iterations=2", "planner.num_elites=4"],
+        train_data=None, train_time=None,
+    )  # fmt: skip
+    row = anchors.run_row(args)
+    assert row["episodes"] == 2 and 0.0 <= row["success_any"] <= 1.0
+    assert row["distance"]["threshold"] == pytest.approx(0.06)  # the suite's own radius
+    assert row["dataset_size"] == {"path": str(reacher_data), "episodes": 2, "steps": 60}
+    table = anchors.to_markdown({"machine": "test", "rows": {f"reacher:{kind}": row}})
+    assert "| reacher (wm/DMCReacherEasy-v0) |" in table and "86" in table  # LeWM's figure
