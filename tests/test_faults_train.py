@@ -215,3 +215,17 @@ def test_a_cost_function_returning_numpy_is_accepted() -> None:
     assert plan[0, 0, 0] > 0.0
     with pytest.raises(TypeError, match="must return a torch.Tensor"):
         planner.plan(lambda a: [[0.0] * a.shape[1]], num_envs=1)
+
+
+def test_an_encoder_with_nan_weights_is_caught_before_caching(tmp_path) -> None:
+    from tests.test_train import TINY_WM
+    from world_model.encoder import build_encoder
+    from world_model.latents import cached_latents
+
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(2, length=4, size=16))
+    encoder = build_encoder(TINY_WM.encoder)
+    with torch.no_grad():
+        next(iter(encoder.parameters())).fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"d\.h5: the encoder produced NaN/inf latents"):
+        cached_latents([h5], encoder, tmp_path / "cache")
+    assert not list((tmp_path / "cache").iterdir())

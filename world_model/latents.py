@@ -201,6 +201,11 @@ def cached_latents(
         log(f"encoding {path} -> {cache}")
         episodes = iter_dataset_episodes(path)
         data = encode_episodes(encoder, episodes, task=Path(path).stem, source=str(path))
+        if not bool(torch.isfinite(data.latents).all()):  # the frames are uint8: the encoder
+            raise ValueError(
+                f"{path}: the encoder produced NaN/inf latents; check its weights "
+                "(world_model.encoder.source); nothing was cached"
+            )
         save_latent_set(data, cache, {"dataset": str(path), "encoder": enc_key})
         parts.append(data)
     if not parts:
