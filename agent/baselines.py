@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agent.mpc import BaseAgent, PlanningAgent, _clip_action
+from agent.mpc import BaseAgent, PlanningAgent, clip_action
 from planners.base import Planner
 
 
@@ -41,15 +41,19 @@ class PolicyAgent(BaseAgent):
     def __init__(self, policy: Callable, action_low: np.ndarray, action_high: np.ndarray) -> None:
         super().__init__(action_low, action_high)
         self.policy = policy
-        self.info: dict = {}
+        self._info: dict = {}
 
     def set_goal(self, goal: object) -> None:
         del goal
 
+    def observe_privileged(self, info: dict) -> None:
+        """The scripted expert reads the simulator's truth (goal pose, cube) from ``info``."""
+        self._info = info
+
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
-        action = self.policy({"pixels": pixels, "state": state}, self.info)
+        action = self.policy({"pixels": pixels, "state": state}, self._info)
         self._record(0.0, float("nan"), False)
-        return _clip_action(action, self.action_low, self.action_high).astype(np.float32)
+        return clip_action(action, self.action_low, self.action_high).astype(np.float32)
 
 
 class OracleAgent(PlanningAgent):
@@ -73,9 +77,7 @@ class OracleAgent(PlanningAgent):
         self._queue.clear()
         self.planner.reset()
 
-    def _cost_fn(
-        self, pixels: np.ndarray, state: np.ndarray
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         oracle_cost = self._oracle_cost
         action_dim = self.action_low.size
 

@@ -1,7 +1,8 @@
 """Evaluation / demo configs: one dataclass per component, mirrored by configs/*.yaml.
 
-`configs/eval.yaml` extends the `eval_schema` node stored here, so every command-line override
-(`episodes=5`, `agent.kind=oracle`) is type-checked by Hydra at compose time.
+`configs/eval.yaml` extends the `eval_schema` node `register_configs()` stores, so every
+command-line override (`episodes=5`, `agent.kind=oracle`) is type-checked by Hydra at compose
+time; `eval_config` then turns the composed config into these dataclasses once.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 AGENT_KINDS = ("learned", "random", "expert", "oracle")
 
@@ -31,8 +32,12 @@ class EnvSection:
 
 
 @dataclass
-class AgentSection:
-    """What picks the actions."""
+class AgentConfig:
+    """What picks the actions and how plans become commands (`wm-eval`'s `agent.*` group).
+
+    V-JEPA 2-AC executes the first action and replans (`execute_steps=1`); executing a few
+    actions per plan trades a little success for much speed (ANCHORS, lesson 3).
+    """
 
     kind: str = "learned"
     """learned (world model + planner) | random | expert (scripted, privileged) | oracle (the
@@ -40,20 +45,42 @@ class AgentSection:
     checkpoint: str = "checkpoints/reach_tiny"
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1
-    """Actions executed per plan before replanning."""
+    """Actions executed from each plan before replanning."""
     context_frames: int = 1
-    """Observed frames given to the predictor as context."""
+    """Observed frames fed to the predictor as context (1 = current frame only)."""
     energy_metric: str = "l1"
-    """Latent distance for the energy: l1 (V-JEPA 2-AC) | l2."""
+    """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
     energy_reduce: str = "last"
-    """last: distance at the horizon | sum: summed over the horizon."""
+    """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
     expert_noise: float = 0.0
     """Gaussian action noise of the expert baseline, fraction of the bounds."""
     subgoal_capture_steps: list[int] = field(default_factory=list)
     """Sub-goals (learned agent, wm/Panda* envs): frames a scripted demonstration of the same
     task instance reaches after these many steps, followed by the task's goal image."""
     subgoal_hold_steps: list[int] = field(default_factory=list)
-    """Control steps each sub-goal is held before the next (one per captured sub-goal)."""
+    """Control steps each sub-goal image is held before the next (V-JEPA 2-AC pick-and-place:
+    4, 10, 4); one per captured sub-goal."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in AGENT_KINDS:
+            raise ValueError(f"agent.kind={self.kind!r}: expected one of {AGENT_KINDS}")
+        if self.execute_steps < 1:
+            raise ValueError(f"agent.execute_steps={self.execute_steps}: must be >= 1")
+        if self.context_frames < 1:
+            raise ValueError(f"agent.context_frames={self.context_frames}: must be >= 1")
+        if self.energy_metric not in ("l1", "l2"):
+            raise ValueError(f"agent.energy_metric={self.energy_metric!r}: expected l1 or l2")
+        if self.energy_reduce not in ("last", "sum"):
+            raise ValueError(f"agent.energy_reduce={self.energy_reduce!r}: expected last or sum")
+        if any(h < 1 for h in self.subgoal_hold_steps):
+            raise ValueError(f"agent.subgoal_hold_steps={self.subgoal_hold_steps}: must be >= 1")
+        if self.subgoal_capture_steps and len(self.subgoal_hold_steps) != len(
+            self.subgoal_capture_steps
+        ):
+            raise ValueError(
+                f"agent.subgoal_hold_steps={list(self.subgoal_hold_steps)} needs one entry per "
+                f"agent.subgoal_capture_steps={list(self.subgoal_capture_steps)}"
+            )
 
 
 @dataclass
@@ -61,7 +88,7 @@ class EvalConfig:
     """`wm-eval`: N episodes, fixed budgets, results.json + videos + TensorBoard in the run dir."""
 
     env: EnvSection = field(default_factory=EnvSection)
-    agent: AgentSection = field(default_factory=AgentSection)
+    agent: AgentConfig = field(default_factory=AgentConfig)
     planner: Any = MISSING
     """Planner group (configs/planner/{cem,mppi}.yaml)."""
     episodes: int = 10
@@ -82,27 +109,28 @@ class EvalConfig:
     """Where results go; empty = Hydra's run directory."""
 
     def __post_init__(self) -> None:
-        validate(self)
+        if self.episodes < 1:
+            raise ValueError(f"episodes={self.episodes}: must be >= 1")
+        if self.env.max_steps < 1:
+            raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
+        if self.env.replay_goal_steps < 0:
+            raise ValueError(f"env.replay_goal_steps={self.env.replay_goal_steps}: must be >= 0")
+        if self.videos < 0:
+            raise ValueError(f"videos={self.videos}: must be >= 0")
 
 
-def validate(cfg: Any) -> None:
-    """Named errors for bad values (also used on the composed DictConfig)."""
-    if cfg.agent.kind not in AGENT_KINDS:
-        raise ValueError(f"agent.kind={cfg.agent.kind!r}: expected one of {AGENT_KINDS}")
-    if cfg.episodes < 1:
-        raise ValueError(f"episodes={cfg.episodes}: must be >= 1")
-    if cfg.env.max_steps < 1:
-        raise ValueError(f"env.max_steps={cfg.env.max_steps}: must be >= 1")
-    if cfg.videos < 0:
-        raise ValueError(f"videos={cfg.videos}: must be >= 0")
-    if len(cfg.agent.subgoal_hold_steps) != len(cfg.agent.subgoal_capture_steps):
-        raise ValueError(
-            f"agent.subgoal_hold_steps={list(cfg.agent.subgoal_hold_steps)} needs one entry per "
-            f"agent.subgoal_capture_steps={list(cfg.agent.subgoal_capture_steps)}"
-        )
-    if cfg.env.replay_goal_steps < 0:
-        raise ValueError(f"env.replay_goal_steps={cfg.env.replay_goal_steps}: must be >= 0")
+def eval_config(cfg: DictConfig) -> EvalConfig:
+    """The composed Hydra config as typed, validated objects (once, with `OmegaConf.to_object`):
+    `EvalConfig` with its `AgentConfig` and the planner's own config dataclass."""
+    typed = OmegaConf.to_object(cfg)
+    if not isinstance(typed, EvalConfig):
+        raise TypeError(f"expected an eval config composed on eval_schema, got {type(typed)}")
+    return typed
 
 
-_node = OmegaConf.structured(EvalConfig)
-ConfigStore.instance().store(name="eval_schema", node=_node)
+def register_configs() -> None:
+    """Store the schema configs/eval.yaml and configs/demo.yaml extend (idempotent)."""
+    from planners import register_configs as register_planner_configs
+
+    register_planner_configs()
+    ConfigStore.instance().store(name="eval_schema", node=EvalConfig)

@@ -3,6 +3,9 @@ that really produced the goal frame. A good world model puts the minimum near th
 
 from __future__ import annotations
 
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
+
+# isort: split
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +90,7 @@ def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """`wm-energy`: the energy-landscape PNG for one task instance (also an eval option)."""
     import argparse
-    import os
 
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from agent.factory import load_agent, make_env
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -99,7 +100,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="energy.png")
     args = parser.parse_args(argv)
     env = make_env(args.env)
-    agent = load_agent(args.checkpoint, action_low=env.action_space.low,
-                       action_high=env.action_space.high)  # fmt: skip
+    agent = load_agent(args.checkpoint, env=env)  # refuses an env the model was not trained on
     print(landscape_for_env(agent, env, args.seed, Path(args.out)))
     env.close()

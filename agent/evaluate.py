@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -10,13 +11,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from agent.config import EvalConfig
 from agent.factory import make_agent, make_env
 from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.video import write_video
+from envs.contract import EnvContract
 from envs.storage import write_file
 
 
@@ -50,17 +52,17 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
     }
 
 
-def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
+def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`."""
     from torch.utils.tensorboard import SummaryWriter
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs), cfg.env.replay_goal_steps)
+    env = make_env(cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps)
     agent = make_agent(cfg, env)
     writer = SummaryWriter(str(out_dir / "tb"))
-    fps = float(getattr(env.unwrapped, "control_hz", 5.0) or 5.0)
+    fps = EnvContract.from_env(env).control_hz  # videos play at the rate the actions were taken
     goal_fn = None
     if cfg.agent.subgoal_capture_steps and cfg.agent.kind == "learned":
         steps = list(cfg.agent.subgoal_capture_steps)
@@ -98,7 +100,7 @@ def evaluate(cfg: Any, out_dir: Path, progress: bool = True) -> dict[str, Any]:
         agent=cfg.agent.kind,
         max_steps=cfg.env.max_steps,
         videos=videos,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=dataclasses.asdict(cfg),
     )
     if cfg.energy_plot and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
         from agent.energy import landscape_for_env

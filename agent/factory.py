@@ -1,4 +1,9 @@
-"""Build envs and agents from an `EvalConfig`: the one place where the layers are wired."""
+"""Build envs and agents: the one place where the layers are wired.
+
+There are exactly two ways to get an agent: `make_agent(cfg, env)` (any kind, from an
+`EvalConfig`) and `load_agent(checkpoint, ...)` (the learned agent, for scripts and the ROS 2
+node). Both check the checkpoint's env contract against the env before the first action.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
-from agent.mpc import AgentConfig, MPCAgent
+from agent.blocks import action_block, make_block_planner
+from agent.config import AgentConfig, EvalConfig
+from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
+from envs.contract import EnvContract
 from envs.experts import make_policy
 from envs.foreign import make_gym_env
-from planners import make_planner, planner_config
+from planners import PlannerConfig, make_planner, planner_config
+from planners.config import CONFIGS
 
 
 def make_env(env_id: str, kwargs: dict[str, Any] | None = None, replay_goal_steps: int = 0):
@@ -29,47 +37,58 @@ def make_env(env_id: str, kwargs: dict[str, Any] | None = None, replay_goal_step
     return env
 
 
-def _planner(planner_cfg: Any, env: gym.Env, device: str):
-    cfg = dataclasses.replace(planner_config(planner_cfg), device=device)
-    return make_planner(cfg, env.action_space.low, env.action_space.high)
-
-
-def agent_config(section: Any) -> AgentConfig:
-    return AgentConfig(
-        execute_steps=section.execute_steps,
-        context_frames=section.context_frames,
-        energy_metric=section.energy_metric,
-        energy_reduce=section.energy_reduce,
-        subgoal_hold_steps=tuple(section.subgoal_hold_steps),
-    )
-
-
 def load_agent(
-    checkpoint_dir: str | Path,
-    planner: Any = "cem",
+    checkpoint: str | Path,
+    planner: str | PlannerConfig | Any = "cem",
     device: str = "cpu",
-    action_low: np.ndarray | None = None,
-    action_high: np.ndarray | None = None,
+    env: gym.Env | None = None,
     agent_cfg: AgentConfig | None = None,
     **planner_overrides: Any,
 ) -> MPCAgent:
-    """The learned agent from a checkpoint directory, for scripts and the ROS 2 node.
+    """The learned agent from a checkpoint directory, bounded by the env it was trained on.
 
-    `planner` is a name ("cem" / "mppi") or a planner config; bounds default to the
-    wm/Panda* action space (+-7.5 cm, rotation frozen, gripper +-1).
+    `planner` is a name ("cem" / "mppi") or a planner config; `planner_overrides` replace its
+    fields (e.g. `num_samples=64`). The action bounds are the checkpoint's env contract
+    (`config.json` "env"); a planner config's own bounds may narrow them. With `env`, its
+    contract must fit the checkpoint's (same id, rate, image size, dims; bounds not wider),
+    else ValueError naming both values.
     """
-    from planners.config import CONFIGS
     from world_model import load_world_model
 
+    path = Path(checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"agent.checkpoint={path} does not exist; train one with wm-train or use the "
+            "shipped checkpoints/reach_tiny"
+        )
+    world_model = load_world_model(path, device=device)
+    contract = world_model.env_contract
+    if contract is None:
+        raise ValueError(
+            f"{path} records no env contract (it was saved without training data), so the "
+            'action bounds and control rate are unknown; retrain with wm-train "data=[...]"'
+        )
+    if env is not None:
+        where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
+        contract.check_compatible(EnvContract.from_env(env), where=where)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
-    low = np.asarray(cfg.action_low if action_low is None else action_low, np.float32)
-    high = np.asarray(cfg.action_high if action_high is None else action_high, np.float32)
     cfg = dataclasses.replace(cfg, device=device, **planner_overrides)
-    world_model = load_world_model(checkpoint_dir, device=device)
-    return MPCAgent(world_model, make_planner(cfg, low, high), low, high, agent_cfg)
+    low, high = (
+        (env.action_space.low, env.action_space.high)
+        if env is not None
+        else (
+            contract.action_low,
+            contract.action_high,
+        )
+    )
+    # The planner plans blocks of the model's k control steps (agent/blocks.py); k = 1 is plain.
+    planner_obj = make_block_planner(cfg, low, high, action_block(world_model))
+    a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
+    low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg)
 
 
-def make_agent(cfg: Any, env: gym.Env):
+def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
     """The agent named by `cfg.agent.kind`, bounded by the env's action space."""
     low, high = env.action_space.low, env.action_space.high
     kind = cfg.agent.kind
@@ -79,19 +98,10 @@ def make_agent(cfg: Any, env: gym.Env):
         policy = make_policy("expert", env, noise=cfg.agent.expert_noise, seed=cfg.seed)
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
-        return OracleAgent(
-            env, _planner(cfg.planner, env, "cpu"), low, high, cfg.agent.execute_steps
+        planner = make_planner(
+            dataclasses.replace(planner_config(cfg.planner), device="cpu"), low, high
         )
+        return OracleAgent(env, planner, low, high, cfg.agent.execute_steps)
     if kind == "learned":
-        from world_model import load_world_model
-
-        path = Path(cfg.agent.checkpoint)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"agent.checkpoint={path} does not exist; train one with wm-train or use the "
-                "shipped checkpoints/reach_tiny"
-            )
-        world_model = load_world_model(path, device=cfg.device)
-        planner = _planner(cfg.planner, env, cfg.device)
-        return MPCAgent(world_model, planner, low, high, agent_config(cfg.agent))
+        return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
     raise ValueError(f"agent.kind={kind!r}")

@@ -10,44 +10,18 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from agent.blocks import action_block, blocks_to_execute, unblock
+from agent.config import AgentConfig
+from envs.contract import EnvContract
 from planners.base import Planner
 
-
-@dataclass(frozen=True)
-class AgentConfig:
-    """How the agent turns plans into commands.
-
-    V-JEPA 2-AC executes the first action and replans (`execute_steps=1`); executing a few
-    actions per plan trades a little success for much speed (ANCHORS, lesson 3).
-    """
-
-    execute_steps: int = 1
-    """Actions executed from each plan before replanning."""
-    context_frames: int = 1
-    """Observed frames fed to the predictor as context (1 = current frame only)."""
-    energy_metric: str = "l1"
-    """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
-    energy_reduce: str = "last"
-    """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
-    subgoal_hold_steps: tuple[int, ...] = ()
-    """Control steps each sub-goal image is held (V-JEPA 2-AC pick-and-place: 4, 10, 4)."""
-
-    def __post_init__(self) -> None:
-        if self.execute_steps < 1:
-            raise ValueError(f"execute_steps must be >= 1, got {self.execute_steps}")
-        if self.context_frames < 1:
-            raise ValueError(f"context_frames must be >= 1, got {self.context_frames}")
-        if self.energy_metric not in ("l1", "l2"):
-            raise ValueError(f"energy_metric must be 'l1' or 'l2', got {self.energy_metric!r}")
-        if self.energy_reduce not in ("last", "sum"):
-            raise ValueError(f"energy_reduce must be 'last' or 'sum', got {self.energy_reduce!r}")
-        if any(h < 1 for h in self.subgoal_hold_steps):
-            raise ValueError(f"subgoal_hold_steps must be >= 1, got {self.subgoal_hold_steps}")
+if TYPE_CHECKING:
+    from world_model import WorldModel
 
 
 @dataclass
@@ -72,7 +46,7 @@ NON_FINITE_ENERGY = (
 )
 
 
-def _clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Last line of defence: a non-finite component becomes 0 (hold still), then clip."""
     action = np.nan_to_num(np.asarray(action, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(action, low, high)
@@ -92,6 +66,11 @@ class BaseAgent:
 
     def reset(self) -> None:
         self.stats = AgentStats()
+
+    def observe_privileged(self, info: dict[str, Any]) -> None:
+        """The env's ``info`` after reset and every step: simulator truth no learned agent may
+        use. Ignored here; only the scripted expert (`agent.baselines.PolicyAgent`) reads it."""
+        del info
 
     def _record(self, plan_ms: float, energy: float, replanned: bool, error: str = "") -> None:
         self.stats.plan_ms, self.stats.energy, self.stats.replanned = plan_ms, energy, replanned
@@ -132,9 +111,8 @@ class PlanningAgent(BaseAgent):
         self.planner.reset()
         self._queue.clear()
 
-    def _cost_fn(
-        self, pixels: np.ndarray, state: np.ndarray
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
+    def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Batched cost of candidate plans `(E, S, H, A) -> (E, S)` from the current state."""
         raise NotImplementedError
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -143,11 +121,10 @@ class PlanningAgent(BaseAgent):
         plan_ms = 0.0
         if replanned:
             t0 = time.perf_counter()
-            cost_fn = self._cost_fn(pixels, state)
-            plan = self.planner.plan(cost_fn, num_envs=1)[0]  # [H, k * A]
+            plan = self.planner.plan(self.cost_function(), num_envs=1)[0]  # [H, k * A]
             # The planner already scored its candidates: report its best energy instead of
             # paying for one more rollout of the returned mean.
-            best = getattr(self.planner, "last_cost", None)
+            best = self.planner.last_cost  # (E,)
             self._queued_energy = float(best[0]) if best is not None else float("nan")
             # The planner maps NaN costs to +inf: a non-finite best means none was finite.
             broken = best is not None and not np.isfinite(self._queued_energy)
@@ -158,7 +135,7 @@ class PlanningAgent(BaseAgent):
             self._queue.extend(unblock(plan_np[:blocks], self.action_low.size))  # [blocks*k, A]
             self.planner.shift(blocks)
             plan_ms = (time.perf_counter() - t0) * 1e3
-        action = _clip_action(self._queue.popleft(), self.action_low, self.action_high)
+        action = clip_action(self._queue.popleft(), self.action_low, self.action_high)
         self._record(plan_ms, self._queued_energy, replanned, self._queued_error)
         return action.astype(np.float32)
 
@@ -168,7 +145,7 @@ class MPCAgent(PlanningAgent):
 
     def __init__(
         self,
-        world_model: torch.nn.Module,
+        world_model: WorldModel,
         planner: Planner,
         action_low: np.ndarray,
         action_high: np.ndarray,
@@ -180,9 +157,8 @@ class MPCAgent(PlanningAgent):
         )
         self.cfg = cfg
         self.world_model = world_model.eval()
-        self.device = next(world_model.parameters()).device
-        enc_cfg = getattr(getattr(world_model, "cfg", None), "encoder", None)
-        self.image_size = int(getattr(enc_cfg, "crop_size", 64))
+        self.device = world_model.device
+        self.image_size = world_model.crop_size  # callers may pre-resize images to it
         self._goals: list[torch.Tensor] = []  # each [1, N, D]
         self._steps = 0
         self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
@@ -190,6 +166,11 @@ class MPCAgent(PlanningAgent):
         )
         # Control actions executed since the last context frame: one block once k are in.
         self._pending: list[np.ndarray] = []
+
+    @property
+    def contract(self) -> EnvContract | None:
+        """The env the world model was trained on (rate, bounds, workspace); see envs/contract.py."""
+        return self.world_model.env_contract
 
     # --- goals -------------------------------------------------------------------------
     @torch.no_grad()
@@ -272,11 +253,6 @@ class MPCAgent(PlanningAgent):
 
         return cost_fn
 
-    def _cost_fn(
-        self, pixels: np.ndarray, state: np.ndarray
-    ) -> Callable[[torch.Tensor], torch.Tensor]:
-        return self.cost_function()
-
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
         if not self._history or len(self._pending) == self.action_block:
             self.observe(pixels, state)  # at block boundaries, where plans start
@@ -284,24 +260,3 @@ class MPCAgent(PlanningAgent):
         self._pending.append(action)
         self._steps += 1
         return action
-
-
-def build_agent(
-    world_model: torch.nn.Module,
-    planner_cfg: object,
-    action_low: np.ndarray,
-    action_high: np.ndarray,
-    agent_cfg: AgentConfig | None = None,
-) -> MPCAgent:
-    """Wire a world model and a planner config (bounds from the env) into an agent."""
-    from planners import make_planner
-
-    planner = make_planner(planner_cfg, action_low=action_low, action_high=action_high)
-    return MPCAgent(world_model, planner, action_low, action_high, agent_cfg)
-
-
-def load_agent(checkpoint_dir: str, planner: str = "cem", device: str = "cpu", **overrides):
-    """The learned agent from a checkpoint directory (see `agent.factory.load_agent`)."""
-    from agent.factory import load_agent as _load
-
-    return _load(checkpoint_dir, planner, device, **overrides)

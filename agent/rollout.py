@@ -54,8 +54,7 @@ def run_episode(
         )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
     agent.set_goal(goal)
-    if hasattr(agent, "info"):
-        agent.info = info  # privileged experts read the simulator through info
+    agent.observe_privileged(info)  # only the scripted expert reads it
     goal_image = goal if isinstance(goal, np.ndarray) else goal[-1]
     result = EpisodeResult(seed, False, False, float(info.get("distance", np.nan)), 0)
     if record_video:
@@ -63,8 +62,7 @@ def run_episode(
     for _ in range(max_steps):
         action = agent.act(obs["pixels"], obs["state"])
         obs, _, terminated, truncated, info = env.step(action)
-        if hasattr(agent, "info"):
-            agent.info = info
+        agent.observe_privileged(info)
         result.steps += 1
         if agent.stats.replanned:
             result.plan_ms.append(agent.stats.plan_ms)

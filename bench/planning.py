@@ -35,12 +35,13 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from envs.config import PandaEnvConfig  # noqa: E402
 from planners import CEMConfig, CEMPlanner, MPPIConfig, MPPIPlanner  # noqa: E402
 from planners.base import CostFn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-LOW = [-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0]  # wm/Panda* action space
-HIGH = [0.075, 0.075, 0.075, 0.0, 0.0, 0.0, 1.0]
+LOW, HIGH = (list(b) for b in PandaEnvConfig().action_bounds())  # wm/Panda* action space
+BOUNDS = {"action_low": LOW, "action_high": HIGH}
 Rollout = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
@@ -196,7 +197,7 @@ def latency_grid(stand_in: StandIn, samples: list[int], horizons: list[int], rep
     rows = []
     for horizon in horizons:
         for num_samples in samples:
-            cfg = CEMConfig(num_samples=num_samples, horizon=horizon)
+            cfg = CEMConfig(num_samples=num_samples, horizon=horizon, **BOUNDS)
             planner, cost_fn = CEMPlanner(cfg), make_cost_fn(stand_in, 1)
             t = summary(timed(lambda: planner.plan(cost_fn), reps))  # noqa: B023
             work = num_samples * horizon * cfg.iterations
@@ -212,7 +213,10 @@ def latency_grid(stand_in: StandIn, samples: list[int], horizons: list[int], rep
 def defaults(stand_in: StandIn, reps: int, peak: float, sizes: dict) -> dict:
     """Default CEM and MPPI configs: latency per action, predictor share, planner overhead."""
     out = {}
-    for cls, cfg in ((CEMPlanner, CEMConfig(**sizes)), (MPPIPlanner, MPPIConfig(**sizes))):
+    for cls, cfg in (
+        (CEMPlanner, CEMConfig(**sizes, **BOUNDS)),
+        (MPPIPlanner, MPPIConfig(**sizes, **BOUNDS)),
+    ):
         planner, cost_fn = cls(cfg), make_cost_fn(stand_in, 1)
         candidates = torch.zeros(1, cfg.num_samples, cfg.horizon, 7)
         cost_fn(candidates)  # warm-up
@@ -285,7 +289,7 @@ def versus_pytorch_mppi(stand_in: StandIn, cases: list[tuple[int, int]], reps: i
     under no_grad; repetitions alternate ours / theirs so background load hits both alike."""
     rows = []
     for num_envs, num_samples in cases:
-        cfg = MPPIConfig(num_samples=num_samples)
+        cfg = MPPIConfig(num_samples=num_samples, **BOUNDS)
         ours, cost_fn = MPPIPlanner(cfg), make_cost_fn(stand_in, num_envs, sum_steps=True)
         gen = torch.Generator().manual_seed(1)
         n, d = stand_in.tokens, stand_in.dim

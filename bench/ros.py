@@ -37,16 +37,19 @@ from typing import Any
 
 import numpy as np
 
+from envs.config import PandaEnvConfig
+
 RESULTS = Path(__file__).resolve().parent / "results"
 STATE = np.array([0.5, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0])
 
 
 class StandInPolicy:
-    """Constant small action: measures the bridge itself, with planning cost ~0."""
+    """Constant small action: measures the bridge itself, with planning cost ~0. Trained on no
+    env (no contract), so the node is given the rate and the Panda's workspace explicitly."""
 
     image_size = 64
-    action_low = np.array([-0.075] * 3 + [0.0] * 3 + [-1.0])
-    action_high = -action_low
+    action_low, action_high = (np.array(b) for b in PandaEnvConfig().action_bounds())
+    contract = None
     stats: dict[str, float] = {"plan_ms": 0.0, "energy": 0.0}
 
     def set_goal(self, goal_pixels: np.ndarray) -> None:
@@ -60,7 +63,7 @@ class StandInPolicy:
 
 
 def make_standin(checkpoint: str, planner: str = "", device: str = "cpu") -> StandInPolicy:
-    """Factory with the ``agent.mpc.load_agent`` signature."""
+    """Factory with the ``agent.factory.load_agent`` signature."""
     return StandInPolicy()
 
 
@@ -184,7 +187,10 @@ def run(args: argparse.Namespace, transports: str) -> dict[str, Any]:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = transports
     domain = pick_domain_id(salt=77 + len(transports))
     policy = ["-p", "policy_factory:=bench.ros:make_standin"]
-    ros_args = [*policy, "-p", f"control_rate_hz:={args.control_hz}", "-p", "status_rate_hz:=10.0"]
+    box = PandaEnvConfig()
+    ros_args = [*policy, "-p", f"control_rate_hz:={args.control_hz}", "-p", "status_rate_hz:=10.0",
+                "-p", f"workspace_low:={list(box.workspace_low)}",
+                "-p", f"workspace_high:={list(box.workspace_high)}"]  # fmt: skip
     obs = Observer(domain, "wm_bench")
     proc = NodeProcess("agent.ros.policy_node", ros_args, domain, Path(args.log))
     try:
@@ -219,9 +225,13 @@ def run_agent(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
     domain = pick_domain_id(salt=91)
     ros_args = [
-        "-p", f"checkpoint:={args.checkpoint}", "-p", f"planner:={args.planner}",
-        "-p", "control_rate_hz:=5.0", "-p", "status_rate_hz:=10.0",
-    ]  # fmt: skip
+        "-p",
+        f"checkpoint:={args.checkpoint}",
+        "-p",
+        f"planner:={args.planner}",
+        "-p",
+        "status_rate_hz:=10.0",
+    ]  # fmt: skip  (rate, bounds and workspace from the checkpoint)
     obs = Observer(domain, "wm_bench_agent")
     # Two torch threads, as on the 2-core CI runner.
     proc = NodeProcess("agent.ros.policy_node", ros_args, domain, Path(args.log), {"OMP_NUM_THREADS": "2"})  # fmt: skip
@@ -232,7 +242,7 @@ def run_agent(args: argparse.Namespace) -> dict[str, Any]:
         latency = measure_latency(drv, frame, args.agent_pings, gap_s=0.25)
         st = drv.status()
         return {
-            "policy": f"agent.mpc.load_agent({args.checkpoint!r}, planner={args.planner!r}), cpu",
+            "policy": f"agent.factory.load_agent({args.checkpoint!r}, planner={args.planner!r}), cpu",
             "latency_64x64": latency,
             "last_plan_ms": float(st.get("plan_ms", "nan")),
             "last_act_ms": float(st.get("act_ms", "nan")),

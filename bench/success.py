@@ -20,9 +20,10 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
-import agent.config  # noqa: F401  (registers eval_schema)
-import planners  # noqa: F401
+from agent.config import eval_config, register_configs
 from agent.evaluate import evaluate
+
+register_configs()
 
 TASKS = {
     "reach": ("wm/PandaReach-v0", 20),
@@ -48,7 +49,7 @@ def run_cell(cell: str, episodes: int, overrides: list[str]) -> dict:
     if rest:
         args.append(f"agent.checkpoint={rest[0]}")
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = compose("eval", overrides=args)
+        cfg = eval_config(compose("eval", overrides=args))
     with tempfile.TemporaryDirectory() as tmp:
         summary = evaluate(cfg, Path(tmp), progress=True)
     keep = ("success_rate", "success_any_rate", "episodes", "mean_final_distance")

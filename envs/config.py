@@ -76,6 +76,11 @@ class PandaEnvConfig:
         self.workspace_low = tuple(float(v) for v in self.workspace_low)
         self.workspace_high = tuple(float(v) for v in self.workspace_high)
 
+    def action_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-dimension (low, high) of ``[dx, dy, dz, droll, dpitch, dyaw, dgripper]``."""
+        high = (self.pos_bound,) * 3 + (self.rot_bound,) * 3 + (self.gripper_bound,)
+        return tuple(-h for h in high), high
+
 
 @dataclass
 class DMCEnvConfig:

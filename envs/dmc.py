@@ -23,6 +23,7 @@ import mujoco
 import numpy as np
 from dm_control import suite
 
+from envs import ENV_REVISION
 from envs.config import DMCEnvConfig
 from envs.render_exit import close_at_exit
 
@@ -33,7 +34,8 @@ REACHER_LINKS = (0.12, 0.12)  # m, arm and hand lengths in reacher.xml
 class DMCEnv(gym.Env):
     """A dm_control suite task from pixels with a padded 7-d state and action."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 12.5}
+    metadata = {"render_modes": ["rgb_array"]}  # render_fps: set per instance (control_hz)
+    env_revision = ENV_REVISION
 
     @staticmethod
     def default_config() -> DMCEnvConfig:
@@ -69,6 +71,11 @@ class DMCEnv(gym.Env):
         self.goal_state = np.zeros(7, np.float32)
         self.goal_pixels = np.zeros((size, size, 3), np.uint8)
         self._renderer: mujoco.Renderer | None = None
+
+    @property
+    def control_hz(self) -> float:
+        """Actions per second: 1 / (suite control step x action_repeat), 12.5 Hz by default."""
+        return 1.0 / self.ctrl_dt
 
     # ------------------------------------------------------------------ gym API
     def reset(

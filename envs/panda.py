@@ -14,6 +14,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from envs import ENV_REVISION
 from envs.config import PandaEnvConfig
 from envs.controller import ControllerState, DiffIK, euler_xyz_from_mat, mat_from_euler_xyz
 from envs.panda_model import FINGER_MAX, PANDA_JOINT_LIMITS, READY_QPOS, build_arena
@@ -25,7 +26,8 @@ HOME_EE_POS = np.array([0.4, 0.0, 0.3])  # m: start pose centre, gripper pointin
 class PandaEnv(gym.Env):
     """Base class; subclasses implement ``_sample_task``, ``_goal_config`` and ``_distance``."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 5}
+    metadata = {"render_modes": ["rgb_array"]}  # render_fps: set per instance (control_hz)
+    env_revision = ENV_REVISION
 
     @staticmethod
     def default_config() -> PandaEnvConfig:
@@ -57,8 +59,8 @@ class PandaEnv(gym.Env):
             }
         )
         c = self.cfg
-        high = np.array([c.pos_bound] * 3 + [c.rot_bound] * 3 + [c.gripper_bound], np.float32)
-        self.action_space = gym.spaces.Box(-high, high, dtype=np.float32)
+        low, high = c.action_bounds()
+        self.action_space = gym.spaces.Box(np.float32(low), np.float32(high), dtype=np.float32)
 
         self.ik = DiffIK(
             self.model, self._ee, self._arm_qadr, self._arm_dadr, PANDA_JOINT_LIMITS, READY_QPOS
@@ -68,11 +70,17 @@ class PandaEnv(gym.Env):
         self._goal_data = mujoco.MjData(self.model)
         self._oracle_data = mujoco.MjData(self.model)
         self._state_spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        self.workspace_low, self.workspace_high = c.workspace_low, c.workspace_high  # (3,) m
         self._ws_low = np.asarray(c.workspace_low)
         self._ws_high = np.asarray(c.workspace_high)
         self.goal_pos = np.zeros(3)
         self.goal_state = np.zeros(7, np.float32)
         self.goal_pixels = np.zeros((size, size, 3), np.uint8)
+
+    @property
+    def control_hz(self) -> float:
+        """Actions per second (`envs.contract.EnvContract.from_env` reads it)."""
+        return self.cfg.control_hz
 
     # ------------------------------------------------------------------ ids
     def _cache_ids(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.contract import EnvContract
 from envs.dataset import Episode
 from envs.experts import Policy
 from envs.sim_state import get_sim_state, storable
@@ -79,21 +80,18 @@ def dataset_root_attrs(
             or f"camera_id_{getattr(cfg, 'camera_id', env_kwargs.get('camera_id', 0))}"
         }
     )
-    control_hz = float(
-        getattr(cfg, "control_hz", 0.0)
-        or getattr(env, "control_hz", 0.0)  # PixelStateAdapter: 1 / dt of a foreign env
-        or env.metadata.get("render_fps", 0.0)
-        or 0.0
-    )
     from envs import ENV_REVISION
 
+    contract = EnvContract.from_env(env)
     return {
         "env_id": env_id,
         "env_revision": ENV_REVISION,
         "env_kwargs": json.dumps(env_kwargs),
         "env_args": json.dumps({"env_name": env_id, "type": "gymnasium", "env_kwargs": env_kwargs}),
-        "control_hz": control_hz,
+        "control_hz": contract.control_hz,
         "camera": json.dumps(camera),
-        "image_size": int(env.observation_space["pixels"].shape[0]),
+        "image_size": contract.image_size,
         "policy": json.dumps(policy),
+        # What wm-train copies into the checkpoint (envs/contract.py).
+        "env_contract": json.dumps({**contract.to_dict(), "env_id": env_id}),
     }

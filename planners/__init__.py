@@ -1,6 +1,6 @@
 """Sampling planners (CEM, MPPI) behind one `Planner` protocol; see docs/architecture.md.
 
-`import planners` registers the configs in Hydra's ConfigStore (group "planner").
+`register_configs()` stores the configs' schemas in Hydra's ConfigStore (group "planner").
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from planners.base import ActionBounds, CostFn, Planner, SamplingPlanner, sanitize_costs
 from planners.cem import CEMPlanner
-from planners.config import CONFIGS, CEMConfig, MPPIConfig, PlannerConfig
+from planners.config import CONFIGS, CEMConfig, MPPIConfig, PlannerConfig, register_configs
 from planners.mppi import MPPIPlanner
 
 __all__ = [
@@ -24,8 +24,10 @@ __all__ = [
     "Planner",
     "PlannerConfig",
     "SamplingPlanner",
+    "check_inside",
     "make_planner",
     "planner_config",
+    "register_configs",
     "sanitize_costs",
 ]
 
@@ -62,20 +64,45 @@ def make_planner(
     action_low: Sequence[float] | None = None,
     action_high: Sequence[float] | None = None,
 ) -> Planner:
-    """Build the planner named by `cfg.name`; optional bounds override the config's (copied).
+    """Build the planner named by `cfg.name`, bounded by the env's action box.
 
-    Typical agent use: `make_planner(cfg.planner, env.action_space.low, env.action_space.high)`.
+    Typical agent use: `make_planner(cfg.planner, contract.action_low, contract.action_high)`.
+    Bounds set in `cfg` narrow the given ones (and must lie inside them); without given bounds
+    the config must carry its own.
     """
     config = planner_config(cfg)
-    overrides = {
-        key: [float(v) for v in value]
-        for key, value in (("action_low", action_low), ("action_high", action_high))
-        if value is not None
-    }
-    if overrides:
-        config = dataclasses.replace(config, **overrides)
+    if action_low is not None and action_high is not None:
+        low, high = [float(v) for v in action_low], [float(v) for v in action_high]
+        if config.action_low is None:
+            config = dataclasses.replace(config, action_low=low, action_high=high)
+        else:
+            check_inside(config.action_low, config.action_high, low, high)
+    elif config.action_low is None:
+        raise ValueError(
+            f"{type(config).__name__} has no action bounds: pass the env's, "
+            "make_planner(cfg, env.action_space.low, env.action_space.high)"
+        )
     if isinstance(config, CEMConfig):
         return CEMPlanner(config)
     if isinstance(config, MPPIConfig):
         return MPPIPlanner(config)
     raise ValueError(f"no planner for config type {type(config).__name__}")
+
+
+def check_inside(
+    low: Sequence[float],
+    high: Sequence[float],
+    outer_low: Sequence[float],
+    outer_high: Sequence[float],
+) -> None:
+    """Raise ValueError unless the box [low, high] lies inside [outer_low, outer_high]."""
+    tol = 1e-6  # env bounds arrive as float32 (0.075 -> 0.07500000298)
+    inside = len(low) == len(outer_low) and all(
+        lo >= olo - tol and hi <= ohi + tol
+        for lo, hi, olo, ohi in zip(low, high, outer_low, outer_high, strict=True)
+    )
+    if not inside:
+        raise ValueError(
+            f"planner.action_low={list(low)} / action_high={list(high)} widen the env's bounds "
+            f"{list(outer_low)} / {list(outer_high)}: planner bounds may only narrow them"
+        )

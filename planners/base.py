@@ -28,6 +28,11 @@ CostFn = Callable[[Tensor], Tensor]
 class Planner(Protocol):
     """What `agent/` codes against (docs/architecture.md, planners section)."""
 
+    last_cost: Tensor | None
+    """`(E,)` best candidate cost of the last `plan` call's final iteration (+inf for an env
+    whose costs were all non-finite); None before the first plan. The agent reports it as the
+    plan's energy instead of paying for one more rollout."""
+
     def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
         """Return action sequences `(E, H, A)`, always inside the configured bounds."""
         ...
@@ -134,6 +139,11 @@ class SamplingPlanner:
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         self.dtype = cfg.torch_dtype()
+        if cfg.action_low is None or cfg.action_high is None:
+            raise ValueError(
+                f"{type(cfg).__name__} has no action bounds: build planners with make_planner(cfg,"
+                " low, high) so the env's bounds apply, or set action_low/action_high"
+            )
         low, high = bounds_in_dtype(cfg.action_low, cfg.action_high, self.dtype, self.device)
         norm_dims = tuple(cfg.max_norm_dims) if cfg.max_norm is not None else ()
         self.bounds = ActionBounds(low, high, cfg.max_norm, norm_dims)

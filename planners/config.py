@@ -1,9 +1,9 @@
 """Planner configs: one frozen dataclass per planner, registered in Hydra's ConfigStore.
 
 `configs/planner/{cem,mppi}.yaml` mirror these defaults field by field (a test checks it).
-Configs are never mutated: derived values (torch dtype, elite count) are returned by methods,
-and the agent passes the env's action bounds with `dataclasses.replace` or `make_planner(...,
-action_low=..., action_high=...)`.
+Configs are never mutated: derived values (torch dtype, elite count) are returned by methods.
+They carry no robot's bounds: the agent passes the env's (from the checkpoint's env contract)
+to `make_planner(cfg, action_low, action_high)`; a config's own bounds only narrow those.
 
 Default budget (CPU, 2 cores): the learned predictor costs ~0.1-0.25 s per call at 256
 candidates, and planning must stay <= 1 s per action, so 128 samples x 4 iterations x horizon 2
@@ -27,14 +27,6 @@ _DTYPES = {
 }
 
 
-def _panda_low() -> list[float]:
-    return [-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0]
-
-
-def _panda_high() -> list[float]:
-    return [0.075, 0.075, 0.075, 0.0, 0.0, 0.0, 1.0]
-
-
 @dataclass(frozen=True)
 class PlannerConfig:
     """Fields shared by every sampling planner."""
@@ -47,11 +39,10 @@ class PlannerConfig:
     """Candidate sequences per environment and iteration (S), including the current mean."""
     iterations: int = 4
     """Sample -> score -> refit rounds per `plan` call; each is one batched cost_fn call."""
-    action_low: list[float] = field(default_factory=_panda_low)
-    """Per-dimension lower bounds (length A). Default: the wm/Panda* env's action space
-    [dx, dy, dz (m), droll, dpitch, dyaw (rad, frozen), dgripper]; the agent overwrites it from
-    `env.action_space.low`."""
-    action_high: list[float] = field(default_factory=_panda_high)
+    action_low: list[float] | None = None
+    """Per-dimension lower bounds (length A). null: the env's (`make_planner` fills them from the
+    env contract); set, they must lie inside the env's (a user may narrow, never widen)."""
+    action_high: list[float] | None = None
     """Per-dimension upper bounds (length A); `high == low` freezes a dimension (never sampled)."""
     init_std: float = 1.0
     """Initial sampling std as a fraction of each dimension's half-range (V-JEPA 2-AC starts at
@@ -82,7 +73,12 @@ class PlannerConfig:
         for name in ("horizon", "num_samples", "iterations"):
             if getattr(self, name) < 1:
                 fail(name, getattr(self, name), "must be >= 1")
-        low, high = list(self.action_low), list(self.action_high)
+        if (self.action_low is None) != (self.action_high is None):
+            fail("action_low", self.action_low, f"set both bounds or neither ({self.action_high=})")
+        if self.action_low is None:  # the env's, filled in by make_planner
+            low, high = [0.0], [0.0]
+        else:
+            low, high = list(self.action_low), list(self.action_high)
         if not low or len(low) != len(high):
             fail("action_low", low, f"needs the same non-zero length as action_high={high}")
         for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
@@ -191,11 +187,16 @@ class MPPIConfig(PlannerConfig):
 
 CONFIGS: dict[str, type[PlannerConfig]] = {"cem": CEMConfig, "mppi": MPPIConfig}
 
-# Registered as schemas that configs/planner/<name>.yaml extends (`defaults: [<name>_schema]`),
-# Hydra's recommended pattern: overrides like planner.horizon=3 are type-checked at compose time.
-# The node is left writable so command-line overrides merge; the dataclass itself stays frozen.
-_store = ConfigStore.instance()
-for _name, _cls in CONFIGS.items():
-    _node = OmegaConf.structured(_cls)
-    OmegaConf.set_readonly(_node, False)
-    _store.store(group="planner", name=f"{_name}_schema", node=_node)
+
+def register_configs() -> None:
+    """Store the schemas configs/planner/<name>.yaml extend (`defaults: [<name>_schema]`).
+
+    Hydra's recommended pattern: overrides like planner.horizon=3 are type-checked at compose
+    time. The node is left writable so command-line overrides merge; the dataclass itself
+    stays frozen. Idempotent.
+    """
+    store = ConfigStore.instance()
+    for name, cls in CONFIGS.items():
+        node = OmegaConf.structured(cls)
+        OmegaConf.set_readonly(node, False)
+        store.store(group="planner", name=f"{name}_schema", node=node)

@@ -14,12 +14,14 @@ import torch
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
+from agent.config import AgentConfig, EnvSection, EvalConfig
 from agent.energy import energy_grid, plot_energy
 from agent.factory import load_agent, make_env
-from agent.mpc import AgentConfig, MPCAgent
+from agent.mpc import MPCAgent
 from agent.replay import ReplayGoal
 from agent.rollout import run_episode
 from agent.video import compose_frame
+from envs.contract import EnvContract
 from planners import CEMConfig, make_planner
 from tests.test_ros_fakes import NaNWorldModel
 from world_model import WorldModelConfig, build_world_model, save_world_model
@@ -29,12 +31,19 @@ LOW = np.array([-0.075, -0.075, -0.075, 0, 0, 0, -1], np.float32)
 HIGH = -LOW
 
 
+def reach_contract(**env_kwargs) -> EnvContract:
+    env = gym.make("wm/PandaReach-v0", **env_kwargs)
+    contract = EnvContract.from_env(env)
+    env.close()
+    return contract
+
+
 def tiny_world_model():
     cfg = WorldModelConfig(
         encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
         predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
     )
-    return build_world_model(cfg)
+    return build_world_model(cfg, env_contract=reach_contract())
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +124,78 @@ def test_load_agent_from_checkpoint(tiny_checkpoint):
     a = agent.act(image(1), np.zeros(7))
     assert a.shape == (7,) and np.all(np.abs(a[:3]) <= 0.075)
     assert agent.image_size == 64
+
+
+def test_load_agent_takes_bounds_from_the_checkpoint_contract(tiny_checkpoint):
+    agent = load_agent(tiny_checkpoint, num_samples=8, num_elites=2, iterations=1)
+    np.testing.assert_allclose(agent.action_high, reach_contract().action_high)
+    assert agent.contract == reach_contract()
+
+
+@pytest.mark.parametrize(
+    "env_kwargs, message",
+    [
+        ({"control_hz": 10.0}, r"control_hz mismatch.*control_hz=5\.0.*control_hz=10\.0"),
+        ({"pos_bound": 0.1}, r"action bounds widened in dimension 0.*\[-0\.075, 0\.075\].*0\.1"),
+        ({"image_size": 96}, r"image_size mismatch.*image_size=64.*image_size=96"),
+    ],
+)
+def test_load_agent_refuses_an_env_the_checkpoint_was_not_trained_on(
+    tiny_checkpoint, env_kwargs, message
+):
+    env = gym.make("wm/PandaReach-v0", **env_kwargs)
+    with pytest.raises(ValueError, match=message):
+        load_agent(tiny_checkpoint, env=env)
+    env.close()
+
+
+def test_load_agent_refuses_another_task_and_accepts_narrower_bounds(tiny_checkpoint):
+    push = gym.make("wm/PandaPush-v0")
+    with pytest.raises(ValueError, match="env_id mismatch.*PandaReach.*PandaPush"):
+        load_agent(tiny_checkpoint, env=push)
+    push.close()
+    narrow = gym.make("wm/PandaReach-v0", pos_bound=0.05)  # the user narrowed it explicitly
+    agent = load_agent(tiny_checkpoint, env=narrow, num_samples=8, num_elites=2, iterations=1)
+    assert agent.action_high[0] == pytest.approx(0.05)
+    agent.set_goal(image(0))
+    assert np.abs(agent.act(image(1), np.zeros(7))[:3]).max() <= 0.05 + 1e-7
+    narrow.close()
+    with pytest.raises(ValueError, match="widen"):  # a planner may narrow, never widen
+        load_agent(
+            tiny_checkpoint,
+            action_low=[-0.2] * 3 + [0] * 3 + [-1],
+            action_high=[0.2] * 3 + [0] * 3 + [1],
+        )
+
+
+def test_shipped_checkpoints_carry_their_env_contract():
+    from world_model import load_world_model
+
+    for name, env_id in [("reach_tiny", "wm/PandaReach-v0"), ("push_tiny", "wm/PandaPush-v0")]:
+        contract = load_world_model(REPO / "checkpoints" / name).env_contract
+        env = gym.make(env_id)
+        contract.check_compatible(EnvContract.from_env(env))  # exact: no narrowing either
+        assert contract == EnvContract.from_env(env)
+        env.close()
+
+
+def test_videos_play_at_the_env_control_rate(tmp_path):
+    from agent.evaluate import evaluate
+
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/DMCPointMassEasy-v0", max_steps=3),
+        agent=AgentConfig(kind="random"),
+        planner={"name": "cem"},
+        episodes=1,
+        videos=1,
+        energy_plot=False,
+    )
+    summary = evaluate(cfg, tmp_path, progress=False)
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(summary["videos"][0])
+    assert reader.get_meta_data()["fps"] == pytest.approx(12.5)  # 4 x 0.02 s per action
+    reader.close()
 
 
 def test_energy_landscape_is_one_batched_grid(tiny_checkpoint, tmp_path):

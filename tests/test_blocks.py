@@ -10,7 +10,8 @@ import torch
 import envs  # noqa: F401
 from agent.baselines import OracleAgent
 from agent.blocks import blocks_to_execute, make_block_planner, tile_bounds, unblock
-from agent.mpc import AgentConfig, MPCAgent
+from agent.config import AgentConfig
+from agent.mpc import MPCAgent
 from planners import CEMConfig
 from world_model.model import WorldModel
 
@@ -24,6 +25,7 @@ class BlockModel(torch.nn.Module):
     moves by the sum of its k translations; the encoder reads the xyz off pixel (0, 0)."""
 
     action_block = K
+    device, crop_size, env_contract = torch.device("cpu"), 64, None
 
     def __init__(self) -> None:
         super().__init__()

@@ -16,9 +16,11 @@ from planners import (
     MPPIPlanner,
     make_planner,
     planner_config,
+    register_configs,
 )
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+register_configs()
 
 
 @pytest.mark.parametrize("name, cls", [("cem", CEMConfig), ("mppi", MPPIConfig)])
@@ -32,7 +34,7 @@ def test_yaml_mirrors_dataclass_defaults(name: str, cls: type) -> None:
 def test_hydra_composes_and_overrides(name: str, cls: type) -> None:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         cfg = compose(overrides=[f"+planner={name}", "planner.num_samples=32"])
-    planner = make_planner(cfg.planner)
+    planner = make_planner(cfg.planner, [-1.0, 0.0], [1.0, 0.0])  # bounds: the env's
     assert isinstance(planner, cls)
     assert planner.cfg.num_samples == 32
 
@@ -102,9 +104,22 @@ def test_factory_bounds_override_copies_the_config() -> None:
     cfg = CEMConfig()
     planner = make_planner(cfg, action_low=[-0.5, 0.0], action_high=[0.5, 0.0])
     assert planner.cfg.action_low == [-0.5, 0.0]
-    assert cfg.action_low == CEMConfig().action_low  # the caller's config is untouched
+    assert cfg.action_low is None  # the caller's config is untouched
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.horizon = 5  # type: ignore[misc]
+
+
+def test_planner_bounds_come_from_the_env_and_may_only_narrow_them() -> None:
+    with pytest.raises(ValueError, match="no action bounds"):
+        make_planner(CEMConfig())
+    with pytest.raises(ValueError, match="no action bounds"):
+        CEMPlanner(CEMConfig())
+    narrow = CEMConfig(action_low=[-0.2, 0.0], action_high=[0.2, 0.0])
+    assert make_planner(narrow, [-0.5, 0.0], [0.5, 0.0]).cfg.action_high == [0.2, 0.0]
+    with pytest.raises(ValueError, match="widen the env's bounds"):
+        make_planner(narrow, [-0.1, 0.0], [0.1, 0.0])
+    with pytest.raises(ValueError, match="set both bounds"):
+        CEMConfig(action_low=[-1.0])
 
 
 def test_planner_config_accepts_dicts_and_dataclasses() -> None:

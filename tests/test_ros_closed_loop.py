@@ -3,7 +3,7 @@ separate processes over real Fast DDS.
 
 * With a privileged state servo: proves the sim node (MuJoCo, rendering, goal latching,
   success) and the bridge together solve the task; needs no checkpoint.
-* With the learned agent (``agent.mpc.load_agent``) and the shipped checkpoint: the issue's
+* With the learned agent (``agent.factory.load_agent``) and the shipped checkpoint: the issue's
   acceptance test, reach the goal within the env's step budget. Skipped only while the
   checkpoint directory does not exist.
 """
@@ -117,16 +117,23 @@ def test_mujoco_sim_node_and_bridge_solve_reach_with_a_state_servo(loop) -> None
 
 
 def test_real_agent_runs_in_the_node_from_a_checkpoint(loop, tmp_path) -> None:
-    """The default factory (``agent.mpc:load_agent``) with a tiny untrained world model: the
+    """The default factory (``agent.factory:load_agent``) with a tiny untrained world model: the
     real ``MPCAgent`` plans inside the node against MuJoCo; bounded commands step the sim and
     the status carries the agent's planning time and energy. Success is not expected."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401
+    from envs.contract import EnvContract
     from world_model import WorldModelConfig, build_world_model, save_world_model
 
     cfg = WorldModelConfig(
         encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
         predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
     )
-    checkpoint = save_world_model(build_world_model(cfg), tmp_path / "tiny")
+    env = gym.make(ENV_ID)
+    model = build_world_model(cfg, env_contract=EnvContract.from_env(env))
+    env.close()
+    checkpoint = save_world_model(model, tmp_path / "tiny")
     run_episode(loop, ["-p", f"checkpoint:={checkpoint}"], timeout_s=0)
     start = loop.obs.messages("/wm/sim/steps")[-1][1].data
     stepped = loop.obs.wait_for(lambda: int(status(loop.obs).get("commands", 0)) >= 3, 60)
@@ -152,9 +159,7 @@ def test_learned_agent_reaches_the_goal_over_dds_within_the_step_budget(loop) ->
         f"checkpoint:={SHIPPED_CHECKPOINT}",
         "-p",
         "planner:=cem",
-        "-p",
-        "control_rate_hz:=5.0",
-    ]
+    ]  # the control rate comes from the checkpoint
     # Generous wall time: CPU planning on a shared 2-core runner; the step budget is the test.
     steps = run_episode(loop, args, timeout_s=150)
     assert steps is not None and steps <= budget, (

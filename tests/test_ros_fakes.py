@@ -20,9 +20,23 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from envs.contract import EnvContract
+
 # Top-down view: x in [0.2, 0.8] m maps to image rows, y in [-0.3, 0.3] m to columns.
 VIEW_LOW, VIEW_SPAN, IMAGE_PX = np.array([0.2, -0.3]), 0.6, 64
 ACTION_LOW = np.array([-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0])
+# What a model trained on FakeReach would carry: 10 Hz, a generous Panda-sized box (m).
+FAKE_CONTRACT = EnvContract(
+    env_id="wmtest/FakeReach-v0",
+    control_hz=10.0,
+    action_low=ACTION_LOW,
+    action_high=-ACTION_LOW,
+    image_size=IMAGE_PX,
+    state_dim=7,
+    action_dim=7,
+    workspace_low=(0.1, -0.6, 0.0),
+    workspace_high=(0.9, 0.6, 0.9),
+)
 
 
 def render_blob(xy: np.ndarray, size: int = IMAGE_PX) -> np.ndarray:
@@ -78,6 +92,7 @@ class BlobServo:
 
     image_size = 48  # differs from the 64 px camera on purpose: the node must resize
     action_low, action_high = ACTION_LOW, -ACTION_LOW
+    contract = FAKE_CONTRACT
 
     def __init__(self) -> None:
         self.stats: dict[str, float] = {}
@@ -104,6 +119,7 @@ class ConstantPolicy:
 
     image_size = 32
     action_low, action_high = ACTION_LOW, -ACTION_LOW
+    contract = FAKE_CONTRACT
 
     def __init__(self, action: np.ndarray) -> None:
         self.action, self.stats = action, {"plan_ms": 0.0, "energy": 0.0}
@@ -119,12 +135,12 @@ class ConstantPolicy:
 
 
 def make_blob_servo(checkpoint: str, planner: str = "", device: str = "cpu") -> BlobServo:
-    """Factory with the ``agent.mpc.load_agent`` signature."""
+    """Factory with the ``agent.factory.load_agent`` signature."""
     return BlobServo()
 
 
 def make_constant(checkpoint: str, planner: str = "", device: str = "cpu") -> ConstantPolicy:
-    """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds the action."""
+    """Factory with the ``agent.factory.load_agent`` signature; ``checkpoint`` holds the action."""
     values = [float(v) for v in checkpoint.split(",")] if checkpoint else [0.02, 0, 0, 0, 0, 0, 0]
     return ConstantPolicy(np.array(values))
 
@@ -140,6 +156,11 @@ class StateServo(ConstantPolicy):
     def __init__(self, target_xyz: np.ndarray) -> None:
         super().__init__(np.zeros(7))
         self.target_xyz = target_xyz
+        import envs  # noqa: F401  (it drives the MuJoCo sim node's wm/PandaReach-v0)
+
+        env = gym.make("wm/PandaReach-v0")
+        self.contract = EnvContract.from_env(env)
+        env.close()
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
         action = np.zeros(7)
@@ -148,12 +169,14 @@ class StateServo(ConstantPolicy):
 
 
 def make_state_servo(checkpoint: str, planner: str = "", device: str = "cpu") -> StateServo:
-    """Factory with the ``agent.mpc.load_agent`` signature; ``checkpoint`` holds ``x,y,z``."""
+    """Factory with the ``agent.factory.load_agent`` signature; ``checkpoint`` holds ``x,y,z``."""
     return StateServo(np.array([float(v) for v in checkpoint.split(",")]))
 
 
 class NaNWorldModel(torch.nn.Module):
     """A broken model: every energy is NaN. The agent must hold still, inside the bounds."""
+
+    device, crop_size, env_contract = torch.device("cpu"), 64, None
 
     def __init__(self):
         super().__init__()
@@ -171,7 +194,7 @@ class NaNWorldModel(torch.nn.Module):
 
 
 def make_nan_agent(checkpoint: str, planner: str = "", device: str = "cpu") -> Any:
-    """Factory with the ``agent.mpc.load_agent`` signature: the planning agent on NaN energies."""
+    """Factory with the ``agent.factory.load_agent`` signature: the planning agent on NaN energies."""
     from agent.mpc import MPCAgent
     from planners import CEMConfig, make_planner
 

@@ -329,7 +329,7 @@ def test_policy_factory_and_stats_plumbing() -> None:
     policy = load_policy("tests.test_ros_fakes:make_constant", "0.01,0,0,0,0,0,0", "cem", "cpu")
     assert policy.act(np.zeros((32, 32, 3), np.uint8), np.zeros(7))[0] == pytest.approx(0.01)
     with pytest.raises(ValueError, match="package.module:callable"):
-        load_policy("agent.mpc.load_agent", "", "cem", "cpu")
+        load_policy("agent.factory.load_agent", "", "cem", "cpu")
     assert _stat({"plan_ms": 3}, "plan_ms", 0.0) == 3.0
     assert _stat(SimpleNamespace(energy=0.5), "energy", 0.0) == 0.5
     assert np.isnan(_stat(None, "energy", float("nan")))

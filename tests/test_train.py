@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +14,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from envs.contract import EnvContract
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
-from world_model.latents import LatentSet, cached_latents
+from world_model.latents import LatentSet, cached_latents, dataset_contract
 from world_model.losses import ACLoss
 from world_model.predictor import ACPredictor
 from world_model.synthetic import synthetic_episodes
@@ -24,6 +27,16 @@ from world_model.trainer import Trainer
 TINY_WM = WorldModelConfig(
     encoder=EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2),
     predictor=PredictorConfig(embed_dim=16, width=32, depth=1, num_heads=2),
+)
+# world_model.synthetic: a square moved by up to 0.25 per step in x and y, 16 px frames.
+SYNTHETIC_CONTRACT = EnvContract(
+    env_id="synthetic",
+    control_hz=5.0,
+    action_low=(-0.25, -0.25, 0.0, 0.0, 0.0, 0.0, 0.0),
+    action_high=(0.25, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0),
+    image_size=16,
+    state_dim=7,
+    action_dim=7,
 )
 TINY_WM_OVERRIDES = [
     "world_model.encoder.crop_size=16",
@@ -167,7 +180,7 @@ def test_ddp_step_equals_single_process(tmp_path):
         torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
-def write_h5(path: Path, episodes) -> Path:
+def write_h5(path: Path, episodes, contract: EnvContract = SYNTHETIC_CONTRACT) -> Path:
     from envs.dataset import Episode, merge_parts, write_episode_part
 
     parts = path.parent / (path.stem + "_parts")
@@ -181,6 +194,7 @@ def write_h5(path: Path, episodes) -> Path:
         "camera": "synthetic",
         "image_size": int(episodes[0].pixels.shape[1]),
         "policy": "random",
+        "env_contract": json.dumps(contract.to_dict()),
     }
     return merge_parts(parts, path, root)
 
@@ -228,5 +242,16 @@ def test_wm_train_cli_end_to_end(tmp_path):
     model = load_world_model(out / "world_model")
     assert model.num_tokens == 4
     assert model.cfg.predictor.action_std is not None  # input normalisation travels with it
+    assert model.env_contract == SYNTHETIC_CONTRACT  # and so does the env it was trained on
     bad = subprocess.run(cmd + ["clip_len=1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "clip_len=1" in bad.stderr
+
+
+def test_datasets_of_one_run_must_share_the_env_contract(tmp_path):
+    episodes = synthetic_episodes(2, length=4, size=16)
+    a = write_h5(tmp_path / "a.h5", episodes)
+    assert dataset_contract([a, a]) == SYNTHETIC_CONTRACT
+    faster = dataclasses.replace(SYNTHETIC_CONTRACT, control_hz=10.0)
+    b = write_h5(tmp_path / "b.h5", episodes, faster)
+    with pytest.raises(ValueError, match=r"different envs.*control_hz.*\(5\.0, 10\.0\)"):
+        dataset_contract([a, b])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from envs.contract import EnvContract
 from world_model import (
     EncoderConfig,
     PredictorConfig,
@@ -17,6 +20,16 @@ from world_model import (
     save_world_model,
 )
 
+REPO = Path(__file__).resolve().parent.parent
+CONTRACT = EnvContract(
+    env_id="wm/PandaReach-v0",
+    control_hz=5.0,
+    action_low=(-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0),
+    action_high=(0.075, 0.075, 0.075, 0.0, 0.0, 0.0, 1.0),
+    image_size=48,
+    state_dim=7,
+    action_dim=7,
+)
 CFG = WorldModelConfig(
     encoder=EncoderConfig(crop_size=32, patch_size=8, hidden_size=48, num_layers=2, num_heads=4),
     predictor=PredictorConfig(embed_dim=48, width=48, depth=2, num_heads=4),
@@ -25,7 +38,7 @@ CFG = WorldModelConfig(
 
 @pytest.fixture(scope="module")
 def model():
-    return build_world_model(CFG).eval()
+    return build_world_model(CFG, env_contract=CONTRACT).eval()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +91,8 @@ def test_save_load_roundtrip(model, saved):
         got = loaded.rollout(z, torch.zeros(1, 2, 7), a, torch.zeros(1, 1, 7))
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
     cfg = json.loads((saved / "config.json").read_text())
-    assert cfg["version"] == 1 and cfg["extra"] == {"step": 7}
+    assert cfg["version"] == 2 and cfg["extra"] == {"step": 7}
+    assert cfg["env"] == CONTRACT.to_dict() and loaded.env_contract == CONTRACT
     assert cfg["world_model"]["encoder"]["image_mean"] == [0.485, 0.456, 0.406]
 
 
@@ -147,3 +161,35 @@ def test_overwrite_is_atomic(model, tmp_path):
     save_world_model(model, path, extra={"again": True})
     assert json.loads((path / "config.json").read_text())["extra"] == {"again": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
+
+
+def test_version_1_loads_only_when_its_env_is_known(saved, tmp_path):
+    """v1 had no env section: the shipped checkpoints are upgraded, any other is refused."""
+    shipped = copy_ckpt(REPO / "checkpoints" / "reach_tiny", tmp_path / "shipped_v1")
+    cfg = json.loads((shipped / "config.json").read_text())
+    v1 = {k: v for k, v in cfg.items() if k != "env"} | {"version": 1}
+    (shipped / "config.json").write_text(json.dumps(v1))
+    contract = load_world_model(shipped).env_contract
+    assert contract == EnvContract.from_dict(cfg["env"])
+    assert (contract.env_id, contract.control_hz, contract.image_size) == (
+        "wm/PandaReach-v0",
+        5.0,
+        64,
+    )
+    ours = copy_ckpt(saved, tmp_path / "ours_v1")
+    cfg = json.loads((ours / "config.json").read_text())
+    cfg.pop("env")
+    (ours / "config.json").write_text(json.dumps({**cfg, "version": 1}))
+    with pytest.raises(ValueError, match="version-1 checkpoint.*Retrain it.*wm-train"):
+        load_world_model(ours)
+
+
+def test_contract_round_trip_and_checks():
+    assert EnvContract.from_dict(CONTRACT.to_dict()) == CONTRACT
+    with pytest.raises(ValueError, match="unknown keys \\['rate'\\]"):
+        EnvContract.from_dict({**CONTRACT.to_dict(), "rate": 5})
+    CONTRACT.check_compatible(replace(CONTRACT, action_high=(0.05,) * 3 + (0.0,) * 3 + (1.0,)))
+    with pytest.raises(ValueError, match="control_hz=5.0.*control_hz=4.0"):
+        CONTRACT.check_compatible(replace(CONTRACT, control_hz=4.0))
+    with pytest.raises(ValueError, match="widened in dimension 3"):
+        CONTRACT.check_compatible(replace(CONTRACT, action_high=(0.075,) * 4 + (0.0,) * 2 + (1.0,)))

@@ -24,7 +24,9 @@ from safetensors.torch import save
 from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
+from envs.contract import EnvContract
 from envs.storage import disk_full_guard, write_file
+from world_model.checkpoint_upgrades import UPGRADES
 from world_model.config import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -72,6 +74,9 @@ def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dic
         "world_model": to_dict(model.cfg),
         "encoder_hf_config": model.encoder.hf_config.to_dict(),
         "latent": {"num_tokens": model.num_tokens, "dim": model.latent_dim},
+        # The env the model was trained on (envs/contract.py); null for a model built without
+        # data, which the agent refuses to drive an env with.
+        "env": model.env_contract.to_dict() if model.env_contract is not None else None,
         "extra": extra or {},
     }
 
@@ -91,8 +96,10 @@ def save_world_model(model: WorldModel, path: str | Path, extra: dict | None = N
     return Path(path)
 
 
-def read_config(path: Path) -> tuple[WorldModelConfig, VJEPA2Config, dict]:
-    """Parse and validate `config.json` -> (config, encoder architecture, extra)."""
+def read_config(
+    path: Path,
+) -> tuple[WorldModelConfig, VJEPA2Config, EnvContract | None, dict]:
+    """Parse, upgrade and validate `config.json` -> (config, encoder architecture, env, extra)."""
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} is missing: not a world-model checkpoint directory")
@@ -104,18 +111,22 @@ def read_config(path: Path) -> tuple[WorldModelConfig, VJEPA2Config, dict]:
         raise ValueError(
             f"{cfg_path}: format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
         )
+    while payload.get("version") in UPGRADES:  # older layouts, one version at a time
+        payload = UPGRADES[payload["version"]](payload, path)
     if payload.get("version") != CHECKPOINT_VERSION:
         raise ValueError(
             f"{cfg_path}: checkpoint version {payload.get('version')!r}; this code reads version "
-            f"{CHECKPOINT_VERSION} (no migration known)"
+            f"{CHECKPOINT_VERSION} and upgrades {sorted(UPGRADES)} (a newer wm-train wrote it?)"
         )
     try:
         wm = payload["world_model"]
         cfg = WorldModelConfig(encoder=dict(wm["encoder"]), predictor=dict(wm["predictor"]))
         hf_config = VJEPA2Config(**payload["encoder_hf_config"])
+        env = payload["env"]
     except KeyError as exc:
         raise ValueError(f"{cfg_path}: missing config section {exc}") from exc
-    return cfg, hf_config, payload.get("extra", {})
+    env_contract = EnvContract.from_dict(env) if env is not None else None
+    return cfg, hf_config, env_contract, payload.get("extra", {})
 
 
 def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:
@@ -174,11 +185,15 @@ def read_weights(weights: Path, prefix: str = "") -> dict[str, torch.Tensor]:
 
 
 def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
-    """Load a checkpoint directory for inference: eval mode, no gradients, on `device`."""
+    """Load a checkpoint directory for inference: eval mode, no gradients, on `device`.
+
+    The one load path. Older config versions go through `UPGRADES`; the env the model was
+    trained on is `model.env_contract` (None when it was trained without a dataset).
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"world-model checkpoint directory {path} does not exist")
-    cfg, hf_config, _ = read_config(path)
+    cfg, hf_config, env_contract, _ = read_config(path)
     weights = path / WEIGHTS
     enc_cfg = replace(cfg.encoder, source=None, device=str(device))
     hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
@@ -186,7 +201,10 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
         backbone = VJEPA2Encoder(hf_config)
         predictor = ACPredictor(cfg.predictor)
     model = WorldModel(
-        FrozenEncoder(backbone, hf_config, enc_cfg), predictor, replace(cfg, encoder=enc_cfg)
+        FrozenEncoder(backbone, hf_config, enc_cfg),
+        predictor,
+        replace(cfg, encoder=enc_cfg),
+        env_contract,
     )
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")

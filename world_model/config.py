@@ -16,7 +16,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: Bumped whenever the checkpoint layout or the latent normalisation changes meaning;
 #: `load_world_model` refuses other versions instead of silently producing other latents.
 CHECKPOINT_FORMAT = "latent-planner/world-model"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 ENCODER_BACKENDS = ("tiny", "vjepa2")
 DTYPES = ("float32", "bfloat16", "float16")

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
+from envs.contract import EnvContract
 from world_model.encoder import FrozenEncoder
 
 
@@ -79,6 +80,33 @@ def iter_dataset_episodes(path: str | Path) -> Iterator[Episode]:
         close = getattr(reader, "close", None)
         if callable(close):
             close()
+
+
+def dataset_contract(paths: Iterable[str | Path]) -> EnvContract:
+    """The env contract every dataset of a training run was recorded under (they must agree)."""
+    from envs.dataset import open_dataset
+
+    found: list[tuple[str, EnvContract]] = []
+    for path in paths:
+        reader = open_dataset(path)
+        try:
+            found.append((str(path), EnvContract.from_dataset_attrs(reader.attrs)))
+        finally:
+            close = getattr(reader, "close", None)
+            if callable(close):
+                close()
+    if not found:
+        raise ValueError("no datasets given: the env contract comes from their attrs")
+    first_path, first = found[0]
+    for path, contract in found[1:]:
+        if contract != first:
+            a, b = first.to_dict(), contract.to_dict()
+            diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
+            raise ValueError(
+                f"{first_path} and {path} were recorded under different envs, (first, second) "
+                f"values: {diff}; train one model per env contract"
+            )
+    return first
 
 
 def episode_task(episode: Episode, fallback: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from envs.contract import EnvContract
 from world_model.config import WorldModelConfig
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.predictor import ACPredictor
@@ -17,7 +18,13 @@ METRICS = ("l1", "l2")
 class WorldModel(nn.Module):
     """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor."""
 
-    def __init__(self, encoder: FrozenEncoder, predictor: ACPredictor, cfg: WorldModelConfig):
+    def __init__(
+        self,
+        encoder: FrozenEncoder,
+        predictor: ACPredictor,
+        cfg: WorldModelConfig,
+        env_contract: EnvContract | None = None,
+    ):
         super().__init__()
         if predictor.cfg.embed_dim != encoder.dim:
             raise ValueError(
@@ -27,6 +34,8 @@ class WorldModel(nn.Module):
         self.encoder = encoder
         self.predictor = predictor
         self.cfg = cfg
+        # The env the model was trained on (config.json "env"); None without training data.
+        self.env_contract = env_contract
 
     @property
     def num_tokens(self) -> int:
@@ -39,6 +48,11 @@ class WorldModel(nn.Module):
         return self.encoder.dim
 
     @property
+    def crop_size(self) -> int:
+        """Side in pixels the encoder resizes frames to (feed it frames of this size to skip it)."""
+        return self.cfg.encoder.crop_size
+
+    @property
     def device(self) -> torch.device:
         return self.predictor.predictor_proj.weight.device
 
@@ -48,11 +62,6 @@ class WorldModel(nn.Module):
         if frames.ndim != 5 or frames.shape[2] != 3:
             raise ValueError(f"encode expects frames (B, T, 3, H, W), got {tuple(frames.shape)}")
         return self.encoder(frames).to(self.device)
-
-    def predict(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
-        """Teacher forcing: `z (..., T, N, D)`, `actions`/`states (..., T, 7)` -> predicted
-        latents of frames 1..T `(..., T, N, D)`."""
-        return self.predictor(z, actions, states)
 
     def rollout(
         self,
@@ -97,11 +106,13 @@ def build_world_model(
     cfg: WorldModelConfig,
     device: str | torch.device | None = None,
     encoder: FrozenEncoder | None = None,
+    env_contract: EnvContract | None = None,
 ) -> WorldModel:
     """World model from config: encoder weights from `cfg.encoder.source` (or the given,
-    already built `encoder`), fresh seeded predictor on `device` (default: encoder's)."""
+    already built `encoder`), fresh seeded predictor on `device` (default: encoder's), trained
+    for the env `env_contract` (saved with it)."""
     encoder = encoder if encoder is not None else build_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.encoder.init_seed + 1)
         predictor = ACPredictor(cfg.predictor)
-    return WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg)
+    return WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)

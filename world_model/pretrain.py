@@ -6,11 +6,9 @@ wm-train ... world_model.encoder.source=runs/pretrain/encoder
 
 from __future__ import annotations
 
-import os
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
-# Shared cores: OpenMP busy-waiting oversubscribes them (10x slower steps seen here).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# isort: split
 import hydra
 from omegaconf import DictConfig, OmegaConf
 

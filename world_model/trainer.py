@@ -24,7 +24,7 @@ from tqdm import tqdm
 from world_model.checkpoint import save_world_model
 from world_model.data import Clips, input_stats, split_episodes
 from world_model.encoder import FrozenEncoder, build_encoder
-from world_model.latents import LatentSet, cached_latents, encoder_hash
+from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import build_world_model
 from world_model.train_config import TrainConfig
@@ -83,7 +83,9 @@ class Trainer:
             wm_cfg = replace(
                 wm_cfg, predictor=replace(wm_cfg.predictor, **input_stats(data, train_eps))
             )
-        self.model = build_world_model(wm_cfg, device=self.device, encoder=encoder)
+        # The env the data came from travels with the weights (config.json "env").
+        env_contract = dataset_contract(cfg.data) if cfg.data else None
+        self.model = build_world_model(wm_cfg, self.device, encoder, env_contract)
         data = data.to(self.device)
         self.train_clips = Clips.build(data, train_eps, cfg.clip_len)
         self.val_clips = Clips.build(data, val_eps, cfg.clip_len)

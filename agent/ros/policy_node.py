@@ -17,13 +17,9 @@ Topic and parameter contract: ``docs/ros.md``.
 
 from __future__ import annotations
 
-import os
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
-# The planner, the executor and (in the tests) the simulator share few cores: OpenMP
-# busy-waiting between torch ops made a 1 s plan take 7 s on 2 shared cores
-# (bench/results/planning.md). Set before torch loads (it does through agent.ros.safety).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
+# isort: split
 import importlib
 import math
 import threading
@@ -45,19 +41,16 @@ from std_srvs.srv import Trigger
 
 from agent.ros.messages import COMMAND_QOS, LATCHED_QOS, action_msg, sensor_qos, spin
 from agent.ros.safety import (
-    CommandLimits,
     LatestSlot,
     MalformedMessage,
     Watchdog,
+    command_settings,
     decode_image,
     resize_image,
     twist_from_action,
     validate_vector,
 )
-
-# A generous Panda reach box in the base frame (m); narrow it for your cell.
-DEFAULT_WORKSPACE_LOW = [0.1, -0.6, 0.0]
-DEFAULT_WORKSPACE_HIGH = [0.9, 0.6, 0.9]
+from envs.contract import EnvContract
 
 
 class Policy(Protocol):
@@ -66,6 +59,7 @@ class Policy(Protocol):
     action_low: np.ndarray
     action_high: np.ndarray
     image_size: int
+    contract: EnvContract | None  # what the model was trained on: rate, bounds, workspace
     stats: Any  # ``plan_ms`` and ``energy`` as attributes (AgentStats) or dict keys
 
     def set_goal(self, goal_pixels: np.ndarray) -> None: ...
@@ -74,7 +68,7 @@ class Policy(Protocol):
 
 
 def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Policy:
-    """Build the policy from ``"module:callable"`` (default ``agent.mpc:load_agent``).
+    """Build the policy from ``"module:callable"`` (default ``agent.factory:load_agent``).
 
     A dotted factory keeps the node independent of how a policy is built, so a user can
     plug in their own (or a dry-run stand-in) without editing this file.
@@ -112,15 +106,8 @@ class PolicyNode(Node):
         self.policy = policy or load_policy(
             p["policy_factory"], p["checkpoint"], p["planner"], p["device"]
         )
-        self.limits = CommandLimits(
-            p["action_low"] or self.policy.action_low,
-            p["action_high"] or self.policy.action_high,
-            p["workspace_low"],
-            p["workspace_high"],
-        )
-        if p["control_rate_hz"] <= 0:
-            raise ValueError(f"control_rate_hz must be > 0, got {p['control_rate_hz']}")
-        self.control_period_s = 1.0 / p["control_rate_hz"]
+        rate_hz, self.limits = command_settings(self.policy, p)
+        self.control_period_s = 1.0 / rate_hz
         self.base_frame = p["base_frame"]
         self.watchdog = Watchdog(p["watchdog_timeout_s"])
         self._lock = threading.Lock()  # guards watchdog, running flag and the publish decision
@@ -161,7 +148,7 @@ class PolicyNode(Node):
         )
         self._planner_thread.start()
         self.get_logger().info(
-            f"policy ready: image {self.policy.image_size}px, {p['control_rate_hz']:.1f} Hz, "
+            f"policy ready: image {self.policy.image_size}px, {rate_hz:.1f} Hz, "
             f"watchdog {p['watchdog_timeout_s']:.2f} s, running={self._running}"
         )
 
@@ -171,21 +158,19 @@ class PolicyNode(Node):
             "checkpoint": "",
             "planner": "cem",
             "device": "cpu",
-            "policy_factory": "agent.mpc:load_agent",
-            "control_rate_hz": 5.0,
+            "policy_factory": "agent.factory:load_agent",
+            "control_rate_hz": 0.0,  # 0: the rate the checkpoint was trained at
             "watchdog_timeout_s": 0.5,
             "status_rate_hz": 2.0,
             "autostart": True,
             "base_frame": "panda_link0",
             "sensor_reliability": "reliable",
-            "workspace_low": DEFAULT_WORKSPACE_LOW,
-            "workspace_high": DEFAULT_WORKSPACE_HIGH,
         }
         values = {
             name: self.declare_parameter(name, default).value for name, default in defaults.items()
         }
-        # Empty by default = take the bounds the agent was trained with.
-        for name in ("action_low", "action_high"):
+        # Empty by default = the bounds and workspace of the checkpoint's env contract.
+        for name in ("action_low", "action_high", "workspace_low", "workspace_high"):
             values[name] = list(
                 self.declare_parameter(name, Parameter.Type.DOUBLE_ARRAY).value or []
             )

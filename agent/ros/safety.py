@@ -226,3 +226,50 @@ class LatestSlot:
         """Return ``(seq, value, stamp)``; ``seq`` is 0 and ``value`` None before the first put."""
         with self._lock:
             return self._seq, self._value, self._stamp
+
+
+def command_settings(policy: Any, p: dict[str, Any]) -> tuple[float, CommandLimits]:
+    """Control rate (Hz) and command limits for the policy node's parameters ``p``.
+
+    They come from ``policy.contract`` (the checkpoint's env contract) unless the parameters
+    narrow them; a rate other than the trained one, or wider bounds or workspace, is refused.
+    Fills ``p["workspace_low/high"]`` from the contract when they are empty.
+    """
+    contract = policy.contract
+    rate = p["control_rate_hz"]
+    if contract is None:  # a stand-in policy that was never trained on an env
+        if rate <= 0 or not p["workspace_low"] or not p["workspace_high"]:
+            raise ValueError(
+                "the policy carries no env contract: set control_rate_hz, workspace_low and "
+                "workspace_high explicitly"
+            )
+    else:
+        if rate <= 0:
+            rate = contract.control_hz
+        elif not math.isclose(rate, contract.control_hz, rel_tol=1e-6):
+            raise ValueError(
+                f"control_rate_hz={rate} but the checkpoint was trained at "
+                f"{contract.control_hz} Hz ({contract.env_id}): one predicted step is "
+                f"1/{contract.control_hz} s; leave control_rate_hz unset"
+            )
+        for kind in ("action", "workspace"):
+            low, high = p[f"{kind}_low"], p[f"{kind}_high"]
+            if low or high:
+                contract.check_narrower(low, high, kind, where=f"{kind}_low/{kind}_high")
+            elif kind == "workspace":
+                p["workspace_low"], p["workspace_high"] = (
+                    contract.workspace_low,
+                    contract.workspace_high,
+                )
+    if not p["workspace_low"]:
+        raise ValueError(
+            f"{contract.env_id if contract else 'the policy'} has no workspace box: set "
+            "workspace_low and workspace_high (m, base frame)"
+        )
+    limits = CommandLimits(
+        p["action_low"] or policy.action_low,
+        p["action_high"] or policy.action_high,
+        p["workspace_low"],
+        p["workspace_high"],
+    )
+    return rate, limits

@@ -1,0 +1,16 @@
+"""Process settings every entry point applies before torch loads: import this module first.
+
+The simulator, renderer and planner share few cores, and libgomp's default spin-wait between
+torch ops is ruinous there: on 2 shared cores a default CEM plan took 7.2 s with spinning
+threads and 1.0 s with passive waits (bench/results/planning.md); training steps were ~10x
+slower. `OMP_WAIT_POLICY=ACTIVE` in the environment still wins.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+OMP_POLICY_APPLIES = "torch" not in sys.modules
+"""False when torch (and its OpenMP) loaded before this module: the policy then came too late."""
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
