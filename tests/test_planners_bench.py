@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from bench import planning
+from bench.planning_cost import make_cost_fn, null_dynamics, project_predictor
 
 
 def test_planning_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
-    result = planning.main(["--quick", "--model", "synthetic", "--out", str(tmp_path)])
+    result = planning.main(["--quick", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "planning.json").read_text())
     assert saved["matmul_gflops"] > 0
+    assert saved["predictor"].startswith("world_model.WorldModel")  # the project's own predictor
     assert {"cem", "mppi"} <= set(saved["defaults"])
     assert len(saved["grid"]) == len(result["samples"]) * len(result["horizons"])
     for row in saved["versus_pytorch_mppi"]:
@@ -19,9 +23,8 @@ def test_planning_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     assert "pytorch_mppi" in (tmp_path / "planning.md").read_text()
 
 
-def test_synthetic_stand_in_shapes() -> None:
-    stand_in = planning.build_stand_in("synthetic")
-    cost_fn = planning.make_cost_fn(stand_in, num_envs=2)
-    import torch
-
-    assert cost_fn(torch.zeros(2, 5, 3, 7)).shape == (2, 5)
+def test_cost_functions_score_every_candidate() -> None:
+    for dynamics in (project_predictor(), null_dynamics()):
+        cost_fn = make_cost_fn(dynamics, num_envs=2)
+        costs = cost_fn(torch.zeros(2, 5, 3, 7))
+        assert costs.shape == (2, 5) and torch.isfinite(costs).all()

@@ -183,3 +183,33 @@ def test_latest_slot_keeps_only_the_newest_under_concurrent_writers() -> None:
         t.join()
     seq, value, stamp = slot.get()
     assert seq == 4000 and value[1] == 999 and stamp == 999.0
+
+
+def node_params(**overrides) -> dict:
+    base = {"control_rate_hz": 0.0, "action_low": [], "action_high": []}
+    return {**base, "workspace_low": [], "workspace_high": [], **overrides}
+
+
+def test_command_settings_come_from_the_checkpoint_contract() -> None:
+    from types import SimpleNamespace
+
+    from agent.ros.safety import command_settings
+    from tests.test_ros_fakes import FAKE_CONTRACT
+
+    c = FAKE_CONTRACT
+    policy = SimpleNamespace(contract=c, action_low=np.array(c.action_low), action_high=np.array(c.action_high))  # fmt: skip
+    rate, limits = command_settings(policy, node_params())
+    assert rate == c.control_hz
+    np.testing.assert_allclose(limits.workspace_high, c.workspace_high)
+    _, narrow = command_settings(policy, node_params(workspace_high=[0.5, 0.6, 0.9]))
+    np.testing.assert_allclose(narrow.workspace_high, [0.5, 0.6, 0.9])
+    np.testing.assert_allclose(narrow.workspace_low, c.workspace_low)  # the unset side
+    with pytest.raises(ValueError, match=r"control_rate_hz=5\.0 but the checkpoint was trained at 10\.0 Hz"):  # fmt: skip
+        command_settings(policy, node_params(control_rate_hz=5.0))
+    with pytest.raises(ValueError, match=r"workspace bounds widened in dimension 2"):
+        command_settings(policy, node_params(workspace_high=[0.9, 0.6, 1.5]))
+    with pytest.raises(ValueError, match=r"action bounds widened in dimension 0"):
+        command_settings(policy, node_params(action_high=[0.2, 0.075, 0.075, 0, 0, 0, 1.0]))
+    standin = SimpleNamespace(contract=None, action_low=policy.action_low, action_high=policy.action_high)  # fmt: skip
+    with pytest.raises(ValueError, match="no env contract"):
+        command_settings(standin, node_params())

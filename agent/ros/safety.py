@@ -233,7 +233,7 @@ def command_settings(policy: Any, p: dict[str, Any]) -> tuple[float, CommandLimi
 
     They come from ``policy.contract`` (the checkpoint's env contract) unless the parameters
     narrow them; a rate other than the trained one, or wider bounds or workspace, is refused.
-    Fills ``p["workspace_low/high"]`` from the contract when they are empty.
+    Fills the unset sides of ``p["action_*"]`` and ``p["workspace_*"]`` from the contract.
     """
     contract = policy.contract
     rate = p["control_rate_hz"]
@@ -252,14 +252,17 @@ def command_settings(policy: Any, p: dict[str, Any]) -> tuple[float, CommandLimi
                 f"{contract.control_hz} Hz ({contract.env_id}): one predicted step is "
                 f"1/{contract.control_hz} s; leave control_rate_hz unset"
             )
-        for kind in ("action", "workspace"):
-            low, high = p[f"{kind}_low"], p[f"{kind}_high"]
-            if low or high:
-                contract.check_narrower(low, high, kind, where=f"{kind}_low/{kind}_high")
-            elif kind == "workspace":
-                p["workspace_low"], p["workspace_high"] = (
-                    contract.workspace_low,
-                    contract.workspace_high,
+        own = {
+            "action": (policy.action_low, policy.action_high),
+            "workspace": (contract.workspace_low, contract.workspace_high),
+        }
+        for kind, (own_low, own_high) in own.items():
+            given = bool(p[f"{kind}_low"]) or bool(p[f"{kind}_high"])
+            p[f"{kind}_low"] = list(p[f"{kind}_low"] or own_low)  # an unset side: the trained one
+            p[f"{kind}_high"] = list(p[f"{kind}_high"] or own_high)
+            if given:
+                contract.check_narrower(
+                    p[f"{kind}_low"], p[f"{kind}_high"], kind, where=f"{kind}_low/{kind}_high"
                 )
     if not p["workspace_low"]:
         raise ValueError(
@@ -271,5 +274,5 @@ def command_settings(policy: Any, p: dict[str, Any]) -> tuple[float, CommandLimi
         p["action_high"] or policy.action_high,
         p["workspace_low"],
         p["workspace_high"],
-    )
+    )  # CommandLimits checks shapes and that each box holds 0 / is non-empty
     return rate, limits
