@@ -53,11 +53,13 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def signature_mismatch(found: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+def signature_mismatch(
+    found: dict[str, Any], wanted: dict[str, Any], what: str = "part"
+) -> list[str]:
     """``"key: part has X, this command Y"`` for every differing (dotted) key."""
     a, b = _flatten(found), _flatten(wanted)
     return [
-        f"{key}: part has {a.get(key, '<absent>')!r}, this command {b.get(key, '<absent>')!r}"
+        f"{key}: {what} has {a.get(key, '<absent>')!r}, this command {b.get(key, '<absent>')!r}"
         for key in sorted(set(a) | set(b))
         if a.get(key, "<absent>") != b.get(key, "<absent>")
     ]
@@ -109,13 +111,18 @@ def check_parts(parts: dict[int, Path], cfg: Any, parts_dir: Path) -> dict[int, 
 
 
 def check_existing_output(reader: Any, cfg: Any) -> None:
-    """Refuse a finished output that another command wrote (count, env id, policy or seed)."""
+    """Refuse a finished output that another command wrote (count, env id and kwargs, policy,
+    seed)."""
     policy = json.loads(json.dumps(asdict(cfg.policy)))
     problems = []
     if len(reader) != cfg.num_episodes:
         problems.append(f"{len(reader)} episodes, num_episodes={cfg.num_episodes}")
     if reader.attrs.get("env_id") != cfg.env.id:
         problems.append(f"env_id {reader.attrs.get('env_id')!r}, this command {cfg.env.id!r}")
+    kwargs = json.loads(json.dumps(cfg.env.make_kwargs()))
+    if reader.attrs.get("env_kwargs") != kwargs:
+        diff = signature_mismatch(reader.attrs.get("env_kwargs") or {}, kwargs, "file")
+        problems.append("env kwargs " + "; ".join(diff))
     if reader.attrs.get("policy") != policy:
         problems.append(f"policy {reader.attrs.get('policy')}, this command {policy}")
     if len(reader) and reader.episode_attrs(0).get("seed") != cfg.seed:

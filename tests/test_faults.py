@@ -118,6 +118,8 @@ def test_collect_final_count_is_num_episodes(tmp_path, monkeypatch) -> None:
     assert not (tmp_path / "x.h5.parts").exists()
     with pytest.raises(FileExistsError, match="num_episodes=4"):
         collect(small_collect(out, n=4))  # a finished file of another length is not "complete"
+    with pytest.raises(FileExistsError, match="image_size: file has 16, this command 24"):
+        collect(small_collect(out, n=3, image_size=24))
 
 
 def test_collect_rerecords_a_truncated_part_and_drops_dead_temporaries(tmp_path, monkeypatch):
