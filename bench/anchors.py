@@ -37,8 +37,7 @@ import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_module
 
-import agent.config  # noqa: F401  (registers eval_schema)
-import planners  # noqa: F401  (registers the planner schemas)
+from agent.config import register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
 from envs.dataset import open_dataset
@@ -106,6 +105,7 @@ def eval_config(task: str, kind: str, checkpoint: str | None, overrides: list[st
     ]
     if checkpoint:
         args.append(f"agent.checkpoint={checkpoint}")
+    register_configs()
     with initialize_config_module("configs", version_base="1.3"):
         return compose("eval", overrides=args)
 
