@@ -200,4 +200,6 @@ def make_nan_agent(checkpoint: str, planner: str = "", device: str = "cpu") -> A
 
     low, high = ACTION_LOW, -ACTION_LOW
     cfg = CEMConfig(num_samples=8, iterations=1, horizon=1, num_elites=2)
-    return MPCAgent(NaNWorldModel(), make_planner(cfg, low, high), low, high)
+    model = NaNWorldModel()
+    model.env_contract = FAKE_CONTRACT  # as if trained on FakeReach: the node takes its rate
+    return MPCAgent(model, make_planner(cfg, low, high), low, high)
