@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_module
 
-from agent.config import register_configs
+from agent.config import EvalConfig, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
 from envs.dataset import open_dataset
@@ -91,7 +91,9 @@ class _StartInfo(gym.Wrapper):
         return obs, info
 
 
-def eval_config(task: str, kind: str, checkpoint: str | None, overrides: list[str]) -> Any:
+def protocol_config(
+    task: str, kind: str, checkpoint: str | None, overrides: list[str]
+) -> EvalConfig:
     """configs/eval.yaml with the protocol's budget and planner horizon."""
     args = [
         f"env.id={TASKS[task]}",
@@ -107,11 +109,11 @@ def eval_config(task: str, kind: str, checkpoint: str | None, overrides: list[st
         args.append(f"agent.checkpoint={checkpoint}")
     register_configs()
     with initialize_config_module("configs", version_base="1.3"):
-        return compose("eval", overrides=args)
+        return eval_config(compose("eval", overrides=args))
 
 
 def run_row(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = eval_config(args.task, args.agent, args.checkpoint, args.override)
+    cfg = protocol_config(args.task, args.agent, args.checkpoint, args.override)
     env = _StartInfo(DatasetGoal(make_env(cfg.env.id), args.dataset, offset=GOAL_OFFSET))
     agent = make_agent(cfg, env)
     any_hits, end_hits, trivial, plan_ms, dists, per_episode = 0, 0, 0, [], [], []
@@ -156,7 +158,9 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         "train_data": _dataset_size(args.train_data) if args.train_data else None,
         "train_time": args.train_time,
         "overrides": args.override,
-        "planner": {k: cfg.planner[k] for k in ("num_samples", "iterations", "num_elites")},
+        "planner": {
+            k: getattr(cfg.planner, k) for k in ("num_samples", "iterations", "num_elites")
+        },
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
 

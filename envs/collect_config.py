@@ -9,7 +9,7 @@ turned into these objects (``OmegaConf.to_object``).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
@@ -27,24 +27,24 @@ PANDA_IDS = {
 DMC_IDS = {"wm/DMCReacherEasy-v0": "reacher_easy", "wm/DMCPointMassEasy-v0": "point_mass_easy"}
 
 
-@dataclass
-class PandaEnvEntry(PandaEnvConfig):
-    """A Panda env to collect from: its id plus every `PandaEnvConfig` field as a keyword."""
+class EntryChecks:
+    """What every wm/* collect entry adds to its env's own config dataclass: the ``id`` and
+    ``max_episode_steps`` fields (declared by each entry, with its own defaults), the check that
+    the id names the entry's ``task``, and the ``gym.make`` keywords."""
 
-    id: str = "wm/PandaReach-v0"
-    """Gymnasium id; must agree with ``task``."""
-    max_episode_steps: int = 0
-    """Episode length in control steps; 0 keeps the registered default (envs.MAX_EPISODE_STEPS)."""
+    IDS: ClassVar[dict[str, str]] = {}
+    """Gymnasium id -> the ``task`` it implies."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if PANDA_IDS.get(self.id) != self.task:
-            raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({PANDA_IDS})")
+        super().__post_init__()  # the env config's own checks
+        if self.IDS.get(self.id) != self.task:
+            raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({self.IDS})")
         if self.max_episode_steps < 0:
             raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
 
     def make_kwargs(self) -> dict[str, Any]:
-        """Keywords for ``gym.make(self.id, ...)`` (JSON-able, stored in the dataset attrs)."""
+        """Keywords for ``gym.make(self.id, ...)`` (JSON-able, stored in the dataset attrs); the
+        task comes with the id."""
         kwargs = asdict(self)
         for key in ("id", "max_episode_steps", "task"):
             kwargs.pop(key)
@@ -52,51 +52,38 @@ class PandaEnvEntry(PandaEnvConfig):
 
 
 @dataclass
-class DMCEnvEntry(DMCEnvConfig):
+class PandaEnvEntry(EntryChecks, PandaEnvConfig):
+    """A Panda env to collect from: its id plus every `PandaEnvConfig` field as a keyword."""
+
+    IDS: ClassVar[dict[str, str]] = PANDA_IDS
+    id: str = "wm/PandaReach-v0"
+    """Gymnasium id; must agree with ``task``."""
+    max_episode_steps: int = 0
+    """Episode length in control steps; 0 keeps the registered default (envs.MAX_EPISODE_STEPS)."""
+
+
+@dataclass
+class DMCEnvEntry(EntryChecks, DMCEnvConfig):
     """A dm_control env to collect from: its id plus every `DMCEnvConfig` field."""
 
+    IDS: ClassVar[dict[str, str]] = DMC_IDS
     id: str = "wm/DMCReacherEasy-v0"
     """Gymnasium id; must agree with ``task``."""
     max_episode_steps: int = 0
     """Episode length in env steps; 0 keeps the registered default."""
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if DMC_IDS.get(self.id) != self.task:
-            raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({DMC_IDS})")
-        if self.max_episode_steps < 0:
-            raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
-
-    def make_kwargs(self) -> dict[str, Any]:
-        kwargs = asdict(self)
-        for key in ("id", "max_episode_steps"):
-            kwargs.pop(key)
-        return kwargs
-
 
 @dataclass
-class OGBenchCubeEntry(OGBenchCubeConfig):
+class OGBenchCubeEntry(EntryChecks, OGBenchCubeConfig):
     """OGBench's cube env to collect from: its id plus every `OGBenchCubeConfig` field."""
 
+    IDS: ClassVar[dict[str, str]] = {"wm/OGBenchCube-v0": "ogbench_cube"}
     id: str = "wm/OGBenchCube-v0"
     """Gymnasium id (only ``wm/OGBenchCube-v0``)."""
     task: str = "ogbench_cube"
     """Name used in the default output file only."""
     max_episode_steps: int = 0
     """Episode length in control steps (20 Hz); 0 keeps the registered 200."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.id != "wm/OGBenchCube-v0":
-            raise ValueError(f"id={self.id!r}: this entry is for wm/OGBenchCube-v0")
-        if self.max_episode_steps < 0:
-            raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
-
-    def make_kwargs(self) -> dict[str, Any]:
-        kwargs = asdict(self)
-        for key in ("id", "max_episode_steps", "task"):
-            kwargs.pop(key)
-        return kwargs
 
 
 POLICY_NAMES = ("expert", "random", "smooth", "mixed", "ogbench_plan", "ogbench_markov")

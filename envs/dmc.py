@@ -23,19 +23,16 @@ import mujoco
 import numpy as np
 from dm_control import suite
 
-from envs import ENV_REVISION
 from envs.config import DMCEnvConfig
+from envs.goal_env import GoalImageEnv
 from envs.render_exit import close_at_exit
 
 _SUITE = {"reacher_easy": ("reacher", "easy"), "point_mass_easy": ("point_mass", "easy")}
 REACHER_LINKS = (0.12, 0.12)  # m, arm and hand lengths in reacher.xml
 
 
-class DMCEnv(gym.Env):
+class DMCEnv(GoalImageEnv):
     """A dm_control suite task from pixels with a padded 7-d state and action."""
-
-    metadata = {"render_modes": ["rgb_array"]}  # render_fps: set per instance (control_hz)
-    env_revision = ENV_REVISION
 
     @staticmethod
     def default_config() -> DMCEnvConfig:
@@ -161,16 +158,8 @@ class DMCEnv(gym.Env):
     def _success(self, distance: float) -> bool:
         return bool(distance < self._success_threshold())
 
-    def _info(self, with_goal: bool = False) -> dict[str, Any]:
-        dist = self._distance()
-        info = {
-            "success": self._success(dist),
-            "distance": dist,
-        }
-        if with_goal:  # reset only: the goal is fixed per episode and large to ship every step
-            info["goal_pixels"] = self.goal_pixels.copy()  # copies: callers may keep infos
-            info["goal_state"] = self.goal_state.copy()
-        return info
+    def _current_distance(self) -> float:
+        return self._distance()
 
     def goal_qpos(self) -> np.ndarray:
         """Joint positions (2,) that solve the task instance (used by the goal image, expert)."""

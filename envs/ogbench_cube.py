@@ -26,6 +26,7 @@ import mujoco
 import numpy as np
 from ogbench.manipspace.envs.cube_env import CubeEnv
 
+from envs.goal_env import GoalImageEnv
 from envs.ogbench_render import SceneRenderer
 from envs.render_exit import close_at_exit
 
@@ -63,10 +64,8 @@ class _CubeSim(CubeEnv):
         return None
 
 
-class OGBenchCubeEnv(gym.Env):
+class OGBenchCubeEnv(GoalImageEnv):
     """OGBench's single-cube pick-and-place from pixels, with goal images and an oracle cost."""
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     @staticmethod
     def default_config() -> OGBenchCubeConfig:
@@ -190,13 +189,8 @@ class OGBenchCubeEnv(gym.Env):
     def _success(self, distance: float) -> bool:
         return bool(distance <= self.cfg.success_threshold)
 
-    def _info(self, with_goal: bool = False) -> dict[str, Any]:
-        dist = self._distance(self.data)
-        info = {"success": self._success(dist), "distance": dist}
-        if with_goal:  # reset only: the goal is fixed per episode and large to ship every step
-            info["goal_pixels"] = self.goal_pixels.copy()
-            info["goal_state"] = self.goal_state.copy()
-        return info
+    def _current_distance(self) -> float:
+        return self._distance(self.data)
 
     def _render_goal(self) -> None:
         """The current scene with the cube resting at its target (pose and yaw)."""

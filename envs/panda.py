@@ -14,20 +14,17 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
-from envs import ENV_REVISION
 from envs.config import PandaEnvConfig
 from envs.controller import ControllerState, DiffIK, euler_xyz_from_mat, mat_from_euler_xyz
+from envs.goal_env import GoalImageEnv
 from envs.panda_model import FINGER_MAX, PANDA_JOINT_LIMITS, READY_QPOS, build_arena
 from envs.render_exit import close_at_exit
 
 HOME_EE_POS = np.array([0.4, 0.0, 0.3])  # m: start pose centre, gripper pointing down
 
 
-class PandaEnv(gym.Env):
+class PandaEnv(GoalImageEnv):
     """Base class; subclasses implement ``_sample_task``, ``_goal_config`` and ``_distance``."""
-
-    metadata = {"render_modes": ["rgb_array"]}  # render_fps: set per instance (control_hz)
-    env_revision = ENV_REVISION
 
     @staticmethod
     def default_config() -> PandaEnvConfig:
@@ -234,16 +231,8 @@ class PandaEnv(gym.Env):
     def _get_obs(self) -> dict[str, np.ndarray]:
         return {"pixels": self._render(self.data), "state": self._state(self.data)}
 
-    def _info(self, with_goal: bool = False) -> dict[str, Any]:
-        dist = self._distance(self.data)
-        info = {
-            "success": self._success(dist),
-            "distance": float(dist),
-        }
-        if with_goal:  # reset only: the goal is fixed per episode and large to ship every step
-            info["goal_pixels"] = self.goal_pixels.copy()  # copies: callers may keep infos
-            info["goal_state"] = self.goal_state.copy()
-        return info
+    def _current_distance(self) -> float:
+        return self._distance(self.data)
 
     def _render_goal(self) -> None:
         """Pose a scratch copy of the scene as the task wants it; render it and read its state."""

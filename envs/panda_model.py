@@ -63,6 +63,19 @@ def _quat_x(angle: float) -> tuple[float, float, float, float]:
     return (float(np.cos(angle / 2)), float(np.sin(angle / 2)), 0.0, 0.0)
 
 
+def _add_tcp_site(hand) -> None:
+    """The ``ee`` site at the tool centre point, flipped about x so that the top-down pose is
+    the identity rotation (see module docstring)."""
+    hand.add(
+        "site",
+        name="ee",
+        pos=(0, 0, PANDA_TCP_D),
+        quat=_quat_x(np.pi),
+        size=(0.005,),
+        rgba=(0, 1, 0, 0),
+    )
+
+
 def _dh_child_pos(a: float, d: float, alpha: float) -> tuple[float, float, float]:
     """Origin of frame i in frame i-1 for modified DH: Tx(a) then Rx(alpha) then Tz(d)."""
     return (a, -d * float(np.sin(alpha)), d * float(np.cos(alpha)))
@@ -264,14 +277,7 @@ def _add_simplified_panda(root: mjcf.RootElement) -> None:
     )
     _add_gripper(hand)
     # TCP: flip about x so the top-down pose is the identity rotation (see module docstring).
-    hand.add(
-        "site",
-        name="ee",
-        pos=(0, 0, PANDA_TCP_D),
-        quat=_quat_x(np.pi),
-        size=(0.005,),
-        rgba=(0, 1, 0, 0),
-    )
+    _add_tcp_site(hand)
     root.equality.add(
         "joint", joint1="finger_left", joint2="finger_right", polycoef=(0, 1, 0, 0, 0)
     )
@@ -317,12 +323,5 @@ def _attach_menagerie_panda(root: mjcf.RootElement) -> None:
     for body in panda.find_all("body"):  # gravity compensation, as for the simplified arm
         body.gravcomp = 1
     hand = panda.find("body", "hand")
-    hand.add(
-        "site",
-        name="ee",
-        pos=(0, 0, PANDA_TCP_D),
-        quat=_quat_x(np.pi),
-        size=(0.005,),
-        rgba=(0, 1, 0, 0),
-    )
+    _add_tcp_site(hand)
     root.attach(panda)

@@ -324,12 +324,12 @@ def test_fast_camera_does_not_grow_memory(ros) -> None:
 
 def test_policy_factory_and_stats_plumbing() -> None:
     """No DDS: the factory string and the two shapes of ``policy.stats`` the node accepts."""
-    from agent.ros.policy_node import _stat, load_policy
+    from agent.ros.policy_node import load_policy, read_stat
 
     policy = load_policy("tests.test_ros_fakes:make_constant", "0.01,0,0,0,0,0,0", "cem", "cpu")
     assert policy.act(np.zeros((32, 32, 3), np.uint8), np.zeros(7))[0] == pytest.approx(0.01)
     with pytest.raises(ValueError, match="package.module:callable"):
         load_policy("agent.factory.load_agent", "", "cem", "cpu")
-    assert _stat({"plan_ms": 3}, "plan_ms", 0.0) == 3.0
-    assert _stat(SimpleNamespace(energy=0.5), "energy", 0.0) == 0.5
-    assert np.isnan(_stat(None, "energy", float("nan")))
+    assert read_stat({"plan_ms": 3}, "plan_ms", 0.0) == 3.0
+    assert read_stat(SimpleNamespace(energy=0.5), "energy", 0.0) == 0.5
+    assert np.isnan(read_stat(None, "energy", float("nan")))

@@ -82,7 +82,7 @@ def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Pol
     return build(checkpoint, planner=planner, device=device)
 
 
-def _stat(stats: Any, key: str, default: float) -> float:
+def read_stat(stats: Any, key: str, default: float) -> float:
     """Read one figure from the policy's stats, whether a dataclass or a dict."""
     value = stats.get(key, default) if isinstance(stats, dict) else getattr(stats, key, default)
     try:
@@ -327,8 +327,8 @@ class PolicyNode(Node):
         stats = getattr(self.policy, "stats", None)
         self._last_plan = {
             "act_ms": plan_ms,  # wall time of policy.act, measured here
-            "plan_ms": _stat(stats, "plan_ms", plan_ms),  # as the policy reports it
-            "energy": _stat(stats, "energy", math.nan),
+            "plan_ms": read_stat(stats, "plan_ms", plan_ms),  # as the policy reports it
+            "energy": read_stat(stats, "energy", math.nan),
             "image_to_command_ms": 1e3 * (time.monotonic() - t_received),
         }
 

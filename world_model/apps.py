@@ -1,0 +1,52 @@
+"""`wm-train` and `wm-pretrain`, the two Hydra apps of the world model (one skeleton).
+
+    wm-train data=[runs/data/reach.h5,runs/data/push.h5] steps=1000
+    torchrun --nproc_per_node=2 -m world_model.train data=[...]   # DDP (gloo on CPU)
+    wm-pretrain data=[runs/data/reach.h5] steps=300               # self-pretrain the encoder
+    wm-train ... world_model.encoder.source=runs/pretrain/encoder
+
+Each composes its config, turns it into the typed dataclass once (`OmegaConf.to_object`, which
+validates it) and hands it to its loop; heavy imports wait until Hydra has parsed the CLI.
+"""
+
+from __future__ import annotations
+
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
+
+# isort: split
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from world_model import pretrain_config, train_config
+
+train_config.register_configs()
+pretrain_config.register_configs()
+
+
+def typed_config(cfg: DictConfig, app: str) -> Any:
+    """The composed config as its dataclass; both apps need at least one dataset."""
+    typed = OmegaConf.to_object(cfg)
+    if not typed.data:
+        raise ValueError(f"{app}.data is empty: pass data=[path/to/dataset.h5,...]")
+    return typed
+
+
+@hydra.main(config_path="pkg://configs", config_name="train", version_base="1.3")
+def train(cfg: DictConfig) -> None:
+    """Train the action-conditioned predictor on cached encoder latents."""
+    from world_model.trainer import Trainer
+
+    trainer = Trainer(typed_config(cfg, "train"))
+    metrics = trainer.run()
+    if trainer.dist.is_main:
+        print({k: round(v, 5) for k, v in metrics.items()})
+
+
+@hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
+def pretrain(cfg: DictConfig) -> None:
+    """V-JEPA pretraining of the tiny encoder on recorded sim video."""
+    from world_model.pretrain_loop import pretrain as run_pretrain
+
+    print(f"encoder written to {run_pretrain(typed_config(cfg, 'pretrain'))}")
