@@ -7,8 +7,9 @@
 when imported (Gymnasium imports ``module`` first, e.g. ``ogbench:cube-single-v0``). Render
 size and camera are passed to ``gym.make`` where the env takes them (Gymnasium's MuJoCo envs:
 ``width``, ``height``, ``camera_id``, ``camera_name``), so frames are rendered at
-``image_size`` instead of resized from 480 px; other envs (classic control, Box2D) are
-resized. ``fast_render`` turns off MuJoCo shadows, reflections and multisampling: 3.5x faster
+``image_size`` instead of resized from 480 px. Square classic-control envs (Pendulum's
+``screen_dim``, Acrobot's ``SCREEN_DIM``) get their screen size set before the first render
+(Pendulum: 21 -> 109 steps/s); other envs (Box2D, rectangular screens) are resized. ``fast_render`` turns off MuJoCo shadows, reflections and multisampling: 3.5x faster
 at 64 px on a CPU and the arms read better at that size.
 """
 
@@ -127,4 +128,9 @@ def make_gym_env(
     if max_episode_steps:
         make_kwargs["max_episode_steps"] = max_episode_steps
     env = gym.make(registered_id(env_id), render_mode="rgb_array", **make_kwargs)
+    base = env.unwrapped
+    if type(base).__module__.startswith("gymnasium.envs.classic_control"):
+        for attr in ("screen_dim", "SCREEN_DIM"):  # pygame draws everything scaled to it
+            if isinstance(getattr(base, attr, None), int):
+                setattr(base, attr, image_size)
     return PixelStateAdapter(env, image_size, fast_render=fast_render)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+from tqdm import tqdm
 
 from envs.contract import EnvContract
 from world_model.encoder import FrozenEncoder
@@ -107,6 +108,14 @@ def dataset_contract(paths: Iterable[str | Path]) -> EnvContract:
                 f"values: {diff}; train one model per env contract"
             )
     return first
+
+
+def count_episodes(path: str | Path) -> int:
+    """Episodes in one dataset file (for the progress bar)."""
+    from envs.dataset import open_dataset
+
+    with open_dataset(path) as reader:
+        return len(reader)
 
 
 def episode_task(episode: Episode, fallback: str) -> str:
@@ -227,7 +236,9 @@ def cached_latents(
             except ValueError as err:  # a cache is derived data: rebuild it
                 log(f"{err}; encoding again")
         log(f"encoding {path} -> {cache}")
-        episodes = iter_dataset_episodes(path)
+        episodes = tqdm(  # minutes for 10^4 frames on a CPU: show where it is
+            iter_dataset_episodes(path), total=count_episodes(path), desc="encode", unit="episode"
+        )
         data = encode_episodes(encoder, episodes, task=Path(path).stem, source=str(path))
         if not bool(torch.isfinite(data.latents).all()):  # the frames are uint8: the encoder
             raise ValueError(

@@ -1,0 +1,237 @@
+"""Two envs the project does not define, end to end from the CLI: collect -> train -> evaluate.
+
+    .venv/bin/python -m bench.foreign                       # both envs, every stage
+    .venv/bin/python -m bench.foreign --envs pendulum --episodes 50 --train-steps 3000
+
+Per env: ``wm-collect`` (smooth random behaviour policy), ``wm-train`` (tiny config), then
+``wm-eval`` for the learned agent, the oracle (the same planner on true dynamics) and random,
+each over ``--episodes`` episodes with 95 % Wilson intervals. Goals follow ``--goals``:
+``dataset`` (the planning issue's protocol: start = a recorded state of a held-out trajectory,
+goal = the frame k steps later, budget 2k) or ``replay`` (goal = where a random policy gets
+in k steps from the same seed, budget 2k). Learned success is reported as a fraction of
+oracle success. Also measured: collection steps/s at 64 px rendered at 64 px against rendered
+at 480 px and resized. Stages whose output exists are reused (``--fresh`` redoes them).
+Writes bench/results/foreign.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results"
+TOP_CAMERA = "{distance:0.6,elevation:-90.0,azimuth:90.0,lookat:[0.0,0.0,0.0]}"
+ENVS = {
+    # MuJoCo (Gymnasium's own): 2-link arm; 10 physics frames per action (0.1 s, 10 Hz)
+    # and a top-down camera so the arm spans the 64 px frame.
+    "reacher": {
+        "id": "Reacher-v5",
+        "make": ["+env.kwargs.frame_skip=10", f"+env.kwargs.default_camera_config={TOP_CAMERA}"],
+        "collect": [],
+    },
+    # Classic control (pygame rendering, no MuJoCo): frictionless pendulum, 0.05 s per action.
+    "pendulum": {"id": "Pendulum-v1", "make": [], "collect": ["env.max_episode_steps=50"]},
+}
+AGENTS = ("learned", "oracle", "random")
+
+
+def cli(module: str, *args: str, timeout: float = 7200) -> tuple[str, float]:
+    """Run a console-script module with this checkout on the path; (stdout, wall seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE"}
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{res.stderr[-4000:]}")
+    return res.stdout, time.perf_counter() - t0
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a success rate."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def collect(name: str, spec: dict, episodes: int, work: Path) -> dict:
+    data = work / f"{name}.h5"
+    args = ["env=gym", f"env.id={spec['id']}", *spec["make"], *spec["collect"]]
+    args += ["policy.name=smooth", f"num_episodes={episodes}", "num_workers=2", f"output={data}"]
+    _, wall = cli("envs.collect", *args)
+    from envs.dataset import open_dataset
+
+    with open_dataset(data) as reader:
+        frames = sum(len(ep.actions) for ep in reader)
+    return {"data": str(data), "episodes": episodes, "transitions": frames, "collect_s": wall}
+
+
+def train(name: str, data: str, steps: int, work: Path) -> dict:
+    run = work / f"{name}_wm"
+    args = [f"data=[{data}]", f"out_dir={run}", f"cache_dir={work / 'cache'}", f"steps={steps}"]
+    args += ["num_threads=1"]  # measured: 1 thread per job on shared cores
+    out, wall = cli("world_model.train", *args)
+    last = [line for line in out.splitlines() if line.startswith("{")]
+    metrics = ast.literal_eval(last[-1]) if last else {}
+    keep = {k: v for k, v in metrics.items() if k.startswith("val/")}
+    return {"checkpoint": str(run / "world_model"), "train_steps": steps, "train_s": wall, **keep}
+
+
+def goal_args(goals: str, data: str, k: int) -> list[str]:
+    if goals == "dataset":
+        return ["protocol=dataset", f"protocol_dataset={data}", f"env.max_steps={2 * k}"]
+    return [f"env.replay_goal_steps={k}", f"env.max_steps={2 * k}"]
+
+
+def evaluate(name: str, spec: dict, kind: str, ckpt: str, args: argparse.Namespace) -> dict:
+    out = Path(args.work) / f"{name}_eval_{kind}"
+    cmd = [f"env.id={spec['id']}", *spec["make"], f"agent.kind={kind}", f"agent.checkpoint={ckpt}"]
+    cmd += goal_args(args.goals, str(Path(args.work) / f"{name}.h5"), args.k)
+    cmd += [f"planner.horizon={args.k}", f"episodes={args.episodes}", "videos=0"]
+    cmd += ["energy_plot=false", "seed=100000", f"out_dir={out}", *args.override]
+    _, wall = cli("agent.eval", *cmd)
+    summary = json.loads((out / "results.json").read_text())
+    n, rate = summary["episodes"], summary["success_rate"]
+    lo, hi = wilson(round(rate * n), n)
+    return {
+        "agent": kind,
+        "episodes": n,
+        "success": rate,
+        "ci95": [lo, hi],
+        "final_distance": summary["mean_final_distance"],
+        "threshold": summary.get("distance", {}).get("threshold"),
+        "distance": summary.get("distance", {}).get("distance"),
+        "plan_ms_p50": summary["plan_ms_p50"],
+        "eval_s": wall,
+    }
+
+
+def render_speed(steps: int = 300) -> dict:
+    """Reacher-v5 steps/s with a 64 px frame per step: rendered at 64 px vs 480 px + resize."""
+    import gymnasium as gym
+    import numpy as np
+
+    from envs.adapter import PixelStateAdapter
+    from envs.foreign import make_gym_env
+
+    out = {}
+    for label, make in (
+        ("rendered_64px", lambda: make_gym_env("Reacher-v5", image_size=64)),
+        ("rendered_480px_resized", lambda: PixelStateAdapter(
+            gym.make("Reacher-v5", render_mode="rgb_array"), 64)),
+    ):  # fmt: skip
+        env = make()
+        env.reset(seed=0)
+        rng = np.random.default_rng(0)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            env.step(rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32))
+        out[label] = steps / (time.perf_counter() - t0)
+        env.close()
+    return out
+
+
+def to_markdown(result: dict) -> str:
+    lines = [
+        "# Foreign Gymnasium envs, end to end from the CLI",
+        "",
+        f"Machine: {result['machine']} (shared with other jobs: times are upper bounds). "
+        f"Command: `{result['command']}`. Goals: `{result['goals']}` with k = {result['k']} "
+        f"steps, budget {2 * result['k']} steps; planner CEM, horizon {result['k']}.",
+        "",
+        "| env | data | train | agent | episodes | success | 95 % CI | learned / oracle "
+        "| final dist | threshold | plan p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, env in result["envs"].items():
+        data = f"{env['transitions']} transitions, {env['collect_s']:.0f} s"
+        tr = f"{env['train_steps']} steps, {env['train_s'] / 60:.1f} min"
+        for row in env["rows"]:
+            ratio = env.get("learned_over_oracle") if row["agent"] == "learned" else None
+            lines.append(
+                f"| {ENVS[name]['id']} | {data} | {tr} | {row['agent']} | {row['episodes']} "
+                f"| {row['success']:.2f} | {row['ci95'][0]:.2f}-{row['ci95'][1]:.2f} "
+                f"| {'-' if ratio is None else f'{ratio:.2f}'} | {row['final_distance']:.3f} "
+                f"| {row['threshold']} | {row['plan_ms_p50']:.0f} |"
+            )
+    lines += ["", "Distance measures (units, threshold):", ""]
+    for name, env in result["envs"].items():
+        row = env["rows"][0]
+        lines.append(f"- {ENVS[name]['id']}: {row['distance']}, success below {row['threshold']}")
+    lines += ["", "World model, held-out open-loop latent error / copy-last error per step:", ""]
+    for name, env in result["envs"].items():
+        ratios = {k: round(v, 3) for k, v in env.items() if k.startswith("val/ratio")}
+        lines.append(f"- {ENVS[name]['id']}: {ratios}")
+    if "render_speed" in result:
+        s = result["render_speed"]
+        lines += [
+            "",
+            f"Collection speed, Reacher-v5 with a 64 px frame per step: "
+            f"{s['rendered_64px']:.0f} steps/s rendered at 64 px vs "
+            f"{s['rendered_480px_resized']:.0f} steps/s rendered at 480 px and resized.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--collect-episodes", type=int, default=200)
+    parser.add_argument("--train-steps", type=int, default=3000)
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--k", type=int, default=5, help="goal offset in control steps")
+    parser.add_argument("--goals", choices=("dataset", "replay"), default="dataset")
+    parser.add_argument("--work", default=str(ROOT / "runs" / "bench_foreign"))
+    parser.add_argument("--override", nargs="*", default=[], help="extra wm-eval overrides")
+    parser.add_argument("--fresh", action="store_true")
+    args = parser.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    cache = work / "stages.json"
+    stages = json.loads(cache.read_text()) if cache.exists() and not args.fresh else {}
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "command": "python -m bench.foreign " + " ".join(argv or sys.argv[1:]),
+        "goals": args.goals,
+        "k": args.k,
+        "envs": {},
+    }
+    for name in args.envs:
+        spec, key = ENVS[name], f"{name}/{args.collect_episodes}/{args.train_steps}"
+        if key not in stages:
+            stage = collect(name, spec, args.collect_episodes, work)
+            stage |= train(name, stage["data"], args.train_steps, work)
+            stages[key] = stage
+            cache.write_text(json.dumps(stages, indent=2))
+        env = dict(stages[key])
+        env["rows"] = [evaluate(name, spec, kind, env["checkpoint"], args) for kind in AGENTS]
+        rates = {row["agent"]: row["success"] for row in env["rows"]}
+        env["learned_over_oracle"] = rates["learned"] / rates["oracle"] if rates["oracle"] else None
+        result["envs"][name] = env
+        print(json.dumps({name: env["rows"]}, indent=1))
+    result["render_speed"] = render_speed()
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "foreign.json").write_text(json.dumps(result, indent=2))
+    (OUT / "foreign.md").write_text(to_markdown(result))
+    print(to_markdown(result))
+
+
+if __name__ == "__main__":
+    main()
