@@ -67,10 +67,11 @@ class OracleAgent(PlanningAgent):
         action_high: np.ndarray,
         execute_steps: int = 1,
         action_block: int = 1,
+        energy_reduce: str = "last",
     ) -> None:
         super().__init__(planner, action_low, action_high, execute_steps, action_block)
         self.env = env
-        self._oracle_cost = oracle_cost_fn(env)
+        self._oracle_cost = oracle_cost_fn(env, energy_reduce)
 
     def set_goal(self, goal: object) -> None:
         del goal  # the oracle reads the goal from the simulator
@@ -90,8 +91,12 @@ class OracleAgent(PlanningAgent):
         return cost_fn
 
 
-def oracle_cost_fn(env: gym.Env) -> Callable[[np.ndarray], np.ndarray]:
-    """``plans (S, H, A) -> cost (S,)`` on true dynamics towards the env's current goal."""
+def oracle_cost_fn(env: gym.Env, reduce: str = "last") -> Callable[[np.ndarray], np.ndarray]:
+    """``plans (S, H, A) -> cost (S,)`` on true dynamics towards the env's current goal.
+
+    ``reduce`` mirrors the learned agent's ``energy_reduce`` (last | sum over the plan) for
+    state goals; the wm/* envs' own ``oracle_cost`` always scores the end of the plan.
+    """
     from envs.oracle import state_oracle_cost
     from envs.sim_state import get_sim_state
 
@@ -99,7 +104,8 @@ def oracle_cost_fn(env: gym.Env) -> Callable[[np.ndarray], np.ndarray]:
 
         def cost(actions: np.ndarray) -> np.ndarray:
             goal = env.get_wrapper_attr("goal_features")
-            return state_oracle_cost(env, actions, env.get_wrapper_attr("task_distance"), goal)
+            dist = env.get_wrapper_attr("task_distance")
+            return state_oracle_cost(env, actions, dist, goal, reduce)
 
         get_sim_state(env)  # fails now, naming what the env must provide, not mid-episode
         return cost

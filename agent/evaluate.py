@@ -19,6 +19,7 @@ from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.video import write_video
 from envs.contract import EnvContract
+from envs.goal_state import distance_info
 from envs.storage import write_file
 
 
@@ -96,6 +97,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
             "energy was non-finite (broken world model?); see planner_errors in results.json"
         )
     summary.update(
+        distance=distance_info(env),  # measure, unit and success threshold
         env_id=cfg.env.id,
         agent=cfg.agent.kind,
         max_steps=cfg.env.max_steps,

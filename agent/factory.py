@@ -101,7 +101,14 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
         planner = make_planner(
             dataclasses.replace(planner_config(cfg.planner), device="cpu"), low, high
         )
-        return OracleAgent(env, planner, low, high, cfg.agent.execute_steps)
+        return OracleAgent(
+            env,
+            planner,
+            low,
+            high,
+            cfg.agent.execute_steps,
+            energy_reduce=cfg.agent.energy_reduce,  # same cost shape as the learned agent
+        )
     if kind == "learned":
         return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
     raise ValueError(f"agent.kind={kind!r}")

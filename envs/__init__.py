@@ -15,6 +15,11 @@ from typing import Any
 # Headless offscreen rendering unless the user chose a backend (glfw needs a display).
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+# pygame (classic-control rendering) runs SDL, which by default turns SIGTERM into a quit event
+# nobody reads: collect workers then ignore Pool.terminate() and the merge hangs. Headless too.
+os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import gymnasium as gym  # noqa: E402
 from gymnasium.envs.registration import register, registry  # noqa: E402

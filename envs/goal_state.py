@@ -37,3 +37,20 @@ class StateGoalWrapper(gym.Wrapper):
     def step(self, action: np.ndarray):
         obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, reward, terminated, truncated, self._score(info)
+
+
+def distance_info(env: gym.Env) -> dict[str, Any]:
+    """What results record about how ``info["distance"]`` / ``success`` were measured."""
+    try:
+        return env.get_wrapper_attr("task_distance").describe()
+    except AttributeError:
+        pass
+    cfg = getattr(env.unwrapped, "cfg", None)
+    threshold = getattr(cfg, "success_threshold", None)
+    if threshold is not None and threshold < 0:
+        threshold = "the suite's own radius"  # wm/DMC* default
+    return {
+        "distance": "the env's own task distance (envs/README.md)",
+        "unit": "m" if cfg is not None else "env-defined",
+        "threshold": threshold,
+    }

@@ -25,13 +25,22 @@ def native_action_dim(env: gym.Env) -> int:
 
 
 def state_oracle_cost(
-    env: gym.Env, actions: np.ndarray, distance: TaskDistance, goal: np.ndarray
+    env: gym.Env,
+    actions: np.ndarray,
+    distance: TaskDistance,
+    goal: np.ndarray,
+    reduce: str = "last",
 ) -> np.ndarray:
     """Distance (S,) to ``goal`` positions after each candidate plan (S, H, A) from now.
 
-    ``A`` may be wider than the env's own action (padded dims are dropped); NaN counts as 0 and
-    actions are clipped into the env's bounds, as the env itself would execute them.
+    ``reduce="last"`` scores the end of the plan; ``"sum"`` sums the distance over its steps,
+    which favours arriving early and staying (a terminal-only cost lets a receding horizon keep
+    postponing the arrival on envs with momentum). ``A`` may be wider than the env's own action
+    (padded dims are dropped); NaN counts as 0 and actions are clipped into the env's bounds, as
+    the env itself would execute them.
     """
+    if reduce not in ("last", "sum"):
+        raise ValueError(f"reduce={reduce!r}: expected 'last' or 'sum'")
     actions = np.nan_to_num(np.asarray(actions, np.float64))
     if actions.ndim != 3:
         raise ValueError(f"actions must be (S, H, A), got {actions.shape}")
@@ -46,9 +55,13 @@ def state_oracle_cost(
     try:
         for s, plan in enumerate(actions):  # plan: (H, A)
             set_sim_state(env, start)
+            costs[s] = 0.0
             for a in plan:
                 step(np.clip(a[:n_act], low, high).astype(base.action_space.dtype))
-            costs[s] = distance(distance.features(), goal)
+                if reduce == "sum":
+                    costs[s] += distance(distance.features(), goal)
+            if reduce == "last":
+                costs[s] = distance(distance.features(), goal)
     finally:
         set_sim_state(env, start)
     return costs
