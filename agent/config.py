@@ -13,6 +13,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from envs.distance import DistanceConfig
+
 AGENT_KINDS = ("learned", "random", "expert", "oracle")
 
 
@@ -28,7 +30,11 @@ class EnvSection:
     """Fixed control-step budget per episode (ANCHORS lesson 4: no replanning until success)."""
     replay_goal_steps: int = 0
     """> 0: goal = the frame after this many behaviour-policy steps from the same seed
-    (agent/replay.py), scored by simulator-state distance. Works for any seeded pixel env."""
+    (agent/replay.py), scored by task-position distance. Works for any env whose state
+    envs/sim_state.py can save (MuJoCo, dm_control, classic control, get/set_sim_state)."""
+    distance: DistanceConfig = field(default_factory=DistanceConfig)
+    """How state goals (replay, dataset) are scored: positions, unit, threshold
+    (envs/distance.py; defaults per env in envs/README.md)."""
 
 
 @dataclass

@@ -32,9 +32,11 @@ def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     typed, out_dir, summary = _run(cfg)
+    dist = summary["distance"]  # the measure, its unit and the success threshold
     print(
         f"{typed.agent.kind} on {typed.env.id}: success {summary['success_rate']:.0%} over "
-        f"{summary['episodes']} episodes, final distance {summary['mean_final_distance']:.3f} m, "
+        f"{summary['episodes']} episodes, final distance {summary['mean_final_distance']:.3f} "
+        f"{dist['unit']} (success below {dist['threshold']}; {dist['distance']}), "
         f"plan p50 {summary['plan_ms_p50']:.0f} ms / p95 {summary['plan_ms_p95']:.0f} ms\n"
         f"results: {out_dir / 'results.json'}"
     )

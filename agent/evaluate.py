@@ -60,7 +60,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_env(cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps)
+    env = make_env(cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps, cfg.env.distance)
     agent = make_agent(cfg, env)
     writer = SummaryWriter(str(out_dir / "tb"))
     fps = EnvContract.from_env(env).control_hz  # videos play at the rate the actions were taken

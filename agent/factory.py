@@ -20,20 +20,26 @@ from agent.config import AgentConfig, EvalConfig
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
 from envs.contract import EnvContract
+from envs.distance import DistanceConfig
 from envs.experts import make_policy
 from envs.foreign import make_gym_env
 from planners import PlannerConfig, make_planner, planner_config
 from planners.config import CONFIGS
 
 
-def make_env(env_id: str, kwargs: dict[str, Any] | None = None, replay_goal_steps: int = 0):
+def make_env(
+    env_id: str,
+    kwargs: dict[str, Any] | None = None,
+    replay_goal_steps: int = 0,
+    distance: DistanceConfig | None = None,
+):
     """A pixels/state env; foreign Gymnasium ids go through the pixel adapter."""
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
     env = make(env_id, **kwargs)
     if replay_goal_steps > 0:
-        env = ReplayGoal(env, replay_goal_steps)
+        env = ReplayGoal(env, replay_goal_steps, distance=distance)
     return env
 
 

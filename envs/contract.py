@@ -154,7 +154,13 @@ class EnvContract:
         import envs  # noqa: F401  (registers the wm/* ids)
 
         kwargs = _json(attrs.get("env_kwargs", "{}"))
-        env = gym.make(str(attrs["env_id"]), **kwargs)
+        env_id = str(_json(attrs.get("env_args", "{}")).get("env_name", attrs["env_id"]))
+        if env_id.startswith("wm/"):
+            env = gym.make(env_id, **kwargs)
+        else:  # a foreign id: the same pixel adapter wm-collect recorded it through
+            from envs.foreign import make_gym_env
+
+            env = make_gym_env(env_id, **kwargs)
         try:
             live = cls.from_env(env)
         finally:

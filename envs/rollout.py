@@ -83,8 +83,11 @@ def dataset_root_attrs(
     from envs import ENV_REVISION
 
     contract = EnvContract.from_env(env)
+    # ``module:id`` is how to make a foreign env; the env itself (and so every contract and
+    # dataset-goal check) knows only ``id``. env_args keeps the full form to rebuild it.
+    registered = env_id.rpartition(":")[2]
     return {
-        "env_id": env_id,
+        "env_id": registered,
         "env_revision": ENV_REVISION,
         "env_kwargs": json.dumps(env_kwargs),
         "env_args": json.dumps({"env_name": env_id, "type": "gymnasium", "env_kwargs": env_kwargs}),
@@ -93,5 +96,5 @@ def dataset_root_attrs(
         "image_size": contract.image_size,
         "policy": json.dumps(policy),
         # What wm-train copies into the checkpoint (envs/contract.py).
-        "env_contract": json.dumps({**contract.to_dict(), "env_id": env_id}),
+        "env_contract": json.dumps({**contract.to_dict(), "env_id": registered}),
     }
