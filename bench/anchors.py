@@ -24,6 +24,9 @@ Writes bench/results/anchors.{json,md}; rows already in the JSON are kept unless
 
 from __future__ import annotations
 
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
+
+# isort: split
 import argparse
 import json
 import math

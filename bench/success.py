@@ -11,6 +11,9 @@ bench/results/success.{json,md}; cells already in the JSON are kept unless re-ru
 
 from __future__ import annotations
 
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
+
+# isort: split
 import argparse
 import json
 import platform
