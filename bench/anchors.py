@@ -116,45 +116,16 @@ def protocol_config(
 
 
 def run_row(args: argparse.Namespace) -> dict[str, Any]:
+    """Episodes ``first .. first + episodes - 1``; each is merged into the JSON row as it ends,
+    so chunks may run in parallel processes and an interrupted run keeps what it finished."""
     cfg = protocol_config(args.task, args.agent, args.checkpoint, args.override)
     env = _StartInfo(DatasetGoal(make_env(cfg.env.id), args.dataset, offset=GOAL_OFFSET))
     agent = make_agent(cfg, env)
-    any_hits, end_hits, trivial, plan_ms, dists, per_episode = 0, 0, 0, [], [], []
-    t0 = time.perf_counter()
-    for i in range(args.episodes):
-        r = run_episode(env, agent, SEED + i, BUDGET)
-        any_hits += r.success_any
-        end_hits += r.success
-        trivial += env.solved_at_start
-        plan_ms += [ms for ms in r.plan_ms if ms > 0]
-        dists.append(r.final_distance)
-        per_episode.append(
-            {"start": list(env.get_wrapper_attr("start")), "trivial": env.solved_at_start,
-             "success_any": r.success_any, "success_end": r.success}
-        )  # fmt: skip
-        print(f"{args.task} {args.agent} ep {i}: any {r.success_any} end {r.success}", flush=True)
-    wall = time.perf_counter() - t0
-    described = env.get_wrapper_attr("task_distance").describe()
-    env.close()
-    n = args.episodes
-    hard = [e for e in per_episode if not e["trivial"]]
-    hard_hits = sum(e["success_any"] for e in hard)
-    return {
+    setup = {
         "task": args.task,
         "env_id": TASKS[args.task],
         "agent": args.agent,
-        "episodes": n,
-        "success_any": any_hits / n,
-        "success_any_ci95": wilson(any_hits, n),
-        "success_end": end_hits / n,
-        "solved_at_start": trivial / n,
-        "success_any_not_at_start": hard_hits / len(hard) if hard else None,
-        "episodes_not_at_start": len(hard),
-        "per_episode": per_episode,
-        "mean_final_distance_m": float(np.mean(dists)),
-        "plan_ms_median": float(np.median(plan_ms)) if plan_ms else 0.0,
-        "wall_s": wall,
-        "distance": described,
+        "distance": env.get_wrapper_attr("task_distance").describe(),
         "dataset": args.dataset,
         "dataset_size": _dataset_size(args.dataset),
         "checkpoint": args.checkpoint,
@@ -164,7 +135,68 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         "planner": {
             k: getattr(cfg.planner, k) for k in ("num_samples", "iterations", "num_elites")
         },
+    }
+    row: dict[str, Any] = {}
+    for i in range(args.first, args.first + args.episodes):
+        t0 = time.perf_counter()
+        r = run_episode(env, agent, SEED + i, BUDGET)
+        episode = {
+            "seed": SEED + i,
+            "start": [int(x) for x in env.get_wrapper_attr("start")],
+            "trivial": env.solved_at_start,
+            "success_any": r.success_any,
+            "success_end": r.success,
+            "final_distance": r.final_distance,
+            "plan_ms": [ms for ms in r.plan_ms if ms > 0],
+            "wall_s": time.perf_counter() - t0,
+        }
+        row = save_episode(setup, episode)
+        print(f"{args.task} {args.agent} ep {i}: any {r.success_any} end {r.success}", flush=True)
+    env.close()
+    return row
+
+
+def save_episode(setup: dict[str, Any], episode: dict[str, Any]) -> dict[str, Any]:
+    """Merge one episode into the row of the same setup (another setup replaces the row)."""
+    path = OUT / "anchors.json"
+    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
+    key = f"{setup['task']}:{setup['agent']}"
+    old = data["rows"].get(key, {})
+    same = all(old.get(k) == v for k, v in setup.items()) and all(
+        "seed" in e for e in old.get("per_episode", [])
+    )  # rows of an older layout are replaced
+    episodes = {e["seed"]: e for e in old.get("per_episode", [])} if same else {}
+    episodes[episode["seed"]] = episode
+    data["rows"][key] = aggregate(setup, sorted(episodes.values(), key=lambda e: e["seed"]))
+    data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU"
+    OUT.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (OUT / "anchors.md").write_text(to_markdown(data))
+    return data["rows"][key]
+
+
+def aggregate(setup: dict[str, Any], episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """A table row from per-episode records."""
+    n = len(episodes)
+    hits = sum(e["success_any"] for e in episodes)
+    hard = [e for e in episodes if not e["trivial"]]
+    plan_ms = [ms for e in episodes for ms in e["plan_ms"]]
+    return {
+        **setup,
+        "episodes": n,
+        "success_any": hits / n,
+        "success_any_ci95": wilson(hits, n),
+        "success_end": sum(e["success_end"] for e in episodes) / n,
+        "solved_at_start": sum(e["trivial"] for e in episodes) / n,
+        "success_any_not_at_start": (
+            sum(e["success_any"] for e in hard) / len(hard) if hard else None
+        ),
+        "episodes_not_at_start": len(hard),
+        "mean_final_distance_m": float(np.mean([e["final_distance"] for e in episodes])),
+        "plan_ms_median": float(np.median(plan_ms)) if plan_ms else 0.0,
+        "wall_s": float(sum(e["wall_s"] for e in episodes)),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "per_episode": episodes,
     }
 
 
@@ -254,24 +286,20 @@ def main() -> None:
     parser.add_argument("--dataset", help="held-out HDF5 recorded by wm-collect")
     parser.add_argument("--checkpoint", default=None, help="world model, for --agent learned")
     parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--first", type=int, default=0, help="first episode (chunked runs)")
     parser.add_argument("--override", action="append", default=[], help="extra eval override")
     parser.add_argument("--train-data", default=None, help="the learned model's training data")
     parser.add_argument("--train-time", default=None, help="how long training took, and where")
     parser.add_argument("--table", action="store_true", help="only rewrite the markdown")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "anchors.json"
-    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
-    data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU"
-    if not args.table:
-        if not (args.task and args.agent and args.dataset):
-            parser.error("--task, --agent and --dataset are required unless --table")
-        row = run_row(args)
-        data = json.loads(path.read_text()) if path.exists() else data  # others may have written
-        data["rows"][f"{row['task']}:{row['agent']}"] = row
-        print(json.dumps({k: row[k] for k in ("task", "agent", "success_any", "success_end")}))
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    (OUT / "anchors.md").write_text(to_markdown(data))
+    if args.table:
+        data = json.loads((OUT / "anchors.json").read_text())
+        (OUT / "anchors.md").write_text(to_markdown(data))
+        return
+    if not (args.task and args.agent and args.dataset):
+        parser.error("--task, --agent and --dataset are required unless --table")
+    row = run_row(args)
+    print(json.dumps({k: row[k] for k in ("task", "agent", "episodes", "success_any")}))
 
 
 if __name__ == "__main__":

@@ -36,15 +36,22 @@ def reacher_data(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["random", "oracle"])
-def test_rows_run_the_protocol_and_fill_the_table(reacher_data: Path, kind: str) -> None:
+def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
+    reacher_data: Path, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(anchors, "OUT", tmp_path)  # never touch bench/results from a test
     args = argparse.Namespace(
-        task="reacher", agent=kind, dataset=str(reacher_data), checkpoint=None, episodes=2,
-        override=["planner.num_samples=16", "planner.iterations=2", "planner.num_elites=4"],
+        task="reacher", agent=kind, dataset=str(reacher_data), checkpoint=None, episodes=1,
+        first=0, override=["planner.num_samples=16", "planner.iterations=2",
+                           "planner.num_elites=4"],
         train_data=None, train_time=None,
     )  # fmt: skip
+    assert anchors.run_row(args)["episodes"] == 1
+    args.first = 1  # a second chunk (another process) merges into the same row
     row = anchors.run_row(args)
     assert row["episodes"] == 2 and 0.0 <= row["success_any"] <= 1.0
+    assert [e["seed"] for e in row["per_episode"]] == [anchors.SEED, anchors.SEED + 1]
     assert row["distance"]["threshold"] == pytest.approx(0.06)  # the suite's own radius
     assert row["dataset_size"] == {"path": str(reacher_data), "episodes": 2, "steps": 60}
-    table = anchors.to_markdown({"machine": "test", "rows": {f"reacher:{kind}": row}})
+    table = (tmp_path / "anchors.md").read_text()
     assert "| reacher (wm/DMCReacherEasy-v0) |" in table and "86" in table  # LeWM's figure
