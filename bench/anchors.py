@@ -254,6 +254,9 @@ def to_markdown(data: dict[str, Any]) -> str:
             f"{ds['steps'] // max(ds['episodes'], 1)} steps |"
         )
     lines += ["", "## Data and training, ours vs theirs", "", f"- Theirs: {THEIR_DATA}."]
+    for task in TASKS:
+        if f"{task}:learned" not in rows:
+            lines.append(f"- Ours ({task}): no learned model evaluated yet.")
     for key, row in rows.items():
         if row.get("train_data"):
             td = row["train_data"]
