@@ -66,8 +66,23 @@ class AgentConfig:
     subgoal_hold_steps: list[int] = field(default_factory=list)
     """Control steps each sub-goal image is held before the next (V-JEPA 2-AC pick-and-place:
     4, 10, 4); one per captured sub-goal."""
+    distance_weight: float = 1.0
+    """Weight of the latent distance in the energy (0 with a head: head only)."""
+    reachability_weight: float = 0.0
+    """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
+    budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
+    learned_subgoals: bool = False
+    """Aim the latent distance at the checkpoint's learned sub-goal proposer's latent
+    (world_model/subgoals.py) instead of the goal: one goal image, no demonstration."""
 
     def __post_init__(self) -> None:
+        if self.distance_weight < 0 or self.reachability_weight < 0:
+            raise ValueError(
+                f"agent.distance_weight={self.distance_weight}, agent.reachability_weight="
+                f"{self.reachability_weight}: energy weights must be >= 0"
+            )
+        if self.distance_weight == 0 and self.reachability_weight == 0:
+            raise ValueError("agent.distance_weight and agent.reachability_weight are both 0")
         if self.kind not in AGENT_KINDS:
             raise ValueError(f"agent.kind={self.kind!r}: expected one of {AGENT_KINDS}")
         if self.execute_steps < 1:

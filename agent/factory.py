@@ -91,7 +91,25 @@ def load_agent(
     planner_obj = make_block_planner(cfg, low, high, action_block(world_model))
     a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
-    return MPCAgent(world_model, planner_obj, low, high, agent_cfg)
+    head, proposer = _learned_energy_modules(path, agent_cfg, device)
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, proposer)
+
+
+def _learned_energy_modules(path: Path, agent_cfg: AgentConfig | None, device: str):
+    """The checkpoint's reachability head and sub-goal proposer, each only when asked for."""
+    from world_model.reachability import load_head
+    from world_model.subgoals import load_proposer
+
+    if agent_cfg is None:
+        return None, None
+    head = load_head(path, device) if agent_cfg.reachability_weight > 0 else None
+    proposer = load_proposer(path, device) if agent_cfg.learned_subgoals else None
+    if agent_cfg.learned_subgoals and proposer is None:
+        raise ValueError(
+            f"agent.learned_subgoals=true but {path} has no sub-goal proposer; train one with "
+            f"python -m world_model.subgoals checkpoint={path} data=[...]"
+        )
+    return head, proposer
 
 
 def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:

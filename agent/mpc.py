@@ -38,6 +38,8 @@ class AgentStats:
     """Control steps so far that acted on such a fallback plan."""
     plan_ms_history: list[float] = field(default_factory=list)
     energy_history: list[float] = field(default_factory=list)
+    imagined: list[float] = field(default_factory=list)
+    """Energy after each imagined block of the latest plan (when the agent traces plans)."""
 
 
 NON_FINITE_ENERGY = (
@@ -150,8 +152,19 @@ class MPCAgent(PlanningAgent):
         action_low: np.ndarray,
         action_high: np.ndarray,
         cfg: AgentConfig | None = None,
+        reachability: torch.nn.Module | None = None,
+        subgoals: torch.nn.Module | None = None,
     ) -> None:
         cfg = cfg or AgentConfig()
+        if cfg.reachability_weight > 0 and reachability is None:
+            raise ValueError(
+                f"reachability_weight={cfg.reachability_weight} but no reachability head: train "
+                "one into the checkpoint (python -m world_model.reachability)"
+            )
+        self.reachability = reachability
+        self.subgoals = subgoals  # learned sub-goal proposer (world_model/subgoals.py) or None
+        # Videos: also imagine the chosen plan once more per plan, for its energy per block.
+        self.trace_imagined = False
         super().__init__(
             planner, action_low, action_high, cfg.execute_steps, action_block(world_model)
         )
@@ -227,10 +240,21 @@ class MPCAgent(PlanningAgent):
 
     def cost_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """Batched energy of candidate plans (E, S, H, A) -> (E, S) from the current context."""
+        return self._energy_fn(per_step=False)
+
+    def imagined_energy(self, plan: np.ndarray) -> np.ndarray:
+        """Energy after each imagined block `(H,)` of one plan `(H, k * A)` from the current
+        context: why the plan was chosen (videos and the energy plot draw it)."""
+        actions = torch.as_tensor(plan, dtype=torch.float32)[None, None]  # [1, 1, H, k * A]
+        return self._energy_fn(per_step=True)(actions)[0, 0].cpu().numpy()
+
+    def _energy_fn(self, per_step: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """(E, S, H, k * A) -> (E, S) energies at the plan's end, or (E, S, H) per step."""
         if not self._history:
             raise RuntimeError("observe() an image before planning")
         goal = self._current_goal()  # [1, N, D]
         z_ctx = torch.stack([h[0] for h in self._history])[None]  # [1, Tc, N, D]
+        target = self.planning_target(z_ctx[:, -1], goal)  # [1, N, D]
         states = np.stack([h[1] for h in self._history])
         s_ctx = torch.as_tensor(states, dtype=torch.float32, device=self.device)[None]  # [1, Tc, 7]
         past = [h[2] for h in list(self._history)[1:]]
@@ -245,18 +269,50 @@ class MPCAgent(PlanningAgent):
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
             actions = actions.to(self.device, torch.float32)  # [E, S, H, k * A]
             z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
+            if per_step:
+                return self.plan_energy(z, goal, target)  # [E, S, H]
             if cfg.energy_reduce == "last":
-                z = z[:, :, -1]  # [E, S, N, D]
-                return wm.energy(z, goal[:, None], metric=cfg.energy_metric)  # [E, S]
-            e = wm.energy(z, goal[:, None, None], metric=cfg.energy_metric)  # [E, S, H]
-            return e.sum(-1)
+                z = z[:, :, -1:]  # [E, S, 1, N, D]: only the end is scored
+            return self.plan_energy(z, goal, target)[..., -1]  # [E, S]
 
         return cost_fn
+
+    @torch.no_grad()
+    def planning_target(self, z_now: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """What the latent distance aims at `(E, N, D)`: the goal, or with learned sub-goals
+        the proposer's latent `stride` steps towards it from `z_now (E, N, D)`."""
+        if self.subgoals is None:
+            return goal
+        return self.subgoals(z_now, goal.expand_as(z_now))
+
+    def plan_energy(
+        self, z: torch.Tensor, goal: torch.Tensor, target: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Energy after each imagined step `(E, S, H)` of latents `z (E, S, H, N, D)`.
+
+        The planner ranks by the last entry: the latent distance to `target` (default: the
+        goal `(E, N, D)`; a learned sub-goal) at the horizon ("last") or summed up to it
+        ("sum"), plus the reachability head's steps-to-goal / budget there (always towards the
+        final goal). Plots use the whole row: how the chosen plan's energy evolves.
+        """
+        cfg = self.cfg
+        target = goal if target is None else target
+        e = cfg.distance_weight * self.world_model.energy(
+            z, target[:, None, None], metric=cfg.energy_metric
+        )  # [E, S, H]
+        if cfg.energy_reduce == "sum":
+            e = e.cumsum(-1)
+        if cfg.reachability_weight > 0:
+            head = self.reachability
+            e = e + cfg.reachability_weight * head(z, goal[:, None, None]) / head.cfg.budget
+        return e
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
         if not self._history or len(self._pending) == self.action_block:
             self.observe(pixels, state)  # at block boundaries, where plans start
         action = super().act(pixels, state)
+        if self.trace_imagined and self.stats.replanned:
+            self.stats.imagined = self.imagined_energy(self.last_plan).tolist()
         self._pending.append(action)
         self._steps += 1
         return action

@@ -57,6 +57,9 @@ def run_episode(
     agent.observe_privileged(info)  # only the scripted expert reads it
     goal_image = goal if isinstance(goal, np.ndarray) else goal[-1]
     result = EpisodeResult(seed, False, False, float(info.get("distance", np.nan)), 0)
+    if hasattr(agent, "trace_imagined"):
+        agent.trace_imagined = record_video  # one extra rollout per plan, only for videos
+    block = getattr(agent, "action_block", 1)
     if record_video:
         result.frames.append(compose_frame(obs["pixels"], goal_image, [], max_steps))
     for _ in range(max_steps):
@@ -71,8 +74,11 @@ def run_episode(
         result.distances.append(float(info["distance"]))
         result.success_any |= bool(info["success"])
         if record_video:
+            imagined = getattr(agent.stats, "imagined", None)
             result.frames.append(
-                compose_frame(obs["pixels"], goal_image, result.energies, max_steps)
+                compose_frame(
+                    obs["pixels"], goal_image, result.energies, max_steps, 192, imagined, block
+                )
             )
         if terminated or truncated or (stop_on_success and info["success"]):
             break

@@ -16,37 +16,64 @@ def _upscale(image: np.ndarray, size: int) -> np.ndarray:
     return image[rows][:, cols]
 
 
-def energy_panel(energies: list[float], size: int, total_steps: int) -> np.ndarray:
-    """A minimal line plot of the planner's energy so far, drawn straight into pixels."""
-    panel = np.full((size, size, 3), 255, np.uint8)
-    panel[[0, -1], :] = panel[:, [0, -1]] = 200  # frame
-    values = np.asarray(energies, dtype=np.float64)
-    finite = values[np.isfinite(values)]
-    if finite.size < 1:
-        return panel
-    lo, hi = float(finite.min()), float(finite.max())
-    span = hi - lo if hi > lo else 1.0
-    margin = size // 10
-    xs = margin + np.arange(len(values)) * (size - 2 * margin) / max(total_steps - 1, 1)
-    ys = size - margin - (np.nan_to_num(values, nan=hi) - lo) / span * (size - 2 * margin)
-    for i in range(len(values)):
+def _polyline(panel: np.ndarray, xs: np.ndarray, ys: np.ndarray, colour: tuple) -> None:
+    for i in range(len(xs)):
         x0, y0 = (xs[i - 1], ys[i - 1]) if i else (xs[i], ys[i])
         n = 2 + int(np.hypot(xs[i] - x0, ys[i] - y0))  # one dot per pixel: a solid line
         for t in np.linspace(0.0, 1.0, n):
             x = int(round(x0 + t * (xs[i] - x0)))
             y = int(round(y0 + t * (ys[i] - y0)))
-            panel[max(y - 1, 0) : y + 1, max(x - 1, 0) : x + 1] = (200, 40, 40)
+            panel[max(y - 1, 0) : y + 1, max(x - 1, 0) : x + 1] = colour
+
+
+def energy_panel(
+    energies: list[float],
+    size: int,
+    total_steps: int,
+    imagined: list[float] | None = None,
+    block: int = 1,
+) -> np.ndarray:
+    """A minimal line plot of the planner's energy so far (red) and, from the current step,
+    the latest plan's imagined energy after each block of `block` steps (blue)."""
+    panel = np.full((size, size, 3), 255, np.uint8)
+    panel[[0, -1], :] = panel[:, [0, -1]] = 200  # frame
+    values = np.asarray(energies, dtype=np.float64)
+    ahead = np.asarray(imagined if imagined is not None else [], dtype=np.float64)
+    finite = np.concatenate([values, ahead])
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 1:
+        return panel
+    lo, hi = float(finite.min()), float(finite.max())
+    span = hi - lo if hi > lo else 1.0
+    margin = size // 10
+    scale = (size - 2 * margin) / max(total_steps - 1, 1)  # pixels per control step
+
+    def ys(v: np.ndarray) -> np.ndarray:
+        return size - margin - (np.nan_to_num(v, nan=hi) - lo) / span * (size - 2 * margin)
+
+    if values.size:
+        _polyline(panel, margin + np.arange(len(values)) * scale, ys(values), (200, 40, 40))
+    if ahead.size:
+        now = max(len(values) - 1, 0)
+        steps = now + block * np.arange(1, len(ahead) + 1)  # control step after each block
+        keep = steps < total_steps
+        _polyline(panel, margin + steps[keep] * scale, ys(ahead[keep]), (40, 80, 200))
     return panel
 
 
 def compose_frame(
-    pixels: np.ndarray, goal: np.ndarray, energies: list[float], total_steps: int, size: int = 192
+    pixels: np.ndarray,
+    goal: np.ndarray,
+    energies: list[float],
+    total_steps: int,
+    size: int = 192,
+    imagined: list[float] | None = None,
+    block: int = 1,
 ) -> np.ndarray:
-    """One video frame (size, 3*size, 3): what the camera sees, the goal, the energy curve."""
-    return np.concatenate(
-        [_upscale(pixels, size), _upscale(goal, size), energy_panel(energies, size, total_steps)],
-        axis=1,
-    )
+    """One video frame (size, 3*size, 3): the camera, the goal, the energy curve (so far in
+    red, the current plan's imagined energy over its horizon in blue)."""
+    panel = energy_panel(energies, size, total_steps, imagined, block)
+    return np.concatenate([_upscale(pixels, size), _upscale(goal, size), panel], axis=1)
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:

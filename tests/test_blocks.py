@@ -96,3 +96,22 @@ def test_oracle_scores_blocks_as_control_steps():
     agent.act(obs["pixels"], obs["state"])
     assert seen == [(8, 2 * K, 7)]
     env.close()
+
+
+def test_traced_plans_draw_their_imagined_energy():
+    from agent.video import energy_panel
+
+    model = BlockModel()
+    planner = make_block_planner(CEMConfig(num_samples=16, iterations=2, horizon=3), LOW, HIGH, K)
+    agent = MPCAgent(model, planner, LOW, HIGH)
+    agent.trace_imagined = True
+    agent.set_goal(pixel_at(np.array([0.2, 0.0, 0.0])))
+    agent.act(pixel_at(np.zeros(3)), np.zeros(7, np.float32))
+    imagined = agent.stats.imagined
+    assert len(imagined) == 3 and np.all(np.isfinite(imagined))
+    # The last imagined energy is what the planner's cost gives the chosen plan.
+    plan = torch.as_tensor(agent.last_plan)[None, None]  # [1, 1, H, k * A]
+    assert imagined[-1] == pytest.approx(float(agent.cost_function()(plan)[0, 0]), rel=1e-5)
+    plain = energy_panel([1.0, 0.8], 96, 20)
+    drawn = energy_panel([1.0, 0.8], 96, 20, imagined, K)
+    assert (drawn != plain).any(axis=-1).sum() > 10  # the blue curve is there

@@ -1,0 +1,96 @@
+"""Small learned modules that travel inside a world-model checkpoint directory.
+
+Each is one safetensors file declared in `config.json` under `extra.<key>` with the config
+that rebuilds it, so the world model's own format and loader are unchanged. Used by the
+reachability head and the sub-goal proposer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[str, Any]) -> Path:
+    """Write `<key>.safetensors` into the checkpoint and declare it (with `entry`) in config.json."""
+    checkpoint = Path(checkpoint)
+    cfg_path = checkpoint / "config.json"
+    payload = json.loads(cfg_path.read_text())
+    file = f"{key}.safetensors"
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    _write_atomic(checkpoint / file, lambda p: save_file(state, str(p)))
+    payload.setdefault("extra", {})[key] = {"file": file, **entry}
+    _write_atomic(cfg_path, lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))
+    return checkpoint / file
+
+
+def load_extra(
+    checkpoint: str | Path, key: str, build: Callable[[dict[str, Any]], nn.Module], device: str
+) -> nn.Module | None:
+    """The module `build(entry)` with the weights the checkpoint declares under `key`, or None."""
+    checkpoint = Path(checkpoint)
+    payload = json.loads((checkpoint / "config.json").read_text())
+    entry = payload.get("extra", {}).get(key)
+    if entry is None:
+        return None
+    path = checkpoint / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{checkpoint}/config.json declares {entry['file']}; it is missing")
+    module = build(entry)
+    module.load_state_dict(load_file(str(path), device="cpu"))
+    return module.to(device).eval()
+
+
+@torch.no_grad()
+def encode_episodes(
+    world_model: Any, paths: list[str], batch: int = 64, cache: str | Path | None = None
+) -> list[torch.Tensor]:
+    """Latents `(L+1, N, D)` of every episode in the HDF5 datasets, encoded by `world_model`.
+
+    `cache`: a safetensors file the latents are read from if it exists, else written to (the
+    caller keys it to one checkpoint and data list; encoding is the slow part on a CPU).
+    """
+    from envs.dataset import open_dataset
+
+    if cache is not None and Path(cache).is_file():
+        stored = load_file(str(cache))
+        return [stored[f"episode_{i}"] for i in range(len(stored))]
+    out = []
+    for path in paths:
+        with open_dataset(path) as reader:
+            for episode in reader:
+                frames = torch.as_tensor(episode.pixels).permute(0, 3, 1, 2)  # [T, 3, H, W]
+                chunks = [
+                    world_model.encode(frames[i : i + batch][None])[0].float().cpu()
+                    for i in range(0, len(frames), batch)
+                ]
+                out.append(torch.cat(chunks))  # [T, N, D]
+    if not out:
+        raise ValueError(f"no episodes in {paths}")
+    if cache is not None:
+        save_file({f"episode_{i}": z.contiguous() for i, z in enumerate(out)}, str(cache))
+    return out
+
+
+def split_episodes(
+    episodes: list[torch.Tensor], val_fraction: float, generator: torch.Generator
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(train, validation) episodes, a seeded split by whole episodes."""
+    order = torch.randperm(len(episodes), generator=generator).tolist()
+    n_val = max(1, round(len(episodes) * val_fraction))
+    if len(episodes) - n_val < 1:
+        raise ValueError(f"{len(episodes)} episodes: too few to hold {n_val} out for validation")
+    return [episodes[i] for i in order[n_val:]], [episodes[i] for i in order[:n_val]]

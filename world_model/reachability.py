@@ -1,0 +1,221 @@
+"""A learned reachability / temporal-distance head on latents (RC-aux, TRM).
+
+`ReachabilityHead(z, goal)` predicts how many control steps separate a latent from a goal
+latent, clipped to a budget B. Plain latent distance underweights small objects (the cube
+carries under 1 % of the latent MSE, TRM), while the number of steps a trajectory needed
+between two frames does not: it is what the planner actually wants to minimise.
+
+Training is offline, on the world model's own latents of recorded trajectories, with hindsight
+goals: a pair (frame t, frame t + d) of one episode is labelled min(d, B). Temporal hard
+negatives (RC-aux) are frames of the same episode more than B steps ahead, labelled B: they
+look like the start (same scene, same cube) but are out of reach within the budget.
+
+The head lives in the world model's checkpoint directory: `reachability.safetensors`, declared
+in `config.json` under `extra.reachability` (its config, input shape and validation error), so
+the world model's own format is unchanged.
+
+    python -m world_model.reachability checkpoint=runs/push data=[data/push_mixed.h5]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from world_model.extras import encode_episodes, load_extra, save_extra, split_episodes
+
+KEY = "reachability"
+
+
+@dataclass(frozen=True)
+class ReachabilityConfig:
+    """Head size, label budget and the offline training recipe."""
+
+    budget: int = 25
+    """Labels and predictions are clipped to this many control steps (LeWM plans 5 x 5)."""
+    embed_dim: int = 128
+    """Width each latent is projected to before the pair MLP."""
+    hidden_dim: int = 256
+    """Width of the pair MLP's two hidden layers."""
+    far_fraction: float = 0.5
+    """Share of pairs whose goal is any later frame of the episode (hard negatives when more
+    than `budget` ahead); the rest are drawn within the budget."""
+    steps: int = 3000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """Pairs per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (cosine decay to 0)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    val_fraction: float = 0.1
+    """Episodes held out to report the error."""
+    seed: int = 0
+    """Seeds the split, the pairs and the initial weights."""
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "embed_dim", "hidden_dim", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ReachabilityConfig.{name}={getattr(self, name)}: must be >= 1")
+        if not 0 <= self.far_fraction <= 1:
+            raise ValueError(f"ReachabilityConfig.far_fraction={self.far_fraction}: in [0, 1]")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"ReachabilityConfig.val_fraction={self.val_fraction}: in (0, 1)")
+        if not self.lr > 0:
+            raise ValueError(f"ReachabilityConfig.lr={self.lr}: must be > 0")
+
+
+class ReachabilityHead(nn.Module):
+    """`(z (..., N, D), goal (..., N, D)) -> steps (...)` in [0, budget]; shapes broadcast."""
+
+    def __init__(self, cfg: ReachabilityConfig, num_tokens: int, latent_dim: int) -> None:
+        super().__init__()
+        self.cfg, self.num_tokens, self.latent_dim = cfg, num_tokens, latent_dim
+        width = num_tokens * latent_dim
+        self.embed = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cfg.embed_dim), nn.GELU())
+        self.mlp = nn.Sequential(
+            nn.Linear(3 * cfg.embed_dim, cfg.hidden_dim),
+            nn.GELU(),
+            nn.Linear(cfg.hidden_dim, cfg.hidden_dim),
+            nn.GELU(),
+            nn.Linear(cfg.hidden_dim, 1),
+        )
+
+    def forward(self, z: Tensor, goal: Tensor) -> Tensor:
+        if z.shape[-2:] != (self.num_tokens, self.latent_dim) or goal.shape[-2:] != z.shape[-2:]:
+            raise ValueError(
+                f"reachability head takes latents (..., {self.num_tokens}, {self.latent_dim}); "
+                f"got {tuple(z.shape)} and goal {tuple(goal.shape)}"
+            )
+        a = self.embed(z.flatten(-2))  # [..., F]: the goal is embedded once, then broadcast
+        g = self.embed(goal.flatten(-2))  # [..., F]
+        a, g = torch.broadcast_tensors(a, g)
+        x = torch.cat([a, g, (a - g).abs()], dim=-1)  # [..., 3F]
+        return torch.sigmoid(self.mlp(x)[..., 0]) * self.cfg.budget
+
+
+# ---------------------------------------------------------------------------------- training
+@dataclass
+class PairSampler:
+    """Hindsight pairs (start, goal, label) from encoded episodes, one generator."""
+
+    episodes: list[Tensor]
+    cfg: ReachabilityConfig
+    generator: torch.Generator = field(default_factory=torch.Generator)
+
+    def __post_init__(self) -> None:
+        self.z = torch.cat(self.episodes)  # [sum T, N, D]
+        lengths = torch.tensor([len(e) for e in self.episodes])
+        self.last = lengths - 1  # [Ep] last frame index per episode
+        self.offset = torch.cumsum(lengths, 0) - lengths  # [Ep]
+
+    def sample(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
+        g, budget = self.generator, self.cfg.budget
+        ep = torch.randint(len(self.episodes), (n,), generator=g)
+        t = (torch.rand(n, generator=g) * (self.last[ep] + 1)).long()  # start frame
+        ahead = self.last[ep] - t  # frames left in the episode
+        far = torch.rand(n, generator=g) < self.cfg.far_fraction
+        reach = torch.where(far, ahead, ahead.clamp(max=budget))
+        d = (torch.rand(n, generator=g) * (reach + 1)).long()  # goal d frames ahead
+        start, goal = self.offset[ep] + t, self.offset[ep] + t + d
+        return self.z[start], self.z[goal], d.clamp(max=budget).float()
+
+
+def train_head(
+    episodes: list[Tensor], cfg: ReachabilityConfig, log_every: int = 500
+) -> tuple[ReachabilityHead, dict[str, float]]:
+    """Fit a head on encoded episodes; returns it and its held-out error in control steps."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_eps, val_eps = split_episodes(episodes, cfg.val_fraction, gen)
+    train, val = PairSampler(train_eps, cfg, gen), PairSampler(val_eps, cfg, gen)
+    _, num_tokens, latent_dim = episodes[0].shape
+    torch.manual_seed(cfg.seed)
+    head = ReachabilityHead(cfg, num_tokens, latent_dim)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    t0 = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        z, goal, label = train.sample(cfg.batch_size)
+        loss = nn.functional.smooth_l1_loss(head(z, goal) / cfg.budget, label / cfg.budget)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log_every and step % log_every == 0:
+            print(
+                f"step {step}: loss {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    head.eval()
+    with torch.no_grad():
+        z, goal, label = val.sample(4096)
+        pred = head(z, goal)
+        within = label < cfg.budget
+        metrics = {
+            "val_mae_steps": float((pred - label).abs().mean()),
+            "val_mae_steps_within_budget": float((pred - label)[within].abs().mean()),
+            "val_spearman": _spearman(pred, label),
+        }
+    return head, metrics
+
+
+def _spearman(a: Tensor, b: Tensor) -> float:
+    ra = a.argsort().argsort().float()
+    rb = b.argsort().argsort().float()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / math.sqrt(float((ra**2).sum() * (rb**2).sum()) + 1e-12))
+
+
+# ---------------------------------------------------------------------------------- files
+def save_head(head: ReachabilityHead, checkpoint: str | Path, info: dict | None = None) -> Path:
+    """Write `reachability.safetensors` into the checkpoint and declare it in config.json."""
+    entry = {"config": asdict(head.cfg), "num_tokens": head.num_tokens}
+    return save_extra(
+        head, checkpoint, KEY, {**entry, "latent_dim": head.latent_dim, **(info or {})}
+    )
+
+
+def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead | None:
+    """The head a checkpoint declares, or None when it has none."""
+
+    def build(entry: dict) -> ReachabilityHead:
+        cfg = ReachabilityConfig(**entry["config"])
+        return ReachabilityHead(cfg, entry["num_tokens"], entry["latent_dim"])
+
+    return load_extra(checkpoint, KEY, build, device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any ReachabilityConfig field."""
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from world_model import load_world_model
+
+    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
+    checkpoint, data = args.pop("checkpoint", None), args.pop("data", None)
+    cache = args.pop("latents_cache", None)
+    if checkpoint is None or not data:
+        raise SystemExit("usage: python -m world_model.reachability checkpoint=DIR data=[a.h5]")
+    torch.set_num_threads(int(args.pop("threads", 1)))
+    cfg = ReachabilityConfig(**OmegaConf.to_container(args))
+    world_model = load_world_model(checkpoint, device="cpu").eval()
+    t0 = time.perf_counter()
+    episodes = encode_episodes(world_model, list(data), cache=cache)
+    print(f"encoded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s", flush=True)
+    head, metrics = train_head(episodes, cfg)
+    lengths = np.array([len(e) - 1 for e in episodes])
+    info = {**metrics, "data": list(data), "episodes": len(episodes), "mean_len": lengths.mean()}
+    print(json.dumps(metrics), "->", save_head(head, checkpoint, info), flush=True)
+
+
+if __name__ == "__main__":
+    main()

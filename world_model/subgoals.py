@@ -1,0 +1,173 @@
+"""A learned sub-goal proposer: from the current latent and the goal's, the latent `stride`
+control steps along the way (HWM's high level, as a goal-conditioned proposer, not a coarse
+world model).
+
+Trained offline on the same trajectories with hindsight goals: for frames t and t + d of one
+episode, the target is frame t + min(stride, d). Near the goal (d <= stride) it learns to
+propose the goal itself, so the agent can always plan towards the proposal. This replaces
+the demonstration frames V-JEPA 2-AC needs for pick-and-place; a user gives one goal image.
+
+    python -m world_model.subgoals checkpoint=runs/push data=[data/push_mixed.h5] stride=5
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from world_model.extras import encode_episodes, load_extra, save_extra, split_episodes
+
+KEY = "subgoals"
+
+
+@dataclass(frozen=True)
+class SubgoalConfig:
+    """Proposer size, sub-goal spacing and the offline training recipe."""
+
+    stride: int = 5
+    """Control steps from the current frame to the proposed sub-goal (one planning horizon)."""
+    hidden_dim: int = 512
+    """Width of the MLP's two hidden layers."""
+    steps: int = 3000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """(current, goal) pairs per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (cosine decay to 0)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    val_fraction: float = 0.1
+    """Episodes held out to report the error."""
+    seed: int = 0
+    """Seeds the split, the pairs and the initial weights."""
+
+    def __post_init__(self) -> None:
+        for name in ("stride", "hidden_dim", "steps", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SubgoalConfig.{name}={getattr(self, name)}: must be >= 1")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"SubgoalConfig.val_fraction={self.val_fraction}: in (0, 1)")
+
+
+class SubgoalProposer(nn.Module):
+    """`(z (..., N, D), goal (..., N, D)) -> sub-goal latent (..., N, D)`: z plus a learned step."""
+
+    def __init__(self, cfg: SubgoalConfig, num_tokens: int, latent_dim: int) -> None:
+        super().__init__()
+        self.cfg, self.num_tokens, self.latent_dim = cfg, num_tokens, latent_dim
+        width = num_tokens * latent_dim
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * width, cfg.hidden_dim),
+            nn.GELU(),
+            nn.Linear(cfg.hidden_dim, cfg.hidden_dim),
+            nn.GELU(),
+            nn.Linear(cfg.hidden_dim, width),
+        )
+
+    def forward(self, z: Tensor, goal: Tensor) -> Tensor:
+        if z.shape[-2:] != (self.num_tokens, self.latent_dim) or goal.shape != z.shape:
+            raise ValueError(
+                f"sub-goal proposer takes latents (..., {self.num_tokens}, {self.latent_dim}) "
+                f"of equal shape; got {tuple(z.shape)} and goal {tuple(goal.shape)}"
+            )
+        x = torch.cat([z.flatten(-2), goal.flatten(-2)], dim=-1)  # [..., 2 N D]
+        return z + self.mlp(x).unflatten(-1, (self.num_tokens, self.latent_dim))  # [..., N, D]
+
+
+def sample_triplets(
+    episodes: list[Tensor], stride: int, n: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(current, goal, target) latents `(n, N, D)` each: goal d >= 0 frames ahead, target
+    min(stride, d) frames ahead, all in one episode."""
+    z = torch.cat(episodes)  # [sum T, N, D]
+    lengths = torch.tensor([len(e) for e in episodes])
+    offset = torch.cumsum(lengths, 0) - lengths
+    ep = torch.randint(len(episodes), (n,), generator=generator)
+    t = (torch.rand(n, generator=generator) * lengths[ep]).long()
+    d = (torch.rand(n, generator=generator) * (lengths[ep] - t)).long()
+    start = offset[ep] + t
+    return z[start], z[start + d], z[start + d.clamp(max=stride)]
+
+
+def train_proposer(
+    episodes: list[Tensor], cfg: SubgoalConfig, log_every: int = 500
+) -> tuple[SubgoalProposer, dict[str, float]]:
+    """Fit a proposer; returns it and its held-out error relative to proposing the goal."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    train_eps, val_eps = split_episodes(episodes, cfg.val_fraction, gen)
+    _, num_tokens, latent_dim = episodes[0].shape
+    torch.manual_seed(cfg.seed)
+    model = SubgoalProposer(cfg, num_tokens, latent_dim)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    t0 = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        z, goal, target = sample_triplets(train_eps, cfg.stride, cfg.batch_size, gen)
+        loss = nn.functional.mse_loss(model(z, goal), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log_every and step % log_every == 0:
+            print(
+                f"step {step}: loss {loss.item():.5f} ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    model.eval()
+    with torch.no_grad():
+        z, goal, target = sample_triplets(val_eps, cfg.stride, 4096, gen)
+        err = (model(z, goal) - target).square().mean()
+        metrics = {
+            "val_mse": float(err),
+            "val_mse_vs_current": float(err / (z - target).square().mean()),
+            "val_mse_vs_goal": float(err / (goal - target).square().mean()),
+        }
+    return model, metrics
+
+
+def save_proposer(model: SubgoalProposer, checkpoint: str | Path, info: dict | None = None):
+    """Write `subgoals.safetensors` into the checkpoint and declare it in config.json."""
+    entry = {"config": asdict(model.cfg), "num_tokens": model.num_tokens}
+    return save_extra(
+        model, checkpoint, KEY, {**entry, "latent_dim": model.latent_dim, **(info or {})}
+    )
+
+
+def load_proposer(checkpoint: str | Path, device: str = "cpu") -> SubgoalProposer | None:
+    """The proposer a checkpoint declares, or None when it has none."""
+
+    def build(entry: dict) -> SubgoalProposer:
+        cfg = SubgoalConfig(**entry["config"])
+        return SubgoalProposer(cfg, entry["num_tokens"], entry["latent_dim"])
+
+    return load_extra(checkpoint, KEY, build, device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any SubgoalConfig field."""
+    from omegaconf import OmegaConf
+
+    from world_model import load_world_model
+
+    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
+    checkpoint, data = args.pop("checkpoint", None), args.pop("data", None)
+    cache = args.pop("latents_cache", None)
+    if checkpoint is None or not data:
+        raise SystemExit("usage: python -m world_model.subgoals checkpoint=DIR data=[a.h5]")
+    torch.set_num_threads(int(args.pop("threads", 1)))
+    cfg = SubgoalConfig(**OmegaConf.to_container(args))
+    world_model = load_world_model(checkpoint, device="cpu").eval()
+    episodes = encode_episodes(world_model, list(data), cache=cache)
+    model, metrics = train_proposer(episodes, cfg)
+    info = {**metrics, "data": list(data), "episodes": len(episodes)}
+    print(json.dumps(metrics), "->", save_proposer(model, checkpoint, info), flush=True)
+
+
+if __name__ == "__main__":
+    main()
