@@ -9,7 +9,9 @@ turns a planned block back into k control steps and shifts the warm start by who
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +22,15 @@ def action_block(world_model: object) -> int:
     if k < 1:
         raise ValueError(f"world model action_block={k}: must be >= 1")
     return k
+
+
+def checkpoint_action_block(checkpoint: str | Path) -> int:
+    """k of a checkpoint directory without loading it (1 for checkpoints from before blocks or
+    a missing directory, e.g. the oracle's default checkpoint on a foreign env)."""
+    path = Path(checkpoint) / "config.json"
+    if not path.is_file():
+        return 1
+    return int(json.loads(path.read_text()).get("world_model", {}).get("action_block", 1))
 
 
 def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

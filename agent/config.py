@@ -35,6 +35,15 @@ class EnvSection:
     distance: DistanceConfig = field(default_factory=DistanceConfig)
     """How state goals (replay, dataset) are scored: positions, unit, threshold
     (envs/distance.py; defaults per env in envs/README.md)."""
+    protocol: str = "task"
+    """task: the env's own goal image and success | dataset (DINO-WM, LeWM): start = a state
+    of a held-out recorded trajectory (`dataset`), goal = its frame `goal_offset` control steps
+    later, scored by task-position distance (envs/dataset_goal.py)."""
+    dataset: str = ""
+    """Held-out HDF5 with simulator states (wm-collect), for protocol=dataset."""
+    goal_offset: int = 0
+    """protocol=dataset: control steps from start to goal; 0 = the planning horizon in control
+    steps (planner.horizon x the checkpoint's action block). Budget: set max_steps (2x)."""
 
 
 @dataclass
@@ -134,6 +143,14 @@ class EvalConfig:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
         if self.env.max_steps < 1:
             raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
+        if self.env.protocol not in ("task", "dataset"):
+            raise ValueError(f"env.protocol={self.env.protocol!r}: expected task or dataset")
+        if self.env.protocol == "dataset" and not self.env.dataset:
+            raise ValueError("env.protocol=dataset needs env.dataset=<held-out recorded .h5>")
+        if self.env.protocol == "dataset" and self.env.replay_goal_steps:
+            raise ValueError("env.protocol=dataset and env.replay_goal_steps are two goal sources")
+        if self.env.goal_offset < 0:
+            raise ValueError(f"env.goal_offset={self.env.goal_offset}: must be >= 0")
         if self.env.replay_goal_steps < 0:
             raise ValueError(f"env.replay_goal_steps={self.env.replay_goal_steps}: must be >= 0")
         if self.videos < 0:

@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from agent.config import EvalConfig
-from agent.factory import make_agent, make_env
+from agent.factory import env_from_config, make_agent
 from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.video import write_video
@@ -35,6 +35,7 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
         "plan_ms_p50": float(np.percentile(plan_ms, 50)) if has_plans else 0.0,
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if has_plans else 0.0,
         "plans": int(plan_ms.size),
+        "plan_ms_total": float(plan_ms.sum()),
         "planner_errors": int(sum(r.planner_errors for r in results)),
         "wall_s": wall_s,
         "per_episode": [
@@ -60,7 +61,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = make_env(cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps, cfg.env.distance)
+    env = env_from_config(cfg)
     agent = make_agent(cfg, env)
     writer = SummaryWriter(str(out_dir / "tb"))
     fps = EnvContract.from_env(env).control_hz  # videos play at the rate the actions were taken

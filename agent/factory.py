@@ -15,7 +15,7 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
-from agent.blocks import action_block, make_block_planner
+from agent.blocks import action_block, checkpoint_action_block, make_block_planner
 from agent.config import AgentConfig, EvalConfig
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
@@ -23,7 +23,7 @@ from envs.contract import EnvContract
 from envs.distance import DistanceConfig
 from envs.experts import make_policy
 from envs.foreign import make_gym_env
-from planners import PlannerConfig, make_planner, planner_config
+from planners import PlannerConfig, planner_config
 from planners.config import CONFIGS
 
 
@@ -32,15 +32,34 @@ def make_env(
     kwargs: dict[str, Any] | None = None,
     replay_goal_steps: int = 0,
     distance: DistanceConfig | None = None,
+    dataset: str = "",
+    goal_offset: int = 0,
 ):
-    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter."""
+    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. With `dataset`,
+    protocol=dataset goals `goal_offset` control steps ahead (envs/dataset_goal.py)."""
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
     env = make(env_id, **kwargs)
     if replay_goal_steps > 0:
         env = ReplayGoal(env, replay_goal_steps, distance=distance)
+    if dataset:
+        from envs.dataset_goal import DatasetGoal
+
+        env = DatasetGoal(env, dataset, offset=goal_offset, distance=distance)
     return env
+
+
+def env_from_config(cfg: EvalConfig) -> gym.Env:
+    """The env of an eval config; protocol=dataset's default goal offset is the planning
+    horizon in control steps (planner.horizon x the checkpoint's action block)."""
+    dataset = cfg.env.dataset if cfg.env.protocol == "dataset" else ""
+    offset = cfg.env.goal_offset or planner_config(cfg.planner).horizon * checkpoint_action_block(
+        cfg.agent.checkpoint
+    )
+    return make_env(
+        cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps, cfg.env.distance, dataset, offset
+    )
 
 
 def load_agent(
@@ -119,20 +138,32 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
     if kind == "random":
         return RandomAgent(low, high, seed=cfg.seed)
     if kind == "expert":
+        if _has_attr(env, "replay_action"):  # protocol=dataset: the recorded actions
+            return PolicyAgent(env.get_wrapper_attr("replay_action"), low, high)
         policy = make_policy("expert", env, noise=cfg.agent.expert_noise, seed=cfg.seed)
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
-        planner = make_planner(
-            dataclasses.replace(planner_config(cfg.planner), device="cpu"), low, high
-        )
+        # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
+        k = checkpoint_action_block(cfg.agent.checkpoint)
+        planner_cfg = dataclasses.replace(planner_config(cfg.planner), device="cpu")
+        planner = make_block_planner(planner_cfg, low, high, k)
         return OracleAgent(
             env,
             planner,
             low,
             high,
             cfg.agent.execute_steps,
+            k,
             energy_reduce=cfg.agent.energy_reduce,  # same cost shape as the learned agent
         )
     if kind == "learned":
         return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
     raise ValueError(f"agent.kind={kind!r}")
+
+
+def _has_attr(env: gym.Env, name: str) -> bool:
+    try:
+        env.get_wrapper_attr(name)
+    except AttributeError:
+        return False
+    return True

@@ -6,7 +6,13 @@
 
 Each cell is `task:agent[:checkpoint]`; every cell runs `agent.evaluate.evaluate` (the same
 code as `wm-eval`) with configs/eval.yaml plus `--override`s. Writes
-bench/results/success.{json,md}; cells already in the JSON are kept unless re-run.
+bench/results/success.{json,md}; cells already in the JSON are kept unless re-run. Every
+success rate comes with its 95 % Wilson interval.
+
+`--protocol dataset` (DINO-WM / LeWM) starts each episode from a held-out recorded state
+(`data/<task>_heldout.h5`, or `--dataset task=path`) with the goal the recorded frame
+`horizon x k` control steps later and a budget of twice that; pass `agent.checkpoint=` in an
+`--override` so the oracle / random / expert rows use the learned row's horizon in steps.
 """
 
 from __future__ import annotations
@@ -23,22 +29,36 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
+from agent.blocks import checkpoint_action_block
 from agent.config import eval_config, register_configs
 from agent.evaluate import evaluate
+from bench.stats import wilson_interval
 
 register_configs()
 
 TASKS = {
     "reach": ("wm/PandaReach-v0", 20),
+    "reach1": ("wm/PandaReach-v1", 20),  # targets anywhere in the workspace
     "push": ("wm/PandaPush-v0", 40),
     "pickplace": ("wm/PandaPickPlace-v0", 40),
 }
 OUT = Path(__file__).resolve().parent / "results"
 
 
-def run_cell(cell: str, episodes: int, overrides: list[str]) -> dict:
+HELD_OUT = {"reach": "reach", "reach1": "reach1", "push": "push", "pickplace": "pick"}
+
+
+def run_cell(
+    cell: str, episodes: int, overrides: list[str], protocol: str = "task", dataset: str = ""
+) -> dict:
     task, kind, *rest = cell.split(":")
     env_id, max_steps = TASKS[task]
+    protocol_args = []
+    if protocol == "dataset":
+        protocol_args = [
+            "env.protocol=dataset",
+            f"env.dataset={dataset or f'data/{HELD_OUT[task]}_heldout.h5'}",
+        ]
     args = [
         f"env.id={env_id}",
         f"env.max_steps={max_steps}",
@@ -47,37 +67,52 @@ def run_cell(cell: str, episodes: int, overrides: list[str]) -> dict:
         "videos=0",
         "energy_plot=false",
         "seed=100000",
+        *protocol_args,
         *overrides,
     ]
     if rest:
         args.append(f"agent.checkpoint={rest[0]}")
     with initialize_config_module("configs", version_base="1.3"):
         cfg = eval_config(compose("eval", overrides=args))
+    if protocol == "dataset":  # budget 2k, k = the goal offset (the horizon in control steps)
+        offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint_action_block(
+            cfg.agent.checkpoint
+        )
+        cfg.env.max_steps = 2 * offset
     with tempfile.TemporaryDirectory() as tmp:
         summary = evaluate(cfg, Path(tmp), progress=True)
     keep = ("success_rate", "success_any_rate", "episodes", "mean_final_distance")
     row = {k: summary[k] for k in keep}
     row.update(plan_ms_p50=summary["plan_ms_p50"], plan_ms_p95=summary["plan_ms_p95"])
     row.update(task=task, agent=kind, checkpoint=rest[0] if rest else None, overrides=overrides)
+    wins = round(summary["success_rate"] * summary["episodes"])
+    row.update(wilson95=list(wilson_interval(wins, summary["episodes"])), protocol=protocol)
+    row["max_steps"] = cfg.env.max_steps
+    steps = sum(e["steps"] for e in summary["per_episode"])
+    row["plan_ms_per_step"] = summary["plan_ms_total"] / max(steps, 1)  # per executed step
     row["wall_s"] = summary["wall_s"]
     return row
 
 
 def to_markdown(rows: dict[str, dict], machine: str) -> str:
     lines = [
-        "# Closed-loop success (fixed step budgets; reach 20, push / pick-place 40 steps)",
+        "# Closed-loop success (fixed step budgets; protocol=task: reach 20, push / pick-place 40"
+        " steps; protocol=dataset: twice the goal offset)",
         "",
         f"Machine: {machine}. Command: `python -m bench.success` (module docstring).",
         "",
-        "| task | agent | episodes | success (end) | success (any step) | final dist (cm) "
-        "| plan p50 ms | plan p95 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "| protocol | task | agent | episodes | success (end) | 95 % Wilson | success (any step) "
+        "| final dist (cm) | plan p50 ms | plan p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows.values():
+        n = row["episodes"]
+        lo, hi = row.get("wilson95") or wilson_interval(round(row["success_rate"] * n), n)
         lines.append(
-            f"| {row['task']} | {row['agent']} | {row['episodes']} | {row['success_rate']:.2f} "
-            f"| {row['success_any_rate']:.2f} | {row['mean_final_distance'] * 100:.1f} "
-            f"| {row['plan_ms_p50']:.0f} | {row['plan_ms_p95']:.0f} |"
+            f"| {row.get('protocol', 'task')} | {row['task']} | {row['agent']} | {n} "
+            f"| {row['success_rate']:.2f} | [{lo:.2f}, {hi:.2f}] | {row['success_any_rate']:.2f} "
+            f"| {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
+            f"| {row['plan_ms_p95']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -87,16 +122,21 @@ def main() -> None:
     parser.add_argument("--cell", action="append", required=True, help="task:agent[:checkpoint]")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--override", action="append", default=[], help="extra eval override")
+    parser.add_argument("--protocol", choices=("task", "dataset"), default="task")
+    parser.add_argument(
+        "--dataset", default="", help="held-out .h5 (default data/<task>_heldout.h5)"
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / "success.json"
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, no GPU"
     for cell in args.cell:
         t0 = time.perf_counter()
-        row = run_cell(cell, args.episodes, args.override)
+        row = run_cell(cell, args.episodes, args.override, args.protocol, args.dataset)
         # Re-read just before writing: another bench run may have added rows meanwhile.
         data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
-        data["rows"][f"{row['task']}:{row['agent']}"] = row
+        key = f"{row['task']}:{row['agent']}"
+        data["rows"][key if args.protocol == "task" else f"dataset:{key}"] = row
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
         data["machine"] = machine
         path.write_text(json.dumps(data, indent=2))

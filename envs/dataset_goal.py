@@ -59,6 +59,7 @@ class DatasetGoal(StateGoalWrapper):
                 f"{dataset}: no episode has {offset} steps (lengths {sorted(set(self._lengths))})"
             )
         self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
+        self._recorded: list[np.ndarray] = []
 
     def _pixels(self) -> np.ndarray:
         frame = np.asarray(self.env.render(), np.uint8)[..., :3]
@@ -86,10 +87,19 @@ class DatasetGoal(StateGoalWrapper):
         set_sim_state(self.env, episode.sim_states[start])
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
+        self._recorded = list(episode.actions[start : start + self.offset])  # what got there
         info = self._score(info)
         info["goal_pixels"] = goal_pixels
         info["goal_state"] = episode.states[start + self.offset].astype(np.float32)
         return obs, info
+
+    def replay_action(self, obs: dict, info: dict) -> np.ndarray:
+        """The expert row of protocol=dataset: the recorded actions that led from the start to
+        the goal, then holding still (a policy `(obs, info) -> action`)."""
+        del obs, info
+        if self._recorded:
+            return np.asarray(self._recorded.pop(0), np.float32)
+        return np.zeros(self.action_space.shape, np.float32)
 
     def close(self) -> None:
         self._reader.close()

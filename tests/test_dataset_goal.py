@@ -58,3 +58,32 @@ def test_bad_setups_are_named(recorded):
         DatasetGoal(gym.make(ENV_ID), recorded, offset=50)
     with pytest.raises(ValueError, match="seed"):
         DatasetGoal(gym.make(ENV_ID), recorded, offset=5).reset()
+
+
+def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
+    """Expert = the recorded actions (always succeeds); random rarely does; same goals."""
+    from hydra import compose, initialize_config_module
+
+    from agent.config import eval_config, register_configs
+    from agent.evaluate import evaluate
+
+    register_configs()
+    common = [
+        f"env.id={ENV_ID}",
+        "env.protocol=dataset",
+        f"env.dataset={recorded}",
+        "env.goal_offset=4",
+        "env.max_steps=6",
+        "episodes=3",
+        "videos=0",
+        "energy_plot=false",
+    ]
+    rates = {}
+    for kind in ("expert", "random"):
+        with initialize_config_module("configs", version_base="1.3"):
+            cfg = eval_config(compose("eval", overrides=[*common, f"agent.kind={kind}"]))
+        rates[kind] = evaluate(cfg, tmp_path / kind, progress=False)["success_rate"]
+    assert rates["expert"] == 1.0
+    with pytest.raises(ValueError, match="env.dataset"):
+        with initialize_config_module("configs", version_base="1.3"):
+            eval_config(compose("eval", overrides=["env.protocol=dataset"]))
