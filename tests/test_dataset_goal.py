@@ -84,6 +84,8 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
             cfg = eval_config(compose("eval", overrides=[*common, f"agent.kind={kind}"]))
         rates[kind] = evaluate(cfg, tmp_path / kind, progress=False)["success_rate"]
     assert rates["expert"] == 1.0
-    with pytest.raises(ValueError, match="env.dataset"):
-        with initialize_config_module("configs", version_base="1.3"):
-            eval_config(compose("eval", overrides=["env.protocol=dataset"]))
+    with (
+        pytest.raises(ValueError, match="env.dataset"),
+        initialize_config_module("configs", version_base="1.3"),
+    ):
+        eval_config(compose("eval", overrides=["env.protocol=dataset"]))
