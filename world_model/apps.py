@@ -35,10 +35,13 @@ def typed_config(cfg: DictConfig, app: str) -> Any:
 
 @hydra.main(config_path="pkg://configs", config_name="train", version_base="1.3")
 def train(cfg: DictConfig) -> None:
-    """Train the action-conditioned predictor on cached encoder latents."""
+    """Train the action-conditioned predictor on cached encoder latents, or (`--config-name
+    train_lewm`, objective `lewm`) encoder and predictor end to end from pixels."""
+    from world_model.lewm_trainer import LeWMTrainer
     from world_model.trainer import Trainer
 
-    trainer = Trainer(typed_config(cfg, "train"))
+    typed = typed_config(cfg, "train")
+    trainer = (LeWMTrainer if typed.world_model.objective == "lewm" else Trainer)(typed)
     metrics = trainer.run()
     if trainer.dist.is_main:
         print({k: round(v, 5) for k, v in metrics.items()})

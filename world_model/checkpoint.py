@@ -31,8 +31,10 @@ from world_model.config import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     WorldModelConfig,
+    dataclass_from_dict,
     to_dict,
 )
+from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.model import WorldModel
 from world_model.predictor import ACPredictor
@@ -72,7 +74,10 @@ def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dic
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "world_model": to_dict(model.cfg),
-        "encoder_hf_config": model.encoder.hf_config.to_dict(),
+        # the ViT architecture; null for the `conv` encoder (its config section says it all)
+        "encoder_hf_config": (
+            model.encoder.hf_config.to_dict() if isinstance(model.encoder, FrozenEncoder) else None
+        ),
         "latent": {"num_tokens": model.num_tokens, "dim": model.latent_dim},
         # The env the model was trained on (envs/contract.py); null for a model built without
         # data, which the agent refuses to drive an env with.
@@ -98,8 +103,10 @@ def save_world_model(model: WorldModel, path: str | Path, extra: dict | None = N
 
 def read_config(
     path: Path,
-) -> tuple[WorldModelConfig, VJEPA2Config, EnvContract | None, dict]:
-    """Parse, upgrade and validate `config.json` -> (config, encoder architecture, env, extra)."""
+) -> tuple[WorldModelConfig, VJEPA2Config | None, EnvContract | None, dict]:
+    """Parse, upgrade and validate `config.json` -> (config, encoder architecture (None for
+    the `conv` encoder), env, extra). Keys added later (objective, action_block, history,
+    latent_layout) take their defaults in older files."""
     cfg_path = path / CONFIG
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{cfg_path} is missing: not a world-model checkpoint directory")
@@ -120,8 +127,9 @@ def read_config(
         )
     try:
         wm = payload["world_model"]
-        cfg = WorldModelConfig(encoder=dict(wm["encoder"]), predictor=dict(wm["predictor"]))
-        hf_config = VJEPA2Config(**payload["encoder_hf_config"])
+        cfg = dataclass_from_dict(WorldModelConfig, dict(wm), "world_model")
+        hf_dict = payload["encoder_hf_config"]
+        hf_config = None if hf_dict is None else VJEPA2Config(**hf_dict)
         env = payload["env"]
     except KeyError as exc:
         raise ValueError(f"{cfg_path}: missing config section {exc}") from exc
@@ -196,16 +204,14 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     cfg, hf_config, env_contract, _ = read_config(path)
     weights = path / WEIGHTS
     enc_cfg = replace(cfg.encoder, source=None, device=str(device))
-    hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
     with torch.device("meta"):
-        backbone = VJEPA2Encoder(hf_config)
-        predictor = ACPredictor(cfg.predictor)
-    model = WorldModel(
-        FrozenEncoder(backbone, hf_config, enc_cfg),
-        predictor,
-        replace(cfg, encoder=enc_cfg),
-        env_contract,
-    )
+        if hf_config is None:
+            encoder = ConvEncoder(enc_cfg)
+        else:
+            hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
+            encoder = FrozenEncoder(VJEPA2Encoder(hf_config), hf_config, enc_cfg)
+        predictor = ACPredictor(cfg.predictor, cfg.action_block)
+    model = WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg), env_contract)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")
     check_tensors(weights, {k: v.shape for k, v in model.state_dict().items()})

@@ -18,16 +18,33 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CHECKPOINT_FORMAT = "latent-planner/world-model"
 CHECKPOINT_VERSION = 2
 
-ENCODER_BACKENDS = ("tiny", "vjepa2")
+ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
+LATENT_LAYOUTS = ("tokens", "pooled")
+OBJECTIVES = ("frozen", "lewm")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
 class EncoderConfig:
-    """Frozen video encoder and the frame -> latent normalisation (all of it lives here)."""
+    """Video encoder and the frame -> latent normalisation (all of it lives here)."""
 
     backend: str = "tiny"
-    """`tiny` (project-pretrained small VJEPA2Model) or `vjepa2` (official V-JEPA 2 weights)."""
+    """`tiny` (project-pretrained small VJEPA2Model, frozen), `vjepa2` (official V-JEPA 2
+    weights, frozen) or `conv` (small conv net + BatchNorm projector, trained end to end with
+    the predictor: objective `lewm`)."""
+    latent_layout: str = "tokens"
+    """`tokens`: a grid of N latent tokens per frame (V-JEPA 2-AC); `pooled`: one vector per
+    frame (N = 1; the mean token for ViTs, a flattened-feature projection for `conv`), as in
+    LeWM, which makes a multi-step CEM cheap on CPU."""
+    conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    """`conv` only: channels of the conv stages: a patchify stem (kernel = stride =
+    `conv_stem`), then stride-2 3x3 convs (64 px, stem 4: 16 -> 8 -> 4 x 4 features)."""
+    conv_stem: int = 4
+    """`conv` only: stride of the first stage (a 4 x 4 patchify stem, as ConvNeXt; a stride-2
+    stem costs ~4x more on CPU for the same final map)."""
+    proj_hidden: int = 512
+    """`conv` only: hidden width of the Linear-BatchNorm-GELU-Linear projector (LeWM: the
+    BatchNorm, not a LayerNorm, lets SIGReg shape the latent distribution)."""
     source: str | None = None
     """Where the weights come from: a `save_pretrained` folder, an official checkpoint file
     (`.pt`/`.pth`/`.tar`/`.safetensors` holding an `encoder` state dict), or null for a
@@ -75,6 +92,21 @@ class EncoderConfig:
         if self.backend not in ENCODER_BACKENDS:
             raise ValueError(
                 f"encoder.backend={self.backend!r}; expected one of {ENCODER_BACKENDS}"
+            )
+        if self.latent_layout not in LATENT_LAYOUTS:
+            raise ValueError(
+                f"encoder.latent_layout={self.latent_layout!r}; expected one of {LATENT_LAYOUTS}"
+            )
+        self.conv_channels = [int(c) for c in self.conv_channels]
+        if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:
+            raise ValueError(
+                f"encoder.conv_channels={self.conv_channels} / proj_hidden={self.proj_hidden}"
+            )
+        reduction = self.conv_stem * 2 ** (len(self.conv_channels) - 1)
+        if self.backend == "conv" and (self.conv_stem < 1 or self.crop_size % reduction):
+            raise ValueError(
+                f"encoder.crop_size={self.crop_size} must be divisible by conv_stem="
+                f"{self.conv_stem} x 2^{len(self.conv_channels) - 1} (one halving per later stage)"
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"encoder.dtype={self.dtype!r}; expected one of {DTYPES}")
@@ -172,16 +204,46 @@ class PredictorConfig:
 
 @dataclass
 class WorldModelConfig:
-    """Frozen encoder + action-conditioned predictor; what `config.json` records."""
+    """Encoder + action-conditioned predictor; what `config.json` records. The agent reads
+    `action_block`, `history` and the latent layout from here (old checkpoints: defaults)."""
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    objective: str = "frozen"
+    """`frozen`: the encoder is fixed and the predictor trains on cached latents (V-JEPA 2-AC);
+    `lewm`: encoder, projector and predictor train jointly from pixels on next-latent MSE +
+    SIGReg (LeWorldModel), no latent cache."""
+    action_block: int = 1
+    """Control steps k per predictor step (frameskip); the predictor's action input is the k
+    actions concatenated. 1 = one step per action (the original behaviour)."""
+    history: int = 1
+    """Context frames (at the block stride) the model was trained to condition on; the agent
+    feeds at most this many."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
             self.encoder = dataclass_from_dict(EncoderConfig, self.encoder, "encoder")
         if isinstance(self.predictor, dict):
             self.predictor = dataclass_from_dict(PredictorConfig, self.predictor, "predictor")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"world_model.objective={self.objective!r}; expected {OBJECTIVES}")
+        if self.action_block < 1 or self.history < 1:
+            raise ValueError(
+                f"world_model.action_block={self.action_block} and history={self.history} "
+                "must be >= 1"
+            )
+        trainable = self.encoder.backend == "conv"
+        if trainable != (self.objective == "lewm"):
+            raise ValueError(
+                f"world_model.objective={self.objective!r} with encoder.backend="
+                f"{self.encoder.backend!r}: the end-to-end objective `lewm` needs the trainable "
+                "`conv` encoder, and the `conv` encoder needs `lewm`"
+            )
+        if self.objective == "lewm" and self.predictor.normalize_output:
+            raise ValueError(
+                "world_model.objective=lewm needs predictor.normalize_output=false: its latents "
+                "come from a BatchNorm projector, not a LayerNorm"
+            )
 
 
 def dataclass_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -47,29 +47,36 @@ def input_stats(data: LatentSet, episodes: Tensor) -> dict[str, list[float]]:
 
 @dataclass
 class Clips:
-    """All length-`clip_len` windows inside the chosen episodes."""
+    """All windows of `clip_len` frames, `block` control steps apart, inside the chosen
+    episodes. `data.latents` may also hold raw frames (end-to-end objective)."""
 
     data: LatentSet
     clip_len: int
     starts: Tensor  # (C,) flat index of each clip's first frame
+    block: int = 1
 
     @staticmethod
-    def build(data: LatentSet, episodes: Tensor, clip_len: int) -> Clips:
+    def build(data: LatentSet, episodes: Tensor, clip_len: int, block: int = 1) -> Clips:
+        span = (clip_len - 1) * block + 1  # control-rate frames a clip covers
         starts = [
-            torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]) - clip_len + 1)
+            torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]) - span + 1)
             for e in episodes.tolist()
         ]
         flat = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.int64)
-        return Clips(data, clip_len, flat)
+        return Clips(data, clip_len, flat, block)
 
     def __len__(self) -> int:
         return len(self.starts)
 
     def batch(self, clip_ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """-> z `(B, T, N, D)`, actions `(B, T - 1, 7)`, states `(B, T, 7)`."""
-        frame = self.starts[clip_ids][:, None] + torch.arange(self.clip_len)  # (B, T)
+        """-> z `(B, T, N, D)` (or frames), actions `(B, T - 1, k * 7)` (each block's k actions
+        concatenated in time order), states `(B, T, 7)`."""
+        k = self.block
+        frame = self.starts[clip_ids][:, None] + k * torch.arange(self.clip_len)  # (B, T)
         frame = frame.to(self.data.latents.device)
-        return self.data.latents[frame], self.data.actions[frame[:, :-1]], self.data.states[frame]
+        steps = frame[:, :-1, None] + torch.arange(k, device=frame.device)  # (B, T - 1, k)
+        actions = self.data.actions[steps].flatten(-2)  # (B, T - 1, k, 7) -> (B, T - 1, k * 7)
+        return self.data.latents[frame], actions, self.data.states[frame]
 
     def clip_ids(self, step: int, batch_size: int, seed: int) -> Tensor:
         """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations)."""

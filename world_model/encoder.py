@@ -41,7 +41,9 @@ class FrozenEncoder(nn.Module):
 
     @property
     def grid(self) -> int:
-        """Side of the latent token grid after pooling."""
+        """Side of the latent token grid after pooling (1 for the pooled layout)."""
+        if self.cfg.latent_layout == "pooled":
+            return 1
         return self.cfg.crop_size // self.cfg.patch_size // self.cfg.latent_pool
 
     @property
@@ -78,7 +80,9 @@ class FrozenEncoder(nn.Module):
         x = repeat(x, "f c h w -> f k c h w", k=self.cfg.tubelet_size).to(dtype)
         tokens = self.backbone(pixel_values_videos=x).last_hidden_state.float()  # (F, g*g, D)
         pool = self.cfg.latent_pool
-        if pool > 1:
+        if self.cfg.latent_layout == "pooled":
+            tokens = tokens.mean(1, keepdim=True)  # (F, 1, D): one vector per frame
+        elif pool > 1:
             side = size // self.cfg.patch_size
             grid = rearrange(tokens, "f (h w) d -> f d h w", h=side, w=side)
             tokens = rearrange(F.avg_pool2d(grid, pool), "f d h w -> f (h w) d")  # (F, N, D)

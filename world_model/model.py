@@ -8,7 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from envs.contract import EnvContract
-from world_model.config import WorldModelConfig
+from world_model.config import EncoderConfig, WorldModelConfig
+from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.predictor import ACPredictor
 
@@ -16,11 +17,11 @@ METRICS = ("l1", "l2")
 
 
 class WorldModel(nn.Module):
-    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor."""
+    """Encoder (frozen V-JEPA 2, or a conv net trained end to end) + V-JEPA 2-AC predictor."""
 
     def __init__(
         self,
-        encoder: FrozenEncoder,
+        encoder: FrozenEncoder | ConvEncoder,
         predictor: ACPredictor,
         cfg: WorldModelConfig,
         env_contract: EnvContract | None = None,
@@ -31,11 +32,31 @@ class WorldModel(nn.Module):
                 f"predictor.embed_dim={predictor.cfg.embed_dim} but the encoder latents are "
                 f"{encoder.dim}-dimensional"
             )
+        if predictor.action_block != cfg.action_block:
+            raise ValueError(
+                f"predictor built for action blocks of {predictor.action_block}, config says "
+                f"action_block={cfg.action_block}"
+            )
         self.encoder = encoder
         self.predictor = predictor
         self.cfg = cfg
         # The env the model was trained on (config.json "env"); None without training data.
         self.env_contract = env_contract
+
+    @property
+    def action_block(self) -> int:
+        """Control steps per predictor step k: `rollout` takes actions `(E, S, H, k * A)`."""
+        return self.cfg.action_block
+
+    @property
+    def history(self) -> int:
+        """Context frames (one per block) the model was trained with; feed at most this many."""
+        return self.cfg.history
+
+    @property
+    def latent_layout(self) -> str:
+        """`tokens` (N latents per frame) or `pooled` (N = 1)."""
+        return self.cfg.encoder.latent_layout
 
     @property
     def num_tokens(self) -> int:
@@ -71,17 +92,19 @@ class WorldModel(nn.Module):
         past_actions: Tensor | None = None,
         use_cache: bool = True,
     ) -> Tensor:
-        """Imagine the latents after each planned action.
+        """Imagine the latents after each planned action block.
 
-        z_ctx `(E, Tc, N, D)` observed latents, states_ctx `(E, Tc, 7)`, actions `(E, S, H, 7)`
-        (S candidate sequences per env), past_actions `(E, Tc - 1, 7)` between the context frames
-        (None when Tc = 1) -> `(E, S, H, N, D)`. The imagined state integrates the action,
-        s_{t+1} = s_t + a_t. The context is shared by all S samples (expanded, never copied) and
-        a key/value cache keeps the cost linear in H; `use_cache=False` recomputes (reference).
+        z_ctx `(E, Tc, N, D)` observed latents (one frame per block), states_ctx `(E, Tc, 7)`,
+        actions `(E, S, H, k * 7)` (S candidate sequences per env; each of the H blocks is its k
+        control actions concatenated in time order; k = `action_block`), past_actions
+        `(E, Tc - 1, k * 7)` between the context frames (None when Tc = 1) -> `(E, S, H, N, D)`,
+        one latent per block. The imagined state integrates the block, s' = s + sum of its k
+        actions. The context is shared by all S samples (expanded, never copied) and a key/value
+        cache keeps the cost linear in H; `use_cache=False` recomputes (reference).
         """
         if z_ctx.ndim != 4 or states_ctx.ndim != 3 or actions.ndim != 4:
             raise ValueError(
-                "rollout expects z_ctx (E, Tc, N, D), states_ctx (E, Tc, 7), actions (E, S, H, 7);"
+                "rollout expects z_ctx (E, Tc, N, D), states_ctx (E, Tc, 7), actions (E, S, H, k*7);"
                 f" got {tuple(z_ctx.shape)}, {tuple(states_ctx.shape)}, {tuple(actions.shape)}"
             )
         dtype, device = self.predictor.predictor_proj.weight.dtype, self.device
@@ -102,17 +125,26 @@ class WorldModel(nn.Module):
         raise ValueError(f"energy metric={metric!r}; expected one of {METRICS}")
 
 
+def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:
+    """Frozen ViT encoder from `cfg.source`, or a seeded fresh trainable `conv` encoder."""
+    if cfg.backend != "conv":
+        return build_encoder(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.init_seed)
+        return ConvEncoder(cfg).to(cfg.device)
+
+
 def build_world_model(
     cfg: WorldModelConfig,
     device: str | torch.device | None = None,
-    encoder: FrozenEncoder | None = None,
+    encoder: FrozenEncoder | ConvEncoder | None = None,
     env_contract: EnvContract | None = None,
 ) -> WorldModel:
     """World model from config: encoder weights from `cfg.encoder.source` (or the given,
-    already built `encoder`), fresh seeded predictor on `device` (default: encoder's), trained
-    for the env `env_contract` (saved with it)."""
-    encoder = encoder if encoder is not None else build_encoder(cfg.encoder)
+    already built `encoder`; a fresh seeded one for `conv`), fresh seeded predictor on `device`
+    (default: encoder's), trained for the env `env_contract` (saved with it)."""
+    encoder = encoder if encoder is not None else build_any_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.encoder.init_seed + 1)
-        predictor = ACPredictor(cfg.predictor)
+        predictor = ACPredictor(cfg.predictor, cfg.action_block)
     return WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)

@@ -38,13 +38,20 @@ def grid_of(num_tokens: int) -> tuple[int, int]:
 
 
 class ACPredictor(nn.Module):
-    """Action-conditioned latent predictor; leading batch dims are free (`...`)."""
+    """Action-conditioned latent predictor; leading batch dims are free (`...`).
 
-    def __init__(self, cfg: PredictorConfig) -> None:
+    With `action_block` k > 1 each predictor step spans k control steps: its action input is the
+    block's k actions concatenated in time order, `(..., k * action_dim)` (frameskip, as in
+    DINO-WM and LeWM), so a few predictor steps cover a contact event."""
+
+    def __init__(self, cfg: PredictorConfig, action_block: int = 1) -> None:
         super().__init__()
+        if action_block < 1:
+            raise ValueError(f"action_block={action_block} must be >= 1")
         self.cfg = cfg
+        self.action_block = action_block
         self.predictor_embed = nn.Linear(cfg.embed_dim, cfg.width)
-        self.action_encoder = nn.Linear(cfg.action_dim, cfg.width)
+        self.action_encoder = nn.Linear(action_block * cfg.action_dim, cfg.width)
         self.state_encoder = nn.Linear(cfg.state_dim, cfg.width)
         if cfg.use_extrinsics:  # kept only so official weights load strictly; never used
             self.extrinsics_encoder = nn.Linear(cfg.action_dim - 1, cfg.width)
@@ -64,6 +71,8 @@ class ACPredictor(nn.Module):
                 if value is None
                 else torch.tensor(value, device="cpu")
             )
+            if name.startswith("action"):  # one copy per control step of the block
+                buf = buf.repeat(action_block)
             self.register_buffer(name, buf.float(), persistent=False)
         self._tables: dict[tuple, tuple[Tensor, Tensor]] = {}
         self._masks: dict[tuple, Tensor] = {}
@@ -106,8 +115,14 @@ class ACPredictor(nn.Module):
             self._masks[key] = block_causal_mask(steps, n, device)
         return self._masks[key]
 
+    def block_displacement(self, actions: Tensor) -> Tensor:
+        """Summed control of each action block: `(..., k * A)` -> `(..., A)` (the imagined
+        proprio state advances by it)."""
+        return actions.unflatten(-1, (self.action_block, -1)).sum(-2)  # (..., k, A) -> (..., A)
+
     def _tokens(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
-        """`z (..., T, N, D)`, `actions/states (..., T, 7)` -> `(..., T * (2 + N), C)`."""
+        """`z (..., T, N, D)`, `actions (..., T, k * 7)`, `states (..., T, 7)` ->
+        `(..., T * (2 + N), C)`."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
         actions = (actions - self.action_mean) / self.action_std
         states = (states - self.state_mean) / self.state_std
@@ -128,8 +143,8 @@ class ACPredictor(nn.Module):
 
     # -- full (teacher forcing) ----------------------------------------------------------
     def forward(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
-        """Teacher forcing: `z (..., T, N, D)`, `actions (..., T, 7)` (actions[t] moves frame t
-        to t + 1), `states (..., T, 7)` -> predictions of frames 1..T `(..., T, N, D)`."""
+        """Teacher forcing: `z (..., T, N, D)`, `actions (..., T, k * 7)` (actions[t] moves frame
+        t to t + 1), `states (..., T, 7)` -> predictions of frames 1..T `(..., T, N, D)`."""
         steps, num = z.shape[-3], z.shape[-2]
         grid = grid_of(num)
         x = self._tokens(z, actions, states)
@@ -148,16 +163,23 @@ class ACPredictor(nn.Module):
         past_actions: Tensor | None = None,
         use_cache: bool = True,
     ) -> Tensor:
-        """Autoregressive imagination, `(E, Tc, N, D)`, `(E, Tc, 7)`, `(E, S, H, 7)`,
-        `(E, Tc - 1, 7) | None` -> `(E, S, H, N, D)`; imagined state s_{t+1} = s_t + a_t.
+        """Autoregressive imagination, `(E, Tc, N, D)`, `(E, Tc, 7)`, `(E, S, H, k * 7)`,
+        `(E, Tc - 1, k * 7) | None` -> `(E, S, H, N, D)`; the imagined state advances by the
+        summed block, s_{t+1} = s_t + sum_j a_{t,j}. Differentiable (used by the training loss).
 
         With the cache each step costs one step of tokens (linear in H); without it every
         step re-runs the whole sequence (the reference, quadratic in H).
         """
         e, tc, n, d = z_ctx.shape
         s_count, horizon = actions.shape[1], actions.shape[2]
+        width = self.action_block * self.cfg.action_dim
+        if actions.shape[-1] != width:
+            raise ValueError(
+                f"actions have {actions.shape[-1]} values per step; this predictor takes blocks "
+                f"of {self.action_block} x {self.cfg.action_dim} = {width}"
+            )
         if tc > 1 and (past_actions is None or past_actions.shape[1] != tc - 1):
-            raise ValueError(f"context of {tc} frames needs past_actions (E, {tc - 1}, 7)")
+            raise ValueError(f"context of {tc} frames needs past_actions (E, {tc - 1}, {width})")
         if not use_cache:
             return self._rollout_recompute(z_ctx, states_ctx, actions, past_actions)
         grid = grid_of(n)
@@ -173,14 +195,14 @@ class ACPredictor(nn.Module):
         state = states_ctx[:, None, -1:].expand(e, s_count, 1, states_ctx.shape[-1])
         preds = []
         for h in range(horizon):
-            act = actions[:, :, h : h + 1]  # (E, S, 1, 7)
+            act = actions[:, :, h : h + 1]  # (E, S, 1, k * 7)
             x = self._tokens(z, act, state)  # (E, S, 2 + N, C)
             cos, sin = self._rope(tc - 1 + h, 1, grid, x)
             for i, blk in enumerate(self.predictor_blocks):
                 x, own[i] = blk.step(x, cos, sin, shared[i], own[i])
             z = self._readout(x, z)  # (E, S, 1, N, D)
             preds.append(z)
-            state = state + act
+            state = state + self.block_displacement(act)
         return torch.cat(preds, dim=2)  # (E, S, H, N, D)
 
     def _rollout_recompute(
@@ -193,16 +215,19 @@ class ACPredictor(nn.Module):
         hist = past_actions[:, None].expand(e, s_count, tc - 1, -1) if tc > 1 else actions[:, :, :0]
         preds = []
         for h in range(horizon):
-            acts = torch.cat([hist, actions[:, :, : h + 1]], dim=2)  # (E, S, Tc + h, 7)
+            acts = torch.cat([hist, actions[:, :, : h + 1]], dim=2)  # (E, S, Tc + h, k * 7)
             z_next = self.forward(zs, acts, states)[:, :, -1:]  # (E, S, 1, N, D)
             preds.append(z_next)
             zs = torch.cat([zs, z_next], dim=2)
-            states = torch.cat([states, states[:, :, -1:] + actions[:, :, h : h + 1]], dim=2)
+            step = self.block_displacement(actions[:, :, h : h + 1])  # (E, S, 1, 7)
+            states = torch.cat([states, states[:, :, -1:] + step], dim=2)
         return torch.cat(preds, dim=2)  # (E, S, H, N, D)
 
 
 def build_predictor(
-    name_or_cfg: str | PredictorConfig = "tiny", device: str | torch.device = "cpu"
+    name_or_cfg: str | PredictorConfig = "tiny",
+    device: str | torch.device = "cpu",
+    action_block: int = 1,
 ) -> ACPredictor:
     """Predictor from a preset name (`tiny`, `vjepa2-ac-vitg`) or a config; `device="meta"`
     builds the official size without allocating memory."""
@@ -213,4 +238,4 @@ def build_predictor(
             )
         name_or_cfg = PREDICTOR_PRESETS[name_or_cfg]
     with torch.device(device):
-        return ACPredictor(name_or_cfg)
+        return ACPredictor(name_or_cfg, action_block)

@@ -66,7 +66,14 @@ class TrainConfig:
     clip_len: int = 4
     """Frames per training clip (official 8); needs >= auto_steps + 1."""
     auto_steps: int = 2
-    """Rollout-loss steps: predictions fed back as inputs, gradient flows through (official 2)."""
+    """Rollout-loss steps: predictions fed back as inputs, gradient flows through (official 2).
+    With `world_model.objective=lewm`: open-loop blocks after the `world_model.history` context
+    (set it to the planner's horizon)."""
+    sigreg_weight: float = 0.1
+    """`lewm` only: weight of SIGReg against the prediction MSE (LeWM: 0.1; 0.01-0.2 work,
+    0.5 collapses)."""
+    sigreg_proj: int = 1024
+    """`lewm` only: random directions per SIGReg call (LeWM: 1024, flat from 64)."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -110,6 +117,11 @@ class TrainConfig:
         if self.auto_steps < 1 or self.clip_len < self.auto_steps + 1:
             raise ValueError(
                 f"train.clip_len={self.clip_len} must be >= auto_steps + 1 (auto_steps={self.auto_steps})"
+            )
+        if self.sigreg_weight < 0 or self.sigreg_proj < 1:
+            raise ValueError(
+                f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
+                f"sigreg_proj={self.sigreg_proj} >= 1"
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"train.val_fraction={self.val_fraction} must be in [0, 1)")

@@ -51,10 +51,12 @@ def lr_at(step: int, cfg: OptimConfig, total_steps: int) -> float:
 
 
 def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
-    """AdamW over the predictor (biases / norms without weight decay) and its schedule."""
+    """AdamW over the trainable parameters (the predictor; with the `lewm` objective also the
+    encoder), biases / norms without weight decay."""
     decay, no_decay = [], []
-    for p in model.predictor.parameters():
-        (decay if p.ndim >= 2 else no_decay).append(p)
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
     opt = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -136,15 +138,22 @@ def checkpoint_candidates(out_dir: Path) -> list[Path]:
 def read_training_checkpoint(
     path: Path, model: WorldModel
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and check one checkpoint without touching the model: (predictor state, trainer
-    state). Raises `CorruptCheckpointError` / `FileNotFoundError` for damage (the caller may
+    """Read and check one checkpoint without touching the model: (trained weights: the
+    predictor's, and the encoder's when it trains, BatchNorm statistics included, keyed
+    `predictor.*` / `encoder.*`; trainer state). Raises `CorruptCheckpointError` / `FileNotFoundError` for damage (the caller may
     fall back to an older one) and `ValueError` for another version or architecture."""
     read_config(path)  # format and version: the check wm-eval applies
     if not (path / STATE).is_file():
         raise FileNotFoundError(f"{path / STATE} is missing")
-    weights = read_weights(path / WEIGHTS, prefix="predictor.")
-    pred = {k[len("predictor.") :]: v for k, v in weights.items()}
-    check_same_shapes(path, pred, model.predictor.state_dict())
+    pred = {}
+    for name in trained_modules(model):
+        weights = read_weights(path / WEIGHTS, prefix=f"{name}.")
+        check_same_shapes(
+            path,
+            {k[len(name) + 1 :]: v for k, v in weights.items()},
+            getattr(model, name).state_dict(),
+        )
+        pred |= weights
     try:
         state = torch.load(path / STATE, map_location="cpu", weights_only=True)
         opt_tensors = {
@@ -157,6 +166,12 @@ def read_training_checkpoint(
         raise CorruptCheckpointError(f"{path / STATE} is corrupt or truncated: {exc}") from exc
     check_finite(opt_tensors, path / STATE)
     return pred, state
+
+
+def trained_modules(model: WorldModel) -> list[str]:
+    """Submodules a training run changes: the predictor, and the encoder when it trains."""
+    trains_encoder = any(p.requires_grad for p in model.encoder.parameters())
+    return ["predictor", "encoder"] if trains_encoder else ["predictor"]
 
 
 def check_same_shapes(path: Path, found: dict, wanted: dict) -> None:
@@ -195,7 +210,9 @@ def resume_training(
             continue
         if failures:
             log(f"falling back to the newest intact checkpoint {path}")
-        model.predictor.load_state_dict(pred, strict=True)
+        for name in trained_modules(model):
+            part = {k[len(name) + 1 :]: v for k, v in pred.items() if k.startswith(name + ".")}
+            getattr(model, name).load_state_dict(part, strict=True)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])

@@ -21,12 +21,14 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from envs.contract import EnvContract
 from world_model.checkpoint import save_world_model
+from world_model.config import WorldModelConfig
 from world_model.data import Clips, input_stats, split_episodes
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
-from world_model.model import build_world_model
+from world_model.model import WorldModel, build_world_model
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
     check_finite_step,
@@ -36,6 +38,16 @@ from world_model.train_state import (
     resume_training,
     save_training_checkpoint,
 )
+
+
+def with_input_stats(
+    wm_cfg: WorldModelConfig, data: LatentSet, episodes: Tensor
+) -> WorldModelConfig:
+    """A new config whose predictor normalises actions / states by the statistics of the
+    training episodes (unless the config already sets them); `wm_cfg` itself is untouched."""
+    if wm_cfg.predictor.action_std is not None or wm_cfg.predictor.state_std is not None:
+        return wm_cfg
+    return replace(wm_cfg, predictor=replace(wm_cfg.predictor, **input_stats(data, episodes)))
 
 
 @dataclass
@@ -73,29 +85,21 @@ class Trainer:
         self.device = torch.device(device)
         self.out_dir = Path(cfg.out_dir)
         torch.manual_seed(cfg.seed)
-        encoder = build_encoder(cfg.world_model.encoder)
-        self.encoder_key = encoder_hash(encoder)[:16]
-        data = latents if latents is not None else self._load_latents(encoder)
-        train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
-        wm_cfg = cfg.world_model
-        if wm_cfg.predictor.action_std is None and wm_cfg.predictor.state_std is None:
-            # derived from the training episodes into a new config (cfg itself is untouched)
-            wm_cfg = replace(
-                wm_cfg, predictor=replace(wm_cfg.predictor, **input_stats(data, train_eps))
-            )
-        # The env the data came from travels with the weights (config.json "env").
-        env_contract = dataset_contract(cfg.data) if cfg.data else None
-        self.model = build_world_model(wm_cfg, self.device, encoder, env_contract)
+        self.encoder_key: str | None = None
+        self.model, data, train_eps, val_eps = self.build_model_and_data(latents)
         data = data.to(self.device)
-        self.train_clips = Clips.build(data, train_eps, cfg.clip_len)
-        self.val_clips = Clips.build(data, val_eps, cfg.clip_len)
+        block = self.model.action_block
+        self.train_clips = Clips.build(data, train_eps, cfg.clip_len, block)
+        self.val_clips = Clips.build(data, val_eps, cfg.clip_len, block)
         if len(self.train_clips) == 0:
-            raise ValueError(f"no training clips of {cfg.clip_len} frames (episodes too short?)")
+            raise ValueError(
+                f"no training clips of {cfg.clip_len} frames {block} steps apart (episodes too short?)"
+            )
         if cfg.batch_size % self.dist.world_size:
             raise ValueError(
                 f"batch_size={cfg.batch_size} not divisible by world size {self.dist.world_size}"
             )
-        self.loss_fn: torch.nn.Module = ACLoss(self.model.predictor, cfg.auto_steps)
+        self.loss_fn: torch.nn.Module = self.build_loss()
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=ids)
@@ -115,6 +119,26 @@ class Trainer:
             self.log(f"resumed from {ckpt} at step {self.step}")
 
     # -- setup helpers -------------------------------------------------------------------
+    def build_model_and_data(
+        self, latents: LatentSet | None
+    ) -> tuple[WorldModel, LatentSet, Tensor, Tensor]:
+        """Frozen encoder -> cached latents -> (model, data, train episodes, val episodes)."""
+        cfg = self.cfg
+        encoder = build_encoder(cfg.world_model.encoder)
+        self.encoder_key = encoder_hash(encoder)[:16]
+        data = latents if latents is not None else self._load_latents(encoder)
+        train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
+        wm_cfg = with_input_stats(cfg.world_model, data, train_eps)
+        model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
+        return model, data, train_eps, val_eps
+
+    def env_contract(self) -> EnvContract | None:
+        """The env the data came from; travels with the weights (config.json "env")."""
+        return dataset_contract(self.cfg.data) if self.cfg.data else None
+
+    def build_loss(self) -> torch.nn.Module:
+        return ACLoss(self.model.predictor, self.cfg.auto_steps)
+
     def log(self, msg: str) -> None:
         if self.dist.is_main:
             tqdm.write(msg)
@@ -161,20 +185,21 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
-        params = list(self.model.predictor.parameters())
+        params = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
         check_finite_step(self.step, loss, grad_norm, self.out_dir)
         lr = self.opt.param_groups[0]["lr"]
         self.opt.step()
         self.sched.step()
-        out = {
-            "loss": loss.item(),
-            "tf_loss": parts[0].item(),
-            "grad_norm": grad_norm.item(),
-            "lr": lr,
-        }
-        out |= {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[1:])}
-        return out
+        return {"loss": loss.item(), "grad_norm": grad_norm.item(), "lr": lr} | self.name_parts(
+            parts
+        )
+
+    @staticmethod
+    def name_parts(parts: Tensor) -> dict[str, float]:
+        """Loss components returned by the loss module, by name."""
+        out = {"tf_loss": parts[0].item()}
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[1:])}
 
     @torch.no_grad()
     def validate(self, max_clips: int = 512) -> dict[str, float]:

@@ -1,0 +1,96 @@
+"""End-to-end objective (LeWorldModel, arXiv 2603.19312): the encoder, its BatchNorm projector
+and the action-conditioned predictor train jointly from pixels on
+
+    loss = MSE(teacher-forced next latents) + MSE(open-loop rollout over the planning horizon)
+           + sigreg_weight * SIGReg(latents of each time step)
+
+with no EMA target, no stop-gradient and no pretrained encoder: SIGReg alone keeps the latents
+from collapsing. Departures from LeWM, all for 2 CPU cores or for planning: a small conv encoder
+instead of the ViT-tiny, the V-JEPA 2-AC predictor (action and proprio tokens, no AdaLN, no
+dropout), and the added open-loop term over `auto_steps` blocks from a `history`-frame context,
+computed by the same cached `rollout` the planner calls (Fast-LeWM / VLWM: supervise the
+horizon you plan over).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from world_model.latents import LatentSet, episode_task, iter_dataset_episodes
+from world_model.model import WorldModel
+from world_model.sigreg import SIGReg
+
+
+class LeWMLoss(nn.Module):
+    """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7))` ->
+    (loss, parts = [teacher-forcing MSE, SIGReg, rollout MSE per block...])."""
+
+    def __init__(
+        self, model: WorldModel, history: int, auto_steps: int, sigreg_weight: float, num_proj: int
+    ) -> None:
+        super().__init__()
+        self.encoder, self.predictor = model.encoder, model.predictor
+        self.history, self.auto_steps = history, auto_steps
+        self.sigreg_weight = sigreg_weight
+        self.sigreg = SIGReg(num_proj)
+
+    def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+        z = self.encoder(frames)  # (B, T, N, D), gradients into the encoder
+        z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
+        tf_loss = (z_tf - z[:, 1:]).square().mean()
+        step_err = open_loop_errors(
+            self.predictor, z, actions, states, self.history, self.auto_steps
+        )[0]  # (R,)
+        reg = self.sigreg(z.transpose(0, 1).flatten(1, 2))  # per time step: (T, B * N, D)
+        loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
+        return loss, torch.cat([tf_loss[None], reg[None], step_err]).detach()
+
+
+def open_loop_errors(
+    predictor: nn.Module, z: Tensor, actions: Tensor, states: Tensor, history: int, horizon: int
+) -> tuple[Tensor, Tensor]:
+    """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip:
+    z `(B, T, N, D)` with T >= history + horizon, actions `(B, T-1, k*7)`, states `(B, T, 7)`
+    -> (model MSE per block `(horizon,)`, copy-last-context MSE per block `(horizon,)`).
+    Differentiable in z and the predictor (the training loss uses it)."""
+    h = history
+    past = actions[:, : h - 1] if h > 1 else None  # (B, h-1, k*7)
+    plan = actions[:, None, h - 1 : h - 1 + horizon]  # (B, 1, R, k*7)
+    pred = predictor.rollout(z[:, :h], states[:, :h], plan, past)[:, 0]  # (B, R, N, D)
+    target = z[:, h : h + horizon]  # (B, R, N, D)
+    model_err = (pred - target).square().mean(dim=(0, 2, 3))
+    copy_err = (z[:, h - 1 : h] - target).square().mean(dim=(0, 2, 3))
+    return model_err, copy_err.detach()
+
+
+def load_frames(paths: Iterable[str | Path]) -> LatentSet:
+    """Every frame of the datasets, in memory, in the `LatentSet` layout with `latents`
+    holding uint8 frames `(F, 3, H, W)`: the encoder trains, so there is nothing to cache."""
+    frames, states, actions, lengths, tasks = [], [], [], [], []
+    for path in paths:
+        for ep in iter_dataset_episodes(path):
+            pixels = torch.from_numpy(np.ascontiguousarray(ep.pixels))  # (L+1, H, W, 3)
+            st = torch.as_tensor(np.asarray(ep.states), dtype=torch.float32)  # (L+1, 7)
+            act = torch.as_tensor(np.asarray(ep.actions), dtype=torch.float32)  # (L, 7)
+            if len(act) != len(st) - 1 or len(st) != len(pixels):
+                raise ValueError(
+                    f"{path}: episode with {len(pixels)} frames, {len(st)} states, "
+                    f"{len(act)} actions"
+                )
+            frames.append(pixels.permute(0, 3, 1, 2).contiguous())  # (L+1, 3, H, W)
+            states.append(st)
+            actions.append(torch.cat([act, act.new_zeros(1, act.shape[-1])]))  # (L+1, 7)
+            lengths.append(len(st))
+            tasks.append(episode_task(ep, Path(path).stem))
+    if not frames:
+        raise ValueError("no episodes in the given datasets (train.data is empty?)")
+    lengths_t = torch.tensor(lengths, dtype=torch.int64)
+    starts = torch.cumsum(lengths_t, 0) - lengths_t
+    return LatentSet(
+        torch.cat(frames), torch.cat(states), torch.cat(actions), starts, lengths_t, tasks
+    )

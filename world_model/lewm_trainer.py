@@ -1,0 +1,68 @@
+"""`wm-train world_model=lewm`: the end-to-end trainer (encoder + projector + predictor from
+pixels, `world_model.lewm`). Same loop, checkpoints, exact resume and data order as the
+frozen-encoder `Trainer`; only the data (raw frames, no latent cache), the loss and the
+validation differ."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from world_model.data import split_episodes
+from world_model.latents import LatentSet
+from world_model.lewm import LeWMLoss, load_frames, open_loop_errors
+from world_model.model import WorldModel, build_world_model
+from world_model.sigreg import effective_rank
+from world_model.trainer import Trainer, with_input_stats
+
+
+class LeWMTrainer(Trainer):
+    """`Trainer` for `world_model.objective=lewm` (single process)."""
+
+    def build_model_and_data(
+        self, latents: LatentSet | None
+    ) -> tuple[WorldModel, LatentSet, Tensor, Tensor]:
+        cfg = self.cfg
+        if self.dist.world_size > 1:
+            raise ValueError("objective=lewm trains in one process (BatchNorm is not synced)")
+        wm = cfg.world_model
+        if cfg.clip_len < wm.history + cfg.auto_steps:
+            raise ValueError(
+                f"train.clip_len={cfg.clip_len} < world_model.history={wm.history} + "
+                f"auto_steps={cfg.auto_steps}: the open-loop loss needs that many frames"
+            )
+        data = latents if latents is not None else load_frames(cfg.data)
+        train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
+        wm_cfg = with_input_stats(wm, data, train_eps)
+        model = build_world_model(wm_cfg, self.device, env_contract=self.env_contract())
+        return model, data, train_eps, val_eps
+
+    def build_loss(self) -> torch.nn.Module:
+        cfg = self.cfg
+        return LeWMLoss(
+            self.model, cfg.world_model.history, cfg.auto_steps, cfg.sigreg_weight, cfg.sigreg_proj
+        )
+
+    @staticmethod
+    def name_parts(parts: Tensor) -> dict[str, float]:
+        out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item()}
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[2:])}
+
+    @torch.no_grad()
+    def validate(self, max_clips: int = 256) -> dict[str, float]:
+        """Held-out open-loop latent MSE per block vs copy-last (eval-mode BatchNorm), and the
+        effective rank of the held-out latents (collapse shows as a rank near 1)."""
+        clips = self.val_clips if len(self.val_clips) else self.train_clips
+        ids = torch.arange(min(len(clips), max_clips))
+        self.model.eval()
+        frames, actions, states = clips.batch(ids)
+        z = self.model.encoder(frames)  # (B, T, N, D)
+        model_err, copy_err = open_loop_errors(
+            self.model.predictor, z, actions, states, self.cfg.world_model.history,
+            self.cfg.auto_steps,
+        )  # fmt: skip
+        self.model.train()
+        out = {"val/effective_rank": effective_rank(z.flatten(0, 2))}
+        for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
+            out |= {f"val/latent_mse_h{h}": m, f"val/copy_mse_h{h}": c, f"val/ratio_h{h}": m / c}
+        return out
