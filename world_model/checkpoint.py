@@ -209,8 +209,10 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
             encoder = ConvEncoder(enc_cfg)
         else:
             hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
-            encoder = FrozenEncoder(VJEPA2Encoder(hf_config), hf_config, enc_cfg)
+            backbone = VJEPA2Encoder(hf_config)
         predictor = ACPredictor(cfg.predictor, cfg.action_block)
+    if hf_config is not None:  # wrapped off "meta": its normalisation constants are real
+        encoder = FrozenEncoder(backbone, hf_config, enc_cfg)
     model = WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg), env_contract)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")
