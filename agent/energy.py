@@ -36,7 +36,8 @@ def energy_grid(
     dx, dy = np.meshgrid(d, d)  # [res, res] each, dy along rows
     actions = np.repeat(np.asarray(base_action, np.float32)[None], dx.size, axis=0)  # [G, A]
     actions[:, 0], actions[:, 1] = dx.ravel(), dy.ravel()
-    cand = torch.as_tensor(actions)[None, :, None]  # [1, G, 1, A]: E=1, S=G, H=1
+    actions = np.tile(actions, agent.action_block)  # [G, k * A]: one block of k equal steps
+    cand = torch.as_tensor(actions)[None, :, None]  # [1, G, 1, k * A]: E=1, S=G, H=1
     energies = cost_fn(cand)[0].reshape(resolution, resolution).cpu().numpy()
     return d, d, energies
 
@@ -48,14 +49,23 @@ def plot_energy(
     energies: np.ndarray,
     true_action: np.ndarray,
     title: str = "",
+    imagined: list[float] | None = None,
 ) -> Path:
-    """Heat map with the true action (white cross) and the grid minimum (red dot)."""
+    """Heat map with the true action (white cross) and the grid minimum (red dot); with
+    `imagined`, a second panel: the planned trajectory's energy after each imagined block."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if imagined:
+        fig, (ax, ax_plan) = plt.subplots(1, 2, figsize=(8.5, 4))
+        ax_plan.plot(np.arange(1, len(imagined) + 1), imagined, "o-", color="tab:blue")
+        ax_plan.set_xlabel("imagined block of the chosen plan")
+        ax_plan.set_ylabel("energy")
+        ax_plan.set_title("why this plan: energy over its horizon")
+    else:
+        fig, ax = plt.subplots(figsize=(4.5, 4))
     mesh = ax.pcolormesh(dxs * 100, dys * 100, energies, shading="auto", cmap="viridis")
     fig.colorbar(mesh, ax=ax, label="energy (latent L1)")
     iy, ix = np.unravel_index(np.nanargmin(energies), energies.shape)
@@ -84,7 +94,15 @@ def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
         agent, obs["pixels"], obs["state"], goal_obs["pixels"], true_action, half
     )
     title = f"{env.spec.id if env.spec else 'env'} seed {seed}: one-step energy"
-    return plot_energy(path, dxs, dys, energies, true_action, title)
+    # The plan the agent would choose from the same start, towards the same goal frame.
+    agent.reset()
+    agent.set_goal(goal_obs["pixels"])
+    agent.trace_imagined = True
+    agent.act(obs["pixels"], obs["state"])
+    agent.trace_imagined = False
+    imagined = list(agent.stats.imagined)
+    agent.reset()
+    return plot_energy(path, dxs, dys, energies, true_action, title, imagined)
 
 
 def main(argv: list[str] | None = None) -> None:

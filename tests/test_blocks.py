@@ -115,3 +115,20 @@ def test_traced_plans_draw_their_imagined_energy():
     plain = energy_panel([1.0, 0.8], 96, 20)
     drawn = energy_panel([1.0, 0.8], 96, 20, imagined, K)
     assert (drawn != plain).any(axis=-1).sum() > 10  # the blue curve is there
+
+
+def test_energy_landscape_and_plan_panel_with_blocks(tmp_path):
+    from agent.energy import energy_grid, plot_energy
+
+    planner = make_block_planner(CEMConfig(num_samples=16, iterations=1, horizon=2), LOW, HIGH, K)
+    agent = MPCAgent(BlockModel(), planner, LOW, HIGH)
+    goal = np.array([0.1, 0.0, 0.0])
+    dxs, _, energies = energy_grid(
+        agent, pixel_at(np.zeros(3)), np.zeros(7), pixel_at(goal), np.zeros(7), 0.075, 5
+    )
+    # One block of k equal steps: the minimum is where k * dx is nearest the goal's 0.1, dy = 0.
+    iy, ix = np.unravel_index(np.argmin(energies), energies.shape)
+    assert abs(K * dxs[ix] - 0.1) <= K * (dxs[1] - dxs[0]) / 2 + 1e-6
+    assert dxs[iy] == 0  # the dy grid holds the same values
+    png = plot_energy(tmp_path / "e.png", dxs, dxs, energies, np.zeros(7), imagined=[0.3, 0.1])
+    assert png.stat().st_size > 0
