@@ -49,8 +49,8 @@ def run_episode(
     if goal_fn is None and "goal_pixels" not in info:
         raise ValueError(
             f"{env.spec.id if env.spec else env} has no goal image of its own: set "
-            "env.replay_goal_steps=K (goal = where a random policy gets in K steps) or use "
-            "protocol=dataset (goal = a recorded frame)"
+            "env.replay_goal_steps=K (goal = where a random policy gets in K steps), or take "
+            "start and goal from a recorded dataset (envs/dataset_goal.py, protocol=dataset)"
         )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
     agent.set_goal(goal)
