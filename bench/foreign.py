@@ -118,15 +118,16 @@ def _tqdm_seconds(line: str) -> float:
 
 
 def goal_args(goals: str, data: str, k: int) -> list[str]:
-    if goals == "dataset":
-        return ["protocol=dataset", f"protocol_dataset={data}", f"env.max_steps={2 * k}"]
+    if goals == "dataset":  # data: a held-out recording (other seeds than the training set)
+        return ["env.protocol=dataset", f"env.dataset={data}", f"env.goal_offset={k}",
+                f"env.max_steps={2 * k}"]  # fmt: skip
     return [f"env.replay_goal_steps={k}", f"env.max_steps={2 * k}"]
 
 
 def evaluate(name: str, spec: dict, kind: str, ckpt: str, args: argparse.Namespace) -> dict:
     out = Path(args.work) / f"{name}_eval_{kind}"
     cmd = [f"env.id={spec['id']}", *spec["make"], f"agent.kind={kind}", f"agent.checkpoint={ckpt}"]
-    cmd += goal_args(args.goals, str(Path(args.work) / f"{name}.h5"), args.k)
+    cmd += goal_args(args.goals, str(Path(args.work) / f"{name}_heldout.h5"), args.k)
     cmd += [f"planner.horizon={args.k}", f"episodes={args.episodes}", "videos=0"]
     # Summed distance over the plan for both the learned energy and the oracle: a terminal-only
     # cost keeps postponing arrival on envs with momentum (Reacher oracle 17 % -> 100 %).
@@ -248,6 +249,12 @@ def main(argv: list[str] | None = None) -> None:
             stages[key] = stage
             cache.write_text(json.dumps(stages, indent=2))
         result["envs"][name] = dict(stages[key])
+    if args.goals == "dataset":  # held-out trajectories: starts and goals the model never saw
+        for name in args.envs:
+            spec = ENVS[name]
+            held = ["env=gym", f"env.id={spec['id']}", *spec["make"], *spec["collect"]]
+            held += ["policy.name=smooth", "num_episodes=20", "seed=1000000"]
+            cli("envs.collect", *held, f"output={work / f'{name}_heldout.h5'}")
     # Evaluations are independent single-thread processes: run them side by side.
     jobs = [(name, kind) for name in args.envs for kind in AGENTS]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
