@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,3 +96,50 @@ def split_episodes(
     if len(episodes) - n_val < 1:
         raise ValueError(f"{len(episodes)} episodes: too few to hold {n_val} out for validation")
     return [episodes[i] for i in order[n_val:]], [episodes[i] for i in order[:n_val]]
+
+
+def fit(
+    module: nn.Module,
+    batch_loss: Callable[[], torch.Tensor],
+    steps: int,
+    lr: float,
+    weight_decay: float,
+    log_every: int = 500,
+) -> nn.Module:
+    """The offline recipe every extra shares: AdamW with cosine decay to 0 over `steps`, one
+    `batch_loss()` (a fresh batch each call) per step; returns `module` in eval mode."""
+    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        loss = batch_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if log_every and step % log_every == 0:
+            elapsed = time.perf_counter() - t0
+            print(f"step {step}: loss {loss.item():.5f} ({elapsed:.0f} s)", flush=True)
+    return module.eval()
+
+
+def cli_episodes(
+    argv: list[str] | None, command: str
+) -> tuple[str, list[str], list[torch.Tensor], dict[str, Any]]:
+    """Parse `checkpoint=DIR data=[a.h5,...] [latents_cache=F] [threads=N] field=value ...`,
+    encode the data with the checkpoint's world model -> (checkpoint, data, episodes, fields)."""
+    from omegaconf import OmegaConf
+
+    from world_model import load_world_model
+
+    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
+    checkpoint, data = args.pop("checkpoint", None), args.pop("data", None)
+    cache = args.pop("latents_cache", None)
+    if checkpoint is None or not data:
+        raise SystemExit(f"usage: python -m {command} checkpoint=DIR data=[a.h5]")
+    torch.set_num_threads(int(args.pop("threads", 1)))
+    world_model = load_world_model(checkpoint, device="cpu").eval()
+    t0 = time.perf_counter()
+    episodes = encode_episodes(world_model, list(data), cache=cache)
+    print(f"encoded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s", flush=True)
+    return str(checkpoint), list(data), episodes, OmegaConf.to_container(args)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.extras import encode_episodes, load_extra, save_extra, split_episodes
+from world_model.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
 
 KEY = "reachability"
 
@@ -138,22 +137,12 @@ def train_head(
     _, num_tokens, latent_dim = episodes[0].shape
     torch.manual_seed(cfg.seed)
     head = ReachabilityHead(cfg, num_tokens, latent_dim)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-    t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+
+    def batch_loss() -> Tensor:
         z, goal, label = train.sample(cfg.batch_size)
-        loss = nn.functional.smooth_l1_loss(head(z, goal) / cfg.budget, label / cfg.budget)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log_every and step % log_every == 0:
-            print(
-                f"step {step}: loss {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
-    head.eval()
+        return nn.functional.smooth_l1_loss(head(z, goal) / cfg.budget, label / cfg.budget)
+
+    fit(head, batch_loss, cfg.steps, cfg.lr, cfg.weight_decay, log_every)
     with torch.no_grad():
         z, goal, label = val.sample(4096)
         pred = head(z, goal)
@@ -194,26 +183,11 @@ def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead |
 
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any ReachabilityConfig field."""
-    import sys
-
-    from omegaconf import OmegaConf
-
-    from world_model import load_world_model
-
-    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
-    checkpoint, data = args.pop("checkpoint", None), args.pop("data", None)
-    cache = args.pop("latents_cache", None)
-    if checkpoint is None or not data:
-        raise SystemExit("usage: python -m world_model.reachability checkpoint=DIR data=[a.h5]")
-    torch.set_num_threads(int(args.pop("threads", 1)))
-    cfg = ReachabilityConfig(**OmegaConf.to_container(args))
-    world_model = load_world_model(checkpoint, device="cpu").eval()
-    t0 = time.perf_counter()
-    episodes = encode_episodes(world_model, list(data), cache=cache)
-    print(f"encoded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s", flush=True)
+    checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.reachability")
+    cfg = ReachabilityConfig(**fields)
     head, metrics = train_head(episodes, cfg)
     lengths = np.array([len(e) - 1 for e in episodes])
-    info = {**metrics, "data": list(data), "episodes": len(episodes), "mean_len": lengths.mean()}
+    info = {**metrics, "data": data, "episodes": len(episodes), "mean_len": lengths.mean()}
     print(json.dumps(metrics), "->", save_head(head, checkpoint, info), flush=True)
 
 

@@ -13,15 +13,13 @@ the demonstration frames V-JEPA 2-AC needs for pick-and-place; a user gives one 
 from __future__ import annotations
 
 import json
-import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from world_model.extras import encode_episodes, load_extra, save_extra, split_episodes
+from world_model.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
 
 KEY = "subgoals"
 
@@ -104,22 +102,12 @@ def train_proposer(
     _, num_tokens, latent_dim = episodes[0].shape
     torch.manual_seed(cfg.seed)
     model = SubgoalProposer(cfg, num_tokens, latent_dim)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
-    t0 = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+
+    def batch_loss() -> Tensor:
         z, goal, target = sample_triplets(train_eps, cfg.stride, cfg.batch_size, gen)
-        loss = nn.functional.mse_loss(model(z, goal), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log_every and step % log_every == 0:
-            print(
-                f"step {step}: loss {loss.item():.5f} ({time.perf_counter() - t0:.0f} s)",
-                flush=True,
-            )
-    model.eval()
+        return nn.functional.mse_loss(model(z, goal), target)
+
+    fit(model, batch_loss, cfg.steps, cfg.lr, cfg.weight_decay, log_every)
     with torch.no_grad():
         z, goal, target = sample_triplets(val_eps, cfg.stride, 4096, gen)
         err = (model(z, goal) - target).square().mean()
@@ -151,21 +139,9 @@ def load_proposer(checkpoint: str | Path, device: str = "cpu") -> SubgoalPropose
 
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any SubgoalConfig field."""
-    from omegaconf import OmegaConf
-
-    from world_model import load_world_model
-
-    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
-    checkpoint, data = args.pop("checkpoint", None), args.pop("data", None)
-    cache = args.pop("latents_cache", None)
-    if checkpoint is None or not data:
-        raise SystemExit("usage: python -m world_model.subgoals checkpoint=DIR data=[a.h5]")
-    torch.set_num_threads(int(args.pop("threads", 1)))
-    cfg = SubgoalConfig(**OmegaConf.to_container(args))
-    world_model = load_world_model(checkpoint, device="cpu").eval()
-    episodes = encode_episodes(world_model, list(data), cache=cache)
-    model, metrics = train_proposer(episodes, cfg)
-    info = {**metrics, "data": list(data), "episodes": len(episodes)}
+    checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.subgoals")
+    model, metrics = train_proposer(episodes, SubgoalConfig(**fields))
+    info = {**metrics, "data": data, "episodes": len(episodes)}
     print(json.dumps(metrics), "->", save_proposer(model, checkpoint, info), flush=True)
 
 
