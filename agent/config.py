@@ -61,8 +61,9 @@ class AgentConfig:
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1
     """Actions executed from each plan before replanning."""
-    context_frames: int = 1
-    """Observed frames fed to the predictor as context (1 = current frame only)."""
+    context_frames: int = 0
+    """Observed frames (one block apart) fed to the predictor as context; 0 = the checkpoint's
+    `world_model.history`, the context it was trained with (1 for older checkpoints)."""
     energy_metric: str = "l1"
     """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
     energy_reduce: str = "last"
@@ -96,8 +97,11 @@ class AgentConfig:
             raise ValueError(f"agent.kind={self.kind!r}: expected one of {AGENT_KINDS}")
         if self.execute_steps < 1:
             raise ValueError(f"agent.execute_steps={self.execute_steps}: must be >= 1")
-        if self.context_frames < 1:
-            raise ValueError(f"agent.context_frames={self.context_frames}: must be >= 1")
+        if self.context_frames < 0:
+            raise ValueError(
+                f"agent.context_frames={self.context_frames}: must be >= 1, or 0 for the "
+                "checkpoint's history"
+            )
         if self.energy_metric not in ("l1", "l2"):
             raise ValueError(f"agent.energy_metric={self.energy_metric!r}: expected l1 or l2")
         if self.energy_reduce not in ("last", "sum"):

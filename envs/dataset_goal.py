@@ -60,6 +60,7 @@ class DatasetGoal(StateGoalWrapper):
             )
         self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
         self._recorded: list[np.ndarray] = []
+        self.recorded_plan: np.ndarray | None = None  # the recorded actions start -> goal
 
     def _pixels(self) -> np.ndarray:
         frame = np.asarray(self.env.render(), np.uint8)[..., :3]
@@ -88,6 +89,7 @@ class DatasetGoal(StateGoalWrapper):
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
         self._recorded = list(episode.actions[start : start + self.offset])  # what got there
+        self.recorded_plan = np.asarray(self._recorded, np.float32)  # (offset, A), kept whole
         info = self._score(info)
         info["goal_pixels"] = goal_pixels
         info["goal_state"] = episode.states[start + self.offset].astype(np.float32)

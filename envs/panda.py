@@ -141,15 +141,21 @@ class PandaEnv(GoalImageEnv):
     def step(
         self, action: np.ndarray
     ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        self.step_dynamics(action)
+        info = self._info()
+        # Dense reward for RL baselines; planners here use goal images or oracle_cost instead.
+        return self._get_obs(), -info["distance"], False, False, info
+
+    def step_dynamics(self, action: np.ndarray) -> None:
+        """`step` without rendering or info: planning on true dynamics (envs/oracle.py) steps
+        thousands of candidate actions and reads positions only; the pixels are most of a step's
+        cost at 64 px. The simulator ends in the same state as after `step`."""
         action = np.clip(
             np.nan_to_num(np.asarray(action, np.float64)),
             self.action_space.low,
             self.action_space.high,
         )
         self._apply_action(self.data, self._ctrl, action)
-        info = self._info()
-        # Dense reward for RL baselines; planners here use goal images or oracle_cost instead.
-        return self._get_obs(), -info["distance"], False, False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

@@ -12,7 +12,7 @@ from agent.baselines import OracleAgent
 from agent.blocks import blocks_to_execute, make_block_planner, tile_bounds, unblock
 from agent.config import AgentConfig
 from agent.mpc import MPCAgent
-from planners import CEMConfig
+from planners import CEMConfig, MPPIConfig
 from world_model.model import WorldModel
 
 LOW = np.array([-0.075, -0.075, -0.075, 0, 0, 0, -1], np.float32)
@@ -61,9 +61,13 @@ def test_block_helpers():
         make_block_planner(CEMConfig(max_norm=0.05), LOW, HIGH, 5)
 
 
-def test_agent_executes_whole_blocks_and_feeds_block_context():
+@pytest.mark.parametrize("name", ["cem", "mppi"])
+def test_agent_executes_whole_blocks_and_feeds_block_context(name: str):
     model = BlockModel()
-    cfg = CEMConfig(num_samples=64, iterations=4, horizon=2, num_elites=8)
+    if name == "cem":
+        cfg = CEMConfig(num_samples=64, iterations=4, horizon=2, num_elites=8)
+    else:
+        cfg = MPPIConfig(num_samples=64, iterations=4, horizon=2)
     planner = make_block_planner(cfg, LOW, HIGH, K)
     agent = MPCAgent(model, planner, LOW, HIGH, AgentConfig(execute_steps=1, context_frames=2))
     target = np.array([0.2, -0.15, 0.1])

@@ -38,15 +38,33 @@ def test_context_encoder_ignores_target_tokens():
     y[..., 8:, :] += 3.0  # change only the pixels of token rows 2-3
     with torch.no_grad():
         torch.testing.assert_close(
-            context_encode(model.encoder, x, ctx), context_encode(model.encoder, y, ctx)
+            context_encode(model.encoder, x, ctx)[0], context_encode(model.encoder, y, ctx)[0]
         )
+
+
+def test_context_sigreg_sees_collapse_and_trains_the_encoder():
+    """The SIGReg term of wm-pretrain: larger for collapsed tokens, with encoder gradients."""
+    from world_model.sigreg import SIGReg
+
+    model = build_vjepa2_model(ENC)
+    x = torch.randn(4, 2, 3, 16, 16)
+    ctx = torch.arange(0, 8)[None].expand(4, -1)
+    gen = torch.Generator().manual_seed(0)
+    _, reg = context_encode(model.encoder, x, ctx, SIGReg(64))
+    reg.backward()
+    grads = [p.grad for p in model.encoder.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    collapsed = SIGReg(64)(torch.ones(32, 16) + 1e-3 * torch.randn(32, 16, generator=gen))
+    gaussian = SIGReg(64)(torch.randn(32, 16, generator=gen))
+    assert collapsed > 10 * gaussian
+    assert context_encode(model.encoder, x, ctx)[1].item() == 0.0  # off without a SIGReg
 
 
 def test_pretrain_exports_a_loadable_encoder(tmp_path):
     videos = [ep.pixels for ep in synthetic_episodes(3, length=6, size=16)]
     cfg = PretrainConfig(
         encoder=ENC, out_dir=str(tmp_path), steps=4, batch_size=2, log_every=2, ckpt_every=2,
-        optim=OptimConfig(lr=1e-3, warmup_steps=1, decay_steps=1),
+        optim=OptimConfig(lr=1e-3, warmup_steps=1, decay_steps=1), sigreg_weight=0.1,
     )  # fmt: skip
     folder = pretrain(cfg, videos=videos)
     enc = build_encoder(replace(ENC, source=str(folder)))

@@ -74,6 +74,24 @@ def test_oracle_matches_execution_and_restores_state(env: gym.Env) -> None:
     assert info_again["distance"] == pytest.approx(info["distance"], abs=1e-9)
 
 
+def test_step_dynamics_ends_where_step_does(env: gym.Env) -> None:
+    """The oracle's render-free step (envs/oracle.py) must land the simulator in `step`'s state."""
+    base = env.unwrapped
+    if not hasattr(base, "step_dynamics"):
+        pytest.skip(f"{env.spec.id} has no step_dynamics")
+    env.reset(seed=5)
+    start = base.get_sim_state()
+    plan = np.random.default_rng(2).uniform(env.action_space.low, env.action_space.high, (3, 7))
+    for a in plan:
+        env.step(a)
+    stepped = base.get_sim_state()
+    base.set_sim_state(start)
+    for a in plan:
+        base.step_dynamics(a)
+    np.testing.assert_array_equal(base.get_sim_state(), stepped)
+    assert not np.array_equal(stepped, start)  # the plan moved something
+
+
 @pytest.mark.parametrize("env_id", PANDA_IDS)
 def test_panda_action_clipping_and_bounds(env_id: str) -> None:
     e = gym.make(env_id)

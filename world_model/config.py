@@ -45,6 +45,10 @@ class EncoderConfig:
     proj_hidden: int = 512
     """`conv` only: hidden width of the Linear-BatchNorm-GELU-Linear projector (LeWM: the
     BatchNorm, not a LayerNorm, lets SIGReg shape the latent distribution)."""
+    inverse_dynamics_out: int = 0
+    """`conv` only: > 0 adds an inverse-dynamics head (latent t, latent t+1) -> the block's
+    actions (k x action_dim values), trained with the encoder when train.idm_weight > 0 (set
+    by wm-train, recorded so the checkpoint loads). Not used for planning."""
     source: str | None = None
     """Where the weights come from: a `save_pretrained` folder, an official checkpoint file
     (`.pt`/`.pth`/`.tar`/`.safetensors` holding an `encoder` state dict), or null for a
@@ -101,6 +105,10 @@ class EncoderConfig:
         if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:
             raise ValueError(
                 f"encoder.conv_channels={self.conv_channels} / proj_hidden={self.proj_hidden}"
+            )
+        if self.inverse_dynamics_out < 0:
+            raise ValueError(
+                f"encoder.inverse_dynamics_out={self.inverse_dynamics_out} must be >= 0"
             )
         reduction = self.conv_stem * 2 ** (len(self.conv_channels) - 1)
         if self.backend == "conv" and (self.conv_stem < 1 or self.crop_size % reduction):

@@ -28,16 +28,31 @@ from world_model.sigreg import SIGReg
 
 class LeWMLoss(nn.Module):
     """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7))` ->
-    (loss, parts = [teacher-forcing MSE, SIGReg, rollout MSE per block...])."""
+    (loss, parts = [teacher-forcing MSE, SIGReg, inverse-dynamics MSE, rollout MSE per
+    block...])."""
 
     def __init__(
-        self, model: WorldModel, history: int, auto_steps: int, sigreg_weight: float, num_proj: int
+        self,
+        model: WorldModel,
+        history: int,
+        auto_steps: int,
+        sigreg_weight: float,
+        num_proj: int,
+        sigreg_over: str = "step",
+        idm_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder, self.predictor = model.encoder, model.predictor
         self.history, self.auto_steps = history, auto_steps
         self.sigreg_weight = sigreg_weight
         self.sigreg = SIGReg(num_proj)
+        self.sigreg_over = sigreg_over
+        self.idm_weight = idm_weight
+        if idm_weight > 0 and not hasattr(self.encoder, "inverse"):
+            raise ValueError(
+                "train.idm_weight > 0 needs an encoder with an inverse-dynamics head "
+                "(world_model.encoder.inverse_dynamics_out > 0; wm-train sets it)"
+            )
 
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
         z = self.encoder(frames)  # (B, T, N, D), gradients into the encoder
@@ -46,9 +61,16 @@ class LeWMLoss(nn.Module):
         step_err = open_loop_errors(
             self.predictor, z, actions, states, self.history, self.auto_steps
         )[0]  # (R,)
-        reg = self.sigreg(z.transpose(0, 1).flatten(1, 2))  # per time step: (T, B * N, D)
+        per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
+        reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
-        return loss, torch.cat([tf_loss[None], reg[None], step_err]).detach()
+        idm = loss.new_zeros(())
+        if self.idm_weight > 0:
+            p = self.predictor  # target in the predictor's normalised action units
+            target = (actions - p.action_mean) / p.action_std  # (B, T-1, k*7)
+            idm = (self.encoder.inverse_dynamics(z) - target).square().mean()
+            loss = loss + self.idm_weight * idm
+        return loss, torch.cat([tf_loss[None], reg[None], idm[None], step_err]).detach()
 
 
 def open_loop_errors(

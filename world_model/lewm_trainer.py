@@ -5,6 +5,8 @@ validation differ."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor
 
@@ -35,6 +37,9 @@ class LeWMTrainer(Trainer):
         data = latents if latents is not None else load_frames(cfg.data)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
         wm_cfg = with_input_stats(wm, data, train_eps)
+        if cfg.idm_weight > 0:  # the head predicts one block's k actions
+            out = wm.action_block * wm.predictor.action_dim
+            wm_cfg = replace(wm_cfg, encoder=replace(wm_cfg.encoder, inverse_dynamics_out=out))
         model = build_world_model(wm_cfg, self.device, env_contract=self.env_contract())
         return model, data, train_eps, val_eps
 
@@ -51,13 +56,19 @@ class LeWMTrainer(Trainer):
     def build_loss(self) -> torch.nn.Module:
         cfg = self.cfg
         return LeWMLoss(
-            self.model, cfg.world_model.history, cfg.auto_steps, cfg.sigreg_weight, cfg.sigreg_proj
+            self.model,
+            cfg.world_model.history,
+            cfg.auto_steps,
+            cfg.sigreg_weight,
+            cfg.sigreg_proj,
+            cfg.sigreg_over,
+            cfg.idm_weight,
         )
 
     @staticmethod
     def name_parts(parts: Tensor) -> dict[str, float]:
-        out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item()}
-        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[2:])}
+        out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item(), "idm": parts[2].item()}
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[3:])}
 
     @torch.no_grad()
     def validate(self, max_clips: int = 256) -> dict[str, float]:

@@ -41,6 +41,12 @@ class PretrainConfig:
         )
     )
     """AdamW and warmup/constant/decay schedule."""
+    sigreg_weight: float = 0.0
+    """Weight of SIGReg (world_model/sigreg.py) on the context encoder's token embeddings,
+    added to the JEPA L1 loss; 0 = plain V-JEPA. Without it the tiny encoder's features barely
+    beat random init on the probes (bench/results/probe.md); LeWM uses 0.1."""
+    sigreg_proj: int = 256
+    """Random directions per SIGReg call (LeWM: flat from 64 to 1024)."""
     seed: int = 0
     """Seeds clip and mask sampling."""
     log_every: int = 10
@@ -74,6 +80,11 @@ class PretrainConfig:
         if not 0 <= self.ema_start <= self.ema_end <= 1:
             raise ValueError(
                 f"pretrain.ema_start={self.ema_start}, ema_end={self.ema_end}: need 0 <= start <= end <= 1"
+            )
+        if self.sigreg_weight < 0 or self.sigreg_proj < 1:
+            raise ValueError(
+                f"pretrain.sigreg_weight={self.sigreg_weight} must be >= 0 and "
+                f"sigreg_proj={self.sigreg_proj} >= 1"
             )
         for name in ("steps", "batch_size", "log_every", "ckpt_every"):
             if getattr(self, name) < 1:

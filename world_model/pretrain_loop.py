@@ -28,6 +28,7 @@ from world_model.encoder import build_vjepa2_model
 from world_model.latents import iter_dataset_episodes
 from world_model.masks import tube_masks
 from world_model.pretrain_config import PretrainConfig
+from world_model.sigreg import SIGReg
 from world_model.train_state import lr_at
 
 
@@ -63,19 +64,30 @@ def preprocess(clips: Tensor, cfg: PretrainConfig) -> Tensor:
     return rearrange((x - mean) / std, "(b t) c h w -> b t c h w", b=b, t=t)
 
 
-def context_encode(encoder: VJEPA2Encoder, x: Tensor, ctx: Tensor) -> Tensor:
-    """Encode only the context tokens `ctx (B, n_ctx)` of clips `x` -> `(B, n_ctx, D)`."""
+def context_encode(
+    encoder: VJEPA2Encoder, x: Tensor, ctx: Tensor, sigreg: SIGReg | None = None
+) -> tuple[Tensor, Tensor]:
+    """Encode only the context tokens `ctx (B, n_ctx)` of clips `x` -> (`(B, n_ctx, D)`, SIGReg
+    of the tokens before the final LayerNorm, 0 without `sigreg`). The LayerNorm pins every
+    token to a sphere, which a Gaussian test would fight, so the test sees what feeds it."""
     tokens = encoder.embeddings(x)  # (B, N, D)
     h = torch.gather(tokens, 1, ctx[..., None].expand(-1, -1, tokens.shape[-1]))  # (B, n_ctx, D)
     for layer in encoder.layer:
         h = layer(h, position_mask=ctx)[0]
-    return encoder.layernorm(h)
+    reg = sigreg(h.flatten(0, 1)) if sigreg is not None else h.new_zeros(())  # B * n_ctx samples
+    return encoder.layernorm(h), reg
 
 
 def jepa_loss(
-    model: VJEPA2Model, target: VJEPA2Encoder, x: Tensor, masks: list[tuple[Tensor, Tensor]]
+    model: VJEPA2Model,
+    target: VJEPA2Encoder,
+    x: Tensor,
+    masks: list[tuple[Tensor, Tensor]],
+    sigreg: SIGReg | None = None,
+    sigreg_weight: float = 0.0,
 ) -> Tensor:
-    """Mean L1 over mask sets between predicted and EMA-target representations."""
+    """Mean over mask sets of the L1 between predicted and EMA-target representations, plus
+    `sigreg_weight` x SIGReg of the context tokens (LeJEPA / LeWM's anti-collapse term)."""
     b = x.shape[0]
     with torch.no_grad():
         h = target(pixel_values_videos=x).last_hidden_state  # (B, N, D)
@@ -84,12 +96,12 @@ def jepa_loss(
     for ctx_idx, tgt_idx in masks:
         ctx = ctx_idx.expand(b, -1)  # (B, n_ctx)
         tgt = tgt_idx.expand(b, -1)  # (B, n_tgt)
-        z = context_encode(model.encoder, x, ctx)
+        z, reg = context_encode(model.encoder, x, ctx, sigreg if sigreg_weight > 0 else None)
         # the HF predictor gathers context tokens itself: scatter them into a full-size tensor
         full = z.new_zeros(h.shape).scatter(1, ctx[..., None].expand_as(z), z)  # (B, N, D)
         pred = model.predictor(encoder_hidden_states=full, context_mask=[ctx], target_mask=[tgt])
         h_t = torch.gather(h, 1, tgt[..., None].expand(-1, -1, h.shape[-1]))  # (B, n_tgt, D)
-        losses.append((pred.last_hidden_state - h_t).abs().mean())
+        losses.append((pred.last_hidden_state - h_t).abs().mean() + sigreg_weight * reg)
     return torch.stack(losses).mean()
 
 
@@ -123,6 +135,7 @@ def pretrain(cfg: PretrainConfig, videos: list[np.ndarray] | None = None) -> Pat
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
     gen = torch.Generator().manual_seed(cfg.seed)
+    sigreg = SIGReg(cfg.sigreg_proj)
     grid = cfg.encoder.crop_size // cfg.encoder.patch_size
     slices = cfg.frames_per_clip // cfg.encoder.tubelet_size
     from torch.utils.tensorboard import SummaryWriter
@@ -138,7 +151,7 @@ def pretrain(cfg: PretrainConfig, videos: list[np.ndarray] | None = None) -> Pat
             tube_masks(slices, grid, n, s, gen)
             for n, s in zip(cfg.mask_blocks, cfg.mask_scales, strict=True)
         ]
-        loss = jepa_loss(model, target, x, masks)
+        loss = jepa_loss(model, target, x, masks, sigreg, cfg.sigreg_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip > 0:

@@ -1,0 +1,169 @@
+"""Why a plan fails: the world model's energy, or the planner's search?
+
+On protocol=dataset episodes (start = a held-out recorded state, goal = the frame `offset`
+control steps later) the recorded actions reach the goal by construction. For each episode this
+scores one batch of candidate plans with BOTH the learned energy and the true dynamics
+(envs/oracle.py, the simulator restored to the start):
+
+* the recorded (expert) plan, the planner's own plan, the expert plus noise at three scales,
+  and uniform random plans;
+* `spearman`: rank correlation between learned energy and true final distance over them.
+  Near 1: the energy orders plans as the task does; near 0: planning on it is blind;
+* `expert_rank`: fraction of candidates the energy prefers to the expert (0 = expert best);
+* `plan_beats_expert`: the planner found a plan with lower learned energy than the expert's.
+  If that plan is also far from the goal in truth, the *model* is wrong (more search would
+  not help); if the expert has lower energy than the plan, the *search* fell short.
+
+    .venv/bin/python -m bench.plan_diagnosis --task push --checkpoint checkpoints/push_lewm \
+        --episodes 20 --override planner.horizon=5 --override planner.num_samples=128
+
+Writes bench/results/plan_diagnosis.{json,md} (one row per task:checkpoint, kept across runs).
+"""
+
+from __future__ import annotations
+
+import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
+
+# isort: split
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_module
+from scipy.stats import spearmanr
+
+from agent.baselines import oracle_cost_fn
+from agent.config import eval_config, register_configs
+from agent.factory import env_from_config, make_agent
+from bench.success import HELD_OUT, TASKS
+
+register_configs()
+OUT = Path(__file__).resolve().parent / "results"
+NOISE_SCALES = (0.1, 0.3, 0.6)  # expert + N(0, scale x half-range) per action dim
+
+
+def candidates(
+    expert: np.ndarray, low: np.ndarray, high: np.ndarray, n: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Expert `(T, A)` -> candidate plans `(n * (1 + len(NOISE_SCALES)), T, A)`: noisy experts
+    at each scale, then uniform random plans, all inside the bounds."""
+    half = (high - low) / 2
+    noisy = [expert + rng.normal(0, s, (n, *expert.shape)) * half for s in NOISE_SCALES]
+    rand = rng.uniform(low, high, (n, *expert.shape))
+    return np.clip(np.concatenate([*noisy, rand]), low, high)
+
+
+def diagnose_episode(env, agent, seed: int, n: int) -> dict:
+    """One protocol=dataset start: learned energy vs true distance over the candidates."""
+    obs, info = env.reset(seed=seed)
+    agent.reset()
+    agent.set_goal(info["goal_pixels"])
+    agent.observe(obs["pixels"], obs["state"])
+    k, a = agent.action_block, agent.action_low.size
+    steps = agent.planner.cfg.horizon * k
+    recorded = env.get_wrapper_attr("recorded_plan")[:steps]  # (<= steps, A)
+    expert = np.zeros((steps, a), np.float32)
+    expert[: len(recorded)] = recorded  # hold still after the recording, as the expert row
+    cost_fn = agent.cost_function()
+    plan = agent.planner.plan(cost_fn, num_envs=1)[0].cpu().numpy().reshape(steps, a)
+    low, high = env.action_space.low, env.action_space.high
+    rng = np.random.default_rng(seed)
+    cands = np.concatenate([expert[None], plan[None], candidates(expert, low, high, n, rng)])
+    blocks = torch.as_tensor(cands.reshape(len(cands), -1, k * a), dtype=torch.float32)[None]
+    energy = cost_fn(blocks)[0].double().cpu().numpy()  # (S,)
+    true = oracle_cost_fn(env)(cands)  # (S,) metres
+    return {
+        "seed": seed,
+        "spearman": float(spearmanr(energy, true).statistic),
+        "expert_rank": float(np.mean(energy[2:] < energy[0])),
+        "plan_beats_expert": bool(energy[1] < energy[0]),
+        "energy_expert": float(energy[0]),
+        "energy_plan": float(energy[1]),
+        "dist_expert": float(true[0]),
+        "dist_plan": float(true[1]),
+        "dist_energy_argmin": float(true[np.argmin(energy)]),
+        "dist_best": float(true.min()),
+        "dist_start": float(info["distance"]),
+    }
+
+
+def run(task: str, checkpoint: str, episodes: int, n: int, overrides: list[str]) -> dict:
+    env_id, _ = TASKS[task]
+    args = [
+        f"env.id={env_id}",
+        "env.protocol=dataset",
+        f"env.dataset=data/{HELD_OUT[task]}_heldout.h5",
+        "agent.kind=learned",
+        f"agent.checkpoint={checkpoint}",
+        *overrides,
+    ]
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = eval_config(compose("eval", overrides=args))
+    env = env_from_config(cfg)
+    agent = make_agent(cfg, env)
+    t0 = time.perf_counter()
+    rows = [diagnose_episode(env, agent, 100000 + i, n) for i in range(episodes)]
+    env.close()
+    mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key != "seed"}
+    return {
+        "task": task,
+        "checkpoint": checkpoint,
+        "overrides": overrides,
+        "episodes": episodes,
+        "candidates": len(NOISE_SCALES) * n + n + 2,
+        "threshold_m": float(env.get_wrapper_attr("task_distance").threshold),
+        "mean": mean,
+        "per_episode": rows,
+        "wall_s": time.perf_counter() - t0,
+    }
+
+
+def to_markdown(rows: dict[str, dict]) -> str:
+    lines = [
+        "# Plan diagnosis: learned energy vs true distance (protocol=dataset starts)",
+        "",
+        "Command: `python -m bench.plan_diagnosis` (module docstring says what each column "
+        "means). Distances in cm, means over episodes.",
+        "",
+        "| task | checkpoint | overrides | episodes | spearman | expert rank | plan beats "
+        "expert | dist start | dist plan | dist energy-argmin | dist best candidate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows.values():
+        m = r["mean"]
+        lines.append(
+            f"| {r['task']} | {r['checkpoint']} | {' '.join(r['overrides']) or '-'} "
+            f"| {r['episodes']} | {m['spearman']:.2f} | {m['expert_rank']:.2f} "
+            f"| {m['plan_beats_expert']:.2f} | {m['dist_start'] * 100:.1f} "
+            f"| {m['dist_plan'] * 100:.1f} | {m['dist_energy_argmin'] * 100:.1f} "
+            f"| {m['dist_best'] * 100:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(HELD_OUT), required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--noisy", type=int, default=16, help="candidates per noise scale")
+    parser.add_argument("--override", action="append", default=[], help="extra eval override")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    row = run(args.task, args.checkpoint, args.episodes, args.noisy, args.override)
+    print(json.dumps(row["mean"], indent=1))
+    if args.no_write:
+        return
+    path = OUT / "plan_diagnosis.json"
+    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
+    key = f"{args.task}:{args.checkpoint}:{' '.join(args.override)}"
+    data["rows"][key] = row
+    path.write_text(json.dumps(data, indent=1))
+    (OUT / "plan_diagnosis.md").write_text(to_markdown(data["rows"]))
+
+
+if __name__ == "__main__":
+    main()
