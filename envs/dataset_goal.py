@@ -59,8 +59,8 @@ class DatasetGoal(StateGoalWrapper):
                 f"{dataset}: no episode has {offset} steps (lengths {sorted(set(self._lengths))})"
             )
         self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
-        self._recorded: list[np.ndarray] = []
-        self.recorded_plan: np.ndarray | None = None  # the recorded actions start -> goal
+        self.recorded_plan: np.ndarray | None = None  # (offset, A) the recorded start -> goal
+        self._replayed = 0  # recorded actions the expert row has used so far
 
     def _pixels(self) -> np.ndarray:
         frame = np.asarray(self.env.render(), np.uint8)[..., :3]
@@ -88,8 +88,8 @@ class DatasetGoal(StateGoalWrapper):
         set_sim_state(self.env, episode.sim_states[start])
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
-        self._recorded = list(episode.actions[start : start + self.offset])  # what got there
-        self.recorded_plan = np.asarray(self._recorded, np.float32)  # (offset, A), kept whole
+        self.recorded_plan = np.asarray(episode.actions[start : start + self.offset], np.float32)
+        self._replayed = 0
         info = self._score(info)
         info["goal_pixels"] = goal_pixels
         info["goal_state"] = episode.states[start + self.offset].astype(np.float32)
@@ -99,8 +99,9 @@ class DatasetGoal(StateGoalWrapper):
         """The expert row of protocol=dataset: the recorded actions that led from the start to
         the goal, then holding still (a policy `(obs, info) -> action`)."""
         del obs, info
-        if self._recorded:
-            return np.asarray(self._recorded.pop(0), np.float32)
+        if self.recorded_plan is not None and self._replayed < len(self.recorded_plan):
+            self._replayed += 1
+            return self.recorded_plan[self._replayed - 1].copy()
         return np.zeros(self.action_space.shape, np.float32)
 
     def close(self) -> None:
