@@ -13,6 +13,11 @@ scores one batch of candidate plans with BOTH the learned energy and the true dy
 * `plan_beats_expert`: the planner found a plan with lower learned energy than the expert's.
   If that plan is also far from the goal in truth, the *model* is wrong (more search would
   not help); if the expert has lower energy than the plan, the *search* fell short.
+* `spearman_true_latent`: the same correlation when the energy is computed on the encoder's
+  latent of each candidate's *real* final frame (simulated, rendered, encoded) instead of the
+  predictor's imagined one. It splits a low `spearman` in two: if this one is high, the latent
+  metric is fine and the *predictor* is what is wrong; if it is low too, the goal-image distance
+  in this latent space does not order plans as the task does, whatever the predictor does.
 
     .venv/bin/python -m bench.plan_diagnosis --task push --checkpoint checkpoints/push_lewm \
         --episodes 20 --override planner.horizon=5 --override planner.num_samples=128
@@ -39,6 +44,7 @@ from agent.baselines import oracle_cost_fn
 from agent.config import eval_config, register_configs
 from agent.factory import env_from_config, make_agent
 from bench.success import HELD_OUT, TASKS
+from envs.sim_state import get_sim_state, set_sim_state
 
 register_configs()
 OUT = Path(__file__).resolve().parent / "results"
@@ -54,6 +60,34 @@ def candidates(
     noisy = [expert + rng.normal(0, s, (n, *expert.shape)) * half for s in NOISE_SCALES]
     rand = rng.uniform(low, high, (n, *expert.shape))
     return np.clip(np.concatenate([*noisy, rand]), low, high)
+
+
+def final_frames(env, plans: np.ndarray) -> np.ndarray:
+    """The real frame `(S, H, W, 3)` after each plan `(S, T, A)` from the env's current state,
+    which is restored afterwards (the oracle's loop, plus one render per plan)."""
+    base = env.unwrapped
+    step = getattr(base, "step_dynamics", base.step)
+    low, high = base.action_space.low, base.action_space.high
+    n_act = low.size
+    start = get_sim_state(env)
+    frames = []
+    try:
+        for plan in plans:
+            set_sim_state(env, start)
+            for a in plan:
+                step(np.clip(a[:n_act], low, high).astype(base.action_space.dtype))
+            frames.append(base.render())
+    finally:
+        set_sim_state(env, start)
+    return np.stack(frames)
+
+
+@torch.no_grad()
+def true_latent_energy(agent, frames: np.ndarray) -> np.ndarray:
+    """The agent's energy `(S,)` of the encoded real final frames, towards its current goal."""
+    z = torch.stack([agent.encode_image(f) for f in frames])  # [S, N, D]
+    goal = agent._current_goal()  # [1, N, D]
+    return agent.plan_energy(z[None, :, None], goal)[0, :, -1].double().cpu().numpy()
 
 
 def diagnose_episode(env, agent, seed: int, n: int) -> dict:
@@ -75,9 +109,13 @@ def diagnose_episode(env, agent, seed: int, n: int) -> dict:
     blocks = torch.as_tensor(cands.reshape(len(cands), -1, k * a), dtype=torch.float32)[None]
     energy = cost_fn(blocks)[0].double().cpu().numpy()  # (S,)
     true = oracle_cost_fn(env)(cands)  # (S,) metres
+    energy_real = true_latent_energy(agent, final_frames(env, cands))
     return {
         "seed": seed,
         "spearman": float(spearmanr(energy, true).statistic),
+        "spearman_true_latent": float(spearmanr(energy_real, true).statistic),
+        # the expert's real final frame is the goal frame itself: leave it out of the argmin
+        "dist_true_latent_argmin": float(true[1:][np.argmin(energy_real[1:])]),
         "expert_rank": float(np.mean(energy[2:] < energy[0])),
         "plan_beats_expert": bool(energy[1] < energy[0]),
         "energy_expert": float(energy[0]),
@@ -121,6 +159,11 @@ def run(task: str, checkpoint: str, episodes: int, n: int, overrides: list[str])
     }
 
 
+def fmt(mean: dict, key: str, scale: float) -> str:
+    """A mean `* scale`, or blank for rows measured before the column existed."""
+    return f"{mean[key] * scale:.{1 if scale > 1 else 2}f}" if key in mean else ""
+
+
 def to_markdown(rows: dict[str, dict]) -> str:
     lines = [
         "# Plan diagnosis: learned energy vs true distance (protocol=dataset starts)",
@@ -128,17 +171,24 @@ def to_markdown(rows: dict[str, dict]) -> str:
         "Command: `python -m bench.plan_diagnosis` (module docstring says what each column "
         "means). Distances in cm, means over episodes.",
         "",
-        "| task | checkpoint | overrides | episodes | spearman | expert rank | plan beats "
-        "expert | dist start | dist plan | dist energy-argmin | dist best candidate |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "`spearman (real frames)`: the energy of the encoded real final frame instead of the "
+        "imagined latent (blank: not measured in that run); `dist real-argmin`: the true "
+        "distance of the candidate that energy prefers (the expert, whose real final frame is "
+        "the goal frame itself, left out).",
+        "",
+        "| task | checkpoint | overrides | episodes | spearman | spearman (real frames) "
+        "| expert rank | plan beats expert | dist start | dist plan | dist energy-argmin "
+        "| dist real-argmin | dist best candidate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows.values():
         m = r["mean"]
         lines.append(
             f"| {r['task']} | {r['checkpoint']} | {' '.join(r['overrides']) or '-'} "
-            f"| {r['episodes']} | {m['spearman']:.2f} | {m['expert_rank']:.2f} "
-            f"| {m['plan_beats_expert']:.2f} | {m['dist_start'] * 100:.1f} "
-            f"| {m['dist_plan'] * 100:.1f} | {m['dist_energy_argmin'] * 100:.1f} "
+            f"| {r['episodes']} | {m['spearman']:.2f} | {fmt(m, 'spearman_true_latent', 1)} "
+            f"| {m['expert_rank']:.2f} | {m['plan_beats_expert']:.2f} "
+            f"| {m['dist_start'] * 100:.1f} | {m['dist_plan'] * 100:.1f} "
+            f"| {m['dist_energy_argmin'] * 100:.1f} | {fmt(m, 'dist_true_latent_argmin', 100)} "
             f"| {m['dist_best'] * 100:.1f} |"
         )
     return "\n".join(lines) + "\n"

@@ -6,7 +6,9 @@
 
 Each cell is `task:agent[:checkpoint]`; every cell runs `agent.evaluate.evaluate` (the same
 code as `wm-eval`) with configs/eval.yaml plus `--override`s. Writes
-bench/results/success.{json,md}; cells already in the JSON are kept unless re-run. Every
+bench/results/success.{json,md}; cells already in the JSON are kept unless re-run. A learned
+cell that names its checkpoint gets its own row per checkpoint and per agent setting (any
+override beyond the checkpoint and the planner budget), so ablations sit side by side. Every
 success rate comes with its 95 % Wilson interval.
 
 `--protocol dataset` (DINO-WM / LeWM) starts each episode from a held-out recorded state
@@ -94,6 +96,17 @@ def run_cell(
     return row
 
 
+def extra_overrides(row: dict) -> list[str]:
+    """The row's eval overrides other than the checkpoint and the planner budget most lewm rows
+    share (CEM 128 x 3 over 5 blocks): what makes two rows of one checkpoint differ."""
+    common = ("planner.horizon=5", "planner.num_samples=128", "planner.iterations=3")
+    return [
+        o
+        for o in row.get("overrides", [])
+        if not o.startswith("agent.checkpoint=") and o not in common
+    ]
+
+
 def to_markdown(rows: dict[str, dict], machine: str) -> str:
     lines = [
         "# Closed-loop success (fixed step budgets; protocol=task: reach 20, push / pick-place 40"
@@ -101,15 +114,16 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
         "",
         f"Machine: {machine}. Command: `python -m bench.success` (module docstring).",
         "",
-        "| protocol | task | agent | episodes | success (end) | 95 % Wilson | success (any step) "
-        "| final dist (cm) | plan p50 ms | plan p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| protocol | task | agent | checkpoint | episodes | success (end) | 95 % Wilson "
+        "| success (any step) | final dist (cm) | plan p50 ms | plan p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows.values():
         n = row["episodes"]
         lo, hi = row.get("wilson95") or wilson_interval(round(row["success_rate"] * n), n)
         lines.append(
-            f"| {row.get('protocol', 'task')} | {row['task']} | {row['agent']} | {n} "
+            f"| {row.get('protocol', 'task')} | {row['task']} | {row['agent']} "
+            f"| {' '.join([row.get('checkpoint') or '-', *extra_overrides(row)])} | {n} "
             f"| {row['success_rate']:.2f} | [{lo:.2f}, {hi:.2f}] | {row['success_any_rate']:.2f} "
             f"| {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
             f"| {row['plan_ms_p95']:.0f} |"
@@ -136,6 +150,8 @@ def main() -> None:
         # Re-read just before writing: another bench run may have added rows meanwhile.
         data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
         key = f"{row['task']}:{row['agent']}"
+        if row["agent"] == "learned" and cell.count(":") >= 2:  # one row per model + settings
+            key += f":{row['checkpoint']}:{' '.join(extra_overrides(row))}".rstrip(":")
         data["rows"][key if args.protocol == "task" else f"dataset:{key}"] = row
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
         data["machine"] = machine

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Rebuilds checkpoints/{reach,push,pickplace}_lewm from scratch with the project's own commands:
 # ONE end-to-end (LeWM-style) world model trained on all three Panda tasks at once (same robot,
-# camera and 5 Hz control; 1100 mixed expert/noisy/random episodes), then one copy per task
-# with that task's env contract stamped into config.json (the agent drives an env with it).
-# Training: 1800 steps, ~18 CPU-minutes single-threaded (68 min wall on 2 cores shared with
-# ~18 other runnable processes). Then the probe benchmark on held-out probe episodes
-# (collection seed 1000, never trained on).
+# camera and 5 Hz control), then one copy per task with that task's env contract stamped into
+# config.json (the agent drives an env with it). Two training stages:
+#  1. encoder + pixels-only predictor end to end (use_state=false) on 1100 mixed episodes,
+#     1800 steps: ~23 min wall on the 2 cores shared with 2-3 other jobs;
+#  2. the encoder frozen (encoder_from), a fresh pixels-only predictor on its latents of 3500
+#     episodes (the 1100 + 2400 more push / pick-place), 4000 steps: ~21 min wall, same load
+#     (plus ~1 min to encode 139k frames once).
+# Why stage 2: bench/plan_diagnosis.py showed the predictor, not the latent, limits planning.
+# Then the probe benchmark on held-out probe episodes (collection seed 1000, never trained on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -14,16 +18,24 @@ collect() { .venv/bin/wm-collect policy.name=mixed policy.expert_fraction=0.7 nu
 collect env=panda_push policy.noise=0.1 policy.noise_max=0.5 num_episodes=400 seed=0 output=data/push_mixed.h5
 collect env=panda_pick_place policy.noise=0.05 policy.noise_max=0.3 num_episodes=400 seed=0 output=data/pick_mixed.h5
 collect env=panda_reach policy.noise=0.1 policy.noise_max=0.6 num_episodes=300 seed=0 output=data/reach_mixed.h5
+collect env=panda_push policy.noise=0.1 policy.noise_max=0.5 num_episodes=1200 seed=2000 output=data/push_more.h5
+collect env=panda_pick_place policy.noise=0.05 policy.noise_max=0.3 num_episodes=1200 seed=2000 output=data/pick_more.h5
 collect env=panda_push policy.noise=0.1 policy.noise_max=0.5 num_episodes=80 seed=1000 output=data/probe_push.h5
 collect env=panda_pick_place policy.noise=0.05 policy.noise_max=0.3 num_episodes=80 seed=1000 output=data/probe_pick.h5
 
 .venv/bin/wm-train --config-name train_lewm \
   "data=[data/push_mixed.h5,data/pick_mixed.h5,data/reach_mixed.h5]" \
-  steps=1800 optim.decay_steps=600 sigreg_proj=128 out_dir=runs/lewm_all
+  steps=1800 optim.decay_steps=600 sigreg_proj=128 world_model.predictor.use_state=false \
+  out_dir=runs/lewm_nostate
+
+.venv/bin/wm-train --config-name train_lewm \
+  "data=[data/push_mixed.h5,data/pick_mixed.h5,data/reach_mixed.h5,data/push_more.h5,data/pick_more.h5]" \
+  encoder_from=runs/lewm_nostate/world_model world_model.predictor.use_state=false \
+  steps=4000 batch_size=32 optim.decay_steps=1300 out_dir=runs/pred_nostate
 
 for pair in reach:reach_mixed push:push_mixed pickplace:pick_mixed; do
   task=${pair%%:*} data=${pair##*:}
-  .venv/bin/python scripts/export_task_checkpoint.py runs/lewm_all/world_model \
+  .venv/bin/python scripts/export_task_checkpoint.py runs/pred_nostate/world_model \
     data/$data.h5 checkpoints/${task}_lewm
   cp scripts/lewm_checkpoint_README.md checkpoints/${task}_lewm/README.md
 done

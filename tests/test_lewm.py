@@ -158,6 +158,32 @@ def test_resume_after_kill_is_exact(tmp_path, one_thread):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_encoder_from_trains_only_a_new_predictor(tmp_path, one_thread):
+    """train.encoder_from: the source encoder comes back bit-identical (weights and BatchNorm
+    statistics), the new predictor (here a different width, pixels-only) trains and lowers the
+    loss, and the saved checkpoint plans with the source's encoder."""
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=8, size=16))
+    src = LeWMTrainer(tiny_train_cfg(tmp_path / "src", h5))
+    src.run()
+    wm = replace(lewm_cfg(), predictor=replace(lewm_cfg().predictor, width=48, use_state=False))
+    cfg = tiny_train_cfg(
+        tmp_path / "pred", h5, world_model=wm, encoder_from=str(tmp_path / "src" / "world_model"),
+        steps=30, optim=OptimConfig(lr=3e-3, warmup_steps=2, decay_steps=30),
+    )  # fmt: skip
+    tr = LeWMTrainer(cfg)
+    first = tr.loss_fn(*tr.local_batch(0))[0].item()
+    tr.run()
+    last = tr.loss_fn(*tr.local_batch(0))[0].item()
+    assert last < first
+    saved = load_world_model(tmp_path / "pred" / "world_model")
+    enc_a = load_world_model(tmp_path / "src" / "world_model").encoder.state_dict()
+    enc_b = saved.encoder.state_dict()
+    assert enc_a.keys() == enc_b.keys() and all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)
+    assert saved.predictor.cfg.width == 48 and not saved.predictor.cfg.use_state
+    with pytest.raises(ValueError, match="idm_weight"):
+        replace(cfg, idm_weight=1.0).__post_init__()
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = build_world_model(lewm_cfg("tokens", block=3, history=3))
     save_world_model(model.eval(), tmp_path / "wm")

@@ -147,3 +147,17 @@ def test_official_predictor_keys_and_shapes_on_meta():
     assert got == official_predictor_shapes()
     assert 300e6 < sum(v.numel() for v in p.parameters()) < 310e6
     assert p.cfg.rope_repeat_quirk and p.cfg.grid_size == 16
+
+
+def test_use_state_false_ignores_the_state_but_keeps_the_layout():
+    """Pixels-only predictor (LeWM): the state cannot leak arm information past the latent,
+    while the parameter set stays the same as the state-fed one (same token layout)."""
+    z, states, actions, past = inputs()
+    with_state, without = tiny_predictor(), tiny_predictor(use_state=False)
+    assert with_state.state_dict().keys() == without.state_dict().keys()
+    with torch.no_grad():
+        a = without.rollout(z, states, actions, past)
+        b = without.rollout(z, states + 10.0, actions, past)
+        c = with_state.rollout(z, states + 10.0, actions, past)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (c - with_state.rollout(z, states, actions, past)).abs().max() > 1e-3

@@ -155,6 +155,14 @@ class PredictorConfig:
     """Action size: [dx, dy, dz, droll, dpitch, dyaw, dgripper]."""
     state_dim: int = 7
     """Proprio state size: ee xyz, Euler xyz, gripper."""
+    use_state: bool = True
+    """Feed the proprio state to the predictor (V-JEPA 2-AC). False zeroes the state token's
+    input (LeWM: pixels and actions only). Two reasons to turn it off, both measured on
+    dm_control reacher: (1) whatever the state gives the predictor, the end-to-end encoder has
+    no reason to put in the latent, yet planning compares latents with a goal *image*: with
+    qpos and qvel in the state the latent kept only the episode-constant target and the planner
+    was blind to the arm; (2) imagined rollouts advance the state by the summed action block,
+    which is right for end-effector displacements (Panda) and meaningless for torques."""
     grid_size: int = 0
     """RoPE snaps patch rows/cols to this grid (official 16); 0 = the latent grid itself."""
     rope_repeat_quirk: bool = False

@@ -40,8 +40,10 @@ class LeWMLoss(nn.Module):
         num_proj: int,
         sigreg_over: str = "step",
         idm_weight: float = 0.0,
+        cached: bool = False,
     ) -> None:
         super().__init__()
+        self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
         self.encoder, self.predictor = model.encoder, model.predictor
         self.history, self.auto_steps = history, auto_steps
         self.sigreg_weight = sigreg_weight
@@ -55,14 +57,17 @@ class LeWMLoss(nn.Module):
             )
 
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
-        z = self.encoder(frames)  # (B, T, N, D), gradients into the encoder
+        z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
         z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
         tf_loss = (z_tf - z[:, 1:]).square().mean()
         step_err = open_loop_errors(
             self.predictor, z, actions, states, self.history, self.auto_steps
         )[0]  # (R,)
         per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
-        reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
+        if self.cached:  # SIGReg shapes the encoder, which is frozen here
+            reg = z.new_zeros(())
+        else:
+            reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
         idm = loss.new_zeros(())
         if self.idm_weight > 0:

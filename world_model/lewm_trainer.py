@@ -5,18 +5,49 @@ validation differ."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import torch
 from torch import Tensor
 
 from envs.contract import EnvContract
+from world_model.checkpoint import load_world_model
+from world_model.conv_encoder import ConvEncoder
 from world_model.data import split_episodes
 from world_model.latents import LatentSet
 from world_model.lewm import LeWMLoss, load_frames, open_loop_errors
 from world_model.model import WorldModel, build_world_model
 from world_model.sigreg import effective_rank
 from world_model.trainer import Trainer, with_input_stats
+
+
+def frozen_encoder(checkpoint: str, device: torch.device) -> torch.nn.Module:
+    """The encoder of a lewm checkpoint, eval mode (BatchNorm running statistics), no grads."""
+    encoder = load_world_model(checkpoint, device).encoder
+    if not isinstance(encoder, ConvEncoder):
+        raise ValueError(
+            f"train.encoder_from={checkpoint}: its encoder is {type(encoder).__name__}, not the "
+            "lewm conv encoder (frozen ViT encoders train with world_model=tiny, cached latents)"
+        )
+    return encoder.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encode_frames(
+    encoder: torch.nn.Module, data: LatentSet, log=print, batch: int = 512
+) -> LatentSet:
+    """`data` with its uint8 frames `(F, 3, H, W)` replaced by latents `(F, N, D)`."""
+    t0 = time.perf_counter()
+    device = next(encoder.parameters()).device
+    chunks = [
+        encoder(data.latents[i : i + batch].to(device)[None])[0].cpu()
+        for i in range(0, len(data.latents), batch)
+    ]
+    log(
+        f"encoded {len(data.latents)} frames with the frozen encoder in {time.perf_counter() - t0:.0f} s"
+    )
+    return replace(data, latents=torch.cat(chunks))
 
 
 class LeWMTrainer(Trainer):
@@ -35,12 +66,17 @@ class LeWMTrainer(Trainer):
                 f"auto_steps={cfg.auto_steps}: the open-loop loss needs that many frames"
             )
         data = latents if latents is not None else load_frames(cfg.data)
+        encoder = None
+        if cfg.encoder_from is not None:  # frozen encoder: encode once, train the predictor
+            encoder = frozen_encoder(cfg.encoder_from, self.device)
+            wm = replace(wm, encoder=load_world_model(cfg.encoder_from).cfg.encoder)
+            data = encode_frames(encoder, data, self.log)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
         wm_cfg = with_input_stats(wm, data, train_eps)
         if cfg.idm_weight > 0:  # the head predicts one block's k actions
             out = wm.action_block * wm.predictor.action_dim
             wm_cfg = replace(wm_cfg, encoder=replace(wm_cfg.encoder, inverse_dynamics_out=out))
-        model = build_world_model(wm_cfg, self.device, env_contract=self.env_contract())
+        model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
         return model, data, train_eps, val_eps
 
     def env_contract(self) -> EnvContract | None:
@@ -63,6 +99,7 @@ class LeWMTrainer(Trainer):
             cfg.sigreg_proj,
             cfg.sigreg_over,
             cfg.idm_weight,
+            cached=cfg.encoder_from is not None,
         )
 
     @staticmethod
@@ -78,7 +115,7 @@ class LeWMTrainer(Trainer):
         ids = torch.arange(min(len(clips), max_clips))
         self.model.eval()
         frames, actions, states = clips.batch(ids)
-        z = self.model.encoder(frames)  # (B, T, N, D)
+        z = frames if self.cfg.encoder_from else self.model.encoder(frames)  # (B, T, N, D)
         model_err, copy_err = open_loop_errors(
             self.model.predictor, z, actions, states, self.cfg.world_model.history,
             self.cfg.auto_steps,

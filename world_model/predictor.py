@@ -125,7 +125,10 @@ class ACPredictor(nn.Module):
         `(..., T * (2 + N), C)`."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
         actions = (actions - self.action_mean) / self.action_std
-        states = (states - self.state_mean) / self.state_std
+        if self.cfg.use_state:
+            states = (states - self.state_mean) / self.state_std
+        else:  # the token stays (same layout and weights) but carries no information
+            states = torch.zeros_like(states)
         a = self.action_encoder(actions).unsqueeze(-2)  # (..., T, 1, C)
         s = self.state_encoder(states).unsqueeze(-2)  # (..., T, 1, C)
         return torch.cat([a, s, patches], dim=-2).flatten(-3, -2)  # (..., T * (2 + N), C)

@@ -79,6 +79,15 @@ class TrainConfig:
     latents before and after it; PLDM). Measured here: without it the end-to-end latents on
     reacher barely moved within an episode (copy-last MSE 0.005 per block) and the predictor
     never beat copy-last. 0 = LeWM's two losses only."""
+    encoder_from: str | None = None
+    """`lewm` only: a trained lewm checkpoint whose encoder is kept *frozen*; only a fresh
+    predictor (`world_model.predictor`, `action_block`, `history`) trains, on latents encoded
+    once (eval-mode BatchNorm, as the planner sees them) and kept in memory. Why: measured with
+    bench/plan_diagnosis, the end-to-end latent already orders plans by true distance (Spearman
+    0.77-0.81 on real final frames) while the imagined ones do not (0.53-0.55): the predictor is
+    the limit, and without the encoder in the loop it trains ~10x more steps per CPU second.
+    The encoder config comes from that checkpoint; SIGReg and the inverse-dynamics loss, which
+    shape the encoder, are off."""
     sigreg_over: str = "step"
     """`lewm` only: the sample set SIGReg tests. `step`: each time step's batch on its own
     (LeWM); `clip`: all frames of the batch at once. With a CPU-sized batch (32-64 clips) a
@@ -135,6 +144,11 @@ class TrainConfig:
             )
         if self.idm_weight < 0:
             raise ValueError(f"train.idm_weight={self.idm_weight} must be >= 0")
+        if self.encoder_from is not None and self.idm_weight > 0:
+            raise ValueError(
+                "train.encoder_from freezes the encoder: train.idm_weight > 0 would train "
+                "nothing (set it to 0)"
+            )
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
         if not 0.0 <= self.val_fraction < 1.0:
