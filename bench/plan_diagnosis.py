@@ -44,7 +44,7 @@ from agent.baselines import oracle_cost_fn
 from agent.config import eval_config, register_configs
 from agent.factory import env_from_config, make_agent
 from bench.success import HELD_OUT, TASKS
-from envs.sim_state import get_sim_state, set_sim_state
+from envs.oracle import replay_plans
 
 register_configs()
 OUT = Path(__file__).resolve().parent / "results"
@@ -64,22 +64,8 @@ def candidates(
 
 def final_frames(env, plans: np.ndarray) -> np.ndarray:
     """The real frame `(S, H, W, 3)` after each plan `(S, T, A)` from the env's current state,
-    which is restored afterwards (the oracle's loop, plus one render per plan)."""
-    base = env.unwrapped
-    step = getattr(base, "step_dynamics", base.step)
-    low, high = base.action_space.low, base.action_space.high
-    n_act = low.size
-    start = get_sim_state(env)
-    frames = []
-    try:
-        for plan in plans:
-            set_sim_state(env, start)
-            for a in plan:
-                step(np.clip(a[:n_act], low, high).astype(base.action_space.dtype))
-            frames.append(base.render())
-    finally:
-        set_sim_state(env, start)
-    return np.stack(frames)
+    which is restored afterwards (the oracle's replay, one render at each plan's end)."""
+    return np.stack(replay_plans(env, plans, env.unwrapped.render))
 
 
 @torch.no_grad()

@@ -150,7 +150,7 @@ def main() -> None:
         # Re-read just before writing: another bench run may have added rows meanwhile.
         data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
         key = f"{row['task']}:{row['agent']}"
-        if row["agent"] == "learned" and cell.count(":") >= 2:  # one row per model + settings
+        if row["agent"] == "learned" and row["checkpoint"]:  # one row per model + settings
             key += f":{row['checkpoint']}:{' '.join(extra_overrides(row))}".rstrip(":")
         data["rows"][key if args.protocol == "task" else f"dataset:{key}"] = row
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")

@@ -63,10 +63,10 @@ class LeWMLoss(nn.Module):
         step_err = open_loop_errors(
             self.predictor, z, actions, states, self.history, self.auto_steps
         )[0]  # (R,)
-        per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
         if self.cached:  # SIGReg shapes the encoder, which is frozen here
             reg = z.new_zeros(())
         else:
+            per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
             reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
         idm = loss.new_zeros(())

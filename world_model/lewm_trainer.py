@@ -22,8 +22,9 @@ from world_model.sigreg import effective_rank
 from world_model.trainer import Trainer, with_input_stats
 
 
-def frozen_encoder(checkpoint: str, device: torch.device) -> torch.nn.Module:
-    """The encoder of a lewm checkpoint, eval mode (BatchNorm running statistics), no grads."""
+def frozen_encoder(checkpoint: str, device: torch.device) -> ConvEncoder:
+    """The encoder of a lewm checkpoint, eval mode (BatchNorm running statistics), no grads;
+    its config is `encoder.cfg`."""
     encoder = load_world_model(checkpoint, device).encoder
     if not isinstance(encoder, ConvEncoder):
         raise ValueError(
@@ -69,7 +70,7 @@ class LeWMTrainer(Trainer):
         encoder = None
         if cfg.encoder_from is not None:  # frozen encoder: encode once, train the predictor
             encoder = frozen_encoder(cfg.encoder_from, self.device)
-            wm = replace(wm, encoder=load_world_model(cfg.encoder_from).cfg.encoder)
+            wm = replace(wm, encoder=encoder.cfg)
             data = encode_frames(encoder, data, self.log)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
         wm_cfg = with_input_stats(wm, data, train_eps)
