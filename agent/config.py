@@ -7,7 +7,9 @@ time; `eval_config` then turns the composed config into these dataclasses once.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -176,3 +178,49 @@ def register_configs() -> None:
 
     register_planner_configs()
     ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
+
+
+RECOMMENDED_KEY = "recommended_eval"
+"""config.json `extra` entry: eval settings (dotted `agent.*` / `planner.*` keys) measured best
+for this checkpoint, e.g. a lewm model's 5-block CEM with the summed energy."""
+
+
+def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
+    """`entry` as recommended settings, or a ValueError naming `source` and the bad key."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{source}: extra.{RECOMMENDED_KEY} must be a mapping, got {entry!r}")
+    for key in entry:
+        if not key.startswith(("agent.", "planner.")) or key == "agent.checkpoint":
+            raise ValueError(
+                f"{source}: extra.{RECOMMENDED_KEY} key {key!r}: only agent.* and planner.* "
+                "settings (not agent.checkpoint) can travel with a checkpoint"
+            )
+    return dict(entry)
+
+
+def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
+    """The checkpoint's recommended eval settings (empty when it declares none or has no
+    config.json, e.g. an official model directory). A malformed entry is refused by name."""
+    path = Path(checkpoint) / "config.json"
+    if not path.is_file():
+        return {}
+    return check_recommended(
+        json.loads(path.read_text()).get("extra", {}).get(RECOMMENDED_KEY, {}), path
+    )
+
+
+def apply_recommended(cfg: DictConfig, explicit: list[str]) -> dict[str, Any]:
+    """Set the checkpoint's recommended settings on `cfg`, except those the user gave in
+    `explicit` (Hydra's command-line overrides): a lewm checkpoint then plans as measured
+    without a user copying its budget, and any setting stays overridable. Returns what it set.
+    """
+    given = {o.split("=", 1)[0].lstrip("+~") for o in explicit}
+    other_planner = "planner" in given  # planner=mppi: its own defaults, not the CEM budget
+    applied = {
+        key: value
+        for key, value in checkpoint_recommended(cfg.agent.checkpoint).items()
+        if key not in given and not (other_planner and key.startswith("planner."))
+    }
+    for key, value in applied.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+    return applied

@@ -31,6 +31,9 @@ class EpisodeResult:
     energies: list[float] = field(default_factory=list)
     distances: list[float] = field(default_factory=list)
     frames: list[np.ndarray] = field(default_factory=list)
+    every_position_moves: bool | None = None
+    """protocol=dataset: the goal has every task position (e.g. the cube, not only the arm)
+    farther than the success threshold from the start; None for other goals."""
 
 
 def run_episode(
@@ -57,6 +60,7 @@ def run_episode(
     agent.observe_privileged(info)  # only the scripted expert reads it
     goal_image = goal if isinstance(goal, np.ndarray) else goal[-1]
     result = EpisodeResult(seed, False, False, float(info.get("distance", np.nan)), 0)
+    result.every_position_moves = info.get("every_position_moves")
     if hasattr(agent, "trace_imagined"):
         agent.trace_imagined = record_video  # one extra rollout per plan, only for videos
     block = getattr(agent, "action_block", 1)

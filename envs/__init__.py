@@ -35,6 +35,7 @@ ENV_IDS = (
     "wm/PandaPush-v0",
     "wm/PandaPickPlace-v0",
     "wm/DMCReacherEasy-v0",
+    "wm/DMCReacherEasy-v1",
     "wm/DMCPointMassEasy-v0",
     "wm/OGBenchCube-v0",
 )
@@ -44,6 +45,7 @@ MAX_EPISODE_STEPS = {
     "wm/PandaPush-v0": 40,
     "wm/PandaPickPlace-v0": 40,
     "wm/DMCReacherEasy-v0": 50,
+    "wm/DMCReacherEasy-v1": 50,
     "wm/DMCPointMassEasy-v0": 50,
     "wm/OGBenchCube-v0": 200,  # OGBench's visual-cube-single episode length
 }
@@ -54,6 +56,8 @@ _ENTRY_POINTS = {
     "wm/PandaPush-v0": ("envs.panda_tasks:PandaPushEnv", {}),
     "wm/PandaPickPlace-v0": ("envs.panda_tasks:PandaPickPlaceEnv", {}),
     "wm/DMCReacherEasy-v0": ("envs.dmc:DMCEnv", {"task": "reacher_easy"}),
+    # v1: the same task with the arm drawn 3x thicker (rendering only), visible at 64 px.
+    "wm/DMCReacherEasy-v1": ("envs.dmc:DMCEnv", {"task": "reacher_easy", "arm_scale": 3.0}),
     "wm/DMCPointMassEasy-v0": ("envs.dmc:DMCEnv", {"task": "point_mass_easy"}),
     "wm/OGBenchCube-v0": ("envs.ogbench_cube:OGBenchCubeEnv", {}),
 }

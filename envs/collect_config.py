@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from gymnasium.envs.registration import registry
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
@@ -24,7 +25,11 @@ PANDA_IDS = {
     "wm/PandaPush-v0": "push",
     "wm/PandaPickPlace-v0": "pick_place",
 }
-DMC_IDS = {"wm/DMCReacherEasy-v0": "reacher_easy", "wm/DMCPointMassEasy-v0": "point_mass_easy"}
+DMC_IDS = {
+    "wm/DMCReacherEasy-v0": "reacher_easy",
+    "wm/DMCReacherEasy-v1": "reacher_easy",
+    "wm/DMCPointMassEasy-v0": "point_mass_easy",
+}
 
 
 class EntryChecks:
@@ -41,6 +46,15 @@ class EntryChecks:
             raise ValueError(f"id={self.id!r} and task={self.task!r} disagree ({self.IDS})")
         if self.max_episode_steps < 0:
             raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
+        # An id that fixes a setting (wm/DMCReacherEasy-v1: arm_scale=3) must not be recorded
+        # with another value: make_kwargs passes every field, which would override the id's.
+        spec = registry.get(self.id)
+        for key, value in (spec.kwargs if spec else {}).items():
+            if key != "task" and getattr(self, key, value) != value:
+                raise ValueError(
+                    f"id={self.id!r} draws {key}={value!r} but the config says "
+                    f"{key}={getattr(self, key)!r}; use the id's value or another id"
+                )
 
     def make_kwargs(self) -> dict[str, Any]:
         """Keywords for ``gym.make(self.id, ...)`` (JSON-able, stored in the dataset attrs); the

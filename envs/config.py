@@ -98,6 +98,10 @@ class DMCEnvConfig:
     """Success distance (m); a negative value uses the suite's own radius (target + finger size)."""
     action_dim: int = field(default=7)
     """Width of the padded action; the task's own action fills the first dims, the rest bound 0."""
+    arm_scale: float = 1.0
+    """Reacher: draw the arm and hand capsules this many times thicker (rendering only; physics,
+    reward and success are the suite's). At 64 px the suite's 1 cm radius is 1-2 px wide and an
+    encoder trained from pixels ignores it (wm/DMCReacherEasy-v1 uses 3)."""
 
     def __post_init__(self) -> None:
         if self.task not in DMC_TASKS:
@@ -108,3 +112,5 @@ class DMCEnvConfig:
             raise ValueError(f"action_repeat={self.action_repeat}: must be >= 1")
         if self.action_dim < 2:
             raise ValueError(f"action_dim={self.action_dim}: must be >= 2")
+        if not 0.5 <= self.arm_scale <= 10:
+            raise ValueError(f"arm_scale={self.arm_scale}: expected 0.5..10")

@@ -68,6 +68,9 @@ class DMCEnv(GoalImageEnv):
         self.goal_state = np.zeros(7, np.float32)
         self.goal_pixels = np.zeros((size, size, 3), np.uint8)
         self._renderer: mujoco.Renderer | None = None
+        self._thick_geoms: set[int] = set()
+        if self.cfg.arm_scale != 1.0 and domain == "reacher":
+            self._thick_geoms = {self.physics.model.name2id(n, "geom") for n in ("arm", "hand")}
 
     @property
     def control_hz(self) -> float:
@@ -120,6 +123,11 @@ class DMCEnv(GoalImageEnv):
                 self._renderer.scene.flags[flag] = 0  # 10x faster on CPU, barely visible at 64 px
             close_at_exit(self)
         self._renderer.update_scene(self.physics.data.ptr, camera=self.cfg.camera_id)
+        if self._thick_geoms:
+            scene = self._renderer.scene
+            for g in scene.geoms[: scene.ngeom]:
+                if g.objtype == mujoco.mjtObj.mjOBJ_GEOM and g.objid in self._thick_geoms:
+                    g.size[:2] *= self.cfg.arm_scale  # capsule radius (x, y); length unchanged
         return self._renderer.render().copy()  # (H, W, 3)
 
     def close(self) -> None:

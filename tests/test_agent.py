@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,11 @@ import torch
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
-from agent.config import AgentConfig, EnvSection, EvalConfig
+from agent.config import AgentConfig, EnvSection, EvalConfig, checkpoint_recommended
 from agent.energy import energy_grid, plot_energy
 from agent.factory import load_agent, make_env
 from agent.mpc import MPCAgent
+from agent.recommend import set_recommended
 from agent.replay import ReplayGoal
 from agent.rollout import run_episode
 from agent.video import compose_frame
@@ -109,6 +111,23 @@ def test_subgoals_switch_after_hold_steps():
     assert not torch.equal(agent._current_goal(), g0)
     with pytest.raises(ValueError, match="subgoal_hold_steps"):
         MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH).set_goal([image(1), image(2)])
+
+
+def test_recommended_settings_are_validated(tiny_checkpoint, tmp_path):
+    """Only agent.* / planner.* settings may travel with a checkpoint; the file stays intact."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    before = (checkpoint / "config.json").read_text()
+    for bad in ({"env.id": "x"}, {"agent.checkpoint": "elsewhere"}):
+        with pytest.raises(ValueError, match="only agent"):
+            set_recommended(checkpoint, bad)
+    assert (checkpoint / "config.json").read_text() == before
+    assert checkpoint_recommended(checkpoint) == {}
+    mode = (checkpoint / "config.json").stat().st_mode
+    set_recommended(checkpoint, {"planner.horizon": 3})
+    assert checkpoint_recommended(checkpoint) == {"planner.horizon": 3}
+    assert (checkpoint / "config.json").stat().st_mode == mode
+    assert load_agent(str(checkpoint)) is not None  # still a loadable checkpoint
 
 
 def test_agent_config_rejects_bad_values():
@@ -272,10 +291,15 @@ def run_app(module: str, *overrides: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
+    """Also: the checkpoint's recommended settings apply, except those given explicitly."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    recommended = {"planner.horizon": 2, "planner.iterations": 5, "agent.energy_reduce": "sum"}
+    set_recommended(checkpoint, recommended)
     out = tmp_path / "eval"
     proc = run_app(
         "agent.eval",
-        f"agent.checkpoint={tiny_checkpoint}",
+        f"agent.checkpoint={checkpoint}",
         "episodes=2",
         "env.max_steps=3",
         "videos=1",
@@ -288,6 +312,10 @@ def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
     for key in ("success_rate", "episodes", "mean_final_distance", "plan_ms_p50", "plan_ms_p95"):
         assert key in results
     assert results["episodes"] == 2 and results["plans"] == 6
+    used = results["config"]
+    assert used["planner"]["horizon"] == 2 and used["agent"]["energy_reduce"] == "sum"
+    assert used["planner"]["iterations"] == 2  # the command line wins over the checkpoint
+    assert "planner.horizon=2" in proc.stdout and "planner.iterations" not in proc.stdout
     assert (out / "videos" / "episode_000.mp4").stat().st_size > 1000
     assert (out / "energy.png").exists()
 

@@ -55,3 +55,36 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
     assert row["dataset_size"] == {"path": str(reacher_data), "episodes": 2, "steps": 60}
     table = (tmp_path / "anchors.md").read_text()
     assert "| reacher (wm/DMCReacherEasy-v0) |" in table and "86" in table  # LeWM's figure
+
+
+def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:
+    """v1 only changes pixels: the same seed and actions give the same states, and the arm
+    covers several times more pixels (what an encoder trained at 64 px needs to see it)."""
+    import numpy as np
+
+    runs = {}
+    for env_id in ("wm/DMCReacherEasy-v0", "wm/DMCReacherEasy-v1"):
+        env = gym.make(env_id)
+        obs, _ = env.reset(seed=5)
+        states, frames = [obs["state"]], [obs["pixels"]]
+        for t in range(6):
+            action = np.zeros(7, np.float32)
+            action[:2] = (0.8, -0.6) if t % 2 else (-0.5, 0.9)
+            obs, *_ = env.step(action)
+            states.append(obs["state"])
+            frames.append(obs["pixels"])
+        runs[env_id] = np.stack(states), np.stack(frames).astype(int)
+    (s0, f0), (s1, f1) = runs.values()
+    np.testing.assert_array_equal(s0, s1)
+    # Arm pixels: those that change between the frames (the target and the arena stay put).
+    moving0 = (np.abs(np.diff(f0, axis=0)).sum(-1) > 30).sum()
+    moving1 = (np.abs(np.diff(f1, axis=0)).sum(-1) > 30).sum()
+    assert moving1 > 1.5 * moving0 > 0  # measured 1.9x
+
+
+def test_collect_refuses_a_setting_the_id_fixes() -> None:
+    from envs.collect_config import DMCEnvEntry
+
+    with pytest.raises(ValueError, match="arm_scale=3.0"):
+        DMCEnvEntry(id="wm/DMCReacherEasy-v1", task="reacher_easy", arm_scale=1.0)
+    assert DMCEnvEntry(id="wm/DMCReacherEasy-v1", task="reacher_easy", arm_scale=3.0)

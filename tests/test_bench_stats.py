@@ -25,5 +25,5 @@ def test_success_table_names_the_checkpoint_and_its_distinguishing_overrides():
     row = base | {"overrides": [*shared, "agent.energy_reduce=sum"]}
     assert extra_overrides(row) == ["agent.energy_reduce=sum"]
     md = to_markdown({"a": base | {"overrides": shared}, "b": row}, "test machine")
-    assert "| ck | 50 | 0.22 | [0.13, 0.35] |" in md
+    assert "| ck | 50 | 0.22 | [0.13, 0.35] | 0.64 | [0.50, 0.76] |" in md
     assert "| ck agent.energy_reduce=sum | 50 |" in md

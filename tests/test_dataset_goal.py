@@ -82,10 +82,46 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
     for kind in ("expert", "random"):
         with initialize_config_module("configs", version_base="1.3"):
             cfg = eval_config(compose("eval", overrides=[*common, f"agent.kind={kind}"]))
-        rates[kind] = evaluate(cfg, tmp_path / kind, progress=False)["success_rate"]
+        summary = evaluate(cfg, tmp_path / kind, progress=False)
+        rates[kind] = summary["success_rate"]
+        flags = [e["every_position_moves"] for e in summary["per_episode"]]
+        assert summary["moving_episodes"] == sum(flags) and None not in flags
     assert rates["expert"] == 1.0
     with (
         pytest.raises(ValueError, match="env.dataset"),
         initialize_config_module("configs", version_base="1.3"),
     ):
         eval_config(compose("eval", overrides=["env.protocol=dataset"]))
+
+
+def test_episodes_that_need_the_cube_moved_are_flagged(tmp_path):
+    """`every_position_moves` is true exactly when both the end effector and the cube are
+    farther than the threshold from their goal places (computed here from the recording)."""
+    from envs.dataset import open_dataset
+    from envs.sim_state import set_sim_state
+
+    out = tmp_path / "push40.h5"
+    env = gym.make(ENV_ID)
+    ep = record_episode(env, make_policy("expert", env, seed=3), 3)  # 40 steps, pushes
+    write_episode_part(tmp_path / "parts", 0, ep)
+    merge_parts(tmp_path / "parts", out, dataset_root_attrs(ENV_ID, {}, env, {"name": "expert"}))
+    episode = open_dataset(out)[0]
+    probe = gym.make(ENV_ID)
+    probe.reset(seed=3)
+    base = probe.unwrapped
+
+    def cube(t: int) -> np.ndarray:
+        set_sim_state(probe, episode.sim_states[t])
+        return base.data.xpos[base._cube_body].copy()
+
+    goals = DatasetGoal(gym.make(ENV_ID), out, offset=10)
+    flags = []
+    for seed in range(40):
+        _, info = goals.reset(seed=seed)
+        _, start = goals.start
+        ee = np.linalg.norm(episode.states[start + 10][:3] - episode.states[start][:3])
+        moved = np.linalg.norm(cube(start + 10) - cube(start))
+        threshold = goals.task_distance.threshold
+        assert info["every_position_moves"] == (ee > threshold and moved > threshold)
+        flags.append(info["every_position_moves"])
+    assert any(flags) and not all(flags)  # windows before and during the push

@@ -20,7 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """`write(tmp)` then rename over `path`: a kill leaves the old file, never a half one."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
     os.replace(tmp, path)
@@ -33,9 +34,9 @@ def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[
     payload = json.loads(cfg_path.read_text())
     file = f"{key}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    _write_atomic(checkpoint / file, lambda p: save_file(state, str(p)))
+    write_atomic(checkpoint / file, lambda p: save_file(state, str(p)))
     payload.setdefault("extra", {})[key] = {"file": file, **entry}
-    _write_atomic(cfg_path, lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))
+    write_atomic(cfg_path, lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))
     return checkpoint / file
 
 
