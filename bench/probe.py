@@ -10,7 +10,8 @@ and the open-loop latent error at the planning horizon against copy-last.
         --model random-init=random-init lewm=checkpoints/push_lewm push_tiny=checkpoints/push_tiny
 
 `random-init` builds the default frozen tiny V-JEPA encoder (configs/world_model/tiny.yaml) with
-its seeded random init. Use probe datasets collected with a seed none of the models trained on
+its seeded random init; `encoder:runs/pretrain/encoder` the same encoder with `wm-pretrain`'s
+weights (V-JEPA objective, with or without SIGReg). Use probe datasets collected with a seed none of the models trained on
 (scripts/make_checkpoints.sh does). Writes bench/results/probe.json and .md.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -121,8 +123,20 @@ def plan_cost(model, samples: int = 300, horizon: int = 5, reps: int = 3) -> flo
 
 
 def load(spec: str):
+    """`random-init`, `encoder:<wm-pretrain output>` (the tiny encoder with those weights, no
+    trained predictor) or a world-model checkpoint; returns (model, has a trained predictor)."""
     if spec == "random-init":
         return build_world_model(WorldModelConfig()).eval().requires_grad_(False), False
+    if spec.startswith("encoder:"):
+        source = spec.removeprefix("encoder:")
+        hf = json.loads((Path(source) / "config.json").read_text())  # its crop and patch size
+        cfg = WorldModelConfig()
+        enc = replace(
+            cfg.encoder, source=source, crop_size=hf["crop_size"], patch_size=hf["patch_size"]
+        )
+        pred = replace(cfg.predictor, embed_dim=hf["hidden_size"])  # untrained, sized to fit
+        model = build_world_model(replace(cfg, encoder=enc, predictor=pred))
+        return model.eval().requires_grad_(False), False
     return load_world_model(spec), True
 
 
@@ -183,7 +197,12 @@ def markdown(res: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="+", required=True)
-    ap.add_argument("--model", nargs="+", required=True, help="name=checkpoint_dir|random-init")
+    ap.add_argument(
+        "--model",
+        nargs="+",
+        required=True,
+        help="name=checkpoint_dir | random-init | encoder:<wm-pretrain out_dir>/encoder",
+    )
     ap.add_argument("--horizon", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "probe"))
@@ -193,6 +212,11 @@ def main() -> None:
     res = run(args.data, models, args.horizon, args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    old = out.with_suffix(".json")
+    if old.exists():  # keep rows of models not re-run, if they were probed on the same data
+        previous = json.loads(old.read_text())
+        if previous.get("data") == res["data"] and previous.get("horizon") == res["horizon"]:
+            res["models"] = {**previous["models"], **res["models"]}
     out.with_suffix(".json").write_text(json.dumps(res, indent=2))
     out.with_suffix(".md").write_text(markdown(res))
     print(markdown(res))

@@ -55,6 +55,9 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
     assert row["dataset_size"] == {"path": str(reacher_data), "episodes": 2, "steps": 60}
     table = (tmp_path / "anchors.md").read_text()
     assert "| reacher (wm/DMCReacherEasy-v0) |" in table and "86" in table  # LeWM's figure
+    # The thick-arm twin shares the pixel-free rows; its learned cell is its own.
+    twin = next(line for line in table.splitlines() if line.startswith("| reacher1 "))
+    assert "as reacher (same recorded states" in twin and "| not run |" in twin
 
 
 def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:

@@ -74,3 +74,22 @@ def test_pretrain_exports_a_loadable_encoder(tmp_path):
     assert z.shape == (1, 2, 4, 16) and torch.isfinite(z).all()
     assert not torch.allclose(z, fresh(frames))  # the EMA target moved away from the init
     assert (tmp_path / "tb").is_dir() and (tmp_path / "pretrain_config.json").is_file()
+
+
+def test_probe_bench_loads_a_pretrained_encoder(tmp_path):
+    """bench/probe.py's `encoder:<dir>` row is that encoder (frozen, no trained predictor)."""
+    from bench.probe import load
+
+    videos = [ep.pixels for ep in synthetic_episodes(2, length=6, size=16)]
+    cfg = PretrainConfig(
+        encoder=ENC, out_dir=str(tmp_path), steps=2, batch_size=2, log_every=1, ckpt_every=2,
+        optim=OptimConfig(lr=1e-3, warmup_steps=1, decay_steps=1),
+    )  # fmt: skip
+    folder = pretrain(cfg, videos=videos)
+    model, has_predictor = load(f"encoder:{folder}")
+    assert not has_predictor and not any(p.requires_grad for p in model.parameters())
+    enc = build_encoder(replace(ENC, source=str(folder)))
+    ours = {k: v for k, v in model.state_dict().items() if k.startswith("encoder.")}
+    theirs = {f"encoder.{k}": v for k, v in enc.state_dict().items()}
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
