@@ -353,6 +353,24 @@ def test_wm_demo_reaches_with_the_shipped_checkpoint(tmp_path):
     assert (out / "videos" / "episode_000.mp4").exists()
 
 
+def test_demo_task_selects_env_budget_and_checkpoint():
+    """`wm-demo task=push` is the push env, its 40-step budget and the shipped lewm model,
+    which then plans with the settings that checkpoint recommends."""
+    from hydra import compose, initialize_config_module
+
+    from agent.config import apply_recommended, register_configs
+
+    register_configs()
+    with initialize_config_module("configs", version_base="1.3"):
+        reach = compose("demo")
+        push = compose("demo", overrides=["task=pickplace", "env.max_steps=30"])
+    assert (reach.env.id, reach.env.max_steps) == ("wm/PandaReach-v0", 20)
+    assert push.env.id == "wm/PandaPickPlace-v0" and push.env.max_steps == 30
+    assert push.agent.checkpoint == "checkpoints/pickplace_lewm"
+    assert apply_recommended(push, ["task=pickplace"])["planner.horizon"] == 5
+    assert push.planner.horizon == 5 and push.agent.energy_reduce == "sum"
+
+
 def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):
     from agent.energy import main
 
