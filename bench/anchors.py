@@ -75,7 +75,8 @@ PUBLISHED = {
 }
 PUBLISHED["reacher1"] = {k: f"{v}; suite rendering" for k, v in PUBLISHED["reacher"].items()}
 # Tasks that differ only in pixels: the oracle and random rows (which never see pixels) of one
-# hold for the other when the eval data records the same states (checked by the caller).
+# hold for the other when both eval sets record the same states. data/reacher1_eval.h5 and
+# data/reacher_eval.h5 do (same seeds, policy and actions; compared when they were made).
 SAME_PHYSICS = {"reacher1": "reacher"}
 THEIR_DATA = (
     "LeWM: 10k episodes x ~200 steps per task (frameskip 5), end-to-end training for hours "
