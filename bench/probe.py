@@ -11,8 +11,8 @@ and the open-loop latent error at the planning horizon against copy-last.
 
 `random-init` builds the default frozen tiny V-JEPA encoder (configs/world_model/tiny.yaml) with
 its seeded random init; `encoder:runs/pretrain/encoder` the same encoder with `wm-pretrain`'s
-weights (V-JEPA objective, with or without SIGReg). Use probe datasets collected with a seed none of the models trained on
-(scripts/make_checkpoints.sh does). Writes bench/results/probe.json and .md.
+weights (V-JEPA objective, with or without SIGReg). Use probe datasets collected with a seed
+none of the models trained on (scripts/make_checkpoints.sh does). Writes bench/results/probe.json and .md.
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
             f"| {row.get('protocol', 'task')} | {row['task']} | {row['agent']} "
             f"| {' '.join([row.get('checkpoint') or '-', *extra_overrides(row)])} | {n} "
             f"| {row['success_rate']:.2f} | [{lo:.2f}, {hi:.2f}] | {row['success_any_rate']:.2f} "
-            f"| [{lo_any:.2f}, {hi_any:.2f}] | {moving_cell(row)} | {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
+            f"| [{lo_any:.2f}, {hi_any:.2f}] | {moving_cell(row)} "
+            f"| {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
             f"| {row['plan_ms_p95']:.0f} |"
         )
     return "\n".join(lines) + "\n"
