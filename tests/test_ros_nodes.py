@@ -184,6 +184,9 @@ def test_non_finite_energies_are_an_error_status_with_zero_commands(ros) -> None
     status = last_status(ros.obs)
     assert "non-finite energy" in status["message"] and status["error"] == status["message"]
     assert int(status["commands"]) > 0
+    # The status and the commands are separate topics: the commands it counts may still be
+    # in flight to the observer.
+    assert ros.obs.wait_for(lambda: bool(actions(ros.obs)), 10), ros.logs()
     sent = actions(ros.obs)
     assert sent and all(not a.any() for _, a in sent)
 
