@@ -68,6 +68,7 @@ def load_agent(
     device: str = "cpu",
     env: gym.Env | None = None,
     agent_cfg: AgentConfig | None = None,
+    recommended: bool = True,
     **planner_overrides: Any,
 ) -> MPCAgent:
     """The learned agent from a checkpoint directory, bounded by the env it was trained on.
@@ -77,6 +78,12 @@ def load_agent(
     (`config.json` "env"); a planner config's own bounds may narrow them. With `env`, its
     contract must fit the checkpoint's (same id, rate, image size, dims; bounds not wider),
     else ValueError naming both values.
+
+    With `recommended` and no `agent_cfg`, the checkpoint's `extra.recommended_eval` settings
+    apply as they do in `wm-eval` (agent/config.py): its `agent.*` keys build the agent config,
+    its `planner.*` keys fill the named CEM planner's fields that `planner_overrides` leave
+    unset. That way a lewm checkpoint deployed over ROS 2 plans over its 5 blocks, as measured,
+    instead of the CEM default of one step. A planner *config* is taken as given.
     """
     from world_model import load_world_model
 
@@ -96,6 +103,8 @@ def load_agent(
     if env is not None:
         where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
         contract.check_compatible(EnvContract.from_env(env), where=where)
+    if recommended and agent_cfg is None and isinstance(planner, str):
+        agent_cfg, planner_overrides = _with_recommended(path, planner, planner_overrides)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
     cfg = dataclasses.replace(cfg, device=device, **planner_overrides)
     low, high = (
@@ -112,6 +121,28 @@ def load_agent(
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
     head, proposer = _learned_energy_modules(path, agent_cfg, device)
     return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, proposer)
+
+
+def _with_recommended(
+    path: Path, planner: str, overrides: dict[str, Any]
+) -> tuple[AgentConfig | None, dict[str, Any]]:
+    """(agent config, planner overrides) with the checkpoint's recommended settings filled in;
+    `planner.*` keys only for CEM, the planner they were measured with (as `planner=mppi` on
+    the wm-eval command line drops them)."""
+    from agent.config import checkpoint_recommended
+
+    rec = checkpoint_recommended(path)
+    agent_keys = {k[len("agent.") :]: v for k, v in rec.items() if k.startswith("agent.")}
+    planner_keys = {
+        k[len("planner.") :]: v
+        for k, v in rec.items()
+        if k.startswith("planner.") and planner == "cem"
+    }
+    unknown = [k for k in agent_keys if k not in {f.name for f in dataclasses.fields(AgentConfig)}]
+    if unknown:
+        raise ValueError(f"{path}/config.json: recommended agent settings {unknown} do not exist")
+    agent_cfg = AgentConfig(**agent_keys) if agent_keys else None
+    return agent_cfg, {**planner_keys, **overrides}
 
 
 def _learned_energy_modules(path: Path, agent_cfg: AgentConfig | None, device: str):

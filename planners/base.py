@@ -191,6 +191,10 @@ class SamplingPlanner:
         std = self._sample_std(0).expand(num_envs, horizon, -1)  # (E, H, A), reset every plan
         seen_finite = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         best = torch.full((num_envs,), float("inf"), device=self.device)
+        hold = self.bounds.hold_still(num_envs, horizon)  # (E, H, A)
+        # select="best": the lowest-cost candidate scored so far, per env
+        best_seen = torch.full((num_envs,), float("inf"), device=self.device)
+        best_plan = hold.clone()
 
         for it in range(cfg.iterations):
             # 1. Sample around the mean; candidate 0 is the mean itself (never lose the incumbent).
@@ -209,6 +213,8 @@ class SamplingPlanner:
             )  # (E, S, H, A)
             noise[:, 0] = 0.0
             samples = self.bounds.project(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
+            if cfg.hold_candidate:  # candidate 1: staying put always competes
+                samples[:, 1] = hold
 
             # 2. Score every env's candidates in one batched call.
             costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)
@@ -221,6 +227,9 @@ class SamplingPlanner:
             index = elite_idx[:, :, None, None].expand(-1, -1, horizon, self.action_dim)
             elites = torch.gather(samples, 1, index)  # (E, K, H, A)
             best = elite_costs[:, 0]
+            better = best < best_seen  # False for +inf and NaN-free by sanitize_costs
+            best_plan = torch.where(better[:, None, None], elites[:, 0], best_plan)
+            best_seen = torch.where(better, best, best_seen)
 
             # 4. Refit the sampling distribution; an env with no finite cost keeps its old one.
             new_mean, new_std = self._refit(elites, elite_costs, mean, std, it)
@@ -228,11 +237,9 @@ class SamplingPlanner:
             mean = torch.where(keep, new_mean, mean)
             std = torch.where(keep, new_std, std)
 
-        plan = self.bounds.project(mean)
+        plan = self.bounds.project(best_plan if cfg.select == "best" else mean)
         # Every cost of an env was non-finite: we know nothing, so hold still.
-        plan = torch.where(
-            seen_finite[:, None, None], plan, self.bounds.hold_still(num_envs, horizon)
-        )
+        plan = torch.where(seen_finite[:, None, None], plan, hold)
         self._mean = plan.clone()
         self.last_cost = best
         return plan

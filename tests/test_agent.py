@@ -145,6 +145,32 @@ def test_load_agent_from_checkpoint(tiny_checkpoint):
     assert agent.image_size == 64
 
 
+def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint, tmp_path):
+    """The ROS 2 / scripting path plans as wm-eval does: the checkpoint's recommended CEM
+    budget and energy unless the caller says otherwise; never for another planner."""
+    import shutil
+
+    from agent.recommend import set_recommended
+
+    path = tmp_path / "rec"
+    shutil.copytree(tiny_checkpoint, path)
+    set_recommended(
+        path, {"planner.horizon": 3, "planner.num_samples": 24, "agent.energy_reduce": "sum"}
+    )
+    agent = load_agent(path)
+    assert (agent.planner.cfg.horizon, agent.planner.cfg.num_samples) == (3, 24)
+    assert agent.cfg.energy_reduce == "sum"
+    agent = load_agent(path, num_samples=20, num_elites=4)
+    assert (agent.planner.cfg.horizon, agent.planner.cfg.num_samples) == (3, 20)
+    agent = load_agent(path, "mppi")
+    assert agent.planner.cfg.horizon != 3 and agent.cfg.energy_reduce == "sum"
+    plain = load_agent(path, recommended=False)
+    assert plain.planner.cfg.horizon != 3 and plain.cfg.energy_reduce == "last"
+    set_recommended(path, {"agent.no_such_field": 1})
+    with pytest.raises(ValueError, match="no_such_field"):
+        load_agent(path)
+
+
 def test_load_agent_takes_bounds_from_the_checkpoint_contract(tiny_checkpoint):
     agent = load_agent(tiny_checkpoint, num_samples=8, num_elites=2, iterations=1)
     np.testing.assert_allclose(agent.action_high, reach_contract().action_high)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -54,6 +55,7 @@ class Clips:
     clip_len: int
     starts: Tensor  # (C,) flat index of each clip's first frame
     block: int = 1
+    weights: Tensor | None = None  # (C,) sampling weights; None = every clip equally often
 
     @staticmethod
     def build(data: LatentSet, episodes: Tensor, clip_len: int, block: int = 1) -> Clips:
@@ -78,8 +80,17 @@ class Clips:
         actions = self.data.actions[steps].flatten(-2)  # (B, T - 1, k, 7) -> (B, T - 1, k * 7)
         return self.data.latents[frame], actions, self.data.states[frame]
 
+    def span_frames(self) -> Tensor:
+        """(C, span) flat indices of every control-rate frame each clip covers."""
+        span = (self.clip_len - 1) * self.block + 1
+        return self.starts[:, None] + torch.arange(span)
+
     def clip_ids(self, step: int, batch_size: int, seed: int) -> Tensor:
-        """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations)."""
+        """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations;
+        weighted draws with replacement when `weights` is set), a function of (seed, step)."""
+        if self.weights is not None:
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
+            return torch.multinomial(self.weights, batch_size, replacement=True, generator=gen)
         if len(self) < batch_size:
             # tiny datasets: sample with replacement, still a function of (seed, step)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -90,3 +101,53 @@ class Clips:
             len(self), generator=torch.Generator().manual_seed(seed * 7919 + epoch)
         )
         return perm[pos * batch_size : (pos + 1) * batch_size]
+
+
+def moving_clips(positions: Tensor, clips: Clips, threshold: float) -> Tensor:
+    """(C,) bool: every task position moves farther than `threshold` from where it was at the
+    clip's first frame, at some frame of the clip. `positions` is `(F, K, D)` per flat frame
+    (`recorded_task_positions`). All K must move: Panda's end effector always does, so this
+    picks the clips where the cube moves too, i.e. contact."""
+    frames = clips.span_frames()  # (C, S)
+    if frames.numel() and int(frames.max()) >= len(positions):
+        raise ValueError(
+            f"task positions cover {len(positions)} frames, the clips reach frame {int(frames.max())}"
+        )
+    pos = positions[frames]  # (C, S, K, D)
+    shift = (pos - pos[:, :1]).norm(dim=-1).amax(dim=1)  # (C, K)
+    return (shift > threshold).all(dim=-1)
+
+
+def recorded_task_positions(paths: list[str]) -> Tensor:
+    """`(F, K, D)` float32 task positions (envs/distance.py: the env's own `task_positions`,
+    else body centres) of every recorded frame, in the flat frame order of `load_frames` /
+    `cached_latents`: each simulator state is restored into an env of the recorded id."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the wm/* ids)
+    from envs.dataset import open_dataset
+    from envs.distance import TaskDistance
+    from envs.sim_state import set_sim_state
+
+    out = []
+    for path in paths:
+        with open_dataset(path) as reader:
+            env = gym.make(reader.attrs["env_id"])
+            try:
+                env.reset(seed=0)
+                read = TaskDistance(env)
+                for ep in reader:
+                    if ep.sim_states is None:
+                        raise ValueError(
+                            f"{path}: {ep.attrs.get('name', 'an episode')} has no simulator "
+                            "states, which train.oversample_moving needs; re-collect it with "
+                            "wm-collect"
+                        )
+                    for state in ep.sim_states:
+                        set_sim_state(env, state)
+                        out.append(read.features())
+            finally:
+                env.close()
+    if not out:
+        raise ValueError("no frames in the given datasets")
+    return torch.as_tensor(np.stack(out), dtype=torch.float32)

@@ -93,6 +93,15 @@ class TrainConfig:
     (LeWM); `clip`: all frames of the batch at once. With a CPU-sized batch (32-64 clips) a
     per-step test sees too few samples to notice a low-rank latent (measured: effective rank
     6 of 192 at batch 32); pooling the time steps gives it batch x clip_len samples."""
+    oversample_moving: float = 1.0
+    """Sampling weight of training clips in which *every* task position (Panda: end effector
+    and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
+    1 = uniform clips, as before. Why: the cube moves in few recorded windows, so a predictor
+    trained on uniform clips learns the arm well and contact barely (measured with the "object
+    moves" column of bench/results/success.md). Needs datasets with simulator states."""
+    moving_threshold: float = 0.01
+    """Displacement (the env's distance unit, m for Panda) above which a task position counts
+    as moving within a clip, for `oversample_moving`."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -151,6 +160,11 @@ class TrainConfig:
             )
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
+        if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):
+            raise ValueError(
+                f"train.oversample_moving={self.oversample_moving} must be >= 1 (1 = uniform) "
+                f"and moving_threshold={self.moving_threshold} > 0"
+            )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"train.val_fraction={self.val_fraction} must be in [0, 1)")
         if self.device.split(":")[0] not in ("cpu", "cuda"):

@@ -24,7 +24,13 @@ from tqdm import tqdm
 from envs.contract import EnvContract
 from world_model.checkpoint import save_world_model
 from world_model.config import WorldModelConfig
-from world_model.data import Clips, input_stats, split_episodes
+from world_model.data import (
+    Clips,
+    input_stats,
+    moving_clips,
+    recorded_task_positions,
+    split_episodes,
+)
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
@@ -95,6 +101,8 @@ class Trainer:
             raise ValueError(
                 f"no training clips of {cfg.clip_len} frames {block} steps apart (episodes too short?)"
             )
+        if cfg.oversample_moving > 1.0:
+            self.train_clips.weights = self.moving_weights(self.train_clips)
         if cfg.batch_size % self.dist.world_size:
             raise ValueError(
                 f"batch_size={cfg.batch_size} not divisible by world size {self.dist.world_size}"
@@ -131,6 +139,20 @@ class Trainer:
         wm_cfg = with_input_stats(cfg.world_model, data, train_eps)
         model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
         return model, data, train_eps, val_eps
+
+    def moving_weights(self, clips: Clips) -> Tensor:
+        """`oversample_moving` for each clip in which every task position moves, 1 for the rest."""
+        cfg = self.cfg
+        positions = recorded_task_positions(list(cfg.data))
+        moving = moving_clips(positions, clips, cfg.moving_threshold)
+        frac = moving.float().mean().item()
+        drawn = cfg.oversample_moving * frac / (cfg.oversample_moving * frac + 1 - frac)
+        self.log(
+            f"clips where every task position moves > {cfg.moving_threshold}: "
+            f"{int(moving.sum())} of {len(moving)} ({frac:.1%}); drawn x{cfg.oversample_moving:g}, "
+            f"so {drawn:.1%} of each batch"
+        )
+        return torch.where(moving, cfg.oversample_moving, 1.0).double()
 
     def env_contract(self) -> EnvContract | None:
         """The env the data came from; travels with the weights (config.json "env")."""
