@@ -83,6 +83,10 @@ class AgentConfig:
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
     budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
+    stay_if_better: bool = False
+    """Hold still when the current observation's energy, kept for the whole horizon, is no
+    higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Assumes a zero
+    action holds the robot where it is (position-delta control, as the Panda tasks)."""
     learned_subgoals: bool = False
     """Aim the latent distance at the checkpoint's learned sub-goal proposer's latent
     (world_model/subgoals.py) instead of the goal: one goal image, no demonstration."""

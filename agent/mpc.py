@@ -117,6 +117,11 @@ class PlanningAgent(BaseAgent):
         """Batched cost of candidate plans `(E, S, H, A) -> (E, S)` from the current state."""
         raise NotImplementedError
 
+    def stay_energy(self) -> float | None:
+        """Cost of staying where the agent is, on the planner's scale, without a model (the
+        world keeps still when the robot does); None: never compared."""
+        return None
+
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
         """One control step: (H, W, 3) uint8 image and (7,) state -> (7,) clipped action."""
         replanned = not self._queue
@@ -132,6 +137,13 @@ class PlanningAgent(BaseAgent):
             broken = best is not None and not np.isfinite(self._queued_energy)
             self._queued_error = NON_FINITE_ENERGY if broken else ""
             plan_np = plan.detach().cpu().numpy()
+            stay = self.stay_energy()
+            if stay is not None and not broken and stay <= self._queued_energy:
+                # Where it stands already scores no worse than any plan: stay put. Zero is
+                # "hold" for position-delta arms (the Panda tasks), not for torque control;
+                # clip_action below keeps it inside the bounds.
+                plan_np = np.zeros_like(plan_np)
+                self._queued_energy = stay
             self.last_plan = plan_np
             blocks = min(blocks_to_execute(self.execute_steps, self.action_block), len(plan_np))
             self._queue.extend(unblock(plan_np[:blocks], self.action_low.size))  # [blocks*k, A]
@@ -284,6 +296,22 @@ class MPCAgent(PlanningAgent):
         if self.subgoals is None:
             return goal
         return self.subgoals(z_now, goal.expand_as(z_now))
+
+    @torch.no_grad()
+    def stay_energy(self) -> float | None:
+        """With `agent.stay_if_better`: the energy of the observed latent held for the whole
+        horizon, i.e. of the hold-still plan if the model predicted it exactly. Why: near the
+        goal a model that drifts under zero action scores every plan, staying included, worse
+        than standing still; the lewm agent reached protocol=dataset goals far more often than
+        it held them (bench/results/success.md)."""
+        if not self.cfg.stay_if_better or not self._history:
+            return None
+        goal = self._current_goal()  # [1, N, D]
+        z_now = self._history[-1][0][None]  # [1, N, D]
+        target = self.planning_target(z_now, goal)
+        horizon = self.planner.cfg.horizon
+        z = z_now[:, None, None].expand(-1, 1, horizon, -1, -1)  # [1, 1, H, N, D]
+        return float(self.plan_energy(z, goal, target)[0, 0, -1])
 
     def plan_energy(
         self, z: torch.Tensor, goal: torch.Tensor, target: torch.Tensor | None = None

@@ -171,6 +171,29 @@ def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint
         load_agent(path)
 
 
+def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpoint):
+    """At the goal image, staying costs 0 (the observed latent is the goal's), which no
+    imagined plan beats: the command is exactly zero, and the reported energy is staying's.
+    When a plan beats staying the agent plans as usual; without the option it never stops."""
+    budget = {"num_samples": 16, "num_elites": 4, "iterations": 2, "horizon": 2}
+    stay = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(stay_if_better=True), **budget)
+    stay.set_goal(image(0))
+    assert np.array_equal(stay.act(image(0), np.zeros(7)), np.zeros(7, np.float32))
+    assert stay.stats.energy == 0.0
+    stay.reset()
+    stay.set_goal(image(0))
+    stay.observe(image(1), np.zeros(7))
+    assert stay.stay_energy() > 0  # away from the goal, staying costs something
+    stay.reset()
+    stay.set_goal(image(0))
+    stay.stay_energy = lambda: float("inf")  # any plan beats staying: it plans as usual
+    plain = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(), **budget)
+    plain.set_goal(image(0))
+    moved = plain.act(image(0), np.zeros(7))
+    assert np.abs(moved).max() > 0  # without the option it never stops
+    assert np.array_equal(stay.act(image(0), np.zeros(7)), moved)
+
+
 def test_load_agent_takes_bounds_from_the_checkpoint_contract(tiny_checkpoint):
     agent = load_agent(tiny_checkpoint, num_samples=8, num_elites=2, iterations=1)
     np.testing.assert_allclose(agent.action_high, reach_contract().action_high)

@@ -96,9 +96,10 @@ class TrainConfig:
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
-    1 = uniform clips, as before. Why: the cube moves in few recorded windows, so a predictor
-    trained on uniform clips learns the arm well and contact barely (measured with the "object
-    moves" column of bench/results/success.md). Needs datasets with simulator states."""
+    1 = uniform clips, as before. Meant to teach contact; measured, it does not help here:
+    in the shipped lewm data 35 % of the 15-step clips already move the cube > 3 cm, and x4
+    (69 % of each batch) lowered protocol=dataset success (push 0.44 -> 0.24, pick-place
+    0.38 -> 0.28 held at the end, bench/results/success.md). Needs simulator states."""
     moving_threshold: float = 0.01
     """Displacement (the env's distance unit, m for Panda) above which a task position counts
     as moving within a clip, for `oversample_moving`."""
