@@ -184,6 +184,33 @@ def test_encoder_from_trains_only_a_new_predictor(tmp_path, one_thread):
         replace(cfg, idm_weight=1.0).__post_init__()
 
 
+def test_init_from_starts_at_a_saved_models_weights(tmp_path, one_thread):
+    """train.init_from: step 0 holds the source's weights (BatchNorm statistics included),
+    training moves on from there, and another architecture is refused by name."""
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=8, size=16))
+    LeWMTrainer(tiny_train_cfg(tmp_path / "src", h5)).run()
+    src = load_world_model(tmp_path / "src" / "world_model").state_dict()
+    cont = LeWMTrainer(
+        tiny_train_cfg(tmp_path / "cont", h5, init_from=str(tmp_path / "src" / "world_model"))
+    )
+    start = cont.model.state_dict()
+    assert all(torch.equal(src[k], start[k]) for k in src)
+    cont.run()
+    assert not torch.equal(
+        cont.model.state_dict()["encoder.projector.fc1.weight"], src["encoder.projector.fc1.weight"]
+    )
+    wide = replace(lewm_cfg(), predictor=replace(lewm_cfg().predictor, width=48))
+    with pytest.raises(ValueError, match="architecture differs"):
+        LeWMTrainer(
+            tiny_train_cfg(
+                tmp_path / "w",
+                h5,
+                world_model=wide,
+                init_from=str(tmp_path / "src" / "world_model"),
+            )
+        )
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = build_world_model(lewm_cfg("tokens", block=3, history=3))
     save_world_model(model.eval(), tmp_path / "wm")

@@ -88,6 +88,9 @@ class TrainConfig:
     the limit, and without the encoder in the loop it trains ~10x more steps per CPU second.
     The encoder config comes from that checkpoint; SIGReg and the inverse-dynamics loss, which
     shape the encoder, are off."""
+    init_from: str | None = None
+    """A saved world model (same architecture) whose weights this run starts from, with a fresh
+    optimizer and schedule: continue a shipped model's training on more steps or data."""
     sigreg_over: str = "step"
     """`lewm` only: the sample set SIGReg tests. `step`: each time step's batch on its own
     (LeWM); `clip`: all frames of the batch at once. With a CPU-sized batch (32-64 clips) a

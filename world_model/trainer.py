@@ -93,6 +93,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.encoder_key: str | None = None
         self.model, data, train_eps, val_eps = self.build_model_and_data(latents)
+        if cfg.init_from is not None:
+            self.init_weights(cfg.init_from)
         data = data.to(self.device)
         block = self.model.action_block
         self.train_clips = Clips.build(data, train_eps, cfg.clip_len, block)
@@ -139,6 +141,25 @@ class Trainer:
         wm_cfg = with_input_stats(cfg.world_model, data, train_eps)
         model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
         return model, data, train_eps, val_eps
+
+    def init_weights(self, checkpoint: str) -> None:
+        """Start from a saved world model's weights (fresh optimizer and schedule); a resumed
+        run then overwrites them with its own checkpoint, so resuming stays exact."""
+        from world_model.checkpoint import load_world_model
+
+        source = load_world_model(checkpoint, self.device).state_dict()
+        own = self.model.state_dict()
+        mismatched = sorted(
+            k for k in own.keys() | source.keys()
+            if k not in own or k not in source or own[k].shape != source[k].shape
+        )  # fmt: skip
+        if mismatched:
+            raise ValueError(
+                f"train.init_from={checkpoint}: its architecture differs from this run's in "
+                f"{len(mismatched)} tensors, e.g. {mismatched[:3]}; use the same world_model config"
+            )
+        self.model.load_state_dict(source)
+        self.log(f"initialised all {len(own)} tensors from {checkpoint}")
 
     def moving_weights(self, clips: Clips) -> Tensor:
         """`oversample_moving` for each clip in which every task position moves, 1 for the rest."""
