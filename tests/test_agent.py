@@ -239,7 +239,12 @@ def test_load_agent_refuses_another_task_and_accepts_narrower_bounds(tiny_checkp
 def test_shipped_checkpoints_carry_their_env_contract():
     from world_model import load_world_model
 
-    for name, env_id in [("reach_tiny", "wm/PandaReach-v0"), ("push_tiny", "wm/PandaPush-v0")]:
+    shipped = [
+        ("reach_tiny", "wm/PandaReach-v0"),
+        ("push_tiny", "wm/PandaPush-v0"),
+        ("reach1_tiny", "wm/PandaReach-v1"),
+    ]
+    for name, env_id in shipped:
         contract = load_world_model(REPO / "checkpoints" / name).env_contract
         env = gym.make(env_id)
         contract.check_compatible(EnvContract.from_env(env))  # exact: no narrowing either
