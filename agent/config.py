@@ -213,18 +213,26 @@ def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
     )
 
 
+def recommended_unless_given(
+    checkpoint: str | Path, given: set[str], other_planner: bool
+) -> dict[str, Any]:
+    """The checkpoint's recommended settings minus the dotted keys in `given`, and minus every
+    `planner.*` key when another planner than the one they were measured with (CEM) is used."""
+    return {
+        key: value
+        for key, value in checkpoint_recommended(checkpoint).items()
+        if key not in given and not (other_planner and key.startswith("planner."))
+    }
+
+
 def apply_recommended(cfg: DictConfig, explicit: list[str]) -> dict[str, Any]:
     """Set the checkpoint's recommended settings on `cfg`, except those the user gave in
     `explicit` (Hydra's command-line overrides): a lewm checkpoint then plans as measured
     without a user copying its budget, and any setting stays overridable. Returns what it set.
     """
     given = {o.split("=", 1)[0].lstrip("+~") for o in explicit}
-    other_planner = "planner" in given  # planner=mppi: its own defaults, not the CEM budget
-    applied = {
-        key: value
-        for key, value in checkpoint_recommended(cfg.agent.checkpoint).items()
-        if key not in given and not (other_planner and key.startswith("planner."))
-    }
+    # planner=mppi: its own defaults, not the CEM budget
+    applied = recommended_unless_given(cfg.agent.checkpoint, given, "planner" in given)
     for key, value in applied.items():
         OmegaConf.update(cfg, key, value, merge=False)
     return applied

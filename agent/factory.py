@@ -129,15 +129,12 @@ def _with_recommended(
     """(agent config, planner overrides) with the checkpoint's recommended settings filled in;
     `planner.*` keys only for CEM, the planner they were measured with (as `planner=mppi` on
     the wm-eval command line drops them)."""
-    from agent.config import checkpoint_recommended
+    from agent.config import recommended_unless_given
 
-    rec = checkpoint_recommended(path)
+    given = {f"planner.{k}" for k in overrides}
+    rec = recommended_unless_given(path, given, other_planner=planner != "cem")
     agent_keys = {k[len("agent.") :]: v for k, v in rec.items() if k.startswith("agent.")}
-    planner_keys = {
-        k[len("planner.") :]: v
-        for k, v in rec.items()
-        if k.startswith("planner.") and planner == "cem"
-    }
+    planner_keys = {k[len("planner.") :]: v for k, v in rec.items() if k.startswith("planner.")}
     unknown = [k for k in agent_keys if k not in {f.name for f in dataclasses.fields(AgentConfig)}]
     if unknown:
         raise ValueError(f"{path}/config.json: recommended agent settings {unknown} do not exist")

@@ -227,9 +227,10 @@ class SamplingPlanner:
             index = elite_idx[:, :, None, None].expand(-1, -1, horizon, self.action_dim)
             elites = torch.gather(samples, 1, index)  # (E, K, H, A)
             best = elite_costs[:, 0]
-            better = best < best_seen  # False for +inf and NaN-free by sanitize_costs
-            best_plan = torch.where(better[:, None, None], elites[:, 0], best_plan)
-            best_seen = torch.where(better, best, best_seen)
+            if cfg.select == "best":
+                better = best < best_seen  # False for +inf; sanitize_costs leaves no NaN
+                best_plan = torch.where(better[:, None, None], elites[:, 0], best_plan)
+                best_seen = torch.where(better, best, best_seen)
 
             # 4. Refit the sampling distribution; an env with no finite cost keeps its old one.
             new_mean, new_std = self._refit(elites, elite_costs, mean, std, it)
