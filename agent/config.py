@@ -83,6 +83,11 @@ class AgentConfig:
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
     budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
+    reachability_margin: float = 0.0
+    """Steps the head may read before it counts: the energy adds max(head - margin, 0). Why:
+    the head sees the cube from far (bench/results/energy_configs.md) but is blurred within its
+    few-step error near the goal, where the latent distance is sharper; a margin about that
+    error leaves the last steps to the distance."""
     stay_if_better: bool = False
     """Hold still when the current observation's energy, kept for the whole horizon, is no
     higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Assumes a zero
@@ -96,6 +101,10 @@ class AgentConfig:
             raise ValueError(
                 f"agent.distance_weight={self.distance_weight}, agent.reachability_weight="
                 f"{self.reachability_weight}: energy weights must be >= 0"
+            )
+        if self.reachability_margin < 0:
+            raise ValueError(
+                f"agent.reachability_margin={self.reachability_margin}: must be >= 0 steps"
             )
         if self.distance_weight == 0 and self.reachability_weight == 0:
             raise ValueError("agent.distance_weight and agent.reachability_weight are both 0")

@@ -332,7 +332,8 @@ class MPCAgent(PlanningAgent):
             e = e.cumsum(-1)
         if cfg.reachability_weight > 0:
             head = self.reachability
-            e = e + cfg.reachability_weight * head(z, goal[:, None, None]) / head.cfg.budget
+            steps = (head(z, goal[:, None, None]) - cfg.reachability_margin).clamp(min=0)
+            e = e + cfg.reachability_weight * steps / head.cfg.budget
         return e
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:

@@ -10,6 +10,15 @@ next to the published LeWM / DINO-WM / PLDM / RC-aux figures.
         --train-data data/reacher_train.h5 --train-time "..."
     PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --table    # markdown from the JSON only
 
+The held-out eval sets (their per-episode starts are in anchors.json; re-running the random row
+on a rebuilt set reproduces them exactly):
+
+    wm-collect env=ogbench_cube policy.name=ogbench_plan policy.noise=0.1 \
+        env.max_episode_steps=100 num_episodes=30 seed=100000 output=data/ogbench_cube_eval.h5
+    wm-collect env=dmc_reacher_easy_v1 policy.name=mixed policy.expert_fraction=0.5 \
+        policy.noise=0.3 policy.noise_max=1.0 num_episodes=30 seed=100000 \
+        output=data/reacher1_eval.h5
+
 Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.dataset_goal.DatasetGoal` (protocol=dataset,
 the one implementation) starts each episode from a recorded state of a held-out trajectory and
 takes as the goal image the frame 25 control steps later; 50 control steps of budget, 50

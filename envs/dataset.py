@@ -272,6 +272,13 @@ class EpisodeReader:
         g = self._file[f"data/{self.names[i]}"]
         return {"name": self.names[i], **{k: _decode(v) for k, v in g.attrs.items()}}
 
+    def goal_pixels(self, i: int) -> np.ndarray:
+        """Episode i's goal image `(H, W, 3)` uint8 without reading its frames."""
+        try:
+            return self._file[f"data/{self.names[i]}/goal/pixels"][()]
+        except OSError as err:
+            raise DatasetError(f"{self.path}: data/{self.names[i]}: corrupt data ({err})") from err
+
     def __getitem__(self, i: int) -> Episode:
         name = self.names[i]
         g = self._file[f"data/{name}"]

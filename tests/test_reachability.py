@@ -40,6 +40,20 @@ def test_pairs_are_hindsight_labels_clipped_to_the_budget():
     assert (steps > 8).float().mean() > 0.2  # hard negatives from the same episode
 
 
+def test_cross_episode_goals_are_labelled_out_of_reach():
+    eps = drifting_episodes()
+    cfg = ReachabilityConfig(budget=8, far_fraction=0.0, cross_fraction=0.5)
+    z, goal, label = PairSampler(eps, cfg, torch.Generator().manual_seed(2)).sample(4000)
+    other = (z[:, 1] != goal[:, 1]).any(-1)  # the second token is constant within an episode
+    assert 0.4 < other.float().mean() < 0.6
+    assert torch.all(label[other] == 8)
+    # the rest stay hindsight pairs of one episode, within the budget here (far_fraction=0)
+    steps = torch.round((goal[~other, 0, 0] - z[~other, 0, 0]) * 10).long()
+    assert torch.equal(label[~other].long(), steps) and torch.all(steps <= 8)
+    with pytest.raises(ValueError, match="cross_fraction"):
+        ReachabilityConfig(cross_fraction=1.5)
+
+
 def test_head_learns_temporal_distance_and_round_trips(tmp_path):
     cfg = ReachabilityConfig(budget=10, steps=400, batch_size=128, embed_dim=32, hidden_dim=64)
     head, metrics = train_head(drifting_episodes(), cfg, log_every=0)
@@ -81,6 +95,17 @@ def test_agent_energy_adds_the_head_only_when_weighted(tmp_path):
     with torch.no_grad():
         expected = dist.plan_energy(z, goal) + 2.0 * only.plan_energy(z, goal)
         torch.testing.assert_close(both.plan_energy(z, goal), expected)
+        # A margin subtracts steps from the head and floors at 0: past the budget it is off.
+        cfg = AgentConfig(reachability_weight=2.0, reachability_margin=1.5)
+        margin = MPCAgent(wm, planner, low, -low, cfg, head)
+        steps = head(z, goal[:, None, None])
+        expected = dist.plan_energy(z, goal) + 2.0 * (steps - 1.5).clamp(min=0) / 5
+        torch.testing.assert_close(margin.plan_energy(z, goal), expected)
+        cfg = AgentConfig(reachability_weight=2.0, reachability_margin=5.0)
+        off = MPCAgent(wm, planner, low, -low, cfg, head)
+        torch.testing.assert_close(off.plan_energy(z, goal), dist.plan_energy(z, goal))
+    with pytest.raises(ValueError, match="reachability_margin"):
+        AgentConfig(reachability_margin=-1.0)
 
 
 def test_subgoal_proposer_learns_the_stride_and_steers_the_agent(tmp_path):
@@ -111,3 +136,37 @@ def test_subgoal_proposer_learns_the_stride_and_steers_the_agent(tmp_path):
         target = agent.planning_target(z[:1], z[-1:])  # 3 steps along the drift, not the goal
     # Closer to frame 3 than half its 0.3 separation from the current frame (goal: 3.0 away).
     assert abs(float(target[0, 0, 0] - z[3, 0, 0])) < 0.15
+
+
+def test_metric_head_is_zero_at_the_goal_and_learns_temporal_distance():
+    cfg = ReachabilityConfig(
+        budget=10, steps=400, batch_size=128, embed_dim=16, hidden_dim=32, kind="metric"
+    )
+    head, metrics = train_head(drifting_episodes(), cfg, log_every=0)
+    assert metrics["val_spearman"] > 0.8
+    z = torch.randn(5, 2, 4)
+    with torch.no_grad():
+        assert torch.all(head(z, z) == 0)  # a distance: exactly 0 at the goal, whatever z
+        assert torch.all(head(z, z.flip(0))[[0, 1, 3, 4]] > 0)
+    with pytest.raises(ValueError, match="kind"):
+        ReachabilityConfig(kind="quasimetric")
+
+
+def test_task_goal_proposer_uses_only_successful_episodes_and_their_goal():
+    from world_model.subgoals import SubgoalConfig, sample_triplets, train_proposer
+
+    eps = drifting_episodes(6, length=20)
+    goals = torch.stack([e[-1] + 10.0 for e in eps])  # a task goal beyond every episode's end
+    z, goal, target = sample_triplets(eps, 4, 500, torch.Generator().manual_seed(0), goals)
+    assert torch.all(goal[:, 0, 0] - z[:, 0, 0] > 9.9)  # the task goal, not a later frame
+    ahead = torch.round((target[:, 0, 0] - z[:, 0, 0]) * 20 / 3).long()  # 3 / 20 per frame
+    assert torch.all((ahead >= 0) & (ahead <= 4)) and (ahead == 4).float().mean() > 0.6
+    cfg = SubgoalConfig(stride=4, steps=50, hidden_dim=16, goal="task", only_success=True)
+    with pytest.raises(ValueError, match="one encoded task goal"):
+        train_proposer(eps, cfg, log_every=0)
+    with pytest.raises(ValueError, match="1 of 6 episodes succeeded"):
+        train_proposer(eps, cfg, 0, goals, torch.tensor([1, 0, 0, 0, 0, 0]).bool())
+    _, metrics = train_proposer(eps, cfg, 0, goals, torch.tensor([1, 1, 1, 0, 1, 0]).bool())
+    assert np.isfinite(metrics["val_mse"])
+    with pytest.raises(ValueError, match="goal="):
+        SubgoalConfig(goal="demo")

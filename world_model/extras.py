@@ -13,17 +13,21 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+T = TypeVar("T")
+
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`write(tmp)` then rename over `path`: a kill leaves the old file, never a half one."""
+    """`write(tmp)` then rename over `path`: a kill leaves the old file, never a half one. The
+    file is made world-readable like the checkpoint's other files (safetensors writes 0600)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -88,10 +92,35 @@ def encode_episodes(
     return out
 
 
+@torch.no_grad()
+def encode_task_goals(world_model: Any, paths: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each episode's recorded goal image, encoded `(E, N, D)`, and whether the episode reached
+    it `(E,)` bool: the collector stores the task's goal image with every episode, which is
+    exactly what a user gives the agent (protocol=task), unlike a hindsight frame."""
+    from envs.dataset import open_dataset
+
+    goals, success = [], []
+    for path in paths:
+        with open_dataset(path) as reader:
+            for i in range(len(reader)):
+                goals.append(torch.as_tensor(reader.goal_pixels(i)).permute(2, 0, 1))
+                success.append(bool(reader.episode_attrs(i).get("success", False)))
+    if not goals:
+        raise ValueError(f"no episodes in {paths}")
+    frames = torch.stack(goals)  # [E, 3, H, W]
+    z = torch.cat(
+        [
+            world_model.encode(frames[i : i + 64][None])[0].float().cpu()
+            for i in range(0, len(frames), 64)
+        ]
+    )
+    return z, torch.tensor(success)
+
+
 def split_episodes(
-    episodes: list[torch.Tensor], val_fraction: float, generator: torch.Generator
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """(train, validation) episodes, a seeded split by whole episodes."""
+    episodes: list[T], val_fraction: float, generator: torch.Generator
+) -> tuple[list[T], list[T]]:
+    """(train, validation) episodes (or episode indices), a seeded split by whole episodes."""
     order = torch.randperm(len(episodes), generator=generator).tolist()
     n_val = max(1, round(len(episodes) * val_fraction))
     if len(episodes) - n_val < 1:

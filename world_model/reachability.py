@@ -39,6 +39,11 @@ class ReachabilityConfig:
 
     budget: int = 25
     """Labels and predictions are clipped to this many control steps (LeWM plans 5 x 5)."""
+    kind: str = "mlp"
+    """"mlp": a pair MLP on both embedded latents. "metric": a distance in a learned embedding,
+    budget x (1 - exp(-mean |f(z) - f(goal)|)); why: it is exactly 0 at the goal and smooth
+    near it, where the MLP's few-step error (val MAE ~4 steps) blurs the last centimetres,
+    while f can still weight the latent directions the cube moves."""
     embed_dim: int = 128
     """Width each latent is projected to before the pair MLP."""
     hidden_dim: int = 256
@@ -46,6 +51,12 @@ class ReachabilityConfig:
     far_fraction: float = 0.5
     """Share of pairs whose goal is any later frame of the episode (hard negatives when more
     than `budget` ahead); the rest are drawn within the budget."""
+    cross_fraction: float = 0.0
+    """Share of pairs whose goal is a frame of another episode, labelled `budget`. Why: within
+    one episode the cube rarely moves, so a head trained on hindsight pairs alone learns to
+    read the arm and, like the latent distance, calls "arm at its goal pose, cube not pushed"
+    near (bench/results/energy_ablation.md); another episode's frame shows the cube elsewhere,
+    which is out of reach within the budget."""
     steps: int = 3000
     """Optimiser steps."""
     batch_size: int = 256
@@ -63,12 +74,15 @@ class ReachabilityConfig:
         for name in ("budget", "embed_dim", "hidden_dim", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ReachabilityConfig.{name}={getattr(self, name)}: must be >= 1")
-        if not 0 <= self.far_fraction <= 1:
-            raise ValueError(f"ReachabilityConfig.far_fraction={self.far_fraction}: in [0, 1]")
+        for name in ("far_fraction", "cross_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"ReachabilityConfig.{name}={getattr(self, name)}: in [0, 1]")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"ReachabilityConfig.val_fraction={self.val_fraction}: in (0, 1)")
         if not self.lr > 0:
             raise ValueError(f"ReachabilityConfig.lr={self.lr}: must be > 0")
+        if self.kind not in ("mlp", "metric"):
+            raise ValueError(f"ReachabilityConfig.kind={self.kind!r}: expected mlp or metric")
 
 
 class ReachabilityHead(nn.Module):
@@ -78,6 +92,13 @@ class ReachabilityHead(nn.Module):
         super().__init__()
         self.cfg, self.num_tokens, self.latent_dim = cfg, num_tokens, latent_dim
         width = num_tokens * latent_dim
+        if cfg.kind == "metric":
+            self.metric = nn.Sequential(
+                nn.Linear(width, cfg.hidden_dim),
+                nn.GELU(),
+                nn.Linear(cfg.hidden_dim, cfg.embed_dim),
+            )
+            return
         self.embed = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cfg.embed_dim), nn.GELU())
         self.mlp = nn.Sequential(
             nn.Linear(3 * cfg.embed_dim, cfg.hidden_dim),
@@ -93,6 +114,9 @@ class ReachabilityHead(nn.Module):
                 f"reachability head takes latents (..., {self.num_tokens}, {self.latent_dim}); "
                 f"got {tuple(z.shape)} and goal {tuple(goal.shape)}"
             )
+        if self.cfg.kind == "metric":
+            s = (self.metric(z.flatten(-2)) - self.metric(goal.flatten(-2))).abs().mean(-1)
+            return (1 - torch.exp(-s)) * self.cfg.budget
         a = self.embed(z.flatten(-2))  # [..., F]: the goal is embedded once, then broadcast
         g = self.embed(goal.flatten(-2))  # [..., F]
         a, g = torch.broadcast_tensors(a, g)
@@ -124,7 +148,17 @@ class PairSampler:
         reach = torch.where(far, ahead, ahead.clamp(max=budget))
         d = (torch.rand(n, generator=g) * (reach + 1)).long()  # goal d frames ahead
         start, goal = self.offset[ep] + t, self.offset[ep] + t + d
-        return self.z[start], self.z[goal], d.clamp(max=budget).float()
+        label = d.clamp(max=budget).float()
+        cross = torch.rand(n, generator=g) < self.cfg.cross_fraction
+        if len(self.episodes) > 1 and bool(cross.any()):
+            # another episode (never the same one), any of its frames, out of reach
+            other = (ep + torch.randint(1, len(self.episodes), (n,), generator=g)) % len(
+                self.episodes
+            )
+            frame = (torch.rand(n, generator=g) * (self.last[other] + 1)).long()
+            goal = torch.where(cross, self.offset[other] + frame, goal)
+            label = torch.where(cross, torch.full_like(label, budget), label)
+        return self.z[start], self.z[goal], label
 
 
 def train_head(

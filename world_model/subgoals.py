@@ -19,7 +19,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from world_model.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
+from world_model.extras import (
+    cli_episodes,
+    encode_task_goals,
+    fit,
+    load_extra,
+    save_extra,
+    split_episodes,
+)
 
 KEY = "subgoals"
 
@@ -44,11 +51,21 @@ class SubgoalConfig:
     """Episodes held out to report the error."""
     seed: int = 0
     """Seeds the split, the pairs and the initial weights."""
+    goal: str = "hindsight"
+    """"hindsight": the goal is a later frame of the same episode. "task": the goal is the
+    episode's recorded task goal image, the one a user gives at protocol=task; why: a hindsight
+    frame shows the arm where the episode happened to be, a task goal image shows where the
+    task wants it, and the two differ most in the push and pick-place goals the agent misses."""
+    only_success: bool = False
+    """Train only on episodes that reached their task goal (the `success` attr): with
+    `goal=task`, a failed episode's path does not lead to its goal image."""
 
     def __post_init__(self) -> None:
         for name in ("stride", "hidden_dim", "steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SubgoalConfig.{name}={getattr(self, name)}: must be >= 1")
+        if self.goal not in ("hindsight", "task"):
+            raise ValueError(f"SubgoalConfig.goal={self.goal!r}: expected hindsight or task")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"SubgoalConfig.val_fraction={self.val_fraction}: in (0, 1)")
 
@@ -79,10 +96,15 @@ class SubgoalProposer(nn.Module):
 
 
 def sample_triplets(
-    episodes: list[Tensor], stride: int, n: int, generator: torch.Generator
+    episodes: list[Tensor],
+    stride: int,
+    n: int,
+    generator: torch.Generator,
+    task_goals: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(current, goal, target) latents `(n, N, D)` each: goal d >= 0 frames ahead, target
-    min(stride, d) frames ahead, all in one episode."""
+    min(stride, d) frames ahead, all in one episode. With `task_goals (E, N, D)` the goal is
+    the episode's task goal instead, and the target `stride` frames ahead (or its last)."""
     z = torch.cat(episodes)  # [sum T, N, D]
     lengths = torch.tensor([len(e) for e in episodes])
     offset = torch.cumsum(lengths, 0) - lengths
@@ -90,26 +112,51 @@ def sample_triplets(
     t = (torch.rand(n, generator=generator) * lengths[ep]).long()
     d = (torch.rand(n, generator=generator) * (lengths[ep] - t)).long()
     start = offset[ep] + t
+    if task_goals is not None:
+        ahead = (lengths[ep] - 1 - t).clamp(max=stride)
+        return z[start], task_goals[ep], z[start + ahead]
     return z[start], z[start + d], z[start + d.clamp(max=stride)]
 
 
 def train_proposer(
-    episodes: list[Tensor], cfg: SubgoalConfig, log_every: int = 500
+    episodes: list[Tensor],
+    cfg: SubgoalConfig,
+    log_every: int = 500,
+    task_goals: Tensor | None = None,
+    success: Tensor | None = None,
 ) -> tuple[SubgoalProposer, dict[str, float]]:
-    """Fit a proposer; returns it and its held-out error relative to proposing the goal."""
+    """Fit a proposer; returns it and its held-out error relative to proposing the goal.
+
+    `task_goals (E, N, D)` (needed by `cfg.goal="task"`) and `success (E,)` (needed by
+    `cfg.only_success`) are per episode, as `world_model.extras.encode_task_goals` reads them."""
+    if cfg.goal == "task" and (task_goals is None or len(task_goals) != len(episodes)):
+        raise ValueError("SubgoalConfig.goal=task needs one encoded task goal per episode")
+    if cfg.only_success:
+        if success is None or len(success) != len(episodes):
+            raise ValueError("SubgoalConfig.only_success needs one success flag per episode")
+        keep = torch.nonzero(success).flatten().tolist()
+        if len(keep) < 2:
+            raise ValueError(f"only_success: {len(keep)} of {len(episodes)} episodes succeeded")
+        episodes = [episodes[i] for i in keep]
+        task_goals = task_goals[keep] if task_goals is not None else None
     gen = torch.Generator().manual_seed(cfg.seed)
-    train_eps, val_eps = split_episodes(episodes, cfg.val_fraction, gen)
+    train_ids, val_ids = split_episodes(list(range(len(episodes))), cfg.val_fraction, gen)
+    train_eps = [episodes[i] for i in train_ids]
+    val_eps = [episodes[i] for i in val_ids]
+    use_goals = cfg.goal == "task"
+    train_goals = task_goals[train_ids] if use_goals else None
+    val_goals = task_goals[val_ids] if use_goals else None
     _, num_tokens, latent_dim = episodes[0].shape
     torch.manual_seed(cfg.seed)
     model = SubgoalProposer(cfg, num_tokens, latent_dim)
 
     def batch_loss() -> Tensor:
-        z, goal, target = sample_triplets(train_eps, cfg.stride, cfg.batch_size, gen)
+        z, goal, target = sample_triplets(train_eps, cfg.stride, cfg.batch_size, gen, train_goals)
         return nn.functional.mse_loss(model(z, goal), target)
 
     fit(model, batch_loss, cfg.steps, cfg.lr, cfg.weight_decay, log_every)
     with torch.no_grad():
-        z, goal, target = sample_triplets(val_eps, cfg.stride, 4096, gen)
+        z, goal, target = sample_triplets(val_eps, cfg.stride, 4096, gen, val_goals)
         err = (model(z, goal) - target).square().mean()
         metrics = {
             "val_mse": float(err),
@@ -140,8 +187,15 @@ def load_proposer(checkpoint: str | Path, device: str = "cpu") -> SubgoalPropose
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any SubgoalConfig field."""
     checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.subgoals")
-    model, metrics = train_proposer(episodes, SubgoalConfig(**fields))
-    info = {**metrics, "data": data, "episodes": len(episodes)}
+    cfg = SubgoalConfig(**fields)
+    goals = success = None
+    if cfg.goal == "task" or cfg.only_success:
+        from world_model import load_world_model
+
+        goals, success = encode_task_goals(load_world_model(checkpoint).eval(), data)
+    model, metrics = train_proposer(episodes, cfg, task_goals=goals, success=success)
+    used = int(success.sum()) if cfg.only_success else len(episodes)
+    info = {**metrics, "data": data, "episodes": used}
     print(json.dumps(metrics), "->", save_proposer(model, checkpoint, info), flush=True)
 
 
