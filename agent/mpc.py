@@ -276,18 +276,30 @@ class MPCAgent(PlanningAgent):
             else None
         )  # [1, Tc-1, 7]
         wm, cfg = self.world_model, self.cfg
+        weights = self.energy_weights(z_ctx[:, -1], goal)
 
         @torch.no_grad()
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
             actions = actions.to(self.device, torch.float32)  # [E, S, H, k * A]
             z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
             if per_step:
-                return self.plan_energy(z, goal, target)  # [E, S, H]
+                return self.plan_energy(z, goal, target, weights)  # [E, S, H]
             if cfg.energy_reduce == "last":
                 z = z[:, :, -1:]  # [E, S, 1, N, D]: only the end is scored
-            return self.plan_energy(z, goal, target)[..., -1]  # [E, S]
+            return self.plan_energy(z, goal, target, weights)[..., -1]  # [E, S]
 
         return cost_fn
+
+    @torch.no_grad()
+    def energy_weights(self, z_now: torch.Tensor, goal: torch.Tensor) -> tuple[float, float]:
+        """(distance, reachability) weights of this plan. With `agent.reachability_switch`:
+        the head alone while it reads `z_now (1, N, D)` farther than the switch from the goal,
+        else the latent distance alone (weight 1); otherwise the configured weights."""
+        cfg = self.cfg
+        if cfg.reachability_switch <= 0:
+            return cfg.distance_weight, cfg.reachability_weight
+        near = float(self.reachability(z_now, goal)[0]) <= cfg.reachability_switch
+        return (1.0, 0.0) if near else (0.0, cfg.reachability_weight)
 
     @torch.no_grad()
     def planning_target(self, z_now: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
@@ -311,29 +323,38 @@ class MPCAgent(PlanningAgent):
         target = self.planning_target(z_now, goal)
         horizon = self.planner.cfg.horizon
         z = z_now[:, None, None].expand(-1, 1, horizon, -1, -1)  # [1, 1, H, N, D]
-        return float(self.plan_energy(z, goal, target)[0, 0, -1])
+        weights = self.energy_weights(z_now, goal)
+        return float(self.plan_energy(z, goal, target, weights)[0, 0, -1])
 
     def plan_energy(
-        self, z: torch.Tensor, goal: torch.Tensor, target: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        goal: torch.Tensor,
+        target: torch.Tensor | None = None,
+        weights: tuple[float, float] | None = None,
     ) -> torch.Tensor:
         """Energy after each imagined step `(E, S, H)` of latents `z (E, S, H, N, D)`.
 
         The planner ranks by the last entry: the latent distance to `target` (default: the
         goal `(E, N, D)`; a learned sub-goal) at the horizon ("last") or summed up to it
         ("sum"), plus the reachability head's steps-to-goal / budget there (always towards the
-        final goal). Plots use the whole row: how the chosen plan's energy evolves.
+        final goal). Plots use the whole row: how the chosen plan's energy evolves. `weights`
+        (distance, reachability) replace the configured ones (`energy_weights`).
         """
         cfg = self.cfg
         target = goal if target is None else target
-        e = cfg.distance_weight * self.world_model.energy(
+        w_dist, w_reach = (
+            (cfg.distance_weight, cfg.reachability_weight) if weights is None else weights
+        )
+        e = w_dist * self.world_model.energy(
             z, target[:, None, None], metric=cfg.energy_metric
         )  # [E, S, H]
         if cfg.energy_reduce == "sum":
             e = e.cumsum(-1)
-        if cfg.reachability_weight > 0:
+        if w_reach > 0:
             head = self.reachability
             steps = (head(z, goal[:, None, None]) - cfg.reachability_margin).clamp(min=0)
-            e = e + cfg.reachability_weight * steps / head.cfg.budget
+            e = e + w_reach * steps / head.cfg.budget
         return e
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:

@@ -170,3 +170,32 @@ def test_task_goal_proposer_uses_only_successful_episodes_and_their_goal():
     assert np.isfinite(metrics["val_mse"])
     with pytest.raises(ValueError, match="goal="):
         SubgoalConfig(goal="demo")
+
+
+def test_reachability_switch_hands_over_to_the_distance_near_the_goal():
+    model_cfg = WorldModelConfig(
+        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
+        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+    )
+    wm = build_world_model(model_cfg)
+    from planners import CEMConfig, make_planner
+
+    low = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
+    planner = make_planner(CEMConfig(num_samples=8, iterations=1, num_elites=2), low, -low)
+    n, d = wm.num_tokens, wm.latent_dim
+    head = ReachabilityHead(ReachabilityConfig(budget=10, kind="metric"), n, d)
+    cfg = AgentConfig(reachability_weight=2.0, reachability_switch=3.0)
+    agent = MPCAgent(wm, planner, low, -low, cfg, head)
+    goal = torch.randn(1, n, d)
+    with torch.no_grad():
+        far = goal + 100.0  # the metric head saturates near its budget, 10 > 3 steps
+        assert float(head(far, goal)[0]) > 3.0
+        assert agent.energy_weights(far, goal) == (0.0, 2.0)  # head alone while far
+        assert agent.energy_weights(goal, goal) == (1.0, 0.0)  # the goal itself: 0 steps
+        z = torch.randn(1, 2, 3, n, d)
+        only_distance = MPCAgent(wm, planner, low, -low, AgentConfig())
+        torch.testing.assert_close(
+            agent.plan_energy(z, goal, weights=(1.0, 0.0)), only_distance.plan_energy(z, goal)
+        )
+    with pytest.raises(ValueError, match="reachability_switch needs"):
+        AgentConfig(reachability_switch=3.0)

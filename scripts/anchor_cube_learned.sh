@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The cube:learned row of bench/results/anchors.md (issue 11), from scratch with the project's
+# own commands: OGBench's plan oracle as play data (400 episodes x 100 steps, ~4 min), the lewm
+# recipe's stage 1 end to end on it (1800 steps, ~11 min on 2 shared cores), the held-out eval
+# set (its starts reproduce the random and oracle rows' exactly), then 50 episodes of the
+# anchors' protocol (~15 min). The model stays in runs/ (not shipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export MUJOCO_GL=${MUJOCO_GL:-egl} OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
+cube() { .venv/bin/wm-collect env=ogbench_cube policy.name=ogbench_plan policy.noise=0.1 \
+  env.max_episode_steps=100 num_workers=1 "$@"; }
+cube num_episodes=400 seed=0 output=data/ogbench_cube_train.h5
+cube num_episodes=30 seed=100000 output=data/ogbench_cube_eval.h5
+.venv/bin/wm-train --config-name train_lewm world_model.predictor.use_state=false \
+  "data=[data/ogbench_cube_train.h5]" steps=1800 optim.decay_steps=600 sigreg_proj=128 \
+  out_dir=runs/cube_lewm
+# CEM at the anchors' budget (300 samples, top 30, 5 iterations) over 5 blocks of k = 2 steps,
+# replanning every block (the anchors execute all 25 planned steps; our blocks are shorter).
+PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task cube --agent learned \
+  --dataset data/ogbench_cube_eval.h5 --checkpoint runs/cube_lewm/world_model \
+  --train-data data/ogbench_cube_train.h5 \
+  --train-time "lewm recipe stage 1 only (conv encoder + 3 x 128 predictor end to end, SIGReg), 1800 steps, ~10 min on 2 shared CPU cores" \
+  --override planner.horizon=5 --override planner.num_samples=300 --override planner.num_elites=30 \
+  --override planner.iterations=5 --override agent.execute_steps=2 \
+  --override agent.energy_reduce=sum --override planner.select=best
