@@ -55,7 +55,7 @@ class ReachabilityConfig:
     """Share of pairs whose goal is a frame of another episode, labelled `budget`. Why: within
     one episode the cube rarely moves, so a head trained on hindsight pairs alone learns to
     read the arm and, like the latent distance, calls "arm at its goal pose, cube not pushed"
-    near (bench/results/energy_ablation.md); another episode's frame shows the cube elsewhere,
+    near (bench/results/energy_configs.md); another episode's frame shows the cube elsewhere,
     which is out of reach within the budget."""
     steps: int = 3000
     """Optimiser steps."""
