@@ -17,6 +17,19 @@ from world_model.reachability import (
     train_head,
 )
 
+# A world model small enough to build in every test, and a one-iteration CEM in Panda's bounds.
+TINY = WorldModelConfig(
+    encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
+    predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+)
+
+
+def small_planner():
+    from planners import CEMConfig, make_planner
+
+    low = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
+    return make_planner(CEMConfig(num_samples=8, iterations=1, num_elites=2), low, -low), low
+
 
 def drifting_episodes(n: int = 12, length: int = 30) -> list[torch.Tensor]:
     """Latents (T, 2, 4) whose first channel moves by 1/length per step from a random start."""
@@ -58,10 +71,7 @@ def test_head_learns_temporal_distance_and_round_trips(tmp_path):
     cfg = ReachabilityConfig(budget=10, steps=400, batch_size=128, embed_dim=32, hidden_dim=64)
     head, metrics = train_head(drifting_episodes(), cfg, log_every=0)
     assert metrics["val_spearman"] > 0.8 and metrics["val_mae_steps"] < 2.5
-    model_cfg = WorldModelConfig(
-        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
-        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
-    )
+    model_cfg = TINY
     ckpt = save_world_model(build_world_model(model_cfg), tmp_path / "wm")
     assert load_head(ckpt) is None
     save_head(head, ckpt, metrics)
@@ -73,15 +83,9 @@ def test_head_learns_temporal_distance_and_round_trips(tmp_path):
 
 
 def test_agent_energy_adds_the_head_only_when_weighted(tmp_path):
-    model_cfg = WorldModelConfig(
-        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
-        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
-    )
+    model_cfg = TINY
     wm = build_world_model(model_cfg)
-    from planners import CEMConfig, make_planner
-
-    low = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
-    planner = make_planner(CEMConfig(num_samples=8, iterations=1, num_elites=2), low, -low)
+    planner, low = small_planner()
     with pytest.raises(ValueError, match="no reachability head"):
         MPCAgent(wm, planner, low, -low, AgentConfig(reachability_weight=1.0))
     n, d = wm.num_tokens, wm.latent_dim
@@ -115,10 +119,7 @@ def test_subgoal_proposer_learns_the_stride_and_steers_the_agent(tmp_path):
     proposer, metrics = train_proposer(drifting_episodes(), cfg, log_every=0)
     # Far better than proposing the current latent or the goal itself.
     assert metrics["val_mse_vs_current"] < 0.3 and metrics["val_mse_vs_goal"] < 0.3
-    model_cfg = WorldModelConfig(
-        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
-        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
-    )
+    model_cfg = TINY
     ckpt = save_world_model(build_world_model(model_cfg), tmp_path / "wm")
     save_proposer(proposer, ckpt, metrics)
     z = drifting_episodes(1)[0]
@@ -126,10 +127,7 @@ def test_subgoal_proposer_learns_the_stride_and_steers_the_agent(tmp_path):
         load_proposer(ckpt)(z[:2], z[-1:].expand(2, -1, -1)),
         proposer(z[:2], z[-1:].expand(2, -1, -1)),
     )
-    low = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
-    from planners import CEMConfig, make_planner
-
-    planner = make_planner(CEMConfig(num_samples=8, iterations=1, num_elites=2), low, -low)
+    planner, low = small_planner()
     wm = build_world_model(model_cfg)
     agent = MPCAgent(wm, planner, low, -low, AgentConfig(), subgoals=proposer)
     with torch.no_grad():
@@ -173,15 +171,9 @@ def test_task_goal_proposer_uses_only_successful_episodes_and_their_goal():
 
 
 def test_reachability_switch_hands_over_to_the_distance_near_the_goal():
-    model_cfg = WorldModelConfig(
-        encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
-        predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
-    )
+    model_cfg = TINY
     wm = build_world_model(model_cfg)
-    from planners import CEMConfig, make_planner
-
-    low = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
-    planner = make_planner(CEMConfig(num_samples=8, iterations=1, num_elites=2), low, -low)
+    planner, low = small_planner()
     n, d = wm.num_tokens, wm.latent_dim
     head = ReachabilityHead(ReachabilityConfig(budget=10, kind="metric"), n, d)
     cfg = AgentConfig(reachability_weight=2.0, reachability_switch=3.0)
