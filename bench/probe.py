@@ -1,10 +1,12 @@
-"""Probing benchmark: does a world model's latent carry the cube, the hand and the gripper?
+"""Probing benchmark: does a world model's latent carry what the task's success depends on?
 
 Ranks encoders the way LeWM says to (never by prediction loss: a collapsed latent predicts
-itself perfectly): ridge (linear) probes from frozen per-frame latents to the cube position,
-the end-effector position and the gripper opening, fitted on half of the probe episodes and
-scored (R^2) on the other half; the effective rank of the latent covariance (collapse check);
-and the open-loop latent error at the planning horizon against copy-last.
+itself perfectly): ridge (linear) probes from frozen per-frame latents to the positions the
+env's success test compares (`task`: the Panda or OGBench cube, reacher's fingertip) and the
+recorded proprio state, plus on Panda envs the cube position, the end-effector position and
+the gripper opening; fitted on half of the probe episodes and scored (R^2) on the other half.
+Also the effective rank of the latent covariance (collapse check) and the open-loop latent
+error at the planning horizon against copy-last.
 
     .venv/bin/python -m bench.probe --data data/probe_push.h5 data/probe_pick.h5 \
         --model random-init=random-init lewm=checkpoints/push_lewm push_tiny=checkpoints/push_tiny
@@ -40,24 +42,37 @@ RIDGE_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
 def probe_targets(path: str) -> dict[str, np.ndarray]:
-    """Per-frame truth from the recorded simulator states: cube xyz, ee xyz (m), gripper [0, 1]."""
+    """Per-frame truth from the recorded simulator states. Every env: `task`, the positions its
+    success test compares (`task_positions`: OGBench's cube, reacher's fingertip), and
+    `proprio`, the recorded state vector. Panda envs add cube xyz, ee xyz (m), gripper [0, 1]."""
     import envs  # noqa: F401  (registers the wm/* ids)
+    from envs.panda import PandaEnv
+    from envs.sim_state import set_sim_state
 
     reader = open_dataset(path)
-    env = gym.make(reader.attrs["env_id"]).unwrapped
+    env = gym.make(reader.attrs["env_id"])
     env.reset(seed=0)
-    cube, ee, grip = [], [], []
+    base = env.unwrapped
+    panda = isinstance(base, PandaEnv)  # its state layout: ee xyz first, gripper last
+    out: dict[str, list] = {"task": [], "proprio": []}
+    if panda:
+        out |= {"cube": [], "ee": [], "gripper": []}
     for ep in reader:
         if ep.sim_states is None:
             raise ValueError(f"{path}: episodes lack simulator states; re-collect with wm-collect")
         for s in ep.sim_states:
-            env.set_sim_state(s)
-            cube.append(env.cube_pos())
-        ee.append(ep.states[:, :3])
-        grip.append(ep.states[:, 6:7])
+            set_sim_state(env, s)
+            out["task"].append(np.asarray(base.task_positions(), dtype=np.float64).ravel())
+            if panda and hasattr(base, "cube_pos"):
+                out["cube"].append(base.cube_pos())
+        out["proprio"].append(np.asarray(ep.states, dtype=np.float64))
+        if panda:
+            out["ee"].append(ep.states[:, :3])
+            out["gripper"].append(ep.states[:, 6:7])
     reader.close()
     env.close()
-    return {"cube": np.stack(cube), "ee": np.concatenate(ee), "gripper": np.concatenate(grip)}
+    stack = {"task": np.stack, "cube": np.stack}
+    return {k: stack.get(k, np.concatenate)(v) for k, v in out.items() if len(v)}
 
 
 def ridge_r2(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> float:
@@ -177,19 +192,24 @@ def markdown(res: dict) -> str:
         f"Open-loop error: MSE after {res['horizon']} predictor steps (blocks) / copy-last MSE.",
         f"Collapse flagged when the effective rank < {res['collapse_rank_threshold']:.0f}.",
         "",
-        "| model | layout | set | R^2 cube | R^2 ee | R^2 gripper | eff. rank | err/copy @H "
-        "| encode ms/frame | rollout 300x5 s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    qs = list(dict.fromkeys(q for row in res["models"].values() for st in row["sets"].values()
+                            for q in st["r2"]))  # fmt: skip
+    lines += [
+        "| model | layout | set | "
+        + " | ".join(f"R^2 {q}" for q in qs)
+        + " | eff. rank | err/copy @H | encode ms/frame | rollout 300x5 s |",
+        "|---|---|---|" + "---|" * len(qs) + "---|---|---|---|",
     ]
     for name, row in res["models"].items():
         for set_name, s in row["sets"].items():
             r2, ol = s["r2"], s.get("open_loop")
             ratio = f"{ol['ratio_at_horizon']:.2f}" if ol else "-"
+            cells = " | ".join(f"{r2[q]:.3f}" if q in r2 else "-" for q in qs)
             lines.append(
                 f"| {name} | {row['layout']} ({row['tokens']}x{row['dim']}) | {set_name} | "
-                f"{r2['cube']:.3f} | {r2['ee']:.3f} | {r2['gripper']:.3f} | "
-                f"{s['effective_rank']:.1f} | {ratio} | {s['encode_ms_per_frame']:.2f} | "
-                f"{row['plan_rollout_s']:.3f} |"
+                f"{cells} | {s['effective_rank']:.1f} | {ratio} | "
+                f"{s['encode_ms_per_frame']:.2f} | {row['plan_rollout_s']:.3f} |"
             )
     return "\n".join(lines) + "\n"
 

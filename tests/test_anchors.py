@@ -10,9 +10,10 @@ import pytest
 
 import envs  # noqa: F401
 from bench import anchors
-from envs.dataset import merge_parts, write_episode_part
+from envs.dataset import merge_parts, open_dataset, write_episode_part
 from envs.experts import make_policy
 from envs.rollout import dataset_root_attrs, record_episode
+from envs.sim_state import set_sim_state
 
 
 def test_wilson_interval_brackets_the_rate() -> None:
@@ -91,3 +92,20 @@ def test_collect_refuses_a_setting_the_id_fixes() -> None:
     with pytest.raises(ValueError, match="arm_scale=3.0"):
         DMCEnvEntry(id="wm/DMCReacherEasy-v1", task="reacher_easy", arm_scale=1.0)
     assert DMCEnvEntry(id="wm/DMCReacherEasy-v1", task="reacher_easy", arm_scale=3.0)
+
+
+def test_probe_reads_the_fingertip_on_reacher(reacher_data: Path) -> None:
+    """bench/probe.py on a non-Panda env: `task` is the fingertip the success test compares,
+    per recorded frame, and the Panda-only columns are absent (reacher's state has no gripper)."""
+    from bench.probe import probe_targets
+
+    truth = probe_targets(str(reacher_data))
+    assert set(truth) == {"task", "proprio"}
+    assert truth["task"].shape == (62, 3) and truth["proprio"].shape == (62, 7)
+    env = gym.make("wm/DMCReacherEasy-v0")
+    env.reset(seed=0)
+    ep = next(iter(open_dataset(str(reacher_data))))
+    set_sim_state(env, ep.sim_states[7])
+    assert truth["task"][7] == pytest.approx(env.unwrapped.task_positions().ravel())
+    assert truth["task"][:31, :2].std(0).min() > 0.01  # the arm moves within an episode
+    env.close()

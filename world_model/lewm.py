@@ -41,6 +41,7 @@ class LeWMLoss(nn.Module):
         sigreg_over: str = "step",
         idm_weight: float = 0.0,
         cached: bool = False,
+        within_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -50,6 +51,7 @@ class LeWMLoss(nn.Module):
         self.sigreg = SIGReg(num_proj)
         self.sigreg_over = sigreg_over
         self.idm_weight = idm_weight
+        self.within_weight = within_weight
         if idm_weight > 0 and not hasattr(self.encoder, "inverse"):
             raise ValueError(
                 "train.idm_weight > 0 needs an encoder with an inverse-dynamics head "
@@ -68,6 +70,11 @@ class LeWMLoss(nn.Module):
         else:
             per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
             reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
+            if self.within_weight > 0:
+                # what changes inside each clip, with the clip's constant content removed:
+                # across episodes SIGReg is met by scenery alone (reacher's target)
+                within = z - z.mean(dim=1, keepdim=True)  # (B, T, N, D)
+                reg = reg + self.within_weight * self.sigreg(within.flatten(0, 2))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
         idm = loss.new_zeros(())
         if self.idm_weight > 0:

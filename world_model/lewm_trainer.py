@@ -101,6 +101,7 @@ class LeWMTrainer(Trainer):
             cfg.sigreg_over,
             cfg.idm_weight,
             cached=cfg.encoder_from is not None,
+            within_weight=cfg.sigreg_within,
         )
 
     @staticmethod

@@ -96,6 +96,12 @@ class TrainConfig:
     (LeWM); `clip`: all frames of the batch at once. With a CPU-sized batch (32-64 clips) a
     per-step test sees too few samples to notice a low-rank latent (measured: effective rank
     6 of 192 at batch 32); pooling the time steps gives it batch x clip_len samples."""
+    sigreg_within: float = 0.0
+    """`lewm` only: weight (relative to `sigreg_weight`) of a second SIGReg on the latents minus
+    their clip's mean, i.e. on what changes within a clip. Across episodes the plain test can be
+    met by episode-constant scenery alone (reacher's target, measured: an episode-constant
+    latent the predictor copies); this one asks the moving parts for unit variance too.
+    0 = LeWM's SIGReg only."""
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
@@ -155,6 +161,8 @@ class TrainConfig:
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
             )
+        if self.sigreg_within < 0:
+            raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
         if self.idm_weight < 0:
             raise ValueError(f"train.idm_weight={self.idm_weight} must be >= 0")
         if self.encoder_from is not None and self.idm_weight > 0:
