@@ -152,6 +152,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         "train_data": _dataset_size(args.train_data) if args.train_data else None,
         "train_time": args.train_time,
         "overrides": args.override,
+        "label": args.label,
         "planner": {
             k: getattr(cfg.planner, k) for k in ("num_samples", "iterations", "num_elites")
         },
@@ -180,7 +181,7 @@ def save_episode(setup: dict[str, Any], episode: dict[str, Any]) -> dict[str, An
     """Merge one episode into the row of the same setup (another setup replaces the row)."""
     path = OUT / "anchors.json"
     data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
-    key = f"{setup['task']}:{setup['agent']}"
+    key = f"{setup['task']}:{setup['agent']}" + (f":{setup['label']}" if setup.get("label") else "")
     old = data["rows"].get(key, {})
     same = all(old.get(k) == v for k, v in setup.items()) and all(
         "seed" in e for e in old.get("per_episode", [])
@@ -257,9 +258,12 @@ def to_markdown(data: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "| row | episodes | end of budget | goal met at start | success when not met at start "
-        "| final dist (m) | planner (samples x iterations, elites) | plan ms (median) | wall s "
-        "| eval data |",
+        "Every row; a labelled one (`task:agent:label`) is a variant kept beside the headline "
+        "row: a data-size or training-steps point, another recipe.",
+        "",
+        "| row | reached [95 %] / end, % | episodes | goal met at start "
+        "| success when not met at start | final dist (m) "
+        "| planner (samples x iterations, elites) | plan ms (median) | wall s | eval data |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in rows.items():
@@ -271,7 +275,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         )
         ds = row["dataset_size"]
         lines.append(
-            f"| {key} | {row['episodes']} | {row['success_end']:.2f} | "
+            f"| {key} | {_cell(row)} | {row['episodes']} | "
             f"{row['solved_at_start']:.2f} | {_hard(row)} | "
             f"{row['mean_final_distance_m']:.3f} | {planner} | "
             f"{row['plan_ms_median']:.0f} | {row['wall_s']:.0f} | {ds['episodes']} ep x "
@@ -317,6 +321,11 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], help="extra eval override")
     parser.add_argument("--train-data", default=None, help="the learned model's training data")
     parser.add_argument("--train-time", default=None, help="how long training took, and where")
+    parser.add_argument(
+        "--label",
+        default=None,
+        help="keep this row beside the task's headline row (e.g. a data-size point)",
+    )
     parser.add_argument("--table", action="store_true", help="only rewrite the markdown")
     args = parser.parse_args()
     if args.table:

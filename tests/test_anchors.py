@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -45,7 +46,7 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
         task="reacher", agent=kind, dataset=str(reacher_data), checkpoint=None, episodes=1,
         first=0, override=["planner.num_samples=16", "planner.iterations=2",
                            "planner.num_elites=4"],
-        train_data=None, train_time=None,
+        train_data=None, train_time=None, label=None,
     )  # fmt: skip
     assert anchors.run_row(args)["episodes"] == 1
     args.first = 1  # a second chunk (another process) merges into the same row
@@ -59,6 +60,13 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
     # The thick-arm twin shares the pixel-free rows; its learned cell is its own.
     twin = next(line for line in table.splitlines() if line.startswith("| reacher1 "))
     assert "as reacher (same recorded states" in twin and "| not run |" in twin
+    # A labelled variant is kept beside the headline row instead of replacing it.
+    args.label, args.first = "variant", 0
+    variant = anchors.run_row(args)
+    assert variant["episodes"] == 1 and variant["label"] == "variant"
+    rows = json.loads((tmp_path / "anchors.json").read_text())["rows"]
+    assert rows[f"reacher:{kind}"]["episodes"] == 2 and f"reacher:{kind}:variant" in rows
+    assert f"| reacher:{kind}:variant |" in (tmp_path / "anchors.md").read_text()
 
 
 def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:
