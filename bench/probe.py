@@ -2,9 +2,9 @@
 
 Ranks encoders the way LeWM says to (never by prediction loss: a collapsed latent predicts
 itself perfectly): ridge (linear) probes from frozen per-frame latents to the positions the
-env's success test compares (`task`: the Panda or OGBench cube, reacher's fingertip) and the
-recorded proprio state, plus on Panda envs the cube position, the end-effector position and
-the gripper opening; fitted on half of the probe episodes and scored (R^2) on the other half.
+env's success test compares (`task`: the Panda or OGBench cube, reacher's fingertip), plus on
+Panda envs the cube position, the end-effector position and the gripper opening; fitted on
+half of the probe episodes and scored (R^2) on the other half.
 Also the effective rank of the latent covariance (collapse check) and the open-loop latent
 error at the planning horizon against copy-last.
 
@@ -43,8 +43,9 @@ RIDGE_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 def probe_targets(path: str) -> dict[str, np.ndarray]:
     """Per-frame truth from the recorded simulator states. Every env: `task`, the positions its
-    success test compares (`task_positions`: OGBench's cube, reacher's fingertip), and
-    `proprio`, the recorded state vector. Panda envs add cube xyz, ee xyz (m), gripper [0, 1]."""
+    success test compares (`task_positions`: OGBench's cube, reacher's fingertip). Panda envs
+    add cube xyz, ee xyz (m), gripper [0, 1]. The raw proprio vector is not probed: summed
+    R^2 over it is ruled by velocities and wrapped angles a single frame cannot show."""
     import envs  # noqa: F401  (registers the wm/* ids)
     from envs.panda import PandaEnv
     from envs.sim_state import set_sim_state
@@ -54,7 +55,7 @@ def probe_targets(path: str) -> dict[str, np.ndarray]:
     env.reset(seed=0)
     base = env.unwrapped
     panda = isinstance(base, PandaEnv)  # its state layout: ee xyz first, gripper last
-    out: dict[str, list] = {"task": [], "proprio": []}
+    out: dict[str, list] = {"task": []}
     if panda:
         out |= {"cube": [], "ee": [], "gripper": []}
     for ep in reader:
@@ -65,7 +66,6 @@ def probe_targets(path: str) -> dict[str, np.ndarray]:
             out["task"].append(np.asarray(base.task_positions(), dtype=np.float64).ravel())
             if panda and hasattr(base, "cube_pos"):
                 out["cube"].append(base.cube_pos())
-        out["proprio"].append(np.asarray(ep.states, dtype=np.float64))
         if panda:
             out["ee"].append(ep.states[:, :3])
             out["gripper"].append(ep.states[:, 6:7])

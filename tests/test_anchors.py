@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 from pathlib import Path
 
 import gymnasium as gym
@@ -108,8 +109,8 @@ def test_probe_reads_the_fingertip_on_reacher(reacher_data: Path) -> None:
     from bench.probe import probe_targets
 
     truth = probe_targets(str(reacher_data))
-    assert set(truth) == {"task", "proprio"}
-    assert truth["task"].shape == (62, 3) and truth["proprio"].shape == (62, 7)
+    assert set(truth) == {"task"}
+    assert truth["task"].shape == (62, 3)
     env = gym.make("wm/DMCReacherEasy-v0")
     env.reset(seed=0)
     ep = next(iter(open_dataset(str(reacher_data))))
@@ -117,3 +118,31 @@ def test_probe_reads_the_fingertip_on_reacher(reacher_data: Path) -> None:
     assert truth["task"][7] == pytest.approx(env.unwrapped.task_positions().ravel())
     assert truth["task"][:31, :2].std(0).min() > 0.01  # the arm moves within an episode
     env.close()
+
+
+def _write_episodes(out: str, seeds: list[int]) -> None:
+    anchors.OUT = Path(out)  # a forked child: set its own module global
+    setup = {"task": "reacher", "agent": "random", "label": None, "planner": {}}
+    setup |= {"dataset_size": {"episodes": 1, "steps": 1}}
+    for seed in seeds:
+        episode = {"seed": seed, "start": [0, 0], "trivial": False, "success_any": True,
+                   "success_end": False, "final_distance": 0.1, "plan_ms": [], "wall_s": 0.0}  # fmt: skip
+        anchors.save_episode(setup, episode)
+
+
+def test_parallel_chunks_lose_no_episode(tmp_path: Path) -> None:
+    """Two processes merging episodes into one row at once keep every episode (the row is
+    read, merged and written under a lock; a kill never leaves a half-written JSON)."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_write_episodes, args=(str(tmp_path), list(range(i, 60, 2))))
+        for i in (0, 1)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    row = json.loads((tmp_path / "anchors.json").read_text())["rows"]["reacher:random"]
+    assert sorted(e["seed"] for e in row["per_episode"]) == list(range(60))
+    assert not list(tmp_path.glob(".anchors.json.tmp-*"))
