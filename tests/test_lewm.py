@@ -182,6 +182,8 @@ def test_encoder_from_trains_only_a_new_predictor(tmp_path, one_thread):
     assert saved.predictor.cfg.width == 48 and not saved.predictor.cfg.use_state
     with pytest.raises(ValueError, match="idm_weight"):
         replace(cfg, idm_weight=1.0).__post_init__()
+    with pytest.raises(ValueError, match="sigreg_within"):
+        replace(cfg, sigreg_within=1.0).__post_init__()
 
 
 def test_init_from_starts_at_a_saved_models_weights(tmp_path, one_thread):

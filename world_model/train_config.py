@@ -101,7 +101,9 @@ class TrainConfig:
     their clip's mean, i.e. on what changes within a clip. Across episodes the plain test can be
     met by episode-constant scenery alone (reacher's target, measured: an episode-constant
     latent the predictor copies); this one asks the moving parts for unit variance too.
-    0 = LeWM's SIGReg only."""
+    Measured (bench/results/probe*.md): reacher fingertip probe R^2 -0.48 -> 0.67; but on the
+    Panda tasks the latent moved to the arm and lost the cube (R^2 0.89 -> 0.52), so it is off
+    by default. 0 = LeWM's SIGReg only."""
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
@@ -163,6 +165,11 @@ class TrainConfig:
             )
         if self.sigreg_within < 0:
             raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
+        if self.encoder_from is not None and self.sigreg_within > 0:
+            raise ValueError(
+                "train.encoder_from freezes the encoder: train.sigreg_within > 0 would shape "
+                "nothing (set it to 0)"
+            )
         if self.idm_weight < 0:
             raise ValueError(f"train.idm_weight={self.idm_weight} must be >= 0")
         if self.encoder_from is not None and self.idm_weight > 0:
