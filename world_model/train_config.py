@@ -163,20 +163,15 @@ class TrainConfig:
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
             )
-        if self.sigreg_within < 0:
-            raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
-        if self.encoder_from is not None and self.sigreg_within > 0:
-            raise ValueError(
-                "train.encoder_from freezes the encoder: train.sigreg_within > 0 would shape "
-                "nothing (set it to 0)"
-            )
-        if self.idm_weight < 0:
-            raise ValueError(f"train.idm_weight={self.idm_weight} must be >= 0")
-        if self.encoder_from is not None and self.idm_weight > 0:
-            raise ValueError(
-                "train.encoder_from freezes the encoder: train.idm_weight > 0 would train "
-                "nothing (set it to 0)"
-            )
+        for name in ("sigreg_within", "idm_weight"):  # terms that only shape the encoder
+            value = getattr(self, name)
+            if value < 0:
+                raise ValueError(f"train.{name}={value} must be >= 0")
+            if self.encoder_from is not None and value > 0:
+                raise ValueError(
+                    f"train.encoder_from freezes the encoder: train.{name} > 0 would train "
+                    "nothing (set it to 0)"
+                )
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
         if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):
