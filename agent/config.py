@@ -17,7 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from envs.distance import DistanceConfig
 
-AGENT_KINDS = ("learned", "random", "expert", "oracle")
+AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
 
 
 @dataclass
@@ -58,7 +58,9 @@ class AgentConfig:
 
     kind: str = "learned"
     """learned (world model + planner) | random | expert (scripted, privileged) | oracle (the
-    same planner on the true simulator dynamics: the ceiling for any learned model)."""
+    same planner on the true simulator dynamics: the ceiling for any learned model) |
+    true_dynamics (the learned energy on rendered simulator frames: is the energy or the
+    predictor what fails? agent/true_dynamics.py)."""
     checkpoint: str = "checkpoints/reach_tiny"
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1

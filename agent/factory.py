@@ -19,6 +19,7 @@ from agent.blocks import action_block, checkpoint_action_block, make_block_plann
 from agent.config import AgentConfig, EvalConfig
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
+from agent.true_dynamics import TrueDynamicsAgent
 from envs.contract import EnvContract
 from envs.distance import DistanceConfig
 from envs.experts import make_policy
@@ -186,6 +187,9 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
         )
     if kind == "learned":
         return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+    if kind == "true_dynamics":  # the learned energy on rendered frames (agent/true_dynamics.py)
+        learned = load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        return TrueDynamicsAgent(env, learned)
     raise ValueError(f"agent.kind={kind!r}")
 
 

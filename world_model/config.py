@@ -181,6 +181,9 @@ class PredictorConfig:
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
     init_std: float = 0.02
     """Std of the truncated-normal init of Linear weights."""
+    adaln: bool = False
+    """Condition every block on its step's action by AdaLN-zero (LeWM, JEPA-WMs) on top of the
+    action token. Not in the official predictor (its weights load only with this off)."""
     action_mean: list[float] | None = None
     """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
     fills these four from the training data (actions in metres are ~0.05 while the encoder

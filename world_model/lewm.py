@@ -42,6 +42,7 @@ class LeWMLoss(nn.Module):
         idm_weight: float = 0.0,
         cached: bool = False,
         within_weight: float = 0.0,
+        motion_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -52,6 +53,7 @@ class LeWMLoss(nn.Module):
         self.sigreg_over = sigreg_over
         self.idm_weight = idm_weight
         self.within_weight = within_weight
+        self.motion_weight = motion_weight
         if idm_weight > 0 and not hasattr(self.encoder, "inverse"):
             raise ValueError(
                 "train.idm_weight > 0 needs an encoder with an inverse-dynamics head "
@@ -61,10 +63,13 @@ class LeWMLoss(nn.Module):
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
         z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
         z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
-        tf_loss = (z_tf - z[:, 1:]).square().mean()
+        tf_err = (z_tf - z[:, 1:]).square().mean(dim=(-2, -1))  # (B, T-1)
+        w = motion_weights(z[:, :-1], z[:, 1:], self.motion_weight)  # (B, T-1)
+        tf_loss = (w * tf_err).sum() / w.sum()
         step_err = open_loop_errors(
-            self.predictor, z, actions, states, self.history, self.auto_steps
-        )[0]  # (R,)
+            self.predictor, z, actions, states, self.history, self.auto_steps,
+            self.motion_weight,
+        )[0]  # (R,)  # fmt: skip
         if self.cached:  # SIGReg shapes the encoder, which is frozen here
             reg = z.new_zeros(())
         else:
@@ -85,19 +90,37 @@ class LeWMLoss(nn.Module):
         return loss, torch.cat([tf_loss[None], reg[None], idm[None], step_err]).detach()
 
 
+def motion_weights(z_prev: Tensor, z_next: Tensor, weight: float) -> Tensor:
+    """Per-transition loss weights `(B, R)` = 1 + weight * |z_next - z_prev|^2 / batch mean,
+    from latents `(B, R, N, D)`, with no gradient. The arm moves in every clip and the object
+    only in contact, so a plain mean lets the arm rule the loss; transitions whose latent
+    changes more (the object moved too) count more. Pixels only: no labels. 0 = plain mean."""
+    if weight <= 0:
+        return z_prev.new_ones(z_prev.shape[:2])
+    change = (z_next - z_prev).detach().square().mean(dim=(-2, -1))  # (B, R)
+    return 1 + weight * change / change.mean().clamp_min(1e-12)
+
+
 def open_loop_errors(
-    predictor: nn.Module, z: Tensor, actions: Tensor, states: Tensor, history: int, horizon: int
+    predictor: nn.Module,
+    z: Tensor,
+    actions: Tensor,
+    states: Tensor,
+    history: int,
+    horizon: int,
+    motion_weight: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip:
     z `(B, T, N, D)` with T >= history + horizon, actions `(B, T-1, k*7)`, states `(B, T, 7)`
-    -> (model MSE per block `(horizon,)`, copy-last-context MSE per block `(horizon,)`).
-    Differentiable in z and the predictor (the training loss uses it)."""
+    -> (model MSE per block `(horizon,)`, weighted by `motion_weights`, and copy-last-context
+    MSE per block `(horizon,)`). Differentiable in z and the predictor (the training loss)."""
     h = history
     past = actions[:, : h - 1] if h > 1 else None  # (B, h-1, k*7)
     plan = actions[:, None, h - 1 : h - 1 + horizon]  # (B, 1, R, k*7)
     pred = predictor.rollout(z[:, :h], states[:, :h], plan, past)[:, 0]  # (B, R, N, D)
     target = z[:, h : h + horizon]  # (B, R, N, D)
-    model_err = (pred - target).square().mean(dim=(0, 2, 3))
+    w = motion_weights(z[:, h - 1 : h - 1 + horizon], target, motion_weight)  # (B, R)
+    model_err = (w * (pred - target).square().mean(dim=(2, 3))).sum(0) / w.sum(0)
     copy_err = (z[:, h - 1 : h] - target).square().mean(dim=(0, 2, 3))
     return model_err, copy_err.detach()
 

@@ -102,6 +102,7 @@ class LeWMTrainer(Trainer):
             cfg.idm_weight,
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
+            motion_weight=cfg.motion_weight,
         )
 
     @staticmethod

@@ -104,6 +104,10 @@ class TrainConfig:
     Measured (bench/results/probe*.md): reacher fingertip probe R^2 -0.48 -> 0.67; but on the
     Panda tasks the latent moved to the arm and lost the cube (R^2 0.89 -> 0.52), so it is off
     by default. 0 = LeWM's SIGReg only."""
+    motion_weight: float = 0.0
+    """`lewm` only: weight each predicted transition by 1 + motion_weight x its latent change
+    relative to the batch mean (world_model/lewm.py `motion_weights`), so the rarer moves of an
+    object in contact count more than the arm's every-step motion. Pixels only. 0 = plain mean."""
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
@@ -172,6 +176,8 @@ class TrainConfig:
                     f"train.encoder_from freezes the encoder: train.{name} > 0 would train "
                     "nothing (set it to 0)"
                 )
+        if not self.motion_weight >= 0:
+            raise ValueError(f"train.motion_weight={self.motion_weight} must be >= 0")
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
         if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):
