@@ -28,13 +28,13 @@ from world_model.data import (
     Clips,
     input_stats,
     moving_clips,
-    recorded_task_positions,
     split_episodes,
 )
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import WorldModel, build_world_model
+from world_model.privileged import recorded_task_positions
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
     check_finite_step,
@@ -220,11 +220,12 @@ class Trainer:
             ids[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
         )
 
-    def train_step(self, z: Tensor, actions: Tensor, states: Tensor) -> dict[str, float]:
-        """Forward, backward, clip, AdamW and schedule step on one (local) batch."""
+    def train_step(self, *batch: Tensor) -> dict[str, float]:
+        """Forward, backward, clip, AdamW and schedule step on one (local) batch: z (or
+        frames), actions, states[, task positions]."""
         self.loss_fn.train()
         with self.autocast():
-            loss, parts = self.loss_fn(z, actions, states)
+            loss, parts = self.loss_fn(*batch)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
