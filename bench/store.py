@@ -64,9 +64,12 @@ def load(name: str, out: Path = RESULTS) -> dict[str, Any]:
 
 
 def _write(name: str, data: dict[str, Any], render: Render | None, out: Path) -> None:
-    write_atomic(out / f"{name}.json", json.dumps(data, indent=2, default=float) + "\n")
-    if render is not None:
-        write_atomic(out / f"{name}.md", render(data))
+    # Both texts first: a renderer that fails leaves both files as they were.
+    text = json.dumps(data, indent=2, default=float) + "\n"
+    markdown = render(data) if render is not None else None
+    write_atomic(out / f"{name}.json", text)
+    if markdown is not None:
+        write_atomic(out / f"{name}.md", markdown)
 
 
 def update(

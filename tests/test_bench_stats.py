@@ -27,3 +27,37 @@ def test_success_table_names_the_checkpoint_and_its_distinguishing_overrides():
     md = to_markdown({"a": base | {"overrides": shared}, "b": row}, "test machine")
     assert "| ck | 50 | 0.22 | [0.13, 0.35] | 0.64 | [0.50, 0.76] |" in md
     assert "| ck agent.energy_reduce=sum | 50 |" in md
+
+
+def test_wilson_edges_and_the_partial_table_form():
+    from bench.stats import wilson_or_unit
+
+    assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(50, 50)[1] == 1.0
+    lo, hi = wilson_interval(43, 50)
+    assert lo < 43 / 50 < hi and hi - lo == pytest.approx(0.19, abs=0.02)
+    assert wilson_or_unit(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="outside"):
+        wilson_interval(11, 10)
+
+
+def test_one_wilson_implementation():
+    """Every bench module takes its interval from bench.stats (there were three copies)."""
+    import re
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    for path in bench.glob("*.py"):
+        if path.name != "stats.py":
+            assert not re.search(r"def wilson", path.read_text()), path.name
+
+
+def test_success_dataset_flag_takes_a_path_or_task_paths():
+    from bench.success import dataset_for
+
+    assert dataset_for("push", []) == ""  # the task's own held-out set (bench heldout)
+    assert dataset_for("push", ["x.h5"]) == "x.h5"
+    specs = ["push=p.h5", "pickplace=q.h5"]
+    assert dataset_for("push", specs) == "p.h5" and dataset_for("pickplace", specs) == "q.h5"
+    assert dataset_for("reach", specs) == ""
+    with pytest.raises(ValueError, match="not a task"):
+        dataset_for("push", ["pusher=p.h5"])
