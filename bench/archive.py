@@ -37,11 +37,14 @@ def renderer(name: str) -> Callable[[dict[str, Any]], str]:
 
 
 def superseded_keys(rows: dict[str, dict[str, Any]]) -> list[str]:
-    """Rows whose key or label names their model as previous or replaced."""
+    """Rows whose key, label or checkpoint label names their model as previous or replaced."""
     return [
         key
         for key, row in rows.items()
-        if SUPERSEDED.search(key) or SUPERSEDED.search(str(row.get("label") or ""))
+        if any(
+            SUPERSEDED.search(str(text or ""))
+            for text in (key, row.get("label"), row.get("checkpoint"))
+        )
     ]
 
 
