@@ -15,6 +15,7 @@ import sys
 
 # name -> what it measures (one line for --help); the module is bench.<name>
 BENCHES = {
+    "headline": "the README's headline table from the stored rows; --run NAME re-measures one",
     "success": "closed-loop success of learned / oracle / random / expert agents (Panda tasks)",
     "anchors": "the anchors' tasks (OGBench cube, dm_control reacher) under their protocol",
     "heldout": "build a held-out evaluation set with its fixed recipe (prints the command)",
