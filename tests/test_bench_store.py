@@ -119,3 +119,47 @@ def test_bench_heldout_prints_its_fixed_recipe() -> None:
         "policy.noise=0.1 policy.noise_max=0.5 num_episodes=50 seed=500000 "
         "output=data/push_heldout.h5"
     )
+
+
+def test_readme_headline_is_the_stored_rows() -> None:
+    """The README's table is `python -m bench headline`'s: its figures come from the store."""
+    from bench.headline import table
+
+    assert table() in (ROOT / "README.md").read_text()
+    assert table() in (ROOT / "docs" / "results.md").read_text()
+
+
+def test_headline_commands_carry_the_stored_settings() -> None:
+    """Each headline row's commands re-run its stored rows with their own overrides, episode
+    counts and held-out set: the figure beside the command is what the command measures."""
+    from bench.headline import HEADLINES, commands
+
+    for h in HEADLINES:
+        rows = store.load(h.result)["rows"]
+        cmds = commands(h)
+        for agent, key in h.keys.items():
+            row = rows[key]
+            if h.result == "anchors" and agent == "learned":
+                assert h.train in cmds and (ROOT / h.train.split()[-1]).is_file()
+                continue
+            cmd = next(c for c in cmds if f":{agent}" in c or f"--agent {agent}" in c)
+            assert f"--episodes {row['episodes']}" in cmd
+            for o in row.get("overrides", []):
+                assert f"--override {o}" in cmd or o.startswith("agent.checkpoint="), (h.name, o)
+        if h.result == "anchors" or rows[h.keys["random"]].get("protocol") == "dataset":
+            assert any(c.startswith("python -m bench heldout --task") for c in cmds)
+
+
+def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> None:
+    from bench.archive import superseded_keys
+
+    rows = {
+        "push:learned:ck (replaced):x": {"checkpoint": "ck (replaced)"},
+        "push:learned:old": {"checkpoint": "push_lewm@1 (state-fed, replaced)"},
+        "push:learned:prev": {"label": "previous model"},
+        "push:learned:ck (not shipped)": {"checkpoint": "ck (not shipped)"},
+        "push:oracle": {},
+    }
+    assert superseded_keys(rows) == [
+        "push:learned:ck (replaced):x", "push:learned:old", "push:learned:prev"
+    ]  # fmt: skip
