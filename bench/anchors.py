@@ -240,8 +240,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         "anchors do: CEM 300 samples x 5 iterations, top 30, over 5 blocks of 5 control steps, "
         "all 25 executed before replanning; the oracle's cost is the distance of the task "
         "positions on true dynamics. `bench/anchors.py` says how each row was made. "
-        f"Machines: {machines(data)}; shared with other jobs. Each row's command, commit "
-        "and data / model recipe: `provenance` in anchors.json.",
+        f"Machines: {machines(data)}; shared with other jobs. Rows measured since 2026-12-04 "
+        "carry their command, commit and data / model recipe (`provenance` in anchors.json).",
         "",
         "| task | ours: learned | ours: oracle | ours: random | LeWM | DINO-WM | PLDM | RC-aux |",
         "|---|---|---|---|---|---|---|---|",

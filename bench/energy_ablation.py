@@ -105,8 +105,8 @@ def to_markdown(rows: dict) -> str:
     lines = [
         "# Energy ablation (same model, planner and budget; only the energy changes)",
         "",
-        "Command, commit and machine of each row: `provenance` in energy_ablation.json "
-        "(`python -m bench energy_ablation --help`).",
+        "Command: `python -m bench energy_ablation` (energy_ablation_notes.md says how the "
+        "earlier rows were made; rows since 2026-12-04 carry `provenance` in the JSON).",
         "",
         "| env | protocol | energy | episodes | success | 95 % Wilson | final dist (cm) "
         "| plan p50 ms | plan ms / step | planner |",

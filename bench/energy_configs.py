@@ -117,8 +117,8 @@ def to_markdown(rows: dict[str, dict]) -> str:
     lines = [
         "# Does the energy see the cube? (real configurations of push task instances)",
         "",
-        "Command: `python -m bench energy_configs` (module docstring; each row's "
-        "`provenance` in energy_configs.json). Each configuration's energy towards the task's goal image, as a fraction "
+        "Command: `python -m bench energy_configs` (module docstring; rows since 2026-12-04 "
+        "carry `provenance` in the JSON). Each configuration's energy towards the task's goal image, as a fraction "
         "of the start's; `standoff first`: share of instances where the arm lowered behind "
         "the cube (a few steps from success) scores better than the arm at its goal pose with "
         "the cube not pushed.",

@@ -183,7 +183,7 @@ def to_markdown(rows: dict[str, dict]) -> str:
         "# Plan diagnosis: learned energy vs true distance (protocol=dataset starts)",
         "",
         "Command: `python -m bench plan_diagnosis` (module docstring says what each column "
-        "means; each row's `provenance.command` in the JSON). Distances in cm, means over "
+        "means; rows since 2026-12-04 carry `provenance` in the JSON). Distances in cm, means over "
         "episodes.",
         "",
         "`spearman (real frames)`: the energy of the encoded real final frame instead of the "

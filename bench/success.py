@@ -99,9 +99,13 @@ def run_cell(
     steps = sum(e["steps"] for e in summary["per_episode"])
     row["plan_ms_per_step"] = summary["plan_ms_total"] / max(steps, 1)  # per executed step
     row["wall_s"] = summary["wall_s"]
+    # The model, where it shapes the row: the learned / oracle planner, or the horizon in
+    # steps that a named checkpoint sets for the others (eval.yaml's default does not count).
+    named = bool(rest) or any(o.startswith("agent.checkpoint=") for o in overrides)
+    uses_model = named or kind in ("learned", "oracle")
     row["provenance"] = store.provenance(
-        dataset=dataset or heldout_path(task) if protocol == "dataset" else None,
-        checkpoint=cfg.agent.checkpoint or None,
+        dataset=(dataset or heldout_path(task)) if protocol == "dataset" else None,
+        checkpoint=cfg.agent.checkpoint if uses_model and cfg.agent.checkpoint else None,
     )
     for key in ("moving_episodes", "moving_success_rate", "moving_success_any_rate"):
         if key in summary:
@@ -135,9 +139,9 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
         "# Closed-loop success (fixed step budgets; protocol=task: reach 20, push / pick-place 40"
         " steps; protocol=dataset: twice the goal offset)",
         "",
-        f"Machines: {machine}. Commands: each row's `provenance` in success.json (command, "
-        "commit, data and model recipe); `python -m bench success --help`. Superseded rows: "
-        "archive/success.md.",
+        f"Machines: {machine}. Rows measured since 2026-12-04 carry their command, commit, "
+        "machine and data / model recipe (`provenance` in success.json); `python -m bench "
+        "success --help`. Superseded rows: archive/success.md.",
         "",
         "success (any step) is the anchors' count: LeWM and DINO-WM evaluate with"
         " stable-worldmodel's `World.evaluate_from_dataset`, which ORs the env's success over"

@@ -61,3 +61,21 @@ def test_success_dataset_flag_takes_a_path_or_task_paths():
     assert dataset_for("reach", specs) == ""
     with pytest.raises(ValueError, match="not a task"):
         dataset_for("push", ["pusher=p.h5"])
+
+
+def test_success_cell_writes_a_row_with_its_provenance(tmp_path, monkeypatch):
+    """`python -m bench success` smoke run (random agent, one episode) into a scratch store."""
+    import json
+
+    from bench import success
+
+    monkeypatch.setattr(success, "OUT", tmp_path)  # never touch bench/results from a test
+    monkeypatch.setattr("sys.argv", ["python -m bench success", "--cell", "reach:random"])
+    success.main(["--cell", "reach:random", "--episodes", "1"])
+    row = json.loads((tmp_path / "success.json").read_text())["rows"]["reach:random"]
+    assert row["episodes"] == 1 and len(row["wilson95"]) == 2
+    prov = row["provenance"]
+    assert prov["command"] == "python -m bench success --cell reach:random"
+    assert prov["machine"]["device"] and "checkpoint" not in prov
+    md = (tmp_path / "success.md").read_text()
+    assert "| task | reach | random | - | 1 |" in md and "no GPU" not in md
