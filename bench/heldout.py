@@ -21,7 +21,6 @@ since carry the set's recorded attrs (`provenance.dataset`), which say which set
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
@@ -99,12 +98,9 @@ def build(task: str, force: bool = False) -> Path:
     if force and out.exists():
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
+    # `-m` from the repository root imports this checkout's envs package
     subprocess.run(
-        [sys.executable, "-m", "envs.collect", *collect_args(task)], cwd=ROOT, env=env, check=True
+        [sys.executable, "-m", "envs.collect", *collect_args(task)], cwd=ROOT, check=True
     )
     return out
 
