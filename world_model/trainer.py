@@ -8,7 +8,6 @@ replays exactly the batches of an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from envs.contract import EnvContract
 from world_model.checkpoint import save_world_model
+from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import WorldModelConfig
 from world_model.data import (
     Clips,
@@ -198,7 +198,7 @@ class Trainer:
         return data
 
     def _check_same_encoder(self, ckpt: Path) -> None:
-        extra = json.loads((ckpt / "config.json").read_text()).get("extra", {})
+        extra = read_checkpoint_json(ckpt)["extra"]
         if extra.get("encoder_hash") not in (None, self.encoder_key):
             raise ValueError(
                 f"{ckpt} was trained on latents of encoder {extra['encoder_hash']}, this run's "

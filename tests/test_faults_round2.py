@@ -1,0 +1,187 @@
+"""Fault injection, round two (issue 24): inputs that once ran to a silent wrong result or a
+crash without a name. A checkpoint without its normalisation statistics, a malformed
+config.json, a camera or physics step the model was not trained with, out-of-bounds or
+string-typed actions, frames that never change, a disk that fills during a merge or a video,
+and named errors buried under a Hydra traceback. docs/robustness.md tabulates them.
+
+The full-disk cases mount a small tmpfs (root only) and skip where that is not allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import envs  # noqa: F401  (registers the wm/* ids)
+from envs.contract import EnvContract
+from envs.dataset import DatasetError, open_dataset
+from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
+from tests.test_train import SYNTHETIC_CONTRACT, one_thread, write_h5  # noqa: F401
+from world_model.synthetic import synthetic_episodes
+
+RUN_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": ""}
+
+
+def _edit_config(checkpoint: Path, edit) -> Path:
+    path = checkpoint / "config.json"
+    payload = json.loads(path.read_text())
+    edit(payload)
+    path.write_text(json.dumps(payload))
+    return path
+
+
+@pytest.fixture
+def reach_copy(tmp_path) -> Path:
+    """A copy of the shipped reach checkpoint (weights symlinked: only config.json changes)."""
+    copy = tmp_path / "reach"
+    copy.mkdir()
+    src = ROOT / "checkpoints" / "reach_tiny"
+    shutil.copy(src / "config.json", copy / "config.json")
+    (copy / "model.safetensors").symlink_to(src / "model.safetensors")
+    return copy
+
+
+# ------------------------------------------------------------------ 1, 6: config.json schema
+def test_a_checkpoint_without_its_normalisation_statistics_is_refused(reach_copy) -> None:
+    from world_model import load_world_model
+
+    def drop_stats(payload: dict) -> None:
+        for key in ("action_mean", "action_std", "state_mean", "state_std"):
+            del payload["world_model"]["predictor"][key]
+
+    path = _edit_config(reach_copy, drop_stats)
+    with pytest.raises(ValueError, match=rf"{path}: world_model.predictor lacks \['action_mean'"):
+        load_world_model(reach_copy)
+
+
+def test_keys_added_after_the_shipped_checkpoints_still_default() -> None:
+    from world_model.checkpoint import read_config
+
+    for name in ("reach_tiny", "push_tiny", "pickplace_tiny", "reach_lewm"):
+        cfg, _, contract, _ = read_config(ROOT / "checkpoints" / name)
+        assert cfg.predictor.action_std is not None and contract.camera_pos == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1]", r"expected a JSON object .* got list"),
+        ("{not json", r"is corrupt \(not valid JSON\)"),
+        (None, r"env\.control_hz='fast' must be a finite number"),
+        (None, r"world_model\.predictor\.depth='3' must be an integer"),
+        (None, r"extra must be an object"),
+    ],
+)
+def test_malformed_config_json_is_named_with_the_field(reach_copy, text, message) -> None:
+    from agent.config import checkpoint_recommended
+    from agent.factory import load_agent
+
+    path = reach_copy / "config.json"
+    if text is not None:
+        path.write_text(text)
+    elif "control_hz" in message:
+        _edit_config(reach_copy, lambda p: p["env"].update(control_hz="fast"))
+    elif "depth" in message:
+        _edit_config(reach_copy, lambda p: p["world_model"]["predictor"].update(depth="3"))
+    else:
+        _edit_config(reach_copy, lambda p: p.update(extra=[]))
+    for reader in (checkpoint_recommended, load_agent):  # wm-eval reads it in this order
+        with pytest.raises(ValueError, match=rf"{path}.*{message}"):
+            reader(reach_copy)
+
+
+# ------------------------------------------------------------------ 4: camera, sim_dt
+@pytest.fixture(scope="module")
+def stamped_checkpoint(tmp_path_factory) -> Path:
+    """A tiny reach model whose contract records the default camera and physics step."""
+    from tests.test_agent import tiny_world_model
+    from world_model import save_world_model
+
+    path = tmp_path_factory.mktemp("stamped") / "tiny"
+    model = tiny_world_model()
+    assert model.env_contract.camera_fovy == 50.0 and model.env_contract.sim_dt == 0.002
+    save_world_model(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("env_kwargs", "field"),
+    [
+        ({"camera_pos": (0.3, 0.9, 1.5)}, "camera_pos"),
+        ({"camera_fovy": 90.0}, "camera_fovy"),
+        ({"sim_dt": 0.004}, "sim_dt"),
+    ],
+)
+def test_another_camera_or_physics_step_is_refused_unless_allowed(
+    stamped_checkpoint, env_kwargs, field
+) -> None:
+    from agent.config import AgentConfig
+    from agent.evaluate import contract_changes
+    from agent.factory import load_agent
+
+    env = gym.make("wm/PandaReach-v0", **env_kwargs)
+    try:
+        with pytest.raises(ValueError, match=rf"{field} mismatch.*allow_contract_change=true"):
+            load_agent(stamped_checkpoint, env=env)
+        agent = load_agent(
+            stamped_checkpoint, env=env, agent_cfg=AgentConfig(allow_contract_change=True)
+        )
+        (change,) = contract_changes(agent, env)
+        assert change.startswith(f"{field} mismatch")
+    finally:
+        env.close()
+
+
+def test_a_checkpoint_without_camera_fields_is_not_checked(reach_copy) -> None:
+    from agent.factory import load_agent
+
+    env = gym.make("wm/PandaReach-v0", camera_fovy=90.0)
+    try:
+        assert load_agent(reach_copy, env=env).contract.camera_fovy is None
+    finally:
+        env.close()
+
+
+def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, tmp_path):
+    from agent.config import AgentConfig, EnvSection, EvalConfig
+    from agent.evaluate import evaluate
+
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/PandaReach-v0", kwargs={"camera_fovy": 90.0}, max_steps=1),
+        agent=AgentConfig(checkpoint=str(stamped_checkpoint), allow_contract_change=True),
+        planner={"name": "cem", "num_samples": 8, "num_elites": 2, "iterations": 1, "horizon": 1},
+        episodes=1,
+        videos=0,
+        energy_plot=False,
+    )
+    evaluate(cfg, tmp_path, progress=False)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["agent"]["allow_contract_change"] is True
+    (change,) = results["contract_changes"]
+    assert "camera_fovy=50.0" in change and "camera_fovy=90.0" in change
+
+
+def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -> None:
+    from envs.collect import collect
+    from world_model.latents import dataset_contract
+
+    out = collect(small_collect(tmp_path / "reach.h5", n=1))
+    fresh = dataset_contract([out])
+    assert fresh.camera_fovy == 50.0 and fresh.sim_dt == 0.002 and len(fresh.camera_pos) == 3
+    with h5py.File(out, "r+") as f:  # a dataset recorded before they joined the stamp
+        stamp = json.loads(f["data"].attrs["env_contract"])
+        for key in ("camera_pos", "camera_target", "camera_fovy", "sim_dt"):
+            del stamp[key]
+        f["data"].attrs["env_contract"] = json.dumps(stamp)
+    assert dataset_contract([out]) == fresh  # filled from its `camera` and `env_kwargs` attrs
