@@ -190,7 +190,34 @@ def _write_merged(tmp: Path, parts: list[tuple[int, Path]], root_attrs: dict[str
 
 
 # ---------------------------------------------------------------------------------- reading
-def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
+def recorded_action_bounds(attrs: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) of the env contract a file was recorded under (``data`` attr
+    ``env_contract``); None for files written before the attr existed."""
+    raw = attrs.get("env_contract")
+    if raw is None:
+        return None
+    contract = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    return np.asarray(contract["action_low"]), np.asarray(contract["action_high"])
+
+
+def outside_bounds(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> str:
+    """ "" when every action lies in [low, high] up to float32 rounding, else where it does
+    not. The recorder clips each action into the env's box, so anything past it was scaled
+    or edited after recording, and the model would learn dynamics no env produces."""
+    tol = 1e-5 + 1e-4 * np.maximum(np.abs(low), np.abs(high))  # float32 round trip
+    bad = (actions < low - tol) | (actions > high + tol)
+    if not bad.any():
+        return ""
+    step, dim = (int(i) for i in np.argwhere(bad)[0])
+    return (
+        f"{int(bad.sum())} action values lie outside the recorded bounds (first at step {step}, "
+        f"dimension {dim}: {actions[step, dim]:g} not in [{low[dim]:g}, {high[dim]:g}])"
+    )
+
+
+def _check_demo(
+    path: Path, name: str, g: h5py.Group, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> None:
     def fail(problem: str) -> DatasetError:
         return DatasetError(f"{path}: data/{name}: {problem}")
 
@@ -211,6 +238,9 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
     if g["goal/pixels"].shape != pix.shape[1:] or g["goal/state"].shape != (7,):
         raise fail(f"goal shapes {g['goal/pixels'].shape}, {g['goal/state'].shape} do not match")
     for key in ("actions", "obs/state", "goal/state"):
+        dtype = g[key].dtype
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise fail(f"{key} has dtype {dtype}; expected numbers (float32)")
         try:
             values = g[key][()]
         except OSError as err:  # fletcher32 checksum or decompression failure
@@ -218,6 +248,8 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
         problem = non_finite(key, values)
         if problem:
             raise fail(f"{problem}; one NaN would make every trained weight NaN - re-record it")
+        if key == "actions" and bounds is not None and (problem := outside_bounds(values, *bounds)):
+            raise fail(f"{problem}; re-record it, or fix the env_contract attr if it is wrong")
 
 
 class EpisodeReader:
@@ -260,8 +292,12 @@ class EpisodeReader:
             raise DatasetError(
                 f"{self.path}: num_demos={data.attrs.get('num_demos')} but {len(self.names)} demo groups"
             )
+        try:
+            bounds = recorded_action_bounds(data.attrs)
+        except (ValueError, KeyError, TypeError) as err:
+            raise DatasetError(f"{self.path}: data attr env_contract is malformed ({err})") from err
         for name in self.names:
-            _check_demo(self.path, name, data[name])
+            _check_demo(self.path, name, data[name], bounds)
         self.attrs = {k: _decode(v) for k, v in data.attrs.items()}
 
     def __len__(self) -> int:

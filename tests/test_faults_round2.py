@@ -185,3 +185,79 @@ def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -
             del stamp[key]
         f["data"].attrs["env_contract"] = json.dumps(stamp)
     assert dataset_contract([out]) == fresh  # filled from its `camera` and `env_kwargs` attrs
+
+
+# ------------------------------------------------------------------ 5, 7: dataset values
+@pytest.mark.parametrize("scale", [100.0, 1e30])
+def test_actions_outside_the_recorded_bounds_are_refused(tmp_path, scale) -> None:
+    path = write_h5(tmp_path / "big.h5", synthetic_episodes(3, length=5, size=16))
+    with h5py.File(path, "r+") as f:  # a units bug in a converter, or a corrupt float
+        f["data/demo_1/actions"][...] *= scale
+    with pytest.raises(
+        DatasetError, match=r"big\.h5: data/demo_1: .*outside the recorded bounds \(first at step"
+    ):
+        open_dataset(path)
+
+
+def test_actions_at_the_float32_bounds_pass(tmp_path) -> None:
+    (ep,) = synthetic_episodes(1, length=4, size=16)
+    ep.actions[:, :2] = np.float32(0.25)  # exactly the bound, as the recorder clips it
+    with open_dataset(write_h5(tmp_path / "edge.h5", [ep])) as reader:
+        assert len(reader) == 1
+
+
+def test_string_typed_actions_are_named(tmp_path) -> None:
+    path = write_h5(tmp_path / "text.h5", synthetic_episodes(2, length=4, size=16))
+    with h5py.File(path, "r+") as f:
+        del f["data/demo_0/actions"]
+        f["data/demo_0/actions"] = np.full((4, 7), b"0.1", dtype="S8")
+    with pytest.raises(DatasetError, match=r"text\.h5: data/demo_0: actions has dtype \|S8"):
+        open_dataset(path)
+
+
+def test_a_non_finite_validation_metric_stops_training(tmp_path) -> None:
+    from tests.test_faults_train import _trainer
+    from world_model.train_state import NonFiniteTrainingError
+
+    trainer = _trainer(tmp_path, ckpt_every=2, val_every=3)
+    val = trainer.val_clips  # held-out data that blows the model up; training data is fine
+    trainer.val_clips = dataclasses.replace(
+        val, data=dataclasses.replace(val.data, latents=val.data.latents * float("inf"))
+    )
+    with pytest.raises(NonFiniteTrainingError, match=r"step 3: non-finite validation .*val/"):
+        trainer.run()
+    assert (tmp_path / "checkpoints" / "latest").read_text() == "step_0000002"
+    assert not (tmp_path / "world_model").exists()
+
+
+# ------------------------------------------------------------------ 3: frames that never change
+def _still_episodes(num: int = 3):
+    episodes = synthetic_episodes(num, length=4, size=16)
+    for ep in episodes:
+        ep.pixels[:] = ep.pixels[0]  # a camera pointed at a wall, a renderer that froze
+    return episodes
+
+
+def test_a_dataset_whose_frames_never_change_is_refused_by_name(tmp_path) -> None:
+    from tests.test_train import TINY_WM
+    from world_model.encoder import build_encoder
+    from world_model.latents import cached_latents
+    from world_model.lewm import load_frames
+
+    path = write_h5(tmp_path / "still.h5", _still_episodes())
+    with pytest.raises(ValueError, match=rf"{path}: in all 3 episodes every frame equals"):
+        cached_latents([path], build_encoder(TINY_WM.encoder), tmp_path / "cache")
+    with pytest.raises(ValueError, match=rf"{path}: in all 3 episodes every frame equals"):
+        load_frames([path])
+
+
+def test_validation_on_still_clips_reports_no_ratio(tmp_path) -> None:
+    from tests.test_faults_train import _trainer
+    from tests.test_train import random_latents
+
+    data = random_latents()
+    for start, length in zip(data.starts.tolist(), data.lengths.tolist(), strict=True):
+        data.latents[start : start + length] = data.latents[start]  # copy-last error 0
+    metrics = _trainer(tmp_path, data=data).validate()
+    assert metrics["val/copy_err_h1"] == 0.0 and "val/ratio_h1" not in metrics
+    assert all(np.isfinite(v) for v in metrics.values())

@@ -37,6 +37,7 @@ from world_model.losses import ACLoss, rollout_errors
 from world_model.model import WorldModel, build_world_model
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
+    check_finite_metrics,
     check_finite_step,
     make_optimizer,
     make_scheduler,
@@ -258,7 +259,9 @@ class Trainer:
             )
         out = {"val/tf_loss": parts[0].item()}
         for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
-            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c, f"val/ratio_h{h}": m / c}
+            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c}
+            if c > 0:  # copy-last is exact where frames never change: no ratio there
+                out[f"val/ratio_h{h}"] = m / c
         return out
 
     # -- the loop ------------------------------------------------------------------------
@@ -308,6 +311,7 @@ class Trainer:
             if self.step % cfg.val_every == 0 or self.step == cfg.steps:
                 val = self.validate()
                 self.tb(val, self.step)
+                check_finite_metrics(self.step, val, self.out_dir)
                 metrics |= val
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                 self.checkpoint()
