@@ -136,10 +136,11 @@ def collect(cfg: CollectConfig) -> Path:
         remove_path(_parts_dir(cfg))  # killed after the merge, before the parts were deleted
         return out
     parts = _parts_dir(cfg)
-    check_writable(parts)  # before the first episode, not after it
+    # Dead writers' leftovers first: on a full disk they are what fills it.
     discard_temporaries(parts)  # half-written parts of dead writers
     remove_stale_temporaries(out.parent, f"{out.name}.tmp.*")  # a killed merge
     remove_path(out.with_name(f"{out.name}.tmp"))  # the pid-less name earlier versions used
+    check_writable(parts)  # before the first episode, not after it
     done = check_parts(finished_parts(parts), cfg, parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
     bar = tqdm(

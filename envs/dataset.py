@@ -32,11 +32,12 @@ import h5py
 import numpy as np
 import torch
 
-from envs.storage import disk_full_guard, remove_stale_temporaries
+from envs.storage import check_free_space, disk_full_guard, remove_stale_temporaries
 
 FORMAT_VERSION = 1
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
 PIXEL_CHUNK = 16  # frames per compressed chunk: a training clip touches one or two chunks
+MERGE_MARGIN = 64 * 1024  # bytes over the parts' sum a merge may need (root group, attrs)
 
 
 class DatasetError(ValueError):
@@ -156,7 +157,11 @@ def merge_parts(
 ) -> Path:
     """Copy the parts (``indices``, default all) into ``out_path`` through a temporary and a
     rename; delete the merged parts. A full disk raises `DiskFullError` and removes the
-    temporary (the parts stay, so the same command can merge again once there is room)."""
+    temporary (the parts stay, so the same command can merge again once there is room).
+
+    The free space is checked first: the merged file holds the parts' raw chunks, so it needs
+    about their size, and HDF5 running out of space inside a copy aborts the process instead
+    of raising."""
     found = finished_parts(parts_dir)
     wanted = sorted(found) if indices is None else sorted(indices)
     missing = [k for k in wanted if k not in found]
@@ -164,6 +169,7 @@ def merge_parts(
         raise DatasetError(f"{parts_dir}: parts {missing[:10]} are missing, cannot merge")
     parts = [(k, found[k]) for k in wanted]
     tmp = out_path.with_name(f"{out_path.name}.tmp.{os.getpid()}")
+    check_free_space(out_path, sum(p.stat().st_size for _, p in parts) + MERGE_MARGIN)
     with disk_full_guard(out_path, cleanup=tmp):
         _write_merged(tmp, parts, root_attrs)
     os.replace(tmp, out_path)

@@ -48,6 +48,20 @@ def disk_full_guard(path: str | os.PathLike, cleanup: str | os.PathLike | None =
         raise
 
 
+def check_free_space(path: Path, needed: int) -> None:
+    """Raise `DiskFullError` naming ``path`` unless its folder's file system has ``needed``
+    bytes free. For writers that cannot fail cleanly on a full disk: HDF5's ``Group.copy``
+    hitting errno 28 aborts the whole process (``free(): double free``), leaving its temporary.
+    """
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"no space left on device while writing {path}: it needs about {needed // 1024} KiB "
+            f"and {free // 1024} KiB are free; free some space and run the same command again",
+        )
+
+
 def write_file(path: Path, data: bytes) -> None:
     """Write bytes, reporting a full disk as `DiskFullError` naming ``path``.
 

@@ -14,17 +14,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
-import torch
 
 import envs  # noqa: F401  (registers the wm/* ids)
-from envs.contract import EnvContract
 from envs.dataset import DatasetError, open_dataset
 from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
 from tests.test_train import SYNTHETIC_CONTRACT, one_thread, write_h5  # noqa: F401
@@ -261,3 +258,36 @@ def test_validation_on_still_clips_reports_no_ratio(tmp_path) -> None:
     metrics = _trainer(tmp_path, data=data).validate()
     assert metrics["val/copy_err_h1"] == 0.0 and "val/ratio_h1" not in metrics
     assert all(np.isfinite(v) for v in metrics.values())
+
+
+# ------------------------------------------------------------------ 2: a disk that fills in the merge
+def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkeypatch) -> None:
+    """HDF5 aborts the process (``double free``) when the disk fills inside `Group.copy`, so
+    the merge checks the free space first; a dead merge's temporary is removed before the
+    writable check (it is what fills the disk), and the same command resumes once there is
+    room."""
+    from envs.collect import collect
+    from envs.storage import DiskFullError
+    from tests.test_faults import leave_parts
+
+    leave_parts(small_collect(tmp_path / "rec" / "x.h5", n=3), monkeypatch)
+    parts_bytes = sum(p.stat().st_size for p in (tmp_path / "rec" / "x.h5.parts").iterdir())
+    room = (parts_bytes + 32 * 1024) // 4096 * 4096 + 4096  # the parts and a little more
+    with tmpfs(tmp_path / "small", str(room)) as disk:
+        shutil.copytree(tmp_path / "rec" / "x.h5.parts", disk / "x.h5.parts")
+        out = disk / "x.h5"
+        with pytest.raises(DiskFullError, match=rf"while writing {out}: it needs about"):
+            collect(small_collect(out, n=3))
+        stale = disk / f"x.h5.tmp.{dead_pid()}"  # what a merge that HDF5 aborted leaves
+        with pytest.raises(OSError), open(stale, "wb") as f:
+            while True:  # fill the disk, as the aborted merge did
+                f.write(b"\0" * 4096)
+                f.flush()
+        with pytest.raises(DiskFullError, match=rf"while writing {out}: it needs about"):
+            collect(small_collect(out, n=3))  # not "output location ... not writable"
+        assert not temporaries(disk) and len(list((disk / "x.h5.parts").iterdir())) == 3
+        grow = str(2 * room + 128 * 1024)
+        subprocess.run(["mount", "-o", f"remount,size={grow}", str(disk)], check=True)
+        collect(small_collect(out, n=3))
+        with open_dataset(out) as reader:
+            assert len(reader) == 3
