@@ -26,6 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from configs.cli import one_line_errors
 from envs.collect_config import (
     NOISY_POLICIES,
     CollectConfig,
@@ -180,6 +181,7 @@ def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:
 
 
 @hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
+@one_line_errors("wm-collect")
 def main(cfg: DictConfig) -> None:
     """Console script ``wm-collect``."""
     collect(OmegaConf.to_object(foreign_env_node(cfg)))

@@ -41,6 +41,8 @@ def disk_full_guard(path: str | os.PathLike, cleanup: str | os.PathLike | None =
     except BaseException as err:
         if cleanup is not None:
             remove_path(Path(cleanup))
+        if isinstance(err, DiskFullError):
+            raise  # already names what was written
         if isinstance(err, Exception) and is_disk_full(err):
             raise DiskFullError(
                 errno.ENOSPC, f"no space left on device while writing {path}"

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -291,3 +292,59 @@ def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkey
         collect(small_collect(out, n=3))
         with open_dataset(out) as reader:
             assert len(reader) == 3
+
+
+# ------------------------------------------------------------------ 7: a video on a full disk
+def test_a_video_on_a_full_disk_is_named_and_removed(tmp_path) -> None:
+    from agent.video import write_video
+    from envs.storage import DiskFullError
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (192, 576, 3), dtype=np.uint8) for _ in range(12)]
+    with tmpfs(tmp_path / "small", "64k") as disk:
+        with pytest.raises(
+            DiskFullError, match=rf"writing {disk / 'e.mp4'} \(ffmpeg: .*Error writing trailer"
+        ):
+            write_video(disk / "e.mp4", frames, 5.0)
+        assert list(disk.iterdir()) == [], "an unplayable mp4 was left behind"
+
+
+# ------------------------------------------------------------------ 7: one line, not a traceback
+def _run(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=ROOT, env=RUN_ENV, capture_output=True, text=True
+    )
+
+
+def test_named_errors_print_one_line_and_exit_1(tmp_path) -> None:
+    """The issue's repro: a config.json holding `[1]` once gave `'list' object has no
+    attribute 'get'` under a Hydra traceback."""
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("[1]")
+    done = _run(
+        "agent.eval", f"agent.checkpoint={tmp_path / 'ckpt'}", "episodes=1", "videos=0",
+        "energy_plot=false", f"hydra.run.dir={tmp_path / 'run'}",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("wm-eval: error: ") and f"{tmp_path}/ckpt/config.json" in last
+    assert "expected a JSON object" in last
+
+
+def test_hydra_full_error_still_shows_the_traceback(monkeypatch, capsys) -> None:
+    from configs.cli import one_line_errors
+
+    @one_line_errors("wm-collect")
+    def task(message: str) -> None:
+        raise DatasetError(message)
+
+    with pytest.raises(SystemExit) as done:
+        task("x.h5: no 'data' group")
+    assert done.value.code == 1
+    assert capsys.readouterr().err == "wm-collect: error: x.h5: no 'data' group\n"
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # Hydra's switch: the traceback, as before
+    with pytest.raises(DatasetError, match="no 'data' group"):
+        task("x.h5: no 'data' group")
+    with pytest.raises(AttributeError):  # a bug is no named error: its traceback stays
+        one_line_errors("wm-eval")(lambda: None.get)()
