@@ -75,10 +75,11 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 def remove_path(path: Path) -> None:
-    """Delete a file or a folder tree; missing is fine."""
+    """Delete a file or a folder tree; missing is fine (also on a read-only mount, where
+    unlinking a missing file fails with EROFS rather than ENOENT)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    else:
+    elif os.path.lexists(path):
         path.unlink(missing_ok=True)
 
 
