@@ -247,8 +247,8 @@ class EnvContract:
         return changes
 
     def render_changes(self, other: EnvContract) -> list[str]:
-        """``"camera_fovy: the checkpoint was trained with 50.0, the env has 90.0"`` for each
-        of `RENDER_FIELDS` that both record and that differ."""
+        """``"camera_fovy mismatch: the checkpoint was trained with camera_fovy=50.0, the env
+        has camera_fovy=90.0"`` for each of `RENDER_FIELDS` that both record and that differ."""
         changes = []
         for name in RENDER_FIELDS:
             trained, found = getattr(self, name), getattr(other, name)

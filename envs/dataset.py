@@ -210,6 +210,8 @@ def outside_bounds(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> st
     """ "" when every action lies in [low, high] up to float32 rounding, else where it does
     not. The recorder clips each action into the env's box, so anything past it was scaled
     or edited after recording, and the model would learn dynamics no env produces."""
+    if len(low) != actions.shape[-1] or len(high) != actions.shape[-1]:
+        return f"actions have {actions.shape[-1]} dimensions, the recorded bounds {len(low)}"
     tol = 1e-5 + 1e-4 * np.maximum(np.abs(low), np.abs(high))  # float32 round trip
     bad = (actions < low - tol) | (actions > high + tol)
     if not bad.any():

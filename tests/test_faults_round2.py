@@ -25,9 +25,10 @@ import pytest
 import envs  # noqa: F401  (registers the wm/* ids)
 from envs.dataset import DatasetError, open_dataset
 from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
-from tests.test_train import SYNTHETIC_CONTRACT, one_thread, write_h5  # noqa: F401
+from tests.test_train import one_thread, write_h5  # noqa: F401  (fixture)
 from world_model.synthetic import synthetic_episodes
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 RUN_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": ""}
 
 
@@ -183,6 +184,13 @@ def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -
             del stamp[key]
         f["data"].attrs["env_contract"] = json.dumps(stamp)
     assert dataset_contract([out]) == fresh  # filled from its `camera` and `env_kwargs` attrs
+    from tests.test_train import tiny_cfg
+    from world_model.trainer import Trainer
+
+    cfg = tiny_cfg(tmp_path / "run", data=[str(out)], steps=1, val_fraction=0.0, batch_size=2)
+    Trainer(cfg).run()
+    env = json.loads((tmp_path / "run" / "world_model" / "config.json").read_text())["env"]
+    assert env["camera_fovy"] == 50.0 and env["sim_dt"] == 0.002 and len(env["camera_pos"]) == 3
 
 
 # ------------------------------------------------------------------ 5, 7: dataset values
