@@ -103,7 +103,8 @@ def load_agent(
         )
     if env is not None:
         where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
-        contract.check_compatible(EnvContract.from_env(env), where=where)
+        allow = agent_cfg is not None and agent_cfg.allow_contract_change
+        contract.check_compatible(EnvContract.from_env(env), where, allow_render_change=allow)
     if recommended and agent_cfg is None and isinstance(planner, str):
         agent_cfg, planner_overrides = _with_recommended(path, planner, planner_overrides)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)

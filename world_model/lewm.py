@@ -21,7 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.latents import LatentSet, episode_task, iter_dataset_episodes
+from world_model.latents import (
+    LatentSet,
+    episode_task,
+    frames_change,
+    iter_dataset_episodes,
+    refuse_still_data,
+)
 from world_model.model import WorldModel
 from world_model.sigreg import SIGReg
 
@@ -163,8 +169,10 @@ def load_frames(paths: Iterable[str | Path]) -> LatentSet:
     holding uint8 frames `(F, 3, H, W)`: the encoder trains, so there is nothing to cache."""
     frames, states, actions, lengths, tasks = [], [], [], [], []
     for path in paths:
+        moving, first = False, len(frames)
         for ep in iter_dataset_episodes(path):
             pixels = torch.from_numpy(np.ascontiguousarray(ep.pixels))  # (L+1, H, W, 3)
+            moving = moving or frames_change(pixels)
             st = torch.as_tensor(np.asarray(ep.states), dtype=torch.float32)  # (L+1, 7)
             act = torch.as_tensor(np.asarray(ep.actions), dtype=torch.float32)  # (L, 7)
             if len(act) != len(st) - 1 or len(st) != len(pixels):
@@ -177,6 +185,8 @@ def load_frames(paths: Iterable[str | Path]) -> LatentSet:
             actions.append(torch.cat([act, act.new_zeros(1, act.shape[-1])]))  # (L+1, 7)
             lengths.append(len(st))
             tasks.append(episode_task(ep, Path(path).stem))
+        if len(frames) > first and not moving:
+            refuse_still_data(path, len(frames) - first)
     if not frames:
         raise ValueError("no episodes in the given datasets (train.data is empty?)")
     lengths_t = torch.tensor(lengths, dtype=torch.int64)

@@ -164,5 +164,7 @@ class LeWMTrainer(Trainer):
         self.model.train()
         out = {"val/effective_rank": effective_rank(z.flatten(0, 2))}
         for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
-            out |= {f"val/latent_mse_h{h}": m, f"val/copy_mse_h{h}": c, f"val/ratio_h{h}": m / c}
+            out |= {f"val/latent_mse_h{h}": m, f"val/copy_mse_h{h}": c}
+            if c > 0:  # copy-last is exact on still frames: no ratio
+                out[f"val/ratio_h{h}"] = m / c
         return out

@@ -8,7 +8,6 @@ replays exactly the batches of an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from envs.contract import EnvContract
 from world_model.checkpoint import save_world_model
+from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import WorldModelConfig
 from world_model.data import (
     Clips,
@@ -37,6 +37,7 @@ from world_model.model import WorldModel, build_world_model
 from world_model.privileged import recorded_task_positions
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
+    check_finite_metrics,
     check_finite_step,
     make_optimizer,
     make_scheduler,
@@ -198,7 +199,7 @@ class Trainer:
         return data
 
     def _check_same_encoder(self, ckpt: Path) -> None:
-        extra = json.loads((ckpt / "config.json").read_text()).get("extra", {})
+        extra = read_checkpoint_json(ckpt)["extra"]
         if extra.get("encoder_hash") not in (None, self.encoder_key):
             raise ValueError(
                 f"{ckpt} was trained on latents of encoder {extra['encoder_hash']}, this run's "
@@ -259,7 +260,9 @@ class Trainer:
             )
         out = {"val/tf_loss": parts[0].item()}
         for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
-            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c, f"val/ratio_h{h}": m / c}
+            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c}
+            if c > 0:  # copy-last is exact where frames never change: no ratio there
+                out[f"val/ratio_h{h}"] = m / c
         return out
 
     # -- the loop ------------------------------------------------------------------------
@@ -309,6 +312,7 @@ class Trainer:
             if self.step % cfg.val_every == 0 or self.step == cfg.steps:
                 val = self.validate()
                 self.tb(val, self.step)
+                check_finite_metrics(self.step, val, self.out_dir)
                 metrics |= val
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                 self.checkpoint()
