@@ -36,11 +36,15 @@ CONFIG = "config.json"
 ADDED_LATER: dict[type, frozenset[str]] = {
     # The shipped *_tiny checkpoints predate these; absent = frozen encoder, one step per
     # action, one context frame, a token grid, no conv encoder, the state fed to the predictor.
-    WorldModelConfig: frozenset({"objective", "action_block", "history"}),
+    WorldModelConfig: frozenset(
+        {"objective", "action_block", "history"}
+        # no privileged position head (pixels only)
+        | {"position_dims", "position_mean", "position_std"}
+    ),
     EncoderConfig: frozenset(
         {"latent_layout", "conv_channels", "conv_stem", "proj_hidden", "inverse_dynamics_out"}
     ),
-    PredictorConfig: frozenset({"use_state"}),
+    PredictorConfig: frozenset({"use_state", "adaln"}),  # adaln absent: no AdaLN
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
     EnvContract: frozenset(
         {"env_revision", "workspace_low", "workspace_high", "camera_pos", "camera_target"}
