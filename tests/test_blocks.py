@@ -13,7 +13,7 @@ from agent.blocks import blocks_to_execute, make_block_planner, tile_bounds, unb
 from agent.config import AgentConfig
 from agent.mpc import MPCAgent
 from planners import CEMConfig, MPPIConfig
-from world_model.model import WorldModel
+from world_model.model import latent_energy
 
 LOW = np.array([-0.075, -0.075, -0.075, 0, 0, 0, -1], np.float32)
 HIGH = -LOW
@@ -41,7 +41,7 @@ class BlockModel(torch.nn.Module):
         step = actions.reshape(e, s, h, K, 7)[..., :3].sum(-2)  # [E, S, H, 3] per block
         return z_ctx[:, -1][:, None, None] + step.cumsum(2)[:, :, :, None]  # [E, S, H, 1, 3]
 
-    energy = staticmethod(WorldModel.energy)
+    energy = staticmethod(latent_energy)
 
 
 def pixel_at(xyz: np.ndarray) -> np.ndarray:

@@ -40,8 +40,7 @@ from world_model.config import (
 )
 from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
-from world_model.model import WorldModel
-from world_model.predictor import ACPredictor
+from world_model.model import WorldModel, predictor_for
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -193,7 +192,7 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
         else:
             hf_config._attn_implementation = "sdpa"  # same kernel as VJEPA2Model(config) builds
             backbone = VJEPA2Encoder(hf_config)
-        predictor = ACPredictor(cfg.predictor, cfg.action_block)
+        predictor = predictor_for(cfg)
     if hf_config is not None:  # wrapped off "meta": its normalisation constants are real
         encoder = FrozenEncoder(backbone, hf_config, enc_cfg)
     model = WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg), env_contract)

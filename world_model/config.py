@@ -19,7 +19,7 @@ CHECKPOINT_FORMAT = "latent-planner/world-model"
 CHECKPOINT_VERSION = 2
 
 ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
-LATENT_LAYOUTS = ("tokens", "pooled")
+LATENT_LAYOUTS = ("tokens", "pooled", "slots")
 OBJECTIVES = ("frozen", "lewm")
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -35,7 +35,13 @@ class EncoderConfig:
     latent_layout: str = "tokens"
     """`tokens`: a grid of N latent tokens per frame (V-JEPA 2-AC); `pooled`: one vector per
     frame (N = 1; the mean token for ViTs, a flattened-feature projection for `conv`), as in
-    LeWM, which makes a multi-step CEM cheap on CPU."""
+    LeWM, which makes a multi-step CEM cheap on CPU. `slots` (`conv` only): `num_slots` object
+    slots per frame from Slot Attention over the conv feature map (C-JEPA; world_model/slots.py);
+    the predictor gives them no spatial position and the planning energy ignores slot order."""
+    num_slots: int = 4
+    """`slots` only: object slots K per frame (latent tokens N = K)."""
+    slot_iters: int = 3
+    """`slots` only: Slot Attention iterations (Locatello et al. 2020: 3)."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """`conv` only: channels of the conv stages: a patchify stem (kernel = stride =
     `conv_stem`), then stride-2 3x3 convs (64 px, stem 4: 16 -> 8 -> 4 x 4 features)."""
@@ -100,6 +106,14 @@ class EncoderConfig:
         if self.latent_layout not in LATENT_LAYOUTS:
             raise ValueError(
                 f"encoder.latent_layout={self.latent_layout!r}; expected one of {LATENT_LAYOUTS}"
+            )
+        if self.latent_layout == "slots" and self.backend != "conv":
+            raise ValueError(
+                f"encoder.latent_layout=slots needs encoder.backend=conv, got {self.backend!r}"
+            )
+        if self.num_slots < 1 or self.slot_iters < 1:
+            raise ValueError(
+                f"encoder.num_slots={self.num_slots} and slot_iters={self.slot_iters} must be >= 1"
             )
         self.conv_channels = [int(c) for c in self.conv_channels]
         if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:

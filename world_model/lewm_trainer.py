@@ -130,6 +130,7 @@ class LeWMTrainer(Trainer):
             within_weight=cfg.sigreg_within,
             motion_weight=cfg.motion_weight,
             position_weight=cfg.position_weight,
+            slot_mask_ratio=cfg.slot_mask_ratio,
         )
 
     def local_batch(self, step: int) -> tuple[Tensor, ...]:

@@ -12,6 +12,7 @@ from world_model.config import EncoderConfig, WorldModelConfig
 from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.predictor import ACPredictor
+from world_model.slots import chamfer_distance
 
 METRICS = ("l1", "l2")
 
@@ -31,6 +32,11 @@ class WorldModel(nn.Module):
             raise ValueError(
                 f"predictor.embed_dim={predictor.cfg.embed_dim} but the encoder latents are "
                 f"{encoder.dim}-dimensional"
+            )
+        if predictor.slots != (cfg.encoder.latent_layout == "slots"):
+            raise ValueError(
+                f"predictor built with slots={predictor.slots} for latent_layout="
+                f"{cfg.encoder.latent_layout!r} (build it with `predictor_for(cfg)`)"
             )
         if predictor.action_block != cfg.action_block:
             raise ValueError(
@@ -61,7 +67,7 @@ class WorldModel(nn.Module):
 
     @property
     def latent_layout(self) -> str:
-        """`tokens` (N latents per frame) or `pooled` (N = 1)."""
+        """`tokens` (N latents per frame), `pooled` (N = 1) or `slots` (N = K object slots)."""
         return self.cfg.encoder.latent_layout
 
     @property
@@ -129,16 +135,30 @@ class WorldModel(nn.Module):
         std = torch.tensor(self.cfg.position_std, device=out.device, dtype=out.dtype)
         return out * std + mean
 
-    @staticmethod
-    def energy(z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
-        """Mean distance over tokens and channels: `(..., N, D)`, `(..., N, D)` -> `(...)`.
-        `l1`: mean |z - goal| (V-JEPA 2-AC planning energy); `l2`: mean (z - goal)^2."""
-        diff = z - goal
-        if metric == "l1":
-            return diff.abs().mean(dim=(-2, -1))
-        if metric == "l2":
-            return diff.square().mean(dim=(-2, -1))
-        raise ValueError(f"energy metric={metric!r}; expected one of {METRICS}")
+    def energy(self, z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
+        """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`
+        for grid and pooled latents; for `slots` the symmetric Chamfer distance, because the
+        goal image's slots need not come out in the same order as the imagined ones."""
+        if self.latent_layout == "slots":
+            return chamfer_distance(z, goal, metric)
+        return latent_energy(z, goal, metric)
+
+
+def latent_energy(z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
+    """Mean distance over tokens and channels: `(..., N, D)`, `(..., N, D)` -> `(...)`.
+    `l1`: mean |z - goal| (V-JEPA 2-AC planning energy); `l2`: mean (z - goal)^2."""
+    diff = z - goal
+    if metric == "l1":
+        return diff.abs().mean(dim=(-2, -1))
+    if metric == "l2":
+        return diff.square().mean(dim=(-2, -1))
+    raise ValueError(f"energy metric={metric!r}; expected one of {METRICS}")
+
+
+def predictor_for(cfg: WorldModelConfig) -> ACPredictor:
+    """The (untrained) predictor `cfg` describes: its action blocks and, for the `slots`
+    layout, slot tokens without grid positions plus the mask token."""
+    return ACPredictor(cfg.predictor, cfg.action_block, cfg.encoder.latent_layout == "slots")
 
 
 def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:
@@ -162,6 +182,6 @@ def build_world_model(
     encoder = encoder if encoder is not None else build_any_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.encoder.init_seed + 1)
-        predictor = ACPredictor(cfg.predictor, cfg.action_block)
+        predictor = predictor_for(cfg)
     model = WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)
     return model.to(device or cfg.encoder.device) if model.position_head is not None else model

@@ -114,6 +114,11 @@ class TrainConfig:
     encoded, teacher-forced and open-loop predicted latents through a linear head saved with
     the model (`world_model.position_dims`). It asks the predictor to carry the object's
     contact motion explicitly. 0 = pixels only (LeWM, C-JEPA), the headline recipe."""
+    slot_mask_ratio: float = 0.0
+    """`lewm` with `world_model.encoder.latent_layout=slots` only: share of each clip's object
+    slots whose teacher-forced inputs at steps t >= 1 are replaced by a learned mask token
+    (C-JEPA object-level masking; step 0 stays as the slot's identity anchor). Their next
+    latents must then be inferred from the other objects. 0 = no masking."""
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
@@ -185,6 +190,14 @@ class TrainConfig:
         for name in ("motion_weight", "position_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"train.{name}={getattr(self, name)} must be >= 0")
+        if not 0.0 <= self.slot_mask_ratio < 1.0:
+            raise ValueError(f"train.slot_mask_ratio={self.slot_mask_ratio} must be in [0, 1)")
+        layout = self.world_model.encoder.latent_layout
+        if self.slot_mask_ratio > 0 and layout != "slots" and self.encoder_from is None:
+            raise ValueError(
+                f"train.slot_mask_ratio={self.slot_mask_ratio} masks object slots: it needs "
+                f"world_model.encoder.latent_layout=slots, not {layout!r}"
+            )
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
         if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):
