@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
+from agent.config import AgentConfig
+from agent.mpc import MPCAgent
+from planners import CEMConfig, make_planner
 from world_model import load_world_model, save_world_model
 from world_model.config import EncoderConfig, WorldModelConfig
 from world_model.lewm import LeWMLoss
@@ -153,3 +157,16 @@ def test_tiny_training_with_masking_lowers_the_loss_and_round_trips(tmp_path, on
     torch.manual_seed(0)
     last = tr.loss_fn(*tr.local_batch(0))[0].item()
     assert last < first
+
+
+def test_mpc_agent_plans_on_slot_latents():
+    """The agent's energy goes through `WorldModel.energy` (Chamfer for slots) unchanged."""
+    low = np.full(7, -0.05, np.float32)
+    model = build_world_model(slot_cfg()).eval()
+    planner = make_planner(CEMConfig(num_samples=16, iterations=2, horizon=2, num_elites=4),
+                           np.tile(low, 2), np.tile(-low, 2))  # fmt: skip
+    agent = MPCAgent(model, planner, low, -low, AgentConfig())
+    rng = np.random.default_rng(0)
+    agent.set_goal(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    action = agent.act(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), np.zeros(7, np.float32))
+    assert action.shape == (7,) and np.isfinite(agent.stats.energy)
