@@ -43,6 +43,7 @@ ADDED_LATER: dict[type, frozenset[str]] = {
     ),
     EncoderConfig: frozenset(
         {"latent_layout", "conv_channels", "conv_stem", "proj_hidden", "inverse_dynamics_out"}
+        | {"num_slots", "slot_iters"}  # read only by the slots layout, which came after them
     ),
     PredictorConfig: frozenset({"use_state", "adaln"}),  # adaln absent: no AdaLN
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
