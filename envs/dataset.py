@@ -326,7 +326,14 @@ def _decode(value: Any) -> Any:
 
 
 def open_dataset(path: str | os.PathLike) -> EpisodeReader:
-    """Open and validate a dataset; raises `DatasetError` naming the file and the problem."""
+    """Open and validate a dataset; raises `DatasetError` naming the file and the problem.
+
+    A directory is a LeRobot v3 dataset (`envs.lerobot`), read by the keys a `LeRobotSource`
+    carries (defaults otherwise) behind the same reader interface."""
+    if Path(path).is_dir():
+        from envs.lerobot import LeRobotReader  # pyarrow / PyAV only when a directory is read
+
+        return LeRobotReader(path, getattr(path, "keys", None))
     return EpisodeReader(path)
 
 

@@ -66,7 +66,7 @@ class LeWMTrainer(Trainer):
                 f"train.clip_len={cfg.clip_len} < world_model.history={wm.history} + "
                 f"auto_steps={cfg.auto_steps}: the open-loop loss needs that many frames"
             )
-        data = latents if latents is not None else load_frames(cfg.data)
+        data = latents if latents is not None else load_frames(self.data_sources())
         encoder = None
         if cfg.encoder_from is not None:  # frozen encoder: encode once, train the predictor
             encoder = frozen_encoder(cfg.encoder_from, self.device)
