@@ -89,6 +89,38 @@ def test_layout_follows_lerobot_v3(exported):
     ]
 
 
+FIXTURE = Path(__file__).parent / "fixtures/lerobot_written"
+
+
+def test_reads_a_dataset_written_by_lerobot(tmp_path):
+    """tests/fixtures/lerobot_written: written by lerobot 0.4.4's own LeRobotDataset writer
+    (regenerate with tests/fixtures/make_lerobot_written.py): two AV1 cameras, 24x32 and
+    16x16, 30 fps, 6-D state and action, episodes of 12, 9 and 15 frames."""
+    ref = np.load(FIXTURE.with_suffix(".npz"))
+    reader = LeRobotReader(FIXTURE, LeRobotKeys(camera_key="observation.images.wrist"))
+    assert len(reader) == 3 and reader.attrs["env_contract"]["control_hz"] == 30.0
+    for i, episode in enumerate(reader):
+        np.testing.assert_array_equal(episode.states, ref[f"state{i}"])
+        np.testing.assert_array_equal(episode.actions, ref[f"action{i}"][:-1])  # N - 1 moves
+        # AV1 yuv420p at crf 30 is lossy: flat frames come back within one level
+        assert np.abs(episode.pixels.astype(int) - ref[f"wrist{i}"]).max() <= 1
+        assert episode.attrs["task"] == "pick the cube"
+    front = LeRobotReader(FIXTURE, LeRobotKeys(image_size=16))  # default: first camera
+    assert front.camera_key == "observation.images.front" and front[2].pixels.shape == (
+        15,
+        16,
+        16,
+        3,
+    )
+    contract = dataset_contract([LeRobotSource(FIXTURE, LeRobotKeys(image_size=16))])
+    assert contract.env_id == "lerobot/so100" and contract.action_dim == 6
+    stats = json.loads((FIXTURE / "meta/stats.json").read_text())["action"]
+    assert contract.action_low == tuple(np.float32(stats["min"]).tolist())
+    with pytest.raises(DatasetError, match=r"observation.state has 6 values.*holds 7"):
+        import_lerobot(FIXTURE, tmp_path / "so100.h5", LeRobotKeys(image_size=16))
+    assert not (tmp_path / "so100.h5").exists()
+
+
 def _write_native(root: Path, episodes: list[int], cameras: dict[str, tuple[int, int]]) -> Path:
     """A dataset laid out as LeRobot's writer lays it out (no latent_planner additions):
     N actions for N frames, one data and one video file per episode, lossy AV1 video."""

@@ -419,10 +419,22 @@ def import_lerobot(src: str | Path, h5: str | Path, keys: Any = None) -> Path:
     if h5.exists():
         raise DatasetError(f"{h5} already exists; remove it or choose another output")
     reader = LeRobotReader(src, keys)
+    dims = {k: reader.shapes[getattr(reader.keys, k)] for k in ("state_key", "action_key")}
+    if set(dims.values()) != {7}:
+        state, action = reader.keys.state_key, reader.keys.action_key
+        raise DatasetError(
+            f"{src}: {state} has {dims['state_key']} values and {action} {dims['action_key']}; "
+            "the HDF5 layout (envs.dataset) holds 7 of each: train on the directory itself"
+        )
     parts = h5.with_name(f"{h5.name}.parts.tmp.{os.getpid()}")
     remove_path(parts)
     try:
         for i, episode in enumerate(reader):
+            episode.attrs = {  # HDF5 attrs hold scalars and strings; the reader adds the name
+                k: json.dumps(v) if isinstance(v, dict | list) else v
+                for k, v in episode.attrs.items()
+                if k != "name" and v is not None
+            }
             write_episode_part(parts, i, episode)
         attrs = {k: reader.attrs[k] for k in ROOT_ATTRS}
         attrs |= {k: reader.attrs[k] for k in ("env_args", "env_revision") if k in reader.attrs}
