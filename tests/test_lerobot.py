@@ -303,3 +303,27 @@ def test_wm_train_on_a_lerobot_directory(exported, tmp_path):
         timeout=120,
     )  # fmt: skip
     assert bad.returncode != 0 and "camera_key='observation.images.side'" in bad.stderr
+
+
+def test_wm_collect_writes_a_lerobot_directory(tmp_path):
+    """``format=lerobot`` records through ``<output>.collect.h5`` and exports it: the same episodes
+    (frames, simulator states, goals, attrs) as ``format=hdf5`` with the same seeds."""
+    from dataclasses import replace
+
+    from envs.collect import collect
+    from tests.test_dataset import _small_cfg
+
+    h5 = collect(_small_cfg(tmp_path / "reach.h5", n=2))
+    lerobot_cfg = replace(_small_cfg(tmp_path / "reach", n=2), format="lerobot")
+    out = collect(lerobot_cfg)
+    assert out.is_dir() and h5.is_file()  # the user's reach.h5 is not the recording's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reach", "reach.h5"]
+    assert collect(lerobot_cfg) == out  # a second run finds it complete
+    with open_dataset(h5) as a, open_dataset(out) as b:
+        assert dataset_contract([h5]) == dataset_contract([out])
+        for x, y in zip(a, b, strict=True):
+            for field in ("pixels", "states", "actions", "goal_pixels", "sim_states", "rewards"):
+                assert np.array_equal(getattr(x, field), getattr(y, field)), field
+            assert x.attrs | {"name": ""} == y.attrs | {"name": ""}
+    with pytest.raises(ValueError, match=r"format=lerobot writes a directory: output=.*\.h5"):
+        replace(lerobot_cfg, output=str(tmp_path / "x.h5"))

@@ -318,7 +318,7 @@ class LeRobotReader:
             "name": self.names[i],
             **attrs,
             "num_samples": int(eps["length"][i]) - 1,
-            **({"task": tasks[0]} if tasks and "task" not in attrs else {}),
+            **({"task": tasks[0]} if tasks and not stored else {}),  # a foreign dataset's
         }
 
     def frames(self, i: int, last_only: bool = False) -> np.ndarray:
