@@ -356,6 +356,11 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clip_len, self.stride = clip_len, stride
         index = []  # (file, demo name, start frame)
         for fi, path in enumerate(self.paths):
+            if path.is_dir():  # reads HDF5 chunks lazily per worker; LeRobot has no such path
+                raise DatasetError(
+                    f"{path}: ClipDataset reads HDF5 files; convert it with "
+                    f"python -m envs.lerobot import {path} {path}.h5"
+                )
             with open_dataset(path) as reader:
                 for name in reader.names:
                     frames = int(reader._file[f"data/{name}"].attrs["num_samples"]) + 1
