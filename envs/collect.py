@@ -179,7 +179,7 @@ def _collect_lerobot(cfg: CollectConfig) -> Path:
     """``format=lerobot``: record into ``<output>.collect.h5`` exactly as an HDF5 run
     (resumable parts), export that to the LeRobot v3 directory ``output`` (lossless video),
     delete it. Its own name, so a user's ``<output>.h5`` is never taken or deleted."""
-    from envs.lerobot.write import export_hdf5
+    from envs.lerobot.convert import export_hdf5
 
     out = Path(cfg.output)
     if out.exists():

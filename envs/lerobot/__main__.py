@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         if args.command == "export":
-            from envs.lerobot.write import export_hdf5
+            from envs.lerobot.convert import export_hdf5
 
             out = export_hdf5(args.h5, args.out, args.codec)
         elif args.command == "import":
-            from envs.lerobot.write import import_lerobot
+            from envs.lerobot.convert import import_lerobot
 
             out = import_lerobot(args.src, args.h5, _keys(args))
         else:

@@ -9,7 +9,6 @@ the rows' timestamps, when its episode is read.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from envs.dataset import DatasetError, Episode, non_finite
+from envs.lerobot.columns import column, png_image, read_parquet, square
 from envs.lerobot.layout import (
     EPISODE_ATTRS,
     EXTRA,
@@ -39,39 +39,6 @@ _EPISODE_COLUMNS = (
     "data/chunk_index",
     "data/file_index",
 )
-
-
-def _column(table: Any, name: str, rows: int, where: str) -> np.ndarray:
-    """A parquet column as `(rows, D)` (list / fixed-size-list features) or `(rows,)`."""
-    import pyarrow as pa
-
-    col = table.column(name).combine_chunks()
-    if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type):
-        sizes = np.asarray(pa.compute.list_value_length(col).fill_null(-1))
-        if rows and (sizes != sizes[0]).any() or (rows and sizes[0] < 0):
-            raise DatasetError(f"{where}: column {name!r} has rows of different lengths or nulls")
-        return np.asarray(col.flatten()).reshape(rows, -1)
-    if col.null_count:
-        raise DatasetError(f"{where}: column {name!r} holds {col.null_count} nulls")
-    return col.to_numpy(zero_copy_only=False)
-
-
-def _read_parquet(path: Path, columns: list[str] | None, where: str) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise DatasetError(f"{where}: {path} is missing")
-    try:
-        table = pq.read_table(path, columns=None)
-    except (pa.ArrowException, OSError) as err:
-        raise DatasetError(
-            f"{path}: not a readable parquet file ({err}); corrupt or truncated"
-        ) from err
-    missing = [c for c in columns or () if c not in table.column_names]
-    if missing:
-        raise DatasetError(f"{path}: missing columns {missing}")
-    return table
 
 
 class LeRobotReader:
@@ -164,10 +131,10 @@ class LeRobotReader:
         if self.info["features"][self.camera_key]["dtype"] == "video":
             needed += [f"videos/{self.camera_key}/{c}" for c in ("chunk_index", "file_index")]
             needed += [f"videos/{self.camera_key}/{c}" for c in ("from_timestamp", "to_timestamp")]
-        tables = [_read_parquet(f, needed, "meta/episodes") for f in files]
+        tables = [read_parquet(f, needed, "meta/episodes") for f in files]
         table = pa.concat_tables(tables, promote_options="permissive")
         where = f"{self.path}/meta/episodes"
-        cols = {c: _column(table, c, len(table), where) for c in needed}
+        cols = {c: column(table, c, len(table), where) for c in needed}
         for optional in ("tasks", GOAL_STATE, GOAL_IMAGE, EPISODE_ATTRS):
             if optional in table.column_names:
                 cols[optional] = table.column(optional).to_pylist()
@@ -213,10 +180,10 @@ class LeRobotReader:
                     *vectors,
                     *optional,
                 ]
-                table = _read_parquet(
+                table = read_parquet(
                     self.path / rel, columns + ([self.camera_key] if image else []), "data"
                 )
-                cols = {c: _column(table, c, len(table), str(self.path / rel)) for c in columns}
+                cols = {c: column(table, c, len(table), str(self.path / rel)) for c in columns}
                 if image:
                     cols["image"] = table.column(self.camera_key).to_pylist()
                 tables[(chunk, file)] = cols
@@ -326,7 +293,7 @@ class LeRobotReader:
         stamps = self._rows["timestamp"][i][-1:] if last_only else self._rows["timestamp"][i]
         if self._rows["image"][i] is not None:
             images = self._rows["image"][i][-1:] if last_only else self._rows["image"][i]
-            frames = np.stack([_png(img, f"{self.path}: {self.names[i]}") for img in images])
+            frames = np.stack([png_image(img, f"{self.path}: {self.names[i]}") for img in images])
         else:
             eps, key = self._episodes, self.camera_key
             chunk, file = (
@@ -341,14 +308,15 @@ class LeRobotReader:
                 )  # fmt: skip
             except VideoDecodeError as err:
                 raise DatasetError(str(err)) from err
-        return _square(frames, self.image_size)
+        return square(frames, self.image_size)
 
     def goal_pixels(self, i: int) -> np.ndarray:
         """Episode i's goal image `(S, S, 3)`: the stored one, else its last frame (hindsight)."""
         stored = self._episodes.get(GOAL_IMAGE, [None] * len(self))[i]
         if stored:
-            return _square(
-                _png({"bytes": stored}, f"{self.path}: {self.names[i]} goal")[None], self.image_size
+            return square(
+                png_image({"bytes": stored}, f"{self.path}: {self.names[i]} goal")[None],
+                self.image_size,
             )[0]
         return self.frames(i, last_only=True)[0]
 
@@ -379,32 +347,3 @@ class LeRobotReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _png(image: dict, where: str) -> np.ndarray:
-    """An ``image`` feature cell ({bytes, path}) -> `(H, W, 3)` uint8."""
-    from PIL import Image
-
-    if not image or not image.get("bytes"):
-        raise DatasetError(
-            f"{where}: image cell holds no bytes (images kept beside the parquet are not supported)"
-        )
-    try:
-        return np.asarray(Image.open(io.BytesIO(image["bytes"])).convert("RGB"))
-    except OSError as err:
-        raise DatasetError(f"{where}: corrupt image bytes ({err})") from err
-
-
-def _square(frames: np.ndarray, size: int) -> np.ndarray:
-    """Centre-crop `(N, H, W, 3)` frames to a square and resize to `size` (no-op when already)."""
-    n, height, width, _ = frames.shape
-    if height == width == size:
-        return frames
-    from PIL import Image
-
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    crop = frames[:, top : top + side, left : left + side]  # (N, side, side, 3)
-    return np.stack(
-        [np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in crop]
-    )

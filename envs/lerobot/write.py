@@ -1,6 +1,5 @@
 """Writing `envs.dataset.Episode`s as a LeRobotDataset v3 directory (layout in
-`envs.lerobot.layout`), and the two conversions built on it: an HDF5 file from wm-collect to a
-LeRobot directory (`export_hdf5`) and back (`import_lerobot`).
+`envs.lerobot.layout`; the HDF5 conversions built on it are in `envs.lerobot.convert`).
 
 The directory is written under a temporary name and renamed into place when complete, so a
 killed export leaves no half dataset where a reader would find it.
@@ -12,7 +11,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -395,52 +393,3 @@ def write_lerobot(
     except BaseException:
         writer.abort()
         raise
-
-
-def export_hdf5(h5: str | Path, out: str | Path, codec: str = "lossless") -> Path:
-    """wm-collect HDF5 file -> LeRobot v3 directory; the result is re-opened to check it."""
-    from envs.dataset import open_dataset
-    from envs.lerobot.read import LeRobotReader
-
-    with open_dataset(h5) as reader:
-        contract = EnvContract.from_dataset_attrs(reader.attrs)
-        path = write_lerobot(out, reader, contract, reader.attrs, codec)
-    LeRobotReader(path)  # refuses what it could not read back
-    return path
-
-
-def import_lerobot(src: str | Path, h5: str | Path, keys: Any = None) -> Path:
-    """LeRobot v3 directory -> HDF5 file in the `envs.dataset` layout (root attrs from the
-    dataset's metadata: the exported ones when we wrote it)."""
-    from envs.dataset import ROOT_ATTRS, merge_parts, write_episode_part
-    from envs.lerobot.read import LeRobotReader
-
-    h5 = Path(h5)
-    if h5.exists():
-        raise DatasetError(f"{h5} already exists; remove it or choose another output")
-    reader = LeRobotReader(src, keys)
-    dims = {k: reader.shapes[getattr(reader.keys, k)] for k in ("state_key", "action_key")}
-    if set(dims.values()) != {7}:
-        state, action = reader.keys.state_key, reader.keys.action_key
-        raise DatasetError(
-            f"{src}: {state} has {dims['state_key']} values and {action} {dims['action_key']}; "
-            "the HDF5 layout (envs.dataset) holds 7 of each: train on the directory itself"
-        )
-    parts = h5.with_name(f"{h5.name}.parts.tmp.{os.getpid()}")
-    remove_path(parts)
-    try:
-        for i, episode in enumerate(reader):
-            episode.attrs = {  # HDF5 attrs hold scalars and strings; the reader adds the name
-                k: json.dumps(v) if isinstance(v, dict | list) else v
-                for k, v in episode.attrs.items()
-                if k != "name" and v is not None
-            }
-            write_episode_part(parts, i, episode)
-        attrs = {k: reader.attrs[k] for k in ROOT_ATTRS}
-        attrs |= {k: reader.attrs[k] for k in ("env_args", "env_revision") if k in reader.attrs}
-        attrs["env_contract"] = json.dumps(reader.attrs["env_contract"])
-        merge_parts(parts, h5, attrs)
-    finally:
-        if parts.exists():
-            shutil.rmtree(parts, ignore_errors=True)
-    return h5
