@@ -121,6 +121,16 @@ def test_reads_a_dataset_written_by_lerobot(tmp_path):
     assert not (tmp_path / "so100.h5").exists()
 
 
+def _png_cell(image: np.ndarray) -> dict:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
 def _write_native(root: Path, episodes: list[int], cameras: dict[str, tuple[int, int]]) -> Path:
     """A dataset laid out as LeRobot's writer lays it out (no latent_planner additions):
     N actions for N frames, one data and one video file per episode, lossy AV1 video."""
@@ -130,6 +140,7 @@ def _write_native(root: Path, episodes: list[int], cameras: dict[str, tuple[int,
         for key, (h, w) in cameras.items()
     }
     features |= {
+        "observation.images.still": {"dtype": "image", "shape": [8, 8, 3], "names": None},
         "observation.state": {"dtype": "float32", "shape": [3], "names": ["a", "b", "c"]},
         "action": {"dtype": "float32", "shape": [2], "names": ["x", "y"]},
         "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -162,9 +173,11 @@ def _write_native(root: Path, episodes: list[int], cameras: dict[str, tuple[int,
             "index": list(range(start, start + n)),
             "task_index": [0] * n,
         }
+        stills = [_png_cell(np.full((8, 8, 3), 20 * t + e, np.uint8)) for t in range(n)]
         path = root / f"data/chunk-000/file-{e:03d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table(table), path)
+        # an ``image`` feature is a struct of PNG bytes and a path (LeRobot's embed_images)
+        pq.write_table(pa.table(table | {"observation.images.still": stills}), path)
         rows.append(table)
         ep = {"episode_index": e, "tasks": ["pick"], "length": n, "data/chunk_index": 0,
               "data/file_index": e, "dataset_from_index": start, "dataset_to_index": start + n,
@@ -209,6 +222,10 @@ def test_reads_a_dataset_in_lerobots_own_shape(tmp_path):
     raw = np.repeat(np.linspace(0, 255, 6 * 16 * 16, dtype=np.uint8).reshape(6, 16, 16, 1), 3, -1)
     assert frames.shape == raw.shape
     assert np.abs(frames.astype(int) - raw).mean() < 4
+    still = LeRobotReader(d, LeRobotKeys(camera_key="observation.images.still"))[0]
+    assert (
+        still.pixels.shape == (6, 8, 8, 3) and (still.pixels[:, 0, 0, 0] == np.arange(6) * 20).all()
+    )
 
 
 def _copy(exported, tmp_path) -> Path:

@@ -158,64 +158,75 @@ class LeRobotReader:
         return cols
 
     # ------------------------------------------------------------------ rows
-    def _load_rows(self) -> dict[str, list[np.ndarray]]:
-        """Per episode: timestamps, state, action, optional sim state / reward / image bytes."""
-        keys = self.keys
-        vectors = [keys.state_key, keys.action_key]
-        optional = [k for k in (SIM_STATE, REWARD) if k in self.info["features"]]
-        image = self.info["features"][self.camera_key]["dtype"] == "image"
-        out: dict[str, list] = {k: [] for k in ["timestamp", *vectors, *optional]}
-        out["image"] = []
-        tables: dict[tuple[int, int], Any] = {}
+    def _row_keys(self) -> list[str]:
+        """Per-row values kept for each episode: timestamp, state, action, and the simulator
+        state and reward when present."""
+        present = [k for k in (SIM_STATE, REWARD) if k in self.info["features"]]
+        return ["timestamp", self.keys.state_key, self.keys.action_key, *present]
+
+    def _load_rows(self) -> dict[str, list]:
+        """Every episode's rows (key -> one array per episode; ``image``: PNG cells or None),
+        each data file read once."""
+        keys = self._row_keys()
+        out: dict[str, list] = {k: [] for k in [*keys, "image"]}
+        files: dict[str, dict[str, Any]] = {}
         eps = self._episodes
         for e in range(len(eps["episode_index"])):
-            chunk, file = int(eps["data/chunk_index"][e]), int(eps["data/file_index"][e])
-            rel = self.info["data_path"].format(chunk_index=chunk, file_index=file)
-            if (chunk, file) not in tables:
-                columns = [
-                    "episode_index",
-                    "frame_index",
-                    "index",
-                    "timestamp",
-                    *vectors,
-                    *optional,
-                ]
-                table = read_parquet(
-                    self.path / rel, columns + ([self.camera_key] if image else []), "data"
-                )
-                cols = {c: column(table, c, len(table), str(self.path / rel)) for c in columns}
-                if image:
-                    cols["image"] = table.column(self.camera_key).to_pylist()
-                tables[(chunk, file)] = cols
-            cols = tables[(chunk, file)]
-            ep_index = int(eps["episode_index"][e])
-            rows = np.flatnonzero(cols["episode_index"] == ep_index)
-            rows = rows[np.argsort(cols["frame_index"][rows], kind="stable")]
-            start, length = int(eps["dataset_from_index"][e]), int(eps["length"][e])
-            where = f"{self.path / rel}: episode {ep_index}"
-            if len(rows) != length:
-                raise DatasetError(f"{where}: {len(rows)} rows, meta/episodes says length {length}")
-            if (cols["frame_index"][rows] != np.arange(length)).any() or (
-                cols["index"][rows] != np.arange(start, start + length)
-            ).any():
-                raise DatasetError(
-                    f"{where}: frame_index / index are not 0..{length - 1} / "
-                    f"{start}..{start + length - 1} (dataset_from_index)"
-                )
-            for key in ["timestamp", *vectors, *optional]:
-                values = cols[key][rows]
+            rel = self.info["data_path"].format(
+                chunk_index=int(eps["data/chunk_index"][e]),
+                file_index=int(eps["data/file_index"][e]),
+            )
+            if rel not in files:
+                files[rel] = self._read_data_file(rel, keys)
+            cols = files[rel]
+            rows = self._episode_rows(cols, e, rel)
+            for key in keys:
+                values = cols[key][rows]  # (N,) or (N, D)
                 if problem := non_finite(key, values):
                     raise DatasetError(
-                        f"{where}: {problem}; one NaN would make every trained weight NaN"
+                        f"{self.path / rel}: episode {int(eps['episode_index'][e])}: {problem}; "
+                        "one NaN would make every trained weight NaN"
                     )
                 out[key].append(values)
-            out["image"].append([cols["image"][r] for r in rows] if image else None)
+            out["image"].append([cols["image"][r] for r in rows] if "image" in cols else None)
         for key, dim in self.shapes.items():
-            if out[key] and out[key][0].shape[-1] != dim:
+            if out[key][0].shape[-1] != dim:
                 raise self._fail(
-                    f"data column {key!r} has {out[key][0].shape[-1]} values per row, info.json shape [{dim}]"
+                    f"data column {key!r} has {out[key][0].shape[-1]} values per row, "
+                    f"info.json says shape [{dim}]"
                 )
         return out
+
+    def _read_data_file(self, rel: str, keys: list[str]) -> dict[str, Any]:
+        """One data parquet file as arrays (``image``: the camera's PNG cells, if stored so)."""
+        path = self.path / rel
+        image = self.info["features"][self.camera_key]["dtype"] == "image"
+        names = ["episode_index", "frame_index", "index", *keys]
+        table = read_parquet(path, names + ([self.camera_key] if image else []), "data")
+        cols = {c: column(table, c, len(table), str(path)) for c in names}
+        if image:
+            cols["image"] = table.column(self.camera_key).to_pylist()
+        return cols
+
+    def _episode_rows(self, cols: dict[str, Any], e: int, rel: str) -> np.ndarray:
+        """Row numbers of the `e`-th listed episode in its data file, in frame order, checked
+        against meta/episodes (length, frame_index 0.., index from dataset_from_index)."""
+        eps = self._episodes
+        ep_index = int(eps["episode_index"][e])
+        rows = np.flatnonzero(cols["episode_index"] == ep_index)
+        rows = rows[np.argsort(cols["frame_index"][rows], kind="stable")]
+        start, length = int(eps["dataset_from_index"][e]), int(eps["length"][e])
+        where = f"{self.path / rel}: episode {ep_index}"
+        if len(rows) != length:
+            raise DatasetError(f"{where}: {len(rows)} rows, meta/episodes says length {length}")
+        if (cols["frame_index"][rows] != np.arange(length)).any() or (
+            cols["index"][rows] != np.arange(start, start + length)
+        ).any():
+            raise DatasetError(
+                f"{where}: frame_index / index are not 0..{length - 1} / "
+                f"{start}..{start + length - 1} (dataset_from_index)"
+            )
+        return rows
 
     # ------------------------------------------------------------------ contract and attrs
     def _dataset_attrs(self) -> dict[str, Any]:
@@ -331,7 +342,7 @@ class LeRobotReader:
             goal_pixels=self.goal_pixels(i),
             goal_state=np.asarray(goal_state if goal_state is not None else states[-1], np.float32),
             attrs={"env_id": self.attrs["env_id"], **self.episode_attrs(i)},
-            rewards=rows[REWARD][i][:-1].astype(np.float32) if REWARD in rows else None,
+            rewards=rows[REWARD][i].reshape(-1)[:-1].astype(np.float32) if REWARD in rows else None,
             sim_states=rows[SIM_STATE][i].astype(np.float64) if SIM_STATE in rows else None,
         )
 
