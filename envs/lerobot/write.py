@@ -119,7 +119,7 @@ class LeRobotWriter:
         self.data_writer: Any = None
         self.video_file = (0, 0)
         self.video: VideoFileWriter | None = None
-        self.dims: dict[str, int] = {}
+        self.shapes: dict[str, Any] = {}  # feature -> per-row size (camera: (H, W, 3))
 
     # ------------------------------------------------------------------ per episode
     def add(self, episode: Episode) -> None:
@@ -142,6 +142,10 @@ class LeRobotWriter:
         }
         if episode.sim_states is not None:
             columns[SIM_STATE] = np.asarray(episode.sim_states, np.float64)
+        shapes = {k: v.shape[1] for k, v in columns.items()} | {CAMERA_KEY: frames.shape[1:]}
+        if self.shapes and shapes != self.shapes:  # one feature schema per dataset
+            raise DatasetError(f"episode {index}: shapes {shapes}, earlier episodes {self.shapes}")
+        self.shapes = shapes
         task = str(episode.attrs.get("env_id", self.contract.env_id))
         task_index = self.tasks.setdefault(task, len(self.tasks))
         meta = {
@@ -169,8 +173,6 @@ class LeRobotWriter:
         }
         self.episodes.append(meta)
         self.frames += n
-        self.dims = {k: v.shape[1] for k, v in columns.items()}
-        self.image_shape = frames.shape[1:]
 
     def _write_rows(
         self, index: int, n: int, columns: dict[str, np.ndarray], episode: Episode, task: int
@@ -264,7 +266,7 @@ class LeRobotWriter:
     def _info(self) -> dict[str, Any]:
         import av
 
-        h, w, _ = self.image_shape
+        h, w, _ = self.shapes[CAMERA_KEY]
         video = self.tmp / VIDEO_PATH.format(video_key=CAMERA_KEY, chunk_index=0, file_index=0)
         with av.open(str(video)) as container:  # what LeRobot's get_video_info records
             stream = container.streams.video[0]
@@ -285,11 +287,11 @@ class LeRobotWriter:
                     "has_audio": False,
                 },
             },
-            STATE_KEY: _vector_feature("float32", self.dims[STATE_KEY], "state"),
-            ACTION_KEY: _vector_feature("float32", self.dims[ACTION_KEY], "action"),
+            STATE_KEY: _vector_feature("float32", self.shapes[STATE_KEY], "state"),
+            ACTION_KEY: _vector_feature("float32", self.shapes[ACTION_KEY], "action"),
         }
-        if SIM_STATE in self.dims:
-            features[SIM_STATE] = _vector_feature("float64", self.dims[SIM_STATE], "qpos")
+        if SIM_STATE in self.shapes:
+            features[SIM_STATE] = _vector_feature("float64", self.shapes[SIM_STATE], "qpos")
         features[REWARD] = {"dtype": "float32", "shape": [1], "names": None}
         features[DONE] = {"dtype": "bool", "shape": [1], "names": None}
         features |= DEFAULT_FEATURES
