@@ -47,6 +47,24 @@ def test_round_trip_is_exact(exported, tmp_path):
     assert dataset_contract([directory]) == dataset_contract([back]) == SYNTHETIC_CONTRACT
 
 
+def test_full_files_roll_over_to_the_next(exported, tmp_path, monkeypatch):
+    """Past data_files_size_in_mb / video_files_size_in_mb the writer opens file-001 (as
+    LeRobot does); here every episode fills its files, so each lands in its own."""
+    import envs.lerobot.write as write
+
+    monkeypatch.setattr(write, "DATA_FILE_MB", 0)
+    monkeypatch.setattr(write, "VIDEO_FILE_MB", 0)
+    h5, single = exported
+    split = export_hdf5(h5, tmp_path / "split")
+    assert len(list(split.glob("data/chunk-000/file-*.parquet"))) == 3
+    assert len(list(split.glob("videos/observation.image/chunk-000/file-*.mp4"))) == 3
+    episodes = pq.read_table(split / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert [e["videos/observation.image/from_timestamp"] for e in episodes] == [0.0] * 3
+    with open_dataset(single) as a, open_dataset(split) as b:
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.pixels, y.pixels) and np.array_equal(x.actions, y.actions)
+
+
 def test_layout_follows_lerobot_v3(exported):
     _, d = exported
     info = json.loads((d / "meta/info.json").read_text())
