@@ -291,7 +291,7 @@ CORRUPTIONS = {
     ),
     "no video": (
         lambda d: (d / "videos/observation.image/chunk-000/file-000.mp4").unlink(),
-        r"episode_0: video file .*file-000.mp4 is missing",
+        r"copy: video file videos/observation.image/chunk-000/file-000.mp4 .* is missing",
     ),
     "short video": (_drop_last_frame, r"episode_2: .*holds 5 frames .* rows want 6"),
     "episode count": (lambda d: _edit_info(d, total_episodes=4), r"total_episodes=4"),

@@ -128,7 +128,8 @@ class LeRobotReader:
         if not files:
             raise self._fail("no meta/episodes/chunk-*/file-*.parquet")
         needed = list(_EPISODE_COLUMNS)
-        if self.info["features"][self.camera_key]["dtype"] == "video":
+        video = self.info["features"][self.camera_key]["dtype"] == "video"
+        if video:
             needed += [f"videos/{self.camera_key}/{c}" for c in ("chunk_index", "file_index")]
             needed += [f"videos/{self.camera_key}/{c}" for c in ("from_timestamp", "to_timestamp")]
         tables = [read_parquet(f, needed, "meta/episodes") for f in files]
@@ -155,6 +156,20 @@ class LeRobotReader:
                 f"episode {int(cols['episode_index'][bad])}: length={int(cols['length'][bad])}, "
                 f"dataset_to_index - dataset_from_index = {int(lengths[bad])} (need equal, >= 2)"
             )
+        if video:  # every file exists now; frames are checked against rows when decoded
+            key = self.camera_key
+            files = {
+                (int(c), int(f))
+                for c, f in zip(
+                    cols[f"videos/{key}/chunk_index"], cols[f"videos/{key}/file_index"], strict=True
+                )
+            }
+            for chunk, file in sorted(files):
+                rel = self.info["video_path"].format(
+                    video_key=key, chunk_index=chunk, file_index=file
+                )
+                if not (self.path / rel).is_file():
+                    raise self._fail(f"video file {rel} (camera {key!r}) is missing")
         return cols
 
     # ------------------------------------------------------------------ rows
