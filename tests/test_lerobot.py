@@ -280,7 +280,10 @@ def _drop_last_frame(d: Path) -> None:
 
 
 CORRUPTIONS = {
-    "no info.json": (lambda d: (d / "meta/info.json").unlink(), r"missing meta/info.json"),
+    "no info.json": (
+        lambda d: (d / "meta/info.json").unlink(),
+        r"copy is a directory without meta/info.json",
+    ),
     "v2.1": (lambda d: _edit_info(d, codebase_version="v2.1"), r"codebase_version='v2.1'"),
     "no fps": (lambda d: _edit_info(d, fps=None), r"info.json: missing fields \['fps'\]"),
     "bad json": (lambda d: (d / "meta/info.json").write_text("{"), r"info.json: not valid JSON"),

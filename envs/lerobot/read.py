@@ -62,7 +62,10 @@ class LeRobotReader:
     def _load_info(self) -> dict[str, Any]:
         info_path = self.path / INFO_PATH
         if not info_path.is_file():
-            raise self._fail(f"missing {INFO_PATH}: not a LeRobot v3 dataset directory")
+            raise DatasetError(
+                f"{self.path} is a directory without {INFO_PATH}: not a LeRobot v3 dataset "
+                "(wm-collect's HDF5 datasets are files)"
+            )
         try:
             info = json.loads(info_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
