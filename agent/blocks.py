@@ -9,7 +9,6 @@ turns a planned block back into k control steps and shifts the warm start by who
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -30,7 +29,9 @@ def checkpoint_action_block(checkpoint: str | Path) -> int:
     path = Path(checkpoint) / "config.json"
     if not path.is_file():
         return 1
-    return int(json.loads(path.read_text()).get("world_model", {}).get("action_block", 1))
+    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+
+    return int(read_checkpoint_json(checkpoint)["world_model"].get("action_block", 1))
 
 
 def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

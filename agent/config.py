@@ -7,7 +7,6 @@ time; `eval_config` then turns the composed config into these dataclasses once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from envs.distance import DistanceConfig
 
-AGENT_KINDS = ("learned", "random", "expert", "oracle")
+AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
 
 
 @dataclass
@@ -58,7 +57,9 @@ class AgentConfig:
 
     kind: str = "learned"
     """learned (world model + planner) | random | expert (scripted, privileged) | oracle (the
-    same planner on the true simulator dynamics: the ceiling for any learned model)."""
+    same planner on the true simulator dynamics: the ceiling for any learned model) |
+    true_dynamics (the learned energy on rendered simulator frames: is the energy or the
+    predictor what fails? agent/true_dynamics.py)."""
     checkpoint: str = "checkpoints/reach_tiny"
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1
@@ -101,6 +102,10 @@ class AgentConfig:
     learned_subgoals: bool = False
     """Aim the latent distance at the checkpoint's learned sub-goal proposer's latent
     (world_model/subgoals.py) instead of the goal: one goal image, no demonstration."""
+    allow_contract_change: bool = False
+    """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
+    env contract (envs/contract.py), e.g. a robustness study; the differences are recorded in
+    results.json (`contract_changes`). Rate, bounds, dims and image size are never waived."""
 
     def __post_init__(self) -> None:
         if self.distance_weight < 0 or self.reachability_weight < 0:
@@ -228,11 +233,13 @@ def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
 def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
     """The checkpoint's recommended eval settings (empty when it declares none or has no
     config.json, e.g. an official model directory). A malformed entry is refused by name."""
+    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+
     path = Path(checkpoint) / "config.json"
     if not path.is_file():
         return {}
     return check_recommended(
-        json.loads(path.read_text()).get("extra", {}).get(RECOMMENDED_KEY, {}), path
+        read_checkpoint_json(checkpoint)["extra"].get(RECOMMENDED_KEY, {}), path
     )
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from agent.config import EvalConfig, apply_recommended, eval_config, register_configs
 from agent.evaluate import evaluate
+from configs.cli import one_line_errors
 
 REPO = Path(__file__).resolve().parent.parent
 register_configs()
@@ -34,6 +35,7 @@ def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
 
 
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")
+@one_line_errors("wm-eval")
 def main(cfg: DictConfig) -> float:
     typed, out_dir, summary = _run(cfg)
     dist = summary["distance"]  # the measure, its unit and the success threshold
@@ -48,6 +50,7 @@ def main(cfg: DictConfig) -> float:
 
 
 @hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
+@one_line_errors("wm-demo")
 def demo(cfg: DictConfig) -> float:
     checkpoint = Path(cfg.agent.checkpoint)
     if not checkpoint.is_absolute() and not checkpoint.exists():

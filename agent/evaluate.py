@@ -71,6 +71,13 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
     }
 
 
+def contract_changes(agent: Any, env: Any) -> list[str]:
+    """The camera / physics-step differences between the checkpoint's env contract and the
+    env that `agent.allow_contract_change` let through (empty for other agents)."""
+    contract = getattr(agent, "contract", None)
+    return contract.render_changes(EnvContract.from_env(env)) if contract is not None else []
+
+
 def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
     """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`."""
     from torch.utils.tensorboard import SummaryWriter
@@ -80,6 +87,8 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     out_dir.mkdir(parents=True, exist_ok=True)
     env = env_from_config(cfg)
     agent = make_agent(cfg, env)
+    for change in contract_changes(agent, env):  # allowed by agent.allow_contract_change
+        print(f"wm-eval: warning: {change} (agent.allow_contract_change=true)")
     writer = SummaryWriter(str(out_dir / "tb"))
     fps = EnvContract.from_env(env).control_hz  # videos play at the rate the actions were taken
     goal_fn = None
@@ -109,6 +118,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
             writer.add_scalar("episode/plan_ms_median", float(np.median(r.plan_ms)), i)
         bar.set_postfix(success=f"{np.mean([x.success for x in results]):.2f}")
     summary = summarize(results, time.perf_counter() - t0)
+    summary["contract_changes"] = contract_changes(agent, env)
     if summary["planner_errors"]:
         print(
             f"wm-eval: {summary['planner_errors']} steps held still because every candidate's "

@@ -19,6 +19,7 @@ from agent.blocks import action_block, checkpoint_action_block, make_block_plann
 from agent.config import AgentConfig, EvalConfig
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
+from agent.true_dynamics import TrueDynamicsAgent
 from envs.contract import EnvContract
 from envs.distance import DistanceConfig
 from envs.experts import make_policy
@@ -102,7 +103,8 @@ def load_agent(
         )
     if env is not None:
         where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
-        contract.check_compatible(EnvContract.from_env(env), where=where)
+        allow = agent_cfg is not None and agent_cfg.allow_contract_change
+        contract.check_compatible(EnvContract.from_env(env), where, allow_render_change=allow)
     if recommended and agent_cfg is None and isinstance(planner, str):
         agent_cfg, planner_overrides = _with_recommended(path, planner, planner_overrides)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
@@ -186,6 +188,9 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
         )
     if kind == "learned":
         return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+    if kind == "true_dynamics":  # the learned energy on rendered frames (agent/true_dynamics.py)
+        learned = load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        return TrueDynamicsAgent(env, learned)
     raise ValueError(f"agent.kind={kind!r}")
 
 

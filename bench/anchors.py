@@ -1,30 +1,25 @@
 """The anchors' own tasks under their protocol: OGBench cube and dm_control reacher, our agents
 next to the published LeWM / DINO-WM / PLDM / RC-aux figures.
 
-    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task reacher --agent random \
-        --dataset data/reacher_eval.h5
+    python -m bench heldout --task reacher     # the eval set (recipes: bench/heldout.py)
+    python -m bench anchors --task reacher --agent random --dataset data/reacher_eval.h5
     # the oracle with the learned row's planner: its blocks come from --checkpoint (k = 5)
-    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task cube --agent oracle \
+    python -m bench anchors --task cube --agent oracle \
         --dataset data/ogbench_cube_eval.h5 --checkpoint runs/cube_k5/world_model \
         --override planner.horizon=5 --override planner.num_samples=300 \
         --override planner.num_elites=30 --override planner.iterations=5 \
         --override agent.energy_reduce=sum --override planner.select=best
-    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task reacher --agent learned \
+    python -m bench anchors --task reacher --agent learned \
         --dataset data/reacher_eval.h5 --checkpoint runs/reacher_wm/world_model \
         --train-data data/reacher_train.h5 --train-time "..."
-    PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --table    # markdown from the JSON only
+    python -m bench anchors --table    # markdown from the JSON only
 
 The learned rows: scripts/anchor_cube_learned.sh and scripts/anchor_reacher_learned.sh (the
 lewm recipe with train.sigreg_within=1; `--label` rows are its data-size and steps variants).
 
-The held-out eval sets (their per-episode starts are in anchors.json; re-running the random row
-on a rebuilt set reproduces them exactly):
-
-    wm-collect env=ogbench_cube policy.name=ogbench_plan policy.noise=0.1 \
-        env.max_episode_steps=100 num_episodes=30 seed=100000 output=data/ogbench_cube_eval.h5
-    wm-collect env=dmc_reacher_easy_v1 policy.name=mixed policy.expert_fraction=0.5 \
-        policy.noise=0.3 policy.noise_max=1.0 num_episodes=30 seed=100000 \
-        output=data/reacher1_eval.h5
+The held-out eval sets are built by `python -m bench heldout --task cube|reacher|reacher1`
+(the recipes are in bench/heldout.py; their per-episode starts are in anchors.json, and
+re-running the random row on a rebuilt set reproduces them exactly).
 
 Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.dataset_goal.DatasetGoal` (protocol=dataset,
 the one implementation) starts each episode from a recorded state of a held-out trajectory and
@@ -44,13 +39,9 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
 # isort: split
 import argparse
-import fcntl
 import json
-import math
 import os
-import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -60,11 +51,12 @@ from hydra import compose, initialize_config_module
 from agent.config import EvalConfig, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
+from bench import store
+from bench.stats import wilson_interval
 from envs.dataset import open_dataset
 from envs.dataset_goal import DatasetGoal
-from world_model.extras import write_atomic
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = store.RESULTS
 GOAL_OFFSET = 25  # control steps between start and goal frame (the anchors' protocol)
 BUDGET = 50  # control steps per episode
 SEED = 100_000
@@ -101,16 +93,6 @@ THEIR_DATA = (
     "LeWM: 10k episodes x ~200 steps per task (frameskip 5), end-to-end training for hours "
     "on one GPU"
 )
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval for a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 class _StartInfo(gym.Wrapper):
@@ -168,6 +150,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     row: dict[str, Any] = {}
+    provenance = store.provenance(dataset=args.dataset, checkpoint=args.checkpoint)
     for i in range(args.first, args.first + args.episodes):
         t0 = time.perf_counter()
         r = run_episode(env, agent, SEED + i, BUDGET)
@@ -181,37 +164,36 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
             "plan_ms": [ms for ms in r.plan_ms if ms > 0],
             "wall_s": time.perf_counter() - t0,
         }
-        row = save_episode(setup, episode)
+        row = save_episode(setup, episode, provenance)
         print(f"{args.task} {args.agent} ep {i}: any {r.success_any} end {r.success}", flush=True)
     env.close()
     return row
 
 
-def save_episode(setup: dict[str, Any], episode: dict[str, Any]) -> dict[str, Any]:
+def save_episode(
+    setup: dict[str, Any], episode: dict[str, Any], provenance: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Merge one episode into the row of the same setup (another setup replaces the row).
 
-    Chunks of a row run in parallel processes, so the read-modify-write holds an exclusive
-    lock (measured before it: one of 50 episodes lost to two chunks writing at once), and the
-    files are replaced atomically, so a kill never leaves half a JSON."""
-    path = OUT / "anchors.json"
-    OUT.mkdir(exist_ok=True)
-    with open(OUT / ".anchors.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
-        key = f"{setup['task']}:{setup['agent']}"
-        key += f":{setup['label']}" if setup.get("label") else ""
+    Chunks of a row run in parallel processes: `bench.store.update` holds the result's lock
+    over the read-modify-write and replaces the files atomically. `provenance` (the chunk's
+    command, commit, machine) goes on the row; it is not part of the setup compared."""
+    key = f"{setup['task']}:{setup['agent']}"
+    key += f":{setup['label']}" if setup.get("label") else ""
+
+    def change(data: dict[str, Any]) -> None:
         old = data["rows"].get(key, {})
         same = all(old.get(k) == v for k, v in setup.items()) and all(
             "seed" in e for e in old.get("per_episode", [])
         )  # rows of an older layout are replaced
         episodes = {e["seed"]: e for e in old.get("per_episode", [])} if same else {}
         episodes[episode["seed"]] = episode
-        data["rows"][key] = aggregate(setup, sorted(episodes.values(), key=lambda e: e["seed"]))
-        data["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, no GPU"
-        text = json.dumps(data, indent=2) + "\n"
-        write_atomic(path, lambda p: p.write_text(text))
-        write_atomic(OUT / "anchors.md", lambda p: p.write_text(to_markdown(data)))
-    return data["rows"][key]
+        row = aggregate(setup, sorted(episodes.values(), key=lambda e: e["seed"]))
+        if provenance:
+            row["provenance"] = provenance
+        data["rows"][key] = row
+
+    return store.update("anchors", change, to_markdown, OUT)["rows"][key]
 
 
 def aggregate(setup: dict[str, Any], episodes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -224,7 +206,7 @@ def aggregate(setup: dict[str, Any], episodes: list[dict[str, Any]]) -> dict[str
         **setup,
         "episodes": n,
         "success_any": hits / n,
-        "success_any_ci95": wilson(hits, n),
+        "success_any_ci95": wilson_interval(hits, n),
         "success_end": sum(e["success_end"] for e in episodes) / n,
         "solved_at_start": sum(e["trivial"] for e in episodes) / n,
         "success_any_not_at_start": (
@@ -258,7 +240,8 @@ def to_markdown(data: dict[str, Any]) -> str:
         "anchors do: CEM 300 samples x 5 iterations, top 30, over 5 blocks of 5 control steps, "
         "all 25 executed before replanning; the oracle's cost is the distance of the task "
         "positions on true dynamics. `bench/anchors.py` says how each row was made. "
-        f"Machine: {data['machine']}; shared with other jobs.",
+        f"Machines: {machines(data)}; shared with other jobs. Rows measured since 2026-12-04 "
+        "carry their command, commit and data / model recipe (`provenance` in anchors.json).",
         "",
         "| task | ours: learned | ours: oracle | ours: random | LeWM | DINO-WM | PLDM | RC-aux |",
         "|---|---|---|---|---|---|---|---|",
@@ -316,6 +299,15 @@ def to_markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def machines(data: dict[str, Any]) -> str:
+    """The machines the rows ran on (rows from before provenance: the file's old line)."""
+    seen = {store.machine_line(r["provenance"]["machine"]) for r in data["rows"].values()
+            if "provenance" in r}  # fmt: skip
+    if "machine" in data:
+        seen.add(data["machine"])
+    return "; ".join(sorted(seen)) or "not recorded"
+
+
 def _hard(row: dict[str, Any]) -> str:
     """Success over the episodes whose goal was not already met at the start."""
     rate, n = row.get("success_any_not_at_start"), row.get("episodes_not_at_start", 0)
@@ -331,7 +323,7 @@ def _cell(row: dict[str, Any]) -> str:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(TASKS))
     parser.add_argument("--agent", choices=("learned", "oracle", "random"))
@@ -348,10 +340,9 @@ def main() -> None:
         help="keep this row beside the task's headline row (e.g. a data-size point)",
     )
     parser.add_argument("--table", action="store_true", help="only rewrite the markdown")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.table:
-        data = json.loads((OUT / "anchors.json").read_text())
-        (OUT / "anchors.md").write_text(to_markdown(data))
+        store.update("anchors", lambda data: None, to_markdown, OUT)
         return
     if not (args.task and args.agent and args.dataset):
         parser.error("--task, --agent and --dataset are required unless --table")

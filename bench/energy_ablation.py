@@ -1,6 +1,6 @@
 """Energy ablation: latent distance only / reachability head only / both / learned sub-goals.
 
-    python -m bench.energy_ablation --checkpoint runs/push --env wm/PandaPush-v0 --steps 40 \
+    python -m bench energy_ablation --checkpoint runs/push --env wm/PandaPush-v0 --steps 40 \
         --episodes 50 --rows distance,head,both,subgoals --horizon 5 --samples 64 --iters 3
 
 The budget of protocol=dataset is the caller's `--steps` (the anchors use 2 x horizon x k).
@@ -16,19 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
 from agent.blocks import action_block, make_block_planner
 from agent.mpc import AgentConfig, MPCAgent
 from agent.rollout import run_episode
+from bench import store
 from bench.stats import wilson_interval
 from planners import CEMConfig
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = store.RESULTS
 ROWS = {
     "distance": {"distance_weight": 1.0, "reachability_weight": 0.0},
     "head": {"distance_weight": 0.0, "reachability_weight": 1.0},
@@ -98,6 +97,7 @@ def run_row(args: argparse.Namespace, row: str) -> dict:
         "execute_steps": args.execute,
         "max_steps": args.steps,
         "wall_s": time.perf_counter() - t0,
+        "provenance": store.provenance(dataset=args.dataset or None, checkpoint=args.checkpoint),
     }
 
 
@@ -105,7 +105,8 @@ def to_markdown(rows: dict) -> str:
     lines = [
         "# Energy ablation (same model, planner and budget; only the energy changes)",
         "",
-        f"Machine: {platform.machine()}, shared CPU. Command: `python -m bench.energy_ablation`.",
+        "Command: `python -m bench energy_ablation` (energy_ablation_notes.md says how the "
+        "earlier rows were made; rows since 2026-12-04 carry `provenance` in the JSON).",
         "",
         "| env | protocol | energy | episodes | success | 95 % Wilson | final dist (cm) "
         "| plan p50 ms | plan ms / step | planner |",
@@ -121,7 +122,12 @@ def to_markdown(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def render(data: dict) -> str:
+    """Rows were stored at the top level before the store; both layouts render."""
+    return to_markdown(data["rows"])
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--env", default="wm/PandaPush-v0")
@@ -134,15 +140,11 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     parser.add_argument("--execute", type=int, default=1, help="control steps per plan")
     parser.add_argument("--seed", type=int, default=100000)
-    args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "energy_ablation.json"
+    args = parser.parse_args(argv)
     for row in args.rows.split(","):
         result = run_row(args, row)
-        data = json.loads(path.read_text()) if path.exists() else {}
-        data[f"{result['env']}:{result['protocol']}:{row}"] = result
-        path.write_text(json.dumps(data, indent=2))
-        (OUT / "energy_ablation.md").write_text(to_markdown(data))
+        key = f"{result['env']}:{result['protocol']}:{row}"
+        store.merge("energy_ablation", {key: result}, render, OUT, archive_render=render)
         print(json.dumps(result), flush=True)
 
 

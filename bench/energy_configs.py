@@ -17,7 +17,7 @@ energy as a fraction of the start's (`arm_at_goal` near 0 means the arm alone ne
 it), and `standoff_first`: the share of instances where the energy ranks the standoff (a few
 steps from success) below the trap. 1.0 means the energy points the planner at the cube.
 
-    .venv/bin/python -m bench.energy_configs --checkpoint checkpoints/push_lewm --instances 50
+    python -m bench energy_configs --checkpoint checkpoints/push_lewm --instances 50
 
 Writes bench/results/energy_configs.{json,md}, one row per checkpoint and energy.
 """
@@ -29,8 +29,6 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 # isort: split
 import argparse
 import json
-import platform
-from pathlib import Path
 
 import gymnasium as gym
 import mujoco
@@ -38,12 +36,13 @@ import numpy as np
 import torch
 
 import envs  # noqa: F401  (registers the wm/* ids)
+from bench import store
 from envs.experts import PUSH_Z
 from envs.panda_model import CUBE_HALF
 from world_model import load_world_model
 from world_model.reachability import load_head
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = store.RESULTS
 CONFIGS = ("start", "arm_at_goal", "cube_at_goal", "standoff")
 
 
@@ -118,8 +117,8 @@ def to_markdown(rows: dict[str, dict]) -> str:
     lines = [
         "# Does the energy see the cube? (real configurations of push task instances)",
         "",
-        f"Machine: {platform.machine()}. Command: `python -m bench.energy_configs` (module "
-        "docstring). Each configuration's energy towards the task's goal image, as a fraction "
+        "Command: `python -m bench energy_configs` (module docstring; rows since 2026-12-04 "
+        "carry `provenance` in the JSON). Each configuration's energy towards the task's goal image, as a fraction "
         "of the start's; `standoff first`: share of instances where the arm lowered behind "
         "the cube (a few steps from success) scores better than the arm at its goal pose with "
         "the cube not pushed.",
@@ -137,22 +136,23 @@ def to_markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def render(data: dict) -> str:
+    return to_markdown(data["rows"])
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--env", default="wm/PandaPush-v0")
     parser.add_argument("--instances", type=int, default=50)
     parser.add_argument("--seed", type=int, default=2000)
     parser.add_argument("--label", default="", help="row label (default: the checkpoint)")
-    args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "energy_configs.json"
+    args = parser.parse_args(argv)
     for row in measure(args.checkpoint, args.env, args.instances, args.seed):
         row["checkpoint"] = args.label or row["checkpoint"]
-        data = json.loads(path.read_text()) if path.exists() else {}
-        data[f"{row['checkpoint']}:{row['energy']}"] = row
-        path.write_text(json.dumps(data, indent=2))
-        (OUT / "energy_configs.md").write_text(to_markdown(data))
+        row["provenance"] = store.provenance(checkpoint=args.checkpoint)
+        key = f"{row['checkpoint']}:{row['energy']}"
+        store.merge("energy_configs", {key: row}, render, OUT, archive_render=render)
         print(json.dumps(row), flush=True)
 
 

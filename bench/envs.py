@@ -1,6 +1,6 @@
 """Environment benchmark: control steps/s with pixels, vectorised scaling, expert/random success.
 
-    .venv/bin/python -m bench.envs [--episodes 50] [--steps 200]
+    python -m bench envs [--episodes 50] [--steps 200]
 
 Writes ``bench/results/envs.json`` and ``bench/results/envs.md``. Throughput counts full control
 steps (IK + physics at 500 Hz + rendering the observation), random actions, in wm/PandaPush-v0
@@ -10,7 +10,6 @@ at 64-256 px and in every registered env at 64 px (``--only per_env`` re-runs ju
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -22,9 +21,10 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
+from bench import store  # noqa: E402
 from envs.experts import make_policy  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = store.RESULTS
 SIZES = (64, 128, 256)
 THROUGHPUT_ID = "wm/PandaPush-v0"
 
@@ -216,7 +216,7 @@ def throughput(steps: int) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--steps", type=int, default=200, help="control steps per timed run")
@@ -225,16 +225,17 @@ def main() -> None:
         help="re-run one part and keep the other from the existing envs.json",
     )  # fmt: skip
     parser.add_argument("--idle-wait", type=float, default=30.0, help="max s to wait for idle CPUs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     IDLE_WAIT_S[0] = args.idle_wait
-    path = RESULTS / "envs.json"
-    result = json.loads(path.read_text()) if args.only != "all" and path.exists() else {}
+    result = store.load("envs", RESULTS) if args.only != "all" else {}
+    result.pop("rows", None)  # store.load's empty default: this result is one document
     result.update(
         {
-            "command": f".venv/bin/python -m bench.envs --episodes {args.episodes} "
+            "command": f"python -m bench envs --episodes {args.episodes} "
             f"--steps {args.steps} --idle-wait {args.idle_wait:g} --only {args.only}",
             "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
+            "provenance": store.provenance(),
         }
     )
     if args.only in ("all", "throughput"):
@@ -255,9 +256,7 @@ def main() -> None:
                 "random": success_rate(env_id, "random", args.episodes),
             }
             print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "envs.md").write_text(to_markdown(result))
+    store.save("envs", result, to_markdown, RESULTS)
     print(to_markdown(result))
 
 

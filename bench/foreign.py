@@ -1,7 +1,7 @@
 """Two envs the project does not define, end to end from the CLI: collect -> train -> evaluate.
 
-    .venv/bin/python -m bench.foreign                       # both envs, every stage
-    .venv/bin/python -m bench.foreign --envs pendulum --episodes 50 --train-steps 3000
+    python -m bench foreign                       # both envs, every stage
+    python -m bench foreign --envs pendulum --episodes 50 --train-steps 3000
 
 Per env: ``wm-collect`` (smooth random behaviour policy), ``wm-train`` (tiny config), then
 ``wm-eval`` for the learned agent, the oracle (the same planner on true dynamics) and random,
@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench import store
+from bench.stats import wilson_or_unit as wilson
+
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "results"
+OUT = store.RESULTS
 TOP_CAMERA = "{distance:0.6,elevation:-90.0,azimuth:90.0,lookat:[0.0,0.0,0.0]}"
 ENVS = {
     # MuJoCo (Gymnasium's own): 2-link arm; 10 physics frames per action (0.1 s, 10 Hz)
@@ -59,16 +60,6 @@ def cli(module: str, *args: str, timeout: float = 7200) -> tuple[str, float]:
     if res.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{res.stderr[-4000:]}")
     return res.stdout, time.perf_counter() - t0
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a success rate."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def collect(name: str, spec: dict, episodes: int, work: Path) -> dict:
@@ -235,8 +226,9 @@ def main(argv: list[str] | None = None) -> None:
     cache = work / "stages.json"
     stages = json.loads(cache.read_text()) if cache.exists() and not args.fresh else {}
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "command": "python -m bench.foreign " + " ".join(argv or sys.argv[1:]),
+        "machine": store.machine_line(store.machine()),
+        "command": store.command() if argv is None else "python -m bench foreign " + " ".join(argv),
+        "provenance": store.provenance(),
         "goals": args.goals,
         "k": args.k,
         "envs": {},
@@ -270,9 +262,7 @@ def main(argv: list[str] | None = None) -> None:
         rates = {row["agent"]: row["success"] for row in env["rows"]}
         env["learned_over_oracle"] = rates["learned"] / rates["oracle"] if rates["oracle"] else None
     result["render_speed"] = render_speed()
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "foreign.json").write_text(json.dumps(result, indent=2))
-    (OUT / "foreign.md").write_text(to_markdown(result))
+    store.save("foreign", result, to_markdown, OUT)
     print(to_markdown(result))
 
 

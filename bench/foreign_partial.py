@@ -3,18 +3,18 @@ evaluations run: finished runs from results.json, unfinished ones from the episo
 TensorBoard logs hold so far (marked "partial"). For a shared machine where the full run does
 not finish in the time there is; the row's episode count says how many were run.
 
-    .venv/bin/python -m bench.foreign_partial --work runs/bench_foreign --k 5 --goals replay
+    python -m bench foreign_partial --work runs/bench_foreign --k 5 --goals replay
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 from pathlib import Path
 
-from bench.foreign import AGENTS, OUT, to_markdown, wilson
+from bench import store
+from bench.foreign import AGENTS, OUT, to_markdown
+from bench.stats import wilson_or_unit as wilson
 
 
 def tb_row(run: Path, kind: str) -> dict:
@@ -40,19 +40,20 @@ def tb_row(run: Path, kind: str) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", default="runs/bench_foreign")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--goals", default="replay")
     parser.add_argument("--note", default="")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(args.work)
     stages = json.loads((work / "stages.json").read_text())
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "command": "python -m bench.foreign_partial " + " ".join(f"--{k} {v}" for k, v in
+        "machine": store.machine_line(store.machine()),
+        "command": "python -m bench foreign_partial " + " ".join(f"--{k} {v}" for k, v in
                                                                  vars(args).items() if v),
+        "provenance": store.provenance(),
         "goals": args.goals,
         "k": args.k,
         "note": args.note,
@@ -90,13 +91,12 @@ def main() -> None:
     speed = work / "render_speed.json"  # bench.foreign.render_speed(), measured separately
     if speed.exists():
         result["render_speed"] = json.loads(speed.read_text())
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "foreign.json").write_text(json.dumps(result, indent=2))
-    md = to_markdown(result)
-    if args.note:
-        md += "\n" + args.note + "\n"
-    (OUT / "foreign.md").write_text(md)
-    print(md)
+
+    def render(data: dict) -> str:
+        return to_markdown(data) + (f"\n{args.note}\n" if args.note else "")
+
+    store.save("foreign", result, render, OUT)
+    print(render(result))
 
 
 if __name__ == "__main__":

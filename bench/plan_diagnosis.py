@@ -19,7 +19,7 @@ scores one batch of candidate plans with BOTH the learned energy and the true dy
   metric is fine and the *predictor* is what is wrong; if it is low too, the goal-image distance
   in this latent space does not order plans as the task does, whatever the predictor does.
 
-    .venv/bin/python -m bench.plan_diagnosis --task push --checkpoint checkpoints/push_lewm \
+    python -m bench plan_diagnosis --task push --checkpoint checkpoints/push_lewm \
         --episodes 20 --override planner.horizon=5 --override planner.num_samples=128
 
 `--task cube` / `--task reacher` diagnose the anchors' tasks on bench.anchors' held-out sets.
@@ -37,7 +37,6 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,20 +46,19 @@ from scipy.stats import spearmanr
 from agent.baselines import oracle_cost_fn
 from agent.config import eval_config, register_configs
 from agent.factory import env_from_config, make_agent
+from bench import store
 from bench.anchors import TASKS as ANCHOR_TASKS
-from bench.success import HELD_OUT, TASKS
+from bench.heldout import heldout_path
+from bench.success import TASKS
 from envs.oracle import replay_plans
 
 register_configs()
-OUT = Path(__file__).resolve().parent / "results"
+OUT = store.RESULTS
 NOISE_SCALES = (0.1, 0.3, 0.6)  # expert + N(0, scale x half-range) per action dim
-# env id and held-out set of every task: ours (bench.success) and the anchors' (bench.anchors,
-# whose eval sets its docstring rebuilds)
-ENVS = {task: (TASKS[task][0], f"data/{held}_heldout.h5") for task, held in HELD_OUT.items()}
-ENVS |= {
-    "cube": (ANCHOR_TASKS["cube"], "data/ogbench_cube_eval.h5"),
-    "reacher": (ANCHOR_TASKS["reacher"], "data/reacher_eval.h5"),
-}
+# env id and held-out set of every task: ours (bench.success) and the anchors' (bench.anchors);
+# `python -m bench heldout --task <task>` builds each set
+ENVS = {task: (env_id, heldout_path(task)) for task, (env_id, _) in TASKS.items()}
+ENVS |= {task: (ANCHOR_TASKS[task], heldout_path(task)) for task in ("cube", "reacher")}
 
 
 def candidates(
@@ -171,6 +169,7 @@ def run(
         "mean": mean,
         "per_episode": rows,
         "wall_s": time.perf_counter() - t0,
+        "provenance": store.provenance(dataset=dataset, checkpoint=checkpoint),
     }
 
 
@@ -183,8 +182,9 @@ def to_markdown(rows: dict[str, dict]) -> str:
     lines = [
         "# Plan diagnosis: learned energy vs true distance (protocol=dataset starts)",
         "",
-        "Command: `python -m bench.plan_diagnosis` (module docstring says what each column "
-        "means). Distances in cm, means over episodes.",
+        "Command: `python -m bench plan_diagnosis` (module docstring says what each column "
+        "means; rows since 2026-12-04 carry `provenance` in the JSON). Distances in cm, means over "
+        "episodes.",
         "",
         "`spearman (real frames)`: the energy of the encoded real final frame instead of the "
         "imagined latent (blank: not measured in that run); `dist real-argmin`: the true "
@@ -210,7 +210,11 @@ def to_markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def render(data: dict) -> str:
+    return to_markdown(data["rows"])
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(ENVS), required=True)
     parser.add_argument("--checkpoint", required=True)
@@ -223,20 +227,16 @@ def main() -> None:
         action="store_true",
         help="only starts whose goal moves every task position (the cube, not only the arm)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     row = run(
         args.task, args.checkpoint, args.episodes, args.noisy, args.override, args.moving_only
     )
     print(json.dumps(row["mean"], indent=1))
     if args.no_write:
         return
-    path = OUT / "plan_diagnosis.json"
-    data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
     key = f"{args.task}:{args.checkpoint}:{' '.join(args.override)}"
     key += ":moving" if args.moving_only else ""
-    data["rows"][key] = row
-    path.write_text(json.dumps(data, indent=1))
-    (OUT / "plan_diagnosis.md").write_text(to_markdown(data["rows"]))
+    store.merge("plan_diagnosis", {key: row}, render, OUT, archive_render=render)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Planning benchmark on CPU: latency per action, imagined transitions/s, FLOP efficiency, and
 our MPPI against the `pytorch_mppi` package on the same predictor.
 
-Run: `.venv/bin/python -m bench.planning` (2-7 min on 2 cores, depending on load); writes
+Run: `python -m bench planning` (2-7 min on 2 cores, depending on load); writes
 `bench/results/planning.{json,md}`. `--quick` shrinks every size (smoke test).
 
 The cost function is the one the agent plans with, on the project's own default-size predictor
@@ -15,20 +15,19 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
 # isort: split
 import argparse
-import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from bench import store
 from bench.planning_cost import null_dynamics, project_predictor
 from bench.planning_measure import defaults, latency_grid, matmul_peak, versus_pytorch_mppi
 from bench.planning_report import markdown
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = store.RESULTS
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -48,9 +47,10 @@ def main(argv: list[str] | None = None) -> dict:
 
     dynamics = project_predictor()
     result: dict = {
-        "command": " ".join(
-            ["python -m bench.planning", *(sys.argv[1:] if argv is None else argv)]
-        ),
+        "command": store.command()
+        if argv is None
+        else " ".join(["python -m bench planning", *argv]),
+        "provenance": store.provenance(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores visible",
         "threads": args.threads,
         "omp_wait_policy": (
@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["versus_null_dynamics"] = versus_pytorch_mppi(null, versus_cases, 2 * reps + 1)
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["wall_s"] = time.perf_counter() - t_start
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "planning.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "planning.md").write_text(markdown(result))
+    store.save("planning", result, markdown, args.out)
     print(f"wrote {args.out / 'planning.json'} and planning.md")
     return result
 

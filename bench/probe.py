@@ -8,7 +8,7 @@ half of the probe episodes and scored (R^2) on the other half.
 Also the effective rank of the latent covariance (collapse check) and the open-loop latent
 error at the planning horizon against copy-last.
 
-    .venv/bin/python -m bench.probe --data data/probe_push.h5 data/probe_pick.h5 \
+    python -m bench probe --data data/probe_push.h5 data/probe_pick.h5 \
         --model random-init=random-init lewm=checkpoints/push_lewm push_tiny=checkpoints/push_tiny
 
 `random-init` builds the default frozen tiny V-JEPA encoder (configs/world_model/tiny.yaml) with
@@ -30,13 +30,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from bench import store
 from envs.dataset import open_dataset
 from world_model import WorldModelConfig, build_world_model, load_world_model
 from world_model.data import Clips, split_episodes
 from world_model.lewm import load_frames, open_loop_errors
 from world_model.sigreg import effective_rank
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = store.RESULTS
 COLLAPSE_RANK = 10.0  # effective rank below this is reported as collapsed
 RIDGE_ALPHAS = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -214,7 +215,7 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", nargs="+", required=True)
     ap.add_argument(
@@ -226,20 +227,26 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "probe"))
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     models = dict(m.split("=", 1) for m in args.model)
     res = run(args.data, models, args.horizon, args.seed)
+    provenance = store.provenance() | {"datasets": [store.dataset_recipe(p) for p in args.data]}
+    for name, spec in models.items():
+        ckpt = spec.removeprefix("encoder:") if spec != "random-init" else None
+        res["models"][name]["provenance"] = provenance | {
+            "checkpoint": store.checkpoint_recipe(ckpt)
+        }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    old = out.with_suffix(".json")
-    if old.exists():  # keep rows of models not re-run, if they were probed on the same data
-        previous = json.loads(old.read_text())
-        if previous.get("data") == res["data"] and previous.get("horizon") == res["horizon"]:
-            res["models"] = {**previous["models"], **res["models"]}
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2))
-    out.with_suffix(".md").write_text(markdown(res))
-    print(markdown(res))
+
+    def change(data: dict) -> None:
+        # keep rows of models not re-run, if they were probed on the same data
+        same = data.get("data") == res["data"] and data.get("horizon") == res["horizon"]
+        models = {**data.get("models", {}), **res["models"]} if same else res["models"]
+        data.clear()
+        data.update(res, models=models)
+
+    print(markdown(store.update(out.name, change, markdown, out.parent)))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ Each is run with Fast DDS's default transports and with ``FASTDDS_BUILTIN_TRANSP
 
 Usage::
 
-    .venv/bin/python -m bench.ros                      # the bridge with a stand-in policy
-    .venv/bin/python -m bench.ros --checkpoint DIR     # ... plus latency with the learned agent
-    .venv/bin/python -m bench.ros --checkpoint DIR --agent-only   # only add the agent section
+    python -m bench ros                      # the bridge with a stand-in policy
+    python -m bench ros --checkpoint DIR     # ... plus latency with the learned agent
+    python -m bench ros --checkpoint DIR --agent-only   # only add the agent section
 
 Writes ``bench/results/ros.json`` and ``bench/results/ros.md``.
 """
@@ -30,16 +30,16 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench import store
 from envs.config import PandaEnvConfig
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = store.RESULTS
 STATE = np.array([0.5, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0])
 
 
@@ -246,7 +246,8 @@ def run_agent(args: argparse.Namespace) -> dict[str, Any]:
             "latency_64x64": latency,
             "last_plan_ms": float(st.get("plan_ms", "nan")),
             "last_act_ms": float(st.get("act_ms", "nan")),
-            "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
+            "command": store.command(),
+            "provenance": store.provenance(checkpoint=args.checkpoint),
         }
     finally:
         proc.stop()
@@ -316,7 +317,7 @@ def to_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default="", help="world-model dir; empty = stand-in policy")
     parser.add_argument("--planner", default="cem")
@@ -331,7 +332,7 @@ def main() -> None:
     parser.add_argument(
         "--agent-only", action="store_true", help="keep the stand-in tables of an earlier run"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out = Path(args.out)
     if args.agent_only:
         res = json.loads(out.with_suffix(".json").read_text())
@@ -339,15 +340,14 @@ def main() -> None:
         res = {
             "policy": "stand-in (constant action, no planning): the bridge's own overhead",
             "control_hz": args.control_hz,
-            "command": "python -m bench.ros " + " ".join(sys.argv[1:]),
+            "command": store.command(),
+            "provenance": store.provenance(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
             f"Python {platform.python_version()}",
             "configs": {t: run(args, t) for t in args.transports},
         }
     res["agent"] = run_agent(args) if args.checkpoint else None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    out.with_suffix(".md").write_text(to_markdown(res))
+    store.save(out.name, res, to_markdown, out.parent)
     print(to_markdown(res))
 
 

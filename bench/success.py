@@ -1,20 +1,28 @@
 """Success benchmark: the learned agent against random, expert and oracle, fixed step budgets.
 
-    .venv/bin/python -m bench.success --episodes 50 \
+    python -m bench success --episodes 50 \
         --cell reach:learned:checkpoints/reach_tiny --cell reach:random --cell reach:expert \
         --cell reach:oracle
 
 Each cell is `task:agent[:checkpoint]`; every cell runs `agent.evaluate.evaluate` (the same
 code as `wm-eval`) with configs/eval.yaml plus `--override`s. Writes
-bench/results/success.{json,md}; cells already in the JSON are kept unless re-run. A learned
-cell that names its checkpoint gets its own row per checkpoint and per agent setting (any
-override beyond the checkpoint and the planner budget), so ablations sit side by side. Every
-success rate comes with its 95 % Wilson interval.
+bench/results/success.{json,md} through `bench.store` (a re-run row replaces its key and the
+old row goes to bench/results/archive/success.*). A learned cell that names its checkpoint
+gets its own row per checkpoint and per agent setting (any override beyond the checkpoint and
+the planner budget), so ablations sit side by side. Every success rate comes with its 95 %
+Wilson interval, and every row with its command, commit, machine, data and model recipe.
 
 `--protocol dataset` (DINO-WM / LeWM) starts each episode from a held-out recorded state
-(`data/<task>_heldout.h5`, or `--dataset task=path`) with the goal the recorded frame
-`horizon x k` control steps later and a budget of twice that; pass `agent.checkpoint=` in an
-`--override` so the oracle / random / expert rows use the learned row's horizon in steps.
+with the goal the recorded frame `horizon x k` control steps later and a budget of twice that.
+The held-out set is `python -m bench heldout --task <task>`'s (data/<task>_heldout.h5; pick-
+place: data/pick_heldout.h5); `--dataset PATH` uses another for every cell, `--dataset
+task=PATH` (repeatable) for one task's cells. Pass `agent.checkpoint=` in an `--override` so
+the oracle / random / expert rows use the learned row's horizon in steps:
+
+    python -m bench heldout --task push
+    python -m bench success --protocol dataset --episodes 50 \
+        --cell push:learned:checkpoints/push_lewm --cell push:random \
+        --override agent.checkpoint=checkpoints/push_lewm
 """
 
 from __future__ import annotations
@@ -23,17 +31,18 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
 # isort: split
 import argparse
-import json
-import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_module
 
 from agent.blocks import checkpoint_action_block
 from agent.config import eval_config, register_configs
 from agent.evaluate import evaluate
+from bench import store
+from bench.heldout import heldout_path
 from bench.stats import wilson_interval
 
 register_configs()
@@ -44,10 +53,7 @@ TASKS = {
     "push": ("wm/PandaPush-v0", 40),
     "pickplace": ("wm/PandaPickPlace-v0", 40),
 }
-OUT = Path(__file__).resolve().parent / "results"
-
-
-HELD_OUT = {"reach": "reach", "reach1": "reach1", "push": "push", "pickplace": "pick"}
+OUT = store.RESULTS
 
 
 def run_cell(
@@ -59,7 +65,7 @@ def run_cell(
     if protocol == "dataset":
         protocol_args = [
             "env.protocol=dataset",
-            f"env.dataset={dataset or f'data/{HELD_OUT[task]}_heldout.h5'}",
+            f"env.dataset={dataset or heldout_path(task)}",
         ]
     args = [
         f"env.id={env_id}",
@@ -93,6 +99,14 @@ def run_cell(
     steps = sum(e["steps"] for e in summary["per_episode"])
     row["plan_ms_per_step"] = summary["plan_ms_total"] / max(steps, 1)  # per executed step
     row["wall_s"] = summary["wall_s"]
+    # The model, where it shapes the row: the learned / oracle planner, or the horizon in
+    # steps that a named checkpoint sets for the others (eval.yaml's default does not count).
+    named = bool(rest) or any(o.startswith("agent.checkpoint=") for o in overrides)
+    uses_model = named or kind in ("learned", "oracle")
+    row["provenance"] = store.provenance(
+        dataset=(dataset or heldout_path(task)) if protocol == "dataset" else None,
+        checkpoint=cfg.agent.checkpoint if uses_model and cfg.agent.checkpoint else None,
+    )
     for key in ("moving_episodes", "moving_success_rate", "moving_success_any_rate"):
         if key in summary:
             row[key] = summary[key]
@@ -125,7 +139,9 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
         "# Closed-loop success (fixed step budgets; protocol=task: reach 20, push / pick-place 40"
         " steps; protocol=dataset: twice the goal offset)",
         "",
-        f"Machine: {machine}. Command: `python -m bench.success` (module docstring).",
+        f"Machines: {machine}. Rows measured since 2026-12-04 carry their command, commit, "
+        "machine and data / model recipe (`provenance` in success.json); `python -m bench "
+        "success --help`. Superseded rows: archive/success.md.",
         "",
         "success (any step) is the anchors' count: LeWM and DINO-WM evaluate with"
         " stable-worldmodel's `World.evaluate_from_dataset`, which ORs the env's success over"
@@ -155,32 +171,62 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def machines(data: dict[str, Any]) -> str:
+    """The machines the rows ran on (rows from before provenance: the file's old line)."""
+    seen = {store.machine_line(r["provenance"]["machine"]) for r in data["rows"].values()
+            if "provenance" in r}  # fmt: skip
+    if "machine" in data:
+        seen.add(data["machine"])
+    return "; ".join(sorted(seen)) or "not recorded"
+
+
+def render(data: dict[str, Any]) -> str:
+    return to_markdown(data["rows"], machines(data))
+
+
+def row_key(row: dict[str, Any]) -> str:
+    """`[dataset:]task:agent[:checkpoint:settings]`: one row per model and agent setting."""
+    key = f"{row['task']}:{row['agent']}"
+    if row["agent"] == "learned" and row["checkpoint"]:
+        key += f":{row['checkpoint']}:{' '.join(extra_overrides(row))}".rstrip(":")
+    return key if row["protocol"] == "task" else f"dataset:{key}"
+
+
+def dataset_for(task: str, specs: list[str]) -> str:
+    """The held-out set of `task` from `--dataset` values: `task=PATH` for one task, a bare
+    `PATH` for every task; "" = the task's own (bench.heldout)."""
+    chosen = ""
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if sep and name in TASKS:
+            if name == task:
+                return path
+        elif sep:
+            raise ValueError(f"--dataset {spec}: {name!r} is not a task ({', '.join(TASKS)})")
+        else:
+            chosen = spec
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", action="append", required=True, help="task:agent[:checkpoint]")
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--override", action="append", default=[], help="extra eval override")
     parser.add_argument("--protocol", choices=("task", "dataset"), default="task")
     parser.add_argument(
-        "--dataset", default="", help="held-out .h5 (default data/<task>_heldout.h5)"
+        "--dataset",
+        action="append",
+        default=[],
+        help="held-out .h5 for every cell, or task=PATH for one task (default: bench heldout's)",
     )
-    args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    path = OUT / "success.json"
-    machine = f"{platform.machine()}, {__import__('os').cpu_count()} CPUs, no GPU"
+    args = parser.parse_args(argv)
     for cell in args.cell:
+        dataset = dataset_for(cell.split(":")[0], args.dataset)
         t0 = time.perf_counter()
-        row = run_cell(cell, args.episodes, args.override, args.protocol, args.dataset)
-        # Re-read just before writing: another bench run may have added rows meanwhile.
-        data = json.loads(path.read_text()) if path.exists() else {"rows": {}}
-        key = f"{row['task']}:{row['agent']}"
-        if row["agent"] == "learned" and row["checkpoint"]:  # one row per model + settings
-            key += f":{row['checkpoint']}:{' '.join(extra_overrides(row))}".rstrip(":")
-        data["rows"][key if args.protocol == "task" else f"dataset:{key}"] = row
+        row = run_cell(cell, args.episodes, args.override, args.protocol, dataset)
+        store.merge("success", {row_key(row): row}, render, OUT, archive_render=render)
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
-        data["machine"] = machine
-        path.write_text(json.dumps(data, indent=2))
-        (OUT / "success.md").write_text(to_markdown(data["rows"], machine))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """World-model benchmark: training throughput, rollout cost vs horizon (KV cache on / off),
 held-out latent prediction error against the copy-last-latent baseline, per task.
 
-    .venv/bin/python -m bench.world_model --data runs/data/reach.h5 runs/data/push.h5 \
+    python -m bench world_model --data runs/data/reach.h5 runs/data/push.h5 \
         --model runs/wm/world_model
 
 Writes bench/results/world_model.json and .md. The held-out split is the one the model was
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 
+from bench import store
 from world_model import load_world_model
 from world_model.data import Clips, split_episodes
 from world_model.latents import cached_latents
 from world_model.losses import rollout_errors
 from world_model.train_config import TrainConfig
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = store.RESULTS
 
 
 def timeit(fn, reps: int) -> float:
@@ -155,7 +156,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", nargs="+", required=True, help="HDF5 datasets (held-out split)")
     parser.add_argument("--model", default="runs/wm/world_model", help="trained checkpoint dir")
@@ -168,12 +169,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--official-gpu-batch", type=int, default=800, help="0 skips; needs CUDA")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model_dir = Path(args.model)
     model = load_world_model(model_dir)
     result = {
-        "command": "python -m bench.world_model "
+        "command": "python -m bench world_model "
         + " ".join(
             f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
             for k, v in vars(args).items()
@@ -185,6 +186,7 @@ def main() -> None:
         "threads": args.threads,
         "machine": platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        "provenance": store.provenance(dataset=args.data[0], checkpoint=args.model),
     }
     result["heldout"] = heldout_errors(
         model, model_dir, args.data, args.cache_dir, args.error_horizon
@@ -194,10 +196,7 @@ def main() -> None:
         result["train"] = train_throughput(model_dir, args.data, args.cache_dir, args.train_steps)
     if args.official_gpu_batch and torch.cuda.is_available():
         result["official_gpu"] = official_predictor_timing(args.official_gpu_batch, args.reps)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "world_model.json").write_text(json.dumps(result, indent=2))
-    (out / "world_model.md").write_text(markdown(result))
+    store.save("world_model", result, markdown, Path(args.out))
     print(markdown(result))
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from configs.cli import one_line_errors
 from envs.collect_config import (
     NOISY_POLICIES,
     CollectConfig,
@@ -140,10 +141,11 @@ def collect(cfg: CollectConfig) -> Path:
         remove_path(_parts_dir(cfg))  # killed after the merge, before the parts were deleted
         return out
     parts = _parts_dir(cfg)
-    check_writable(parts)  # before the first episode, not after it
+    # Dead writers' leftovers first: on a full disk they are what fills it.
     discard_temporaries(parts)  # half-written parts of dead writers
     remove_stale_temporaries(out.parent, f"{out.name}.tmp.*")  # a killed merge
     remove_path(out.with_name(f"{out.name}.tmp"))  # the pid-less name earlier versions used
+    check_writable(parts)  # before the first episode, not after it
     done = check_parts(finished_parts(parts), cfg, parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
     bar = tqdm(
@@ -202,6 +204,7 @@ def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:
 
 
 @hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
+@one_line_errors("wm-collect")
 def main(cfg: DictConfig) -> None:
     """Console script ``wm-collect``."""
     collect(OmegaConf.to_object(foreign_env_node(cfg)))

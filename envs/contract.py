@@ -7,7 +7,11 @@ an env with a checkpoint (``wm-eval``, ``wm-demo``, ``wm-energy``, ``wm-ros-poli
 env against them with `EnvContract.check_compatible` before the first action.
 
 Bounds and the workspace may be *narrowed* by the user (a smaller box is still inside what the
-model saw) but never widened; everything else must match exactly.
+model saw) but never widened; everything else must match exactly. The camera (pose, field of
+view) and the physics step are checked where both sides record them: checkpoints written before
+they joined the contract leave them empty, meaning "unknown, not checked". A study that varies
+them on purpose passes ``allow_render_change`` (``wm-eval agent.allow_contract_change=true``),
+and the differences are returned so the caller can record them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ import numpy as np
 
 _RATE_RTOL = 1e-6  # control rates are decimal numbers written as JSON: compare, don't equate
 _BOUND_ATOL = 1e-6  # bounds pass through float32 action spaces (0.075 -> 0.07500000298)
+RENDER_FIELDS = ("camera_pos", "camera_target", "camera_fovy", "sim_dt")
+"""What the model never sees as a number but learned from the pixels and the dynamics: a
+change is refused unless explicitly allowed (then recorded)."""
 
 
 def _floats(values: Sequence[float] | np.ndarray) -> tuple[float, ...]:
@@ -62,11 +69,30 @@ class EnvContract:
     """Lower corner of the box the end effector is kept in (m); empty when the env has none."""
     workspace_high: tuple[float, ...] = ()
     """Upper corner of that box (m)."""
+    camera_pos: tuple[float, ...] = ()
+    """Camera position (m, robot base frame) the frames were rendered from; empty = unknown
+    (checkpoints from before the field, envs whose camera is not a pose): not checked."""
+    camera_target: tuple[float, ...] = ()
+    """Point that camera looks at (m); empty = unknown."""
+    camera_fovy: float | None = None
+    """That camera's vertical field of view (degrees); None = unknown."""
+    sim_dt: float | None = None
+    """Physics time step (s) under each control step; None = unknown (not checked)."""
 
     def __post_init__(self) -> None:
         for name in ("action_low", "action_high", "workspace_low", "workspace_high"):
             object.__setattr__(self, name, _floats(getattr(self, name)))
         object.__setattr__(self, "control_hz", float(self.control_hz))
+        for name in ("camera_pos", "camera_target"):
+            object.__setattr__(self, name, _floats(getattr(self, name)))
+            if len(getattr(self, name)) not in (0, 3):
+                raise ValueError(f"EnvContract.{name}={getattr(self, name)}: 3 values (m) or none")
+        for name in ("camera_fovy", "sim_dt"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+                if not (math.isfinite(float(value)) and float(value) > 0):
+                    raise ValueError(f"EnvContract.{name}={value}: must be > 0 (or null: unknown)")
         if not self.env_id:
             raise ValueError("EnvContract.env_id is empty")
         if not (math.isfinite(self.control_hz) and self.control_hz > 0):
@@ -137,6 +163,7 @@ class EnvContract:
             env_revision=getattr(base, "env_revision", None),  # only this project's envs have one
             workspace_low=getattr(base, "workspace_low", ()),  # only arms with a workspace box
             workspace_high=getattr(base, "workspace_high", ()),
+            **_render_settings(base),
         )
 
     @classmethod
@@ -147,7 +174,12 @@ class EnvContract:
         get it by building the recorded env from ``env_id`` + ``env_kwargs``.
         """
         if "env_contract" in attrs:
-            return cls.from_dict(_json(attrs["env_contract"]))
+            stamped = cls.from_dict(_json(attrs["env_contract"]))
+            # Datasets recorded before the camera joined the contract record it in `camera`
+            # (and the physics step in `env_kwargs`): fill what the stamp leaves unknown.
+            recorded = _recorded_render_settings(attrs)
+            unknown = {k: v for k, v in recorded.items() if getattr(stamped, k) in ((), None)}
+            return replace(stamped, **unknown)
         missing = [k for k in ("env_id", "control_hz", "image_size") if k not in attrs]
         if missing:
             raise ValueError(f"dataset attrs lack {missing}: cannot tell which env recorded it")
@@ -175,11 +207,15 @@ class EnvContract:
         return recorded
 
     # ------------------------------------------------------------------ checks
-    def check_compatible(self, other: EnvContract, where: str = "env") -> None:
+    def check_compatible(
+        self, other: EnvContract, where: str = "env", allow_render_change: bool = False
+    ) -> list[str]:
         """Raise ValueError unless ``other`` (the env being driven) fits this (trained) contract.
 
         Id, control rate, image size, dims and revision must match; ``other``'s action box and
-        workspace must lie inside this one's (narrowing is fine, widening is not).
+        workspace must lie inside this one's (narrowing is fine, widening is not). Camera and
+        physics step (`RENDER_FIELDS`) must match where both are known, unless
+        ``allow_render_change``; returns those allowed differences (empty when none).
         """
 
         def refuse(what: str, trained: Any, found: Any) -> None:
@@ -201,6 +237,30 @@ class EnvContract:
         self.check_narrower(other.action_low, other.action_high, "action", where)
         if other.workspace_low or self.workspace_low:
             self.check_narrower(other.workspace_low, other.workspace_high, "workspace", where)
+        changes = self.render_changes(other)
+        if changes and not allow_render_change:
+            raise ValueError(
+                f"{where}: {'; '.join(changes)}. The model learned from frames of that camera and "
+                "dynamics of that step; pass agent.allow_contract_change=true to run anyway "
+                "(recorded in results.json)"
+            )
+        return changes
+
+    def render_changes(self, other: EnvContract) -> list[str]:
+        """``"camera_fovy mismatch: the checkpoint was trained with camera_fovy=50.0, the env
+        has camera_fovy=90.0"`` for each of `RENDER_FIELDS` that both record and that differ."""
+        changes = []
+        for name in RENDER_FIELDS:
+            trained, found = getattr(self, name), getattr(other, name)
+            if trained in ((), None) or found in ((), None):
+                continue  # unknown on one side: not checked
+            a, b = np.atleast_1d(trained), np.atleast_1d(found)
+            if a.shape != b.shape or not np.allclose(a, b, rtol=_RATE_RTOL, atol=_BOUND_ATOL):
+                changes.append(
+                    f"{name} mismatch: the checkpoint was trained with {name}={trained}, "
+                    f"the env has {name}={found}"
+                )
+        return changes
 
     def check_narrower(
         self, low: Sequence[float], high: Sequence[float], kind: str = "action", where: str = ""
@@ -224,6 +284,43 @@ class EnvContract:
                     f"with [{olo}, {ohi}], got [{lo}, {hi}]; bounds may only be narrowed "
                     f"(checkpoint {kind}_low={list(own_low)}, {kind}_high={list(own_high)})"
                 )
+
+
+def _render_settings(base: Any) -> dict[str, Any]:
+    """Camera pose, field of view and physics step of a live env, where it declares them
+    (wm/Panda*: its config's camera; every env here with a MuJoCo step: ``sim_dt``)."""
+    cfg = getattr(base, "cfg", None)
+    out: dict[str, Any] = {"sim_dt": getattr(base, "sim_dt", None)}
+    if hasattr(cfg, "camera_pos"):
+        out |= {
+            "camera_pos": cfg.camera_pos,
+            "camera_target": cfg.camera_target,
+            "camera_fovy": cfg.camera_fovy,
+        }
+    return out
+
+
+def _recorded_render_settings(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a dataset's ``camera`` and ``env_kwargs`` attrs say about `RENDER_FIELDS`."""
+    camera, kwargs = (_lenient_json(attrs.get(k, "{}")) for k in ("camera", "env_kwargs"))
+    out = {}
+    if isinstance(camera, dict) and "pos" in camera:
+        out |= {
+            "camera_pos": tuple(camera["pos"]),
+            "camera_target": tuple(camera.get("target", ())),
+            "camera_fovy": camera.get("fovy"),
+        }
+    if isinstance(kwargs, dict) and kwargs.get("sim_dt") is not None:
+        out["sim_dt"] = kwargs["sim_dt"]
+    return out
+
+
+def _lenient_json(value: Any) -> Any:
+    """`_json`, or None for a value that is no JSON (``camera="synthetic"``)."""
+    try:
+        return _json(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _json(value: Any) -> Any:

@@ -32,11 +32,13 @@ import h5py
 import numpy as np
 import torch
 
-from envs.storage import disk_full_guard, remove_stale_temporaries
+from envs.dataset_checks import outside_bounds, recorded_action_bounds
+from envs.storage import check_free_space, disk_full_guard, remove_stale_temporaries
 
 FORMAT_VERSION = 1
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
 PIXEL_CHUNK = 16  # frames per compressed chunk: a training clip touches one or two chunks
+MERGE_MARGIN = 64 * 1024  # bytes over the parts' sum a merge may need (root group, attrs)
 
 
 class DatasetError(ValueError):
@@ -156,7 +158,11 @@ def merge_parts(
 ) -> Path:
     """Copy the parts (``indices``, default all) into ``out_path`` through a temporary and a
     rename; delete the merged parts. A full disk raises `DiskFullError` and removes the
-    temporary (the parts stay, so the same command can merge again once there is room)."""
+    temporary (the parts stay, so the same command can merge again once there is room).
+
+    The free space is checked first: the merged file holds the parts' raw chunks, so it needs
+    about their size, and HDF5 running out of space inside a copy aborts the process instead
+    of raising."""
     found = finished_parts(parts_dir)
     wanted = sorted(found) if indices is None else sorted(indices)
     missing = [k for k in wanted if k not in found]
@@ -164,6 +170,7 @@ def merge_parts(
         raise DatasetError(f"{parts_dir}: parts {missing[:10]} are missing, cannot merge")
     parts = [(k, found[k]) for k in wanted]
     tmp = out_path.with_name(f"{out_path.name}.tmp.{os.getpid()}")
+    check_free_space(out_path, sum(p.stat().st_size for _, p in parts) + MERGE_MARGIN)
     with disk_full_guard(out_path, cleanup=tmp):
         _write_merged(tmp, parts, root_attrs)
     os.replace(tmp, out_path)
@@ -190,7 +197,9 @@ def _write_merged(tmp: Path, parts: list[tuple[int, Path]], root_attrs: dict[str
 
 
 # ---------------------------------------------------------------------------------- reading
-def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
+def _check_demo(
+    path: Path, name: str, g: h5py.Group, bounds: tuple[np.ndarray, np.ndarray] | None = None
+) -> None:
     def fail(problem: str) -> DatasetError:
         return DatasetError(f"{path}: data/{name}: {problem}")
 
@@ -211,6 +220,9 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
     if g["goal/pixels"].shape != pix.shape[1:] or g["goal/state"].shape != (7,):
         raise fail(f"goal shapes {g['goal/pixels'].shape}, {g['goal/state'].shape} do not match")
     for key in ("actions", "obs/state", "goal/state"):
+        dtype = g[key].dtype
+        if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+            raise fail(f"{key} has dtype {dtype}; expected numbers (float32)")
         try:
             values = g[key][()]
         except OSError as err:  # fletcher32 checksum or decompression failure
@@ -218,6 +230,8 @@ def _check_demo(path: Path, name: str, g: h5py.Group) -> None:
         problem = non_finite(key, values)
         if problem:
             raise fail(f"{problem}; one NaN would make every trained weight NaN - re-record it")
+        if key == "actions" and bounds is not None and (problem := outside_bounds(values, *bounds)):
+            raise fail(f"{problem}; re-record it, or fix the env_contract attr if it is wrong")
 
 
 class EpisodeReader:
@@ -260,8 +274,12 @@ class EpisodeReader:
             raise DatasetError(
                 f"{self.path}: num_demos={data.attrs.get('num_demos')} but {len(self.names)} demo groups"
             )
+        try:
+            bounds = recorded_action_bounds(data.attrs)
+        except (ValueError, KeyError, TypeError) as err:
+            raise DatasetError(f"{self.path}: data attr env_contract is malformed ({err})") from err
         for name in self.names:
-            _check_demo(self.path, name, data[name])
+            _check_demo(self.path, name, data[name], bounds)
         self.attrs = {k: _decode(v) for k, v in data.attrs.items()}
 
     def __len__(self) -> int:

@@ -41,11 +41,27 @@ def disk_full_guard(path: str | os.PathLike, cleanup: str | os.PathLike | None =
     except BaseException as err:
         if cleanup is not None:
             remove_path(Path(cleanup))
+        if isinstance(err, DiskFullError):
+            raise  # already names what was written
         if isinstance(err, Exception) and is_disk_full(err):
             raise DiskFullError(
                 errno.ENOSPC, f"no space left on device while writing {path}"
             ) from err
         raise
+
+
+def check_free_space(path: Path, needed: int) -> None:
+    """Raise `DiskFullError` naming ``path`` unless its folder's file system has ``needed``
+    bytes free. For writers that cannot fail cleanly on a full disk: HDF5's ``Group.copy``
+    hitting errno 28 aborts the whole process (``free(): double free``), leaving its temporary.
+    """
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise DiskFullError(
+            errno.ENOSPC,
+            f"no space left on device while writing {path}: it needs about {needed // 1024} KiB "
+            f"and {free // 1024} KiB are free; free some space and run the same command again",
+        )
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -59,10 +75,11 @@ def write_file(path: Path, data: bytes) -> None:
 
 
 def remove_path(path: Path) -> None:
-    """Delete a file or a folder tree; missing is fine."""
+    """Delete a file or a folder tree; missing is fine (also on a read-only mount, where
+    unlinking a missing file fails with EROFS rather than ENOENT)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
-    else:
+    elif os.path.lexists(path):
         path.unlink(missing_ok=True)
 
 

@@ -13,13 +13,13 @@ export MUJOCO_GL=${MUJOCO_GL:-egl} OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
 cube() { .venv/bin/wm-collect env=ogbench_cube policy.name=ogbench_plan policy.noise=0.1 \
   env.max_episode_steps=100 num_workers=1 "$@"; }
 cube num_episodes=400 seed=0 output=data/ogbench_cube_train.h5
-cube num_episodes=30 seed=100000 output=data/ogbench_cube_eval.h5
+.venv/bin/python -m bench heldout --task cube  # data/ogbench_cube_eval.h5 (bench/heldout.py)
 .venv/bin/wm-train --config-name train_lewm world_model.predictor.use_state=false \
   "data=[data/ogbench_cube_train.h5]" steps=1800 optim.decay_steps=600 sigreg_proj=128 \
   sigreg_within=1.0 world_model.action_block=5 out_dir=runs/cube_k5
 # The anchors' planner: CEM 300 samples x 5 iterations, top 30, over 5 blocks of k = 5 steps,
 # all 25 executed before replanning (the protocol's default execute_steps).
-PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task cube --agent learned \
+.venv/bin/python -m bench anchors --task cube --agent learned \
   --dataset data/ogbench_cube_eval.h5 --checkpoint runs/cube_k5/world_model \
   --train-data data/ogbench_cube_train.h5 \
   --train-time "lewm recipe stage 1 + within-clip SIGReg (sigreg_within=1), blocks of k = 5 steps (the anchors' planner: 5 blocks of 5, all 25 executed, then replan), conv encoder + 3 x 128 predictor end to end, 1800 steps, ~8 min on 2 shared CPU cores" \

@@ -19,13 +19,13 @@ esac
 reacher() { .venv/bin/wm-collect env=$ENV policy.name=mixed policy.expert_fraction=0.5 \
   policy.noise=0.3 policy.noise_max=1.0 num_workers=1 "$@"; }
 reacher num_episodes=1000 seed=20000 output=data/${TASK}_mixed.h5
-reacher num_episodes=30 seed=100000 output=data/${TASK}_eval.h5
+.venv/bin/python -m bench heldout --task "$TASK"  # data/${TASK}_eval.h5 (bench/heldout.py)
 .venv/bin/wm-train --config-name train_lewm world_model.predictor.use_state=false \
   "data=[data/${TASK}_mixed.h5]" steps=1800 optim.decay_steps=600 sigreg_proj=128 \
   sigreg_within=1.0 world_model.action_block=5 out_dir=runs/${TASK}_k5
 # The anchors' planner: CEM 300 samples x 5 iterations, top 30, over 5 blocks of k = 5 steps,
 # all 25 executed before replanning (the protocol's default execute_steps).
-PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task "$TASK" --agent learned \
+.venv/bin/python -m bench anchors --task "$TASK" --agent learned \
   --dataset data/${TASK}_eval.h5 --checkpoint runs/${TASK}_k5/world_model \
   --train-data data/${TASK}_mixed.h5 \
   --train-time "lewm recipe stage 1 + within-clip SIGReg (sigreg_within=1), blocks of k = 5 steps (the anchors' planner: 5 blocks of 5, all 25 executed, then replan), conv encoder + 3 x 128 predictor end to end, 1800 steps, ~7 min on 2 shared CPU cores" \

@@ -18,12 +18,6 @@ from envs.rollout import dataset_root_attrs, record_episode
 from envs.sim_state import set_sim_state
 
 
-def test_wilson_interval_brackets_the_rate() -> None:
-    lo, hi = anchors.wilson(43, 50)
-    assert lo < 43 / 50 < hi and hi - lo == pytest.approx(0.19, abs=0.02)
-    assert anchors.wilson(0, 50)[0] == 0.0 and anchors.wilson(50, 50)[1] == 1.0
-
-
 @pytest.fixture(scope="module")
 def reacher_data(tmp_path_factory) -> Path:
     """Two 30-step noisy-expert reacher episodes with simulator states."""
@@ -56,6 +50,10 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
     assert [e["seed"] for e in row["per_episode"]] == [anchors.SEED, anchors.SEED + 1]
     assert row["distance"]["threshold"] == pytest.approx(0.06)  # the suite's own radius
     assert row["dataset_size"] == {"path": str(reacher_data), "episodes": 2, "steps": 60}
+    recipe = row["provenance"]["dataset"]  # how the eval set was made, from its attrs
+    assert recipe["env_id"] == "wm/DMCReacherEasy-v0" and recipe["episodes"] == 2
+    assert recipe["policy"] == {"name": "expert"} and recipe["first_seed"] == 3
+    assert row["provenance"]["machine"]["device"] in ("cpu", *_cuda_names())
     table = (tmp_path / "anchors.md").read_text()
     assert "| reacher (wm/DMCReacherEasy-v0) |" in table and "86" in table  # LeWM's figure
     # The thick-arm twin shares the pixel-free rows; its learned cell is its own.
@@ -68,6 +66,12 @@ def test_rows_run_the_protocol_in_chunks_and_fill_the_table(
     rows = json.loads((tmp_path / "anchors.json").read_text())["rows"]
     assert rows[f"reacher:{kind}"]["episodes"] == 2 and f"reacher:{kind}:variant" in rows
     assert f"| reacher:{kind}:variant |" in (tmp_path / "anchors.md").read_text()
+
+
+def _cuda_names() -> list[str]:
+    import torch
+
+    return [torch.cuda.get_device_name()] if torch.cuda.is_available() else []
 
 
 def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:

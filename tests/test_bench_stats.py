@@ -27,3 +27,55 @@ def test_success_table_names_the_checkpoint_and_its_distinguishing_overrides():
     md = to_markdown({"a": base | {"overrides": shared}, "b": row}, "test machine")
     assert "| ck | 50 | 0.22 | [0.13, 0.35] | 0.64 | [0.50, 0.76] |" in md
     assert "| ck agent.energy_reduce=sum | 50 |" in md
+
+
+def test_wilson_edges_and_the_partial_table_form():
+    from bench.stats import wilson_or_unit
+
+    assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(50, 50)[1] == 1.0
+    lo, hi = wilson_interval(43, 50)
+    assert lo < 43 / 50 < hi and hi - lo == pytest.approx(0.19, abs=0.02)
+    assert wilson_or_unit(0, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="outside"):
+        wilson_interval(11, 10)
+
+
+def test_one_wilson_implementation():
+    """Every bench module takes its interval from bench.stats (there were three copies)."""
+    import re
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    for path in bench.glob("*.py"):
+        if path.name != "stats.py":
+            assert not re.search(r"def wilson", path.read_text()), path.name
+
+
+def test_success_dataset_flag_takes_a_path_or_task_paths():
+    from bench.success import dataset_for
+
+    assert dataset_for("push", []) == ""  # the task's own held-out set (bench heldout)
+    assert dataset_for("push", ["x.h5"]) == "x.h5"
+    specs = ["push=p.h5", "pickplace=q.h5"]
+    assert dataset_for("push", specs) == "p.h5" and dataset_for("pickplace", specs) == "q.h5"
+    assert dataset_for("reach", specs) == ""
+    with pytest.raises(ValueError, match="not a task"):
+        dataset_for("push", ["pusher=p.h5"])
+
+
+def test_success_cell_writes_a_row_with_its_provenance(tmp_path, monkeypatch):
+    """`python -m bench success` smoke run (random agent, one episode) into a scratch store."""
+    import json
+
+    from bench import success
+
+    monkeypatch.setattr(success, "OUT", tmp_path)  # never touch bench/results from a test
+    monkeypatch.setattr("sys.argv", ["python -m bench success", "--cell", "reach:random"])
+    success.main(["--cell", "reach:random", "--episodes", "1"])
+    row = json.loads((tmp_path / "success.json").read_text())["rows"]["reach:random"]
+    assert row["episodes"] == 1 and len(row["wilson95"]) == 2
+    prov = row["provenance"]
+    assert prov["command"] == "python -m bench success --cell reach:random"
+    assert prov["machine"]["device"] and "checkpoint" not in prov
+    md = (tmp_path / "success.md").read_text()
+    assert "| task | reach | random | - | 1 |" in md and "no GPU" not in md

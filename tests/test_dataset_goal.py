@@ -136,8 +136,9 @@ def test_contact_clips_are_found_and_oversampled(tmp_path):
 
     from envs.dataset import open_dataset
     from envs.sim_state import set_sim_state
-    from world_model.data import Clips, moving_clips, recorded_task_positions
+    from world_model.data import Clips, moving_clips
     from world_model.latents import LatentSet
+    from world_model.privileged import recorded_task_positions
     from world_model.train_config import TrainConfig
 
     out = tmp_path / "push40.h5"

@@ -19,6 +19,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from configs.cli import one_line_errors
 from world_model import pretrain_config, train_config
 
 train_config.register_configs()
@@ -34,6 +35,7 @@ def typed_config(cfg: DictConfig, app: str) -> Any:
 
 
 @hydra.main(config_path="pkg://configs", config_name="train", version_base="1.3")
+@one_line_errors("wm-train")
 def train(cfg: DictConfig) -> None:
     """Train the action-conditioned predictor on cached encoder latents, or (`--config-name
     train_lewm`, objective `lewm`) encoder and predictor end to end from pixels."""
@@ -48,6 +50,7 @@ def train(cfg: DictConfig) -> None:
 
 
 @hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
+@one_line_errors("wm-pretrain")
 def pretrain(cfg: DictConfig) -> None:
     """V-JEPA pretraining of the tiny encoder on recorded sim video."""
     from world_model.pretrain_loop import pretrain as run_pretrain

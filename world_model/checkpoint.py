@@ -26,7 +26,11 @@ from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from envs.contract import EnvContract
 from envs.storage import disk_full_guard, write_file
-from world_model.checkpoint_upgrades import UPGRADES
+from world_model.checkpoint_schema import (
+    CheckpointConfigError,
+    CorruptCheckpointError,
+    read_checkpoint_json,
+)
 from world_model.config import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -41,10 +45,6 @@ from world_model.predictor import ACPredictor
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-class CorruptCheckpointError(ValueError):
-    """A checkpoint file is unreadable or holds NaN/inf weights (not merely another version)."""
 
 
 def atomic_dir(target: Path, write: Any) -> None:
@@ -105,36 +105,19 @@ def read_config(
     path: Path,
 ) -> tuple[WorldModelConfig, VJEPA2Config | None, EnvContract | None, dict]:
     """Parse, upgrade and validate `config.json` -> (config, encoder architecture (None for
-    the `conv` encoder), env, extra). Keys added later (objective, action_block, history,
-    latent_layout) take their defaults in older files."""
+    the `conv` encoder), env, extra). The schema (`world_model.checkpoint_schema`) is checked
+    first; a value it lets through that a config's own checks refuse is named with the file."""
+    payload = read_checkpoint_json(path)
     cfg_path = path / CONFIG
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{cfg_path} is missing: not a world-model checkpoint directory")
     try:
-        payload = json.loads(cfg_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptCheckpointError(f"{cfg_path} is corrupt (not valid JSON): {exc}") from exc
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{cfg_path}: format {payload.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
-        )
-    while payload.get("version") in UPGRADES:  # older layouts, one version at a time
-        payload = UPGRADES[payload["version"]](payload, path)
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{cfg_path}: checkpoint version {payload.get('version')!r}; this code reads version "
-            f"{CHECKPOINT_VERSION} and upgrades {sorted(UPGRADES)} (a newer wm-train wrote it?)"
-        )
-    try:
-        wm = payload["world_model"]
-        cfg = dataclass_from_dict(WorldModelConfig, dict(wm), "world_model")
+        cfg = dataclass_from_dict(WorldModelConfig, dict(payload["world_model"]), "world_model")
         hf_dict = payload["encoder_hf_config"]
         hf_config = None if hf_dict is None else VJEPA2Config(**hf_dict)
         env = payload["env"]
-    except KeyError as exc:
-        raise ValueError(f"{cfg_path}: missing config section {exc}") from exc
-    env_contract = EnvContract.from_dict(env) if env is not None else None
-    return cfg, hf_config, env_contract, payload.get("extra", {})
+        env_contract = EnvContract.from_dict(env) if env is not None else None
+    except (TypeError, ValueError) as exc:
+        raise CheckpointConfigError(f"{cfg_path}: {exc}") from exc
+    return cfg, hf_config, env_contract, payload["extra"]
 
 
 def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:

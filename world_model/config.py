@@ -181,6 +181,9 @@ class PredictorConfig:
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
     init_std: float = 0.02
     """Std of the truncated-normal init of Linear weights."""
+    adaln: bool = False
+    """Condition every block on its step's action by AdaLN-zero (LeWM, JEPA-WMs) on top of the
+    action token. Not in the official predictor (its weights load only with this off)."""
     action_mean: list[float] | None = None
     """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
     fills these four from the training data (actions in metres are ~0.05 while the encoder
@@ -235,6 +238,16 @@ class WorldModelConfig:
     history: int = 1
     """Context frames (at the block stride) the model was trained to condition on; the agent
     feeds at most this many."""
+    position_dims: int = 0
+    """PRIVILEGED TRAINING LABELS. > 0: a linear head reads the task positions (the env's
+    `task_positions`, e.g. cube and end effector, from recorded simulator states) from encoded
+    AND predicted latents, and its loss (`train.position_weight`) makes the predictor carry the
+    object's motion. LeWM and C-JEPA train from pixels only: rows of such models say so.
+    0 = no head (pixels only)."""
+    position_mean: list[float] | None = None
+    """Per-dimension offset of the head's targets (training positions), `position_dims` long."""
+    position_std: list[float] | None = None
+    """Per-dimension scale of the head's targets."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -247,6 +260,16 @@ class WorldModelConfig:
             raise ValueError(
                 f"world_model.action_block={self.action_block} and history={self.history} "
                 "must be >= 1"
+            )
+        if self.position_dims < 0 or (
+            self.position_dims > 0
+            and not (
+                len(self.position_mean or []) == len(self.position_std or []) == self.position_dims
+            )
+        ):
+            raise ValueError(
+                f"world_model.position_dims={self.position_dims} needs position_mean and "
+                "position_std of that length (wm-train fills them)"
             )
         trainable = self.encoder.backend == "conv"
         if trainable != (self.objective == "lewm"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -74,11 +73,14 @@ class Clips:
         """-> z `(B, T, N, D)` (or frames), actions `(B, T - 1, k * 7)` (each block's k actions
         concatenated in time order), states `(B, T, 7)`."""
         k = self.block
-        frame = self.starts[clip_ids][:, None] + k * torch.arange(self.clip_len)  # (B, T)
-        frame = frame.to(self.data.latents.device)
+        frame = self.frame_index(clip_ids).to(self.data.latents.device)  # (B, T)
         steps = frame[:, :-1, None] + torch.arange(k, device=frame.device)  # (B, T - 1, k)
         actions = self.data.actions[steps].flatten(-2)  # (B, T - 1, k, 7) -> (B, T - 1, k * 7)
         return self.data.latents[frame], actions, self.data.states[frame]
+
+    def frame_index(self, clip_ids: Tensor) -> Tensor:
+        """`(B, T)` flat frame index of each clip's frames (one block apart)."""
+        return self.starts[clip_ids][:, None] + self.block * torch.arange(self.clip_len)
 
     def span_frames(self) -> Tensor:
         """(C, span) flat indices of every control-rate frame each clip covers."""
@@ -106,7 +108,7 @@ class Clips:
 def moving_clips(positions: Tensor, clips: Clips, threshold: float) -> Tensor:
     """(C,) bool: every task position moves farther than `threshold` from where it was at the
     clip's first frame, at some frame of the clip. `positions` is `(F, K, D)` per flat frame
-    (`recorded_task_positions`). All K must move: Panda's end effector always does, so this
+    (`world_model.privileged.recorded_task_positions`). All K must move: Panda's end effector always does, so this
     picks the clips where the cube moves too, i.e. contact."""
     frames = clips.span_frames()  # (C, S)
     if frames.numel() and int(frames.max()) >= len(positions):
@@ -116,38 +118,3 @@ def moving_clips(positions: Tensor, clips: Clips, threshold: float) -> Tensor:
     pos = positions[frames]  # (C, S, K, D)
     shift = (pos - pos[:, :1]).norm(dim=-1).amax(dim=1)  # (C, K)
     return (shift > threshold).all(dim=-1)
-
-
-def recorded_task_positions(paths: list[str]) -> Tensor:
-    """`(F, K, D)` float32 task positions (envs/distance.py: the env's own `task_positions`,
-    else body centres) of every recorded frame, in the flat frame order of `load_frames` /
-    `cached_latents`: each simulator state is restored into an env of the recorded id."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401  (registers the wm/* ids)
-    from envs.dataset import open_dataset
-    from envs.distance import TaskDistance
-    from envs.sim_state import set_sim_state
-
-    out = []
-    for path in paths:
-        with open_dataset(path) as reader:
-            env = gym.make(reader.attrs["env_id"])
-            try:
-                env.reset(seed=0)
-                read = TaskDistance(env)
-                for ep in reader:
-                    if ep.sim_states is None:
-                        raise ValueError(
-                            f"{path}: {ep.attrs.get('name', 'an episode')} has no simulator "
-                            "states, which train.oversample_moving needs; re-collect it with "
-                            "wm-collect"
-                        )
-                    for state in ep.sim_states:
-                        set_sim_state(env, state)
-                        out.append(read.features())
-            finally:
-                env.close()
-    if not out:
-        raise ValueError("no frames in the given datasets")
-    return torch.as_tensor(np.stack(out), dtype=torch.float32)

@@ -48,9 +48,10 @@ def load_extra(
     checkpoint: str | Path, key: str, build: Callable[[dict[str, Any]], nn.Module], device: str
 ) -> nn.Module | None:
     """The module `build(entry)` with the weights the checkpoint declares under `key`, or None."""
+    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+
     checkpoint = Path(checkpoint)
-    payload = json.loads((checkpoint / "config.json").read_text())
-    entry = payload.get("extra", {}).get(key)
+    entry = read_checkpoint_json(checkpoint)["extra"].get(key)
     if entry is None:
         return None
     path = checkpoint / entry["file"]

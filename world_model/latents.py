@@ -128,14 +128,31 @@ def episode_task(episode: Episode, fallback: str) -> str:
     return fallback
 
 
+def frames_change(pixels: np.ndarray | Tensor) -> bool:
+    """Whether any frame of an episode `(L + 1, ...)` differs from its first."""
+    return bool((pixels[1:] != pixels[:1]).any())
+
+
+def refuse_still_data(source: str | Path, episodes: int) -> None:
+    """A file in which no episode's frames ever change has no dynamics to learn, and its
+    copy-last error is 0 (the validation ratio would divide by it): refuse it by name."""
+    raise ValueError(
+        f"{source}: in all {episodes} episodes every frame equals the episode's first one: "
+        "nothing moves in the images, so there is nothing to learn; check the camera and the "
+        "renderer, and re-record it"
+    )
+
+
 @torch.no_grad()
 def encode_episodes(
     encoder: FrozenEncoder, episodes: Iterable[Episode], task: str = "", source: str = ""
 ) -> LatentSet:
     """Encode every frame of every episode -> `LatentSet`; `source` names the file in errors."""
     lat, states, actions, lengths, tasks = [], [], [], [], []
+    moving = False
     for ep in episodes:
         pixels = torch.as_tensor(np.asarray(ep.pixels))  # (L+1, H, W, 3) uint8
+        moving = moving or frames_change(pixels)
         frames = pixels.permute(0, 3, 1, 2)[None]  # (1, L+1, 3, H, W)
         lat.append(encoder(frames)[0].cpu())  # (L+1, N, D)
         st = torch.as_tensor(np.asarray(ep.states), dtype=torch.float32)  # (L+1, 7)
@@ -150,6 +167,8 @@ def encode_episodes(
         tasks.append(episode_task(ep, task))
     if not lat:
         raise ValueError(f"{source or 'dataset'}: no episodes to encode (empty dataset)")
+    if not moving:
+        refuse_still_data(source or "dataset", len(lat))
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     starts = torch.cumsum(lengths_t, 0) - lengths_t
     return LatentSet(

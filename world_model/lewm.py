@@ -21,15 +21,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.latents import LatentSet, episode_task, iter_dataset_episodes
+from world_model.latents import (
+    LatentSet,
+    episode_task,
+    frames_change,
+    iter_dataset_episodes,
+    refuse_still_data,
+)
 from world_model.model import WorldModel
 from world_model.sigreg import SIGReg
 
 
 class LeWMLoss(nn.Module):
-    """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7))` ->
-    (loss, parts = [teacher-forcing MSE, SIGReg, inverse-dynamics MSE, rollout MSE per
-    block...])."""
+    """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7)[, positions])`
+    -> (loss, parts = [teacher-forcing MSE, SIGReg, inverse-dynamics MSE, position MSE,
+    rollout MSE per block...])."""
 
     def __init__(
         self,
@@ -42,6 +48,8 @@ class LeWMLoss(nn.Module):
         idm_weight: float = 0.0,
         cached: bool = False,
         within_weight: float = 0.0,
+        motion_weight: float = 0.0,
+        position_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -52,19 +60,33 @@ class LeWMLoss(nn.Module):
         self.sigreg_over = sigreg_over
         self.idm_weight = idm_weight
         self.within_weight = within_weight
+        self.motion_weight = motion_weight
+        self.position_weight = position_weight
+        self.position_head = model.position_head
+        if position_weight > 0 and self.position_head is None:
+            raise ValueError("train.position_weight > 0 needs world_model.position_dims > 0")
         if idm_weight > 0 and not hasattr(self.encoder, "inverse"):
             raise ValueError(
                 "train.idm_weight > 0 needs an encoder with an inverse-dynamics head "
                 "(world_model.encoder.inverse_dynamics_out > 0; wm-train sets it)"
             )
 
-    def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, frames: Tensor, actions: Tensor, states: Tensor, positions: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """`positions (B, T, P)`: normalised task positions of each frame, for the privileged
+        head (`position_weight > 0`), else None."""
         z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
         z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
-        tf_loss = (z_tf - z[:, 1:]).square().mean()
-        step_err = open_loop_errors(
+        tf_err = (z_tf - z[:, 1:]).square().mean(dim=(-2, -1))  # (B, T-1)
+        w = motion_weights(z[:, :-1], z[:, 1:], self.motion_weight)  # (B, T-1)
+        tf_loss = (w * tf_err).sum() / w.sum()
+        pred, target = open_loop_rollout(
             self.predictor, z, actions, states, self.history, self.auto_steps
-        )[0]  # (R,)
+        )  # (B, R, N, D) each
+        prev = z[:, self.history - 1 : -1][:, : pred.shape[1]]  # the frame before each target
+        w_roll = motion_weights(prev, target, self.motion_weight)  # (B, R)
+        step_err = (w_roll * (pred - target).square().mean(dim=(2, 3))).sum(0) / w_roll.sum(0)
         if self.cached:  # SIGReg shapes the encoder, which is frozen here
             reg = z.new_zeros(())
         else:
@@ -76,28 +98,68 @@ class LeWMLoss(nn.Module):
                 within = z - z.mean(dim=1, keepdim=True)  # (B, T, N, D)
                 reg = reg + self.within_weight * self.sigreg(within.flatten(0, 2))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
+        pos = loss.new_zeros(())
+        if self.position_weight > 0:
+            if positions is None:
+                raise ValueError("position_weight > 0 but the batch carries no task positions")
+            h, r = self.history, pred.shape[1]
+            read = self.position_head  # encoded, teacher-forced and open-loop latents alike
+            pos = (
+                (read(z.flatten(-2)) - positions).square().mean()
+                + (read(z_tf.flatten(-2)) - positions[:, 1:]).square().mean()
+                + (read(pred.flatten(-2)) - positions[:, h : h + r]).square().mean()
+            )
+            loss = loss + self.position_weight * pos
         idm = loss.new_zeros(())
         if self.idm_weight > 0:
             p = self.predictor  # target in the predictor's normalised action units
             target = (actions - p.action_mean) / p.action_std  # (B, T-1, k*7)
             idm = (self.encoder.inverse_dynamics(z) - target).square().mean()
             loss = loss + self.idm_weight * idm
-        return loss, torch.cat([tf_loss[None], reg[None], idm[None], step_err]).detach()
+        parts = [tf_loss[None], reg[None], idm[None], pos[None], step_err]
+        return loss, torch.cat(parts).detach()
 
 
-def open_loop_errors(
+def motion_weights(z_prev: Tensor, z_next: Tensor, weight: float) -> Tensor:
+    """Per-transition loss weights `(B, R)` = 1 + weight * |z_next - z_prev|^2 / batch mean,
+    from latents `(B, R, N, D)`, with no gradient. The arm moves in every clip and the object
+    only in contact, so a plain mean lets the arm rule the loss; transitions whose latent
+    changes more (the object moved too) count more. Pixels only: no labels. 0 = plain mean."""
+    if weight <= 0:
+        return z_prev.new_ones(z_prev.shape[:2])
+    change = (z_next - z_prev).detach().square().mean(dim=(-2, -1))  # (B, R)
+    return 1 + weight * change / change.mean().clamp_min(1e-12)
+
+
+def open_loop_rollout(
     predictor: nn.Module, z: Tensor, actions: Tensor, states: Tensor, history: int, horizon: int
 ) -> tuple[Tensor, Tensor]:
-    """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip:
-    z `(B, T, N, D)` with T >= history + horizon, actions `(B, T-1, k*7)`, states `(B, T, 7)`
-    -> (model MSE per block `(horizon,)`, copy-last-context MSE per block `(horizon,)`).
-    Differentiable in z and the predictor (the training loss uses it)."""
+    """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip ->
+    (predicted, recorded) latents `(B, R, N, D)` each (shapes as `open_loop_errors`)."""
     h = history
     past = actions[:, : h - 1] if h > 1 else None  # (B, h-1, k*7)
     plan = actions[:, None, h - 1 : h - 1 + horizon]  # (B, 1, R, k*7)
     pred = predictor.rollout(z[:, :h], states[:, :h], plan, past)[:, 0]  # (B, R, N, D)
-    target = z[:, h : h + horizon]  # (B, R, N, D)
-    model_err = (pred - target).square().mean(dim=(0, 2, 3))
+    return pred, z[:, h : h + horizon]
+
+
+def open_loop_errors(
+    predictor: nn.Module,
+    z: Tensor,
+    actions: Tensor,
+    states: Tensor,
+    history: int,
+    horizon: int,
+    motion_weight: float = 0.0,
+) -> tuple[Tensor, Tensor]:
+    """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip:
+    z `(B, T, N, D)` with T >= history + horizon, actions `(B, T-1, k*7)`, states `(B, T, 7)`
+    -> (model MSE per block `(horizon,)`, weighted by `motion_weights`, and copy-last-context
+    MSE per block `(horizon,)`). Differentiable in z and the predictor (the training loss)."""
+    h = history
+    pred, target = open_loop_rollout(predictor, z, actions, states, history, horizon)
+    w = motion_weights(z[:, h - 1 : h - 1 + horizon], target, motion_weight)  # (B, R)
+    model_err = (w * (pred - target).square().mean(dim=(2, 3))).sum(0) / w.sum(0)
     copy_err = (z[:, h - 1 : h] - target).square().mean(dim=(0, 2, 3))
     return model_err, copy_err.detach()
 
@@ -107,8 +169,10 @@ def load_frames(paths: Iterable[str | Path]) -> LatentSet:
     holding uint8 frames `(F, 3, H, W)`: the encoder trains, so there is nothing to cache."""
     frames, states, actions, lengths, tasks = [], [], [], [], []
     for path in paths:
+        moving, first = False, len(frames)
         for ep in iter_dataset_episodes(path):
             pixels = torch.from_numpy(np.ascontiguousarray(ep.pixels))  # (L+1, H, W, 3)
+            moving = moving or frames_change(pixels)
             st = torch.as_tensor(np.asarray(ep.states), dtype=torch.float32)  # (L+1, 7)
             act = torch.as_tensor(np.asarray(ep.actions), dtype=torch.float32)  # (L, 7)
             if len(act) != len(st) - 1 or len(st) != len(pixels):
@@ -121,6 +185,8 @@ def load_frames(paths: Iterable[str | Path]) -> LatentSet:
             actions.append(torch.cat([act, act.new_zeros(1, act.shape[-1])]))  # (L+1, 7)
             lengths.append(len(st))
             tasks.append(episode_task(ep, Path(path).stem))
+        if len(frames) > first and not moving:
+            refuse_still_data(path, len(frames) - first)
     if not frames:
         raise ValueError("no episodes in the given datasets (train.data is empty?)")
     lengths_t = torch.tensor(lengths, dtype=torch.int64)

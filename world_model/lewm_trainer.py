@@ -13,11 +13,13 @@ from torch import Tensor
 
 from envs.contract import EnvContract
 from world_model.checkpoint import load_world_model
+from world_model.config import WorldModelConfig
 from world_model.conv_encoder import ConvEncoder
 from world_model.data import split_episodes
 from world_model.latents import LatentSet
 from world_model.lewm import LeWMLoss, load_frames, open_loop_errors
 from world_model.model import WorldModel, build_world_model
+from world_model.privileged import recorded_task_positions
 from world_model.sigreg import effective_rank
 from world_model.trainer import Trainer, with_input_stats
 
@@ -51,6 +53,26 @@ def encode_frames(
     return replace(data, latents=torch.cat(chunks))
 
 
+def with_positions(
+    wm_cfg: WorldModelConfig, data: LatentSet, episodes: Tensor, paths: list[str]
+) -> tuple[WorldModelConfig, Tensor]:
+    """The config with a privileged position head sized and normalised by the training
+    episodes, and every frame's normalised task positions `(F, P)` (load_frames' order)."""
+    positions = recorded_task_positions(paths).flatten(1)  # (F, K, D) -> (F, P)
+    if len(positions) != len(data.states):
+        raise ValueError(f"{len(positions)} task positions for {len(data.states)} frames")
+    frames = torch.cat([
+        torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]))
+        for e in episodes.tolist()
+    ])  # fmt: skip
+    mean, std = positions[frames].mean(0), positions[frames].std(0).clamp_min(1e-6)
+    cfg = replace(
+        wm_cfg, position_dims=positions.shape[1], position_mean=mean.tolist(),
+        position_std=std.tolist(),
+    )  # fmt: skip
+    return cfg, (positions - mean) / std
+
+
 class LeWMTrainer(Trainer):
     """`Trainer` for `world_model.objective=lewm` (single process)."""
 
@@ -74,6 +96,10 @@ class LeWMTrainer(Trainer):
             data = encode_frames(encoder, data, self.log)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
         wm_cfg = with_input_stats(wm, data, train_eps)
+        self.positions: Tensor | None = None
+        if cfg.position_weight > 0:  # privileged labels: positions from the simulator states
+            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, list(cfg.data))
+            self.log(f"privileged training labels: {wm_cfg.position_dims} task-position dims")
         if cfg.idm_weight > 0:  # the head predicts one block's k actions
             out = wm.action_block * wm.predictor.action_dim
             wm_cfg = replace(wm_cfg, encoder=replace(wm_cfg.encoder, inverse_dynamics_out=out))
@@ -102,12 +128,25 @@ class LeWMTrainer(Trainer):
             cfg.idm_weight,
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
+            motion_weight=cfg.motion_weight,
+            position_weight=cfg.position_weight,
         )
+
+    def local_batch(self, step: int) -> tuple[Tensor, ...]:
+        """The batch of `step`, plus its clips' normalised task positions `(B, T, P)` when the
+        privileged head trains."""
+        ids = self.train_clips.clip_ids(step, self.cfg.batch_size, self.cfg.seed)
+        batch = self.train_clips.batch(ids)
+        if self.positions is None:
+            return batch
+        self.positions = self.positions.to(self.device)
+        return (*batch, self.positions[self.train_clips.frame_index(ids)])
 
     @staticmethod
     def name_parts(parts: Tensor) -> dict[str, float]:
         out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item(), "idm": parts[2].item()}
-        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[3:])}
+        out["position_mse"] = parts[3].item()
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[4:])}
 
     @torch.no_grad()
     def validate(self, max_clips: int = 256) -> dict[str, float]:
@@ -125,5 +164,7 @@ class LeWMTrainer(Trainer):
         self.model.train()
         out = {"val/effective_rank": effective_rank(z.flatten(0, 2))}
         for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
-            out |= {f"val/latent_mse_h{h}": m, f"val/copy_mse_h{h}": c, f"val/ratio_h{h}": m / c}
+            out |= {f"val/latent_mse_h{h}": m, f"val/copy_mse_h{h}": c}
+            if c > 0:  # copy-last is exact on still frames: no ratio
+                out[f"val/ratio_h{h}"] = m / c
         return out

@@ -56,7 +56,14 @@ class ACPredictor(nn.Module):
         if cfg.use_extrinsics:  # kept only so official weights load strictly; never used
             self.extrinsics_encoder = nn.Linear(cfg.action_dim - 1, cfg.width)
         self.predictor_blocks = nn.ModuleList(
-            Block(cfg.width, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.layernorm_eps)
+            Block(
+                cfg.width,
+                cfg.num_heads,
+                cfg.mlp_ratio,
+                cfg.qkv_bias,
+                cfg.layernorm_eps,
+                cfg.adaln,
+            )
             for _ in range(cfg.depth)
         )
         self.predictor_norm = nn.LayerNorm(cfg.width, eps=cfg.layernorm_eps)
@@ -90,6 +97,7 @@ class ACPredictor(nn.Module):
                 if blk.attn.proj.weight.device.type != "meta":
                     blk.attn.proj.weight.div_(math.sqrt(2.0 * (i + 1)))
                     blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
+                blk.init_adaln()
 
     # -- helpers -------------------------------------------------------------------------
     def _rope(
@@ -120,9 +128,10 @@ class ACPredictor(nn.Module):
         proprio state advances by it)."""
         return actions.unflatten(-1, (self.action_block, -1)).sum(-2)  # (..., k, A) -> (..., A)
 
-    def _tokens(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
+    def _tokens(self, z: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor | None]:
         """`z (..., T, N, D)`, `actions (..., T, k * 7)`, `states (..., T, 7)` ->
-        `(..., T * (2 + N), C)`."""
+        tokens `(..., T * (2 + N), C)` and, with `cfg.adaln`, each token's conditioning: the
+        action embedding of its step, `(..., T * (2 + N), C)` (else None)."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
         actions = (actions - self.action_mean) / self.action_std
         if self.cfg.use_state:
@@ -131,7 +140,9 @@ class ACPredictor(nn.Module):
             states = torch.zeros_like(states)
         a = self.action_encoder(actions).unsqueeze(-2)  # (..., T, 1, C)
         s = self.state_encoder(states).unsqueeze(-2)  # (..., T, 1, C)
-        return torch.cat([a, s, patches], dim=-2).flatten(-3, -2)  # (..., T * (2 + N), C)
+        x = torch.cat([a, s, patches], dim=-2)  # (..., T, 2 + N, C)
+        cond = a.expand_as(x).flatten(-3, -2) if self.cfg.adaln else None
+        return x.flatten(-3, -2), cond  # (..., T * (2 + N), C)
 
     def _readout(self, x: Tensor, z_in: Tensor) -> Tensor:
         """Drop the conditioning tokens: `(..., T * (2 + N), C)` -> latents `(..., T, N, D)`;
@@ -150,11 +161,11 @@ class ACPredictor(nn.Module):
         t to t + 1), `states (..., T, 7)` -> predictions of frames 1..T `(..., T, N, D)`."""
         steps, num = z.shape[-3], z.shape[-2]
         grid = grid_of(num)
-        x = self._tokens(z, actions, states)
+        x, cond = self._tokens(z, actions, states)
         cos, sin = self._rope(0, steps, grid, x)
         mask = self._mask(steps, COND_TOKENS + num, x.device)
         for blk in self.predictor_blocks:
-            x, _ = blk(x, cos, sin, mask)
+            x, _ = blk(x, cos, sin, mask, cond)
         return self._readout(x, z)
 
     # -- planning rollouts ---------------------------------------------------------------
@@ -188,21 +199,21 @@ class ACPredictor(nn.Module):
         grid = grid_of(n)
         shared: list[KV | None] = [None] * len(self.predictor_blocks)
         if tc > 1:  # observed history: computed once per env, shared by all S samples
-            x = self._tokens(z_ctx[:, :-1], past_actions, states_ctx[:, :-1])  # (E, (Tc-1)*n, C)
-            cos, sin = self._rope(0, tc - 1, grid, x)
+            x, cond = self._tokens(z_ctx[:, :-1], past_actions, states_ctx[:, :-1])
+            cos, sin = self._rope(0, tc - 1, grid, x)  # x: (E, (Tc-1)*n, C)
             mask = self._mask(tc - 1, COND_TOKENS + n, x.device)
             for i, blk in enumerate(self.predictor_blocks):
-                x, shared[i] = blk(x, cos, sin, mask)
+                x, shared[i] = blk(x, cos, sin, mask, cond)
         own: list[KV | None] = [None] * len(self.predictor_blocks)
         z = z_ctx[:, None, -1:].expand(e, s_count, 1, n, d)  # (E, S, 1, N, D) view
         state = states_ctx[:, None, -1:].expand(e, s_count, 1, states_ctx.shape[-1])
         preds = []
         for h in range(horizon):
             act = actions[:, :, h : h + 1]  # (E, S, 1, k * 7)
-            x = self._tokens(z, act, state)  # (E, S, 2 + N, C)
+            x, cond = self._tokens(z, act, state)  # (E, S, 2 + N, C)
             cos, sin = self._rope(tc - 1 + h, 1, grid, x)
             for i, blk in enumerate(self.predictor_blocks):
-                x, own[i] = blk.step(x, cos, sin, shared[i], own[i])
+                x, own[i] = blk.step(x, cos, sin, shared[i], own[i], cond)
             z = self._readout(x, z)  # (E, S, 1, N, D)
             preds.append(z)
             state = state + self.block_displacement(act)

@@ -109,6 +109,16 @@ class TrainConfig:
     Measured (bench/results/probe*.md): reacher fingertip probe R^2 -0.48 -> 0.67; but on the
     Panda tasks the latent moved to the arm and lost the cube (R^2 0.89 -> 0.52), so it is off
     by default. 0 = LeWM's SIGReg only."""
+    motion_weight: float = 0.0
+    """`lewm` only: weight each predicted transition by 1 + motion_weight x its latent change
+    relative to the batch mean (world_model/lewm.py `motion_weights`), so the rarer moves of an
+    object in contact count more than the arm's every-step motion. Pixels only. 0 = plain mean."""
+    position_weight: float = 0.0
+    """`lewm` only, PRIVILEGED TRAINING LABELS: weight of a loss that reads the task positions
+    (cube, end effector: the env's `task_positions`, from the datasets' simulator states) from
+    encoded, teacher-forced and open-loop predicted latents through a linear head saved with
+    the model (`world_model.position_dims`). It asks the predictor to carry the object's
+    contact motion explicitly. 0 = pixels only (LeWM, C-JEPA), the headline recipe."""
     oversample_moving: float = 1.0
     """Sampling weight of training clips in which *every* task position (Panda: end effector
     and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
@@ -179,6 +189,9 @@ class TrainConfig:
                     f"train.encoder_from freezes the encoder: train.{name} > 0 would train "
                     "nothing (set it to 0)"
                 )
+        for name in ("motion_weight", "position_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"train.{name}={getattr(self, name)} must be >= 0")
         if self.sigreg_over not in ("step", "clip"):
             raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
         if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):

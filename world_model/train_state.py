@@ -227,6 +227,19 @@ def resume_training(
     return None
 
 
+def check_finite_metrics(step: int, metrics: dict[str, float], out_dir: Path) -> None:
+    """Stop at a non-finite validation metric as at a non-finite loss: the weights that gave
+    it (finite, yet NaN on held-out data: e.g. actions of 1e30) must not become a checkpoint
+    that then holds still at eval. Called before the step's checkpoint is written."""
+    bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+    if bad:
+        raise NonFiniteTrainingError(
+            f"step {step}: non-finite validation {bad}; training stopped before this step's "
+            f"checkpoint. {Path(out_dir) / 'checkpoints' / LATEST} still names the last finite "
+            "one. Look for huge or NaN values in the data (actions, states) or lower optim.lr"
+        )
+
+
 class NonFiniteTrainingError(FloatingPointError):
     """A loss or gradient went NaN/inf; raised before the optimizer step could spread it."""
 

@@ -8,7 +8,6 @@ replays exactly the batches of an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -24,20 +23,22 @@ from tqdm import tqdm
 from envs.contract import EnvContract
 from envs.lerobot.layout import dataset_sources
 from world_model.checkpoint import save_world_model
+from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import WorldModelConfig
 from world_model.data import (
     Clips,
     input_stats,
     moving_clips,
-    recorded_task_positions,
     split_episodes,
 )
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import WorldModel, build_world_model
+from world_model.privileged import recorded_task_positions
 from world_model.train_config import TrainConfig
 from world_model.train_state import (
+    check_finite_metrics,
     check_finite_step,
     make_optimizer,
     make_scheduler,
@@ -203,7 +204,7 @@ class Trainer:
         return data
 
     def _check_same_encoder(self, ckpt: Path) -> None:
-        extra = json.loads((ckpt / "config.json").read_text()).get("extra", {})
+        extra = read_checkpoint_json(ckpt)["extra"]
         if extra.get("encoder_hash") not in (None, self.encoder_key):
             raise ValueError(
                 f"{ckpt} was trained on latents of encoder {extra['encoder_hash']}, this run's "
@@ -225,11 +226,12 @@ class Trainer:
             ids[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
         )
 
-    def train_step(self, z: Tensor, actions: Tensor, states: Tensor) -> dict[str, float]:
-        """Forward, backward, clip, AdamW and schedule step on one (local) batch."""
+    def train_step(self, *batch: Tensor) -> dict[str, float]:
+        """Forward, backward, clip, AdamW and schedule step on one (local) batch: z (or
+        frames), actions, states[, task positions]."""
         self.loss_fn.train()
         with self.autocast():
-            loss, parts = self.loss_fn(z, actions, states)
+            loss, parts = self.loss_fn(*batch)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         clip = self.cfg.optim.grad_clip
@@ -263,7 +265,9 @@ class Trainer:
             )
         out = {"val/tf_loss": parts[0].item()}
         for h, (m, c) in enumerate(zip(model_err.tolist(), copy_err.tolist(), strict=True), 1):
-            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c, f"val/ratio_h{h}": m / c}
+            out |= {f"val/latent_err_h{h}": m, f"val/copy_err_h{h}": c}
+            if c > 0:  # copy-last is exact where frames never change: no ratio there
+                out[f"val/ratio_h{h}"] = m / c
         return out
 
     # -- the loop ------------------------------------------------------------------------
@@ -313,6 +317,7 @@ class Trainer:
             if self.step % cfg.val_every == 0 or self.step == cfg.steps:
                 val = self.validate()
                 self.tb(val, self.step)
+                check_finite_metrics(self.step, val, self.out_dir)
                 metrics |= val
             if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
                 self.checkpoint()

@@ -1,0 +1,64 @@
+"""One entry point for every benchmark: `python -m bench <name> [args]` (or `wm-bench`).
+
+    python -m bench --help              # the benchmarks, one line each
+    python -m bench success --help      # one benchmark's flags
+    python -m bench heldout --task push # build a held-out set with its fixed recipe
+
+Each name is a module `bench/<name>.py` whose `main()` parses the remaining arguments; every
+one writes bench/results/<name>.{json,md} through `bench.store`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> what it measures (one line for --help); the module is bench.<name>
+BENCHES = {
+    "headline": "the README's headline table from the stored rows; --run NAME re-measures one",
+    "success": "closed-loop success of learned / oracle / random / expert agents (Panda tasks)",
+    "anchors": "the anchors' tasks (OGBench cube, dm_control reacher) under their protocol",
+    "heldout": "build a held-out evaluation set with its fixed recipe (prints the command)",
+    "plan_diagnosis": "learned energy vs true distance over candidate plans: model or search?",
+    "energy_configs": "energies of real posed configurations: does the energy see the cube?",
+    "energy_ablation": "same model and planner, only the energy changes",
+    "probe": "linear probes of what a latent carries (task positions, cube, arm)",
+    "world_model": "training throughput, rollout cost, held-out error vs copy-last",
+    "planning": "planner latency, FLOP efficiency, ours vs pytorch_mppi",
+    "envs": "control steps/s with pixels, expert / random success",
+    "foreign": "two Gymnasium envs the project does not define, collect -> train -> eval",
+    "foreign_partial": "bench foreign's table from a still-running or interrupted work folder",
+    "ros": "ROS 2 bridge latency and camera rate over real Fast DDS",
+    "archive": "move superseded rows of a result to bench/results/archive/",
+}
+
+
+def usage() -> str:
+    width = max(map(len, BENCHES))
+    lines = ["usage: python -m bench <name> [args]   (python -m bench <name> --help)", ""]
+    lines += [f"  {name:<{width}}  {what}" for name, what in BENCHES.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0].replace("-", "_"), argv[1:]
+    if name not in BENCHES:
+        print(
+            f"python -m bench: unknown benchmark {argv[0]!r}; one of: {', '.join(BENCHES)}",
+            file=sys.stderr,
+        )
+        return 2
+    module = importlib.import_module(f"bench.{name}")
+    # The module's argparse reads sys.argv: make it (and the command stored with each row)
+    # read as the user typed it.
+    sys.argv = [f"python -m bench {name}", *rest]
+    result = module.main()
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

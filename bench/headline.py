@@ -1,0 +1,196 @@
+"""The headline results: one row per task and protocol, read from the results store.
+
+    python -m bench headline                      # the README's table, from the stored rows
+    python -m bench headline --commands push-dataset   # the commands behind one row
+    python -m bench headline --run push-dataset        # re-measure it (heldout set included)
+
+Each headline row names the stored rows it shows (bench/results/success.json or
+anchors.json) and rebuilds, from those rows' own settings, the commands that measure them
+again on a fresh clone: the held-out set (`bench heldout`), then one `bench success` or
+`bench anchors` command per agent. Learned Panda rows use the shipped checkpoints (their
+recipe: scripts/make_checkpoints.sh); learned anchor rows train first (scripts/anchor_*.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import store
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENTS = ("learned", "oracle", "random")
+_LEWM = "agent.energy_reduce=sum planner.select=best agent.stay_if_better=true"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One README row: the stored rows it shows and how to measure them again."""
+
+    name: str  # --run / --commands name
+    task: str  # as the table shows it
+    protocol: str  # as the table shows it
+    result: str  # "success" or "anchors"
+    keys: dict[str, str]  # agent -> stored row key
+    checkpoint: str = ""  # the model a fresh clone plans with (learned / oracle blocks)
+    train: str = ""  # command that trains the learned model first, if it is not shipped
+    published: str = "-"  # the anchors' published figure on this task
+    heldout: str = ""  # bench heldout task (default: the row's task)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+HEADLINES = (
+    Headline(
+        "reach-dataset", "PandaReach", "dataset", "success",
+        {"learned": f"dataset:reach:learned:checkpoints/reach_lewm:{_LEWM}",
+         "oracle": "dataset:reach:oracle", "random": "dataset:reach:random"},
+        checkpoint="checkpoints/reach_lewm",
+    ),
+    Headline(
+        "push-dataset", "PandaPush", "dataset", "success",
+        {"learned": f"dataset:push:learned:runs/cont2_push (= the shipped push_lewm):{_LEWM}",
+         "oracle": "dataset:push:oracle", "random": "dataset:push:random"},
+        checkpoint="checkpoints/push_lewm",
+    ),
+    Headline(
+        "pickplace-dataset", "PandaPickPlace", "dataset", "success",
+        {"learned": "dataset:pickplace:learned:runs/cont2_pickplace (= the shipped "
+                    f"pickplace_lewm):{_LEWM}",
+         "oracle": "dataset:pickplace:oracle", "random": "dataset:pickplace:random"},
+        checkpoint="checkpoints/pickplace_lewm",
+    ),
+    Headline(
+        "push-task", "PandaPush", "whole task", "success",
+        {"learned": f"push:learned:checkpoints/push_lewm:{_LEWM}", "oracle": "push:oracle",
+         "random": "push:random"},
+        checkpoint="checkpoints/push_lewm",
+    ),
+    Headline(
+        "pickplace-task", "PandaPickPlace", "whole task", "success",
+        {"learned": f"pickplace:learned:checkpoints/pickplace_lewm:{_LEWM}",
+         "oracle": "pickplace:oracle", "random": "pickplace:random"},
+        checkpoint="checkpoints/pickplace_lewm",
+    ),
+    Headline(
+        "reacher", "dm_control reacher-easy", "anchors'", "anchors",
+        {"learned": "reacher:learned", "oracle": "reacher:oracle", "random": "reacher:random"},
+        checkpoint="runs/reacher_k5/world_model",
+        train="bash scripts/anchor_reacher_learned.sh",
+        published="LeWM 86, RC-aux 87",
+    ),
+    Headline(
+        "cube", "OGBench cube", "anchors'", "anchors",
+        {"learned": "cube:learned", "oracle": "cube:oracle", "random": "cube:random"},
+        checkpoint="runs/cube_k5/world_model",
+        train="bash scripts/anchor_cube_learned.sh",
+        published="LeWM 74, RC-aux 76",
+    ),
+)  # fmt: skip
+BY_NAME = {h.name: h for h in HEADLINES}
+
+
+def _rows(results: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    return {name: store.load(name, results)["rows"] for name in ("success", "anchors")}
+
+
+def _success_cell(row: dict[str, Any]) -> str:
+    """Held at the end [95 %] (reached at any step): success.md's two counts."""
+    n = row["episodes"]
+    lo, hi = row.get("wilson95") or store_wilson(row["success_rate"], n)
+    return f"{row['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] ({row['success_any_rate']:.2f}), n={n}"
+
+
+def _anchors_cell(row: dict[str, Any]) -> str:
+    """Reached within the budget [95 %] (held at the end): the anchors' own count first."""
+    lo, hi = row["success_any_ci95"]
+    return (
+        f"{row['success_any']:.2f} [{lo:.2f}, {hi:.2f}] ({row['success_end']:.2f}), "
+        f"n={row['episodes']}"
+    )
+
+
+def store_wilson(rate: float, n: int) -> tuple[float, float]:
+    from bench.stats import wilson_interval
+
+    return wilson_interval(round(rate * n), n)
+
+
+def commands(h: Headline, results: Path = store.RESULTS) -> list[str]:
+    """The commands that measure headline `h` again, from its stored rows' settings."""
+    rows = _rows(results)[h.result]
+    task = h.heldout or rows[h.keys["random"]]["task"]
+    out = [h.train] if h.train else []
+    if h.result == "anchors" or rows[h.keys["random"]].get("protocol") == "dataset":
+        out.append(f"python -m bench heldout --task {task}")
+    for agent in AGENTS:
+        row = rows[h.keys[agent]]
+        if h.result == "success":
+            overrides = [
+                o for o in row.get("overrides", []) if not o.startswith("agent.checkpoint=")
+            ]
+            cell = f"{row['task']}:{agent}" + (f":{h.checkpoint}" if agent == "learned" else "")
+            args = ["python", "-m", "bench", "success", "--protocol", row.get("protocol", "task")]
+            args += ["--episodes", str(row["episodes"]), "--cell", cell]
+            if agent != "learned" and any(
+                o.startswith("agent.checkpoint=") for o in row.get("overrides", [])
+            ):
+                overrides = [f"agent.checkpoint={h.checkpoint}", *overrides]  # its horizon in steps
+        else:
+            if agent == "learned" and h.train:
+                continue  # the training script runs the learned row itself
+            args = ["python", "-m", "bench", "anchors", "--task", row["task"], "--agent", agent]
+            args += ["--dataset", row["dataset"], "--episodes", str(row["episodes"])]
+            if row.get("checkpoint"):
+                args += ["--checkpoint", h.checkpoint]
+            overrides = list(row.get("overrides", []))
+        for o in overrides:
+            args += ["--override", o]
+        out.append(shlex.join(args))
+    return out
+
+
+def table(results: Path = store.RESULTS) -> str:
+    """The headline table (markdown) from the stored rows."""
+    rows = _rows(results)
+    lines = [
+        "| task | protocol | learned | oracle | random | published | reproduce |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for h in HEADLINES:
+        fmt = _success_cell if h.result == "success" else _anchors_cell
+        cells = [fmt(rows[h.result][h.keys[agent]]) for agent in AGENTS]
+        lines.append(
+            f"| {h.task} | {h.protocol} | {' | '.join(cells)} | {h.published} "
+            f"| `python -m bench headline --run {h.name}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--commands", choices=[*BY_NAME, "all"], help="print a row's commands")
+    group.add_argument("--run", choices=list(BY_NAME), help="run a row's commands")
+    args = parser.parse_args(argv)
+    if args.commands:
+        for h in HEADLINES if args.commands == "all" else [BY_NAME[args.commands]]:
+            print(f"# {h.name}\n" + "\n".join(commands(h)))
+        return
+    if args.run:
+        for cmd in commands(BY_NAME[args.run]):
+            print(f"+ {cmd}", flush=True)
+            argv_ = shlex.split(cmd)
+            if argv_[0] == "python":
+                argv_[0] = sys.executable
+            subprocess.run(argv_, cwd=ROOT, check=True)
+        return
+    print(table(), end="")
+
+
+if __name__ == "__main__":
+    main()

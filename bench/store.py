@@ -1,0 +1,286 @@
+"""The one results store: bench/results/<name>.{json,md}, read-merge-written under a lock.
+
+Every bench module writes through here, so every result file is:
+
+* **merged, not overwritten**: rows are merged by key into what is on disk, re-read under an
+  exclusive `fcntl.flock` on `results/.<name>.lock`, so parallel runs (anchors' chunks, two
+  success cells) lose nothing (measured before the lock: one of 50 episodes lost to two chunks
+  writing at once);
+* **written atomically**: temp file + `os.replace`, so a kill leaves the old file, never half;
+* **traceable**: `provenance()` gives each row the command that made it, the git commit, the
+  machine (with the device it actually ran on) and, where the caller knows them, the recipe of
+  its data (dataset attrs) and model (checkpoint config hash);
+* **archived, never lost**: a row replaced under its key, or moved by `archive()`, goes to
+  `results/archive/<name>.{json,md}` with the date and the reason.
+
+The JSON layout is `{"rows": {key: row}, ...}`; single-document results (planning, envs, ...)
+use `update()` on the whole document.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+Render = Callable[[dict[str, Any]], str]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temp file beside `path`, then rename it over `path`."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def locked(name: str, out: Path = RESULTS) -> Iterator[Path]:
+    """Hold the exclusive lock of result `name` (blocks until other writers are done)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / f".{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield out / f"{name}.json"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def load(name: str, out: Path = RESULTS) -> dict[str, Any]:
+    """The stored document of result `name` (`{"rows": {}}` when there is none yet)."""
+    path = out / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {"rows": {}}
+
+
+def _write(name: str, data: dict[str, Any], render: Render | None, out: Path) -> None:
+    # Both texts first: a renderer that fails leaves both files as they were.
+    text = json.dumps(data, indent=2, default=float) + "\n"
+    markdown = render(data) if render is not None else None
+    write_atomic(out / f"{name}.json", text)
+    if markdown is not None:
+        write_atomic(out / f"{name}.md", markdown)
+
+
+def update(
+    name: str,
+    change: Callable[[dict[str, Any]], Any],
+    render: Render | None = None,
+    out: Path = RESULTS,
+) -> dict[str, Any]:
+    """Read result `name`, apply `change(data)` in place, write JSON (and `render(data)` as
+    markdown), all under the lock. Returns the document as written."""
+    with locked(name, out):
+        data = load(name, out)
+        change(data)
+        _write(name, data, render, out)
+    return data
+
+
+def save(
+    name: str, document: dict[str, Any], render: Render | None = None, out: Path = RESULTS
+) -> dict[str, Any]:
+    """Replace result `name` by `document` (single-document results: planning, envs, ...),
+    under the lock and atomically like every other write."""
+
+    def change(data: dict[str, Any]) -> None:
+        data.clear()
+        data.update(document)
+
+    return update(name, change, render, out)
+
+
+def merge(
+    name: str,
+    rows: dict[str, dict[str, Any]],
+    render: Render | None = None,
+    out: Path = RESULTS,
+    archive_render: Render | None = None,
+) -> dict[str, Any]:
+    """Merge `rows` by key into result `name`; a row that replaces a different one under the
+    same key sends the old one to the archive (reason "replaced by a newer run")."""
+    replaced: dict[str, dict[str, Any]] = {}
+
+    def change(data: dict[str, Any]) -> None:
+        stored = data.setdefault("rows", {})
+        for key, row in rows.items():
+            if key in stored and stored[key] != row:
+                replaced[key] = stored[key]
+            stored[key] = row
+
+    data = update(name, change, render, out)
+    if replaced:
+        _to_archive(
+            name, replaced, "replaced by a newer run under the same key", archive_render, out
+        )
+    return data
+
+
+def archive(
+    name: str,
+    keys: list[str],
+    reason: str,
+    render: Render | None = None,
+    out: Path = RESULTS,
+    archive_render: Render | None = None,
+) -> list[str]:
+    """Move rows `keys` of result `name` to its archive with `reason`; returns the keys moved."""
+    moved: dict[str, dict[str, Any]] = {}
+
+    def change(data: dict[str, Any]) -> None:
+        for key in keys:
+            if key in data.get("rows", {}):
+                moved[key] = data["rows"].pop(key)
+
+    update(name, change, render, out)
+    if moved:
+        _to_archive(name, moved, reason, archive_render or render, out)
+    return list(moved)
+
+
+def _to_archive(
+    name: str, rows: dict[str, dict[str, Any]], reason: str, render: Render | None, out: Path
+) -> None:
+    """Append `rows` to archive/<name>.json; keys that are already there get a date suffix."""
+    today = datetime.date.today().isoformat()
+
+    def change(data: dict[str, Any]) -> None:
+        stored = data.setdefault("rows", {})
+        for key, row in rows.items():
+            entry = {**row, "archived": {"date": today, "reason": reason}}
+            slot, i = key, 1
+            while slot in stored and stored[slot] != entry:
+                slot, i = f"{key} (archived {today} #{i})", i + 1
+            stored[slot] = entry
+
+    update(name, change, render, out / "archive")
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+
+def command() -> str:
+    """The command line that is running, as a user would type it again."""
+    prog = sys.argv[0]
+    if prog.endswith(".py"):  # `python -m bench.x`: argv[0] is the module's file
+        prog = f"python -m bench.{Path(prog).stem}" if Path(prog).parent.name == "bench" else prog
+        if prog.endswith("__main__"):
+            prog = "python -m bench"
+    return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
+
+
+def git_commit() -> str:
+    """`git rev-parse HEAD` of the checkout (with `+dirty` if tracked files changed), or
+    "unknown" outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device() -> str:
+    """What torch computes on here: the CUDA device's name, else "cpu"."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def machine() -> dict[str, Any]:
+    """Platform, CPU count, torch version and the device actually used."""
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "device": device(),
+    }
+
+
+def machine_line(m: dict[str, Any] | str) -> str:
+    """One readable line for a markdown header (old results stored a plain string)."""
+    if isinstance(m, str):
+        return m
+    return f"{m['platform']}, {m['cpus']} CPUs, torch {m['torch']}, device {m['device']}"
+
+
+def dataset_recipe(path: str | Path | None) -> dict[str, Any] | None:
+    """How a recorded HDF5 dataset was made, from its attrs: env id, policy, episode count and
+    the first episode's seed (wm-collect seeds episodes `seed, seed + 1, ...`)."""
+    if not path:
+        return None
+    path = Path(path)
+    recipe: dict[str, Any] = {"path": str(path)}
+    if not path.is_file():
+        return recipe | {"missing": True}
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        data = f["data"]
+        recipe["env_id"] = _text(data.attrs.get("env_id"))
+        policy = _text(data.attrs.get("policy"))
+        recipe["policy"] = json.loads(policy) if policy else None
+        demos = sorted((k for k in data if k.startswith("demo_")), key=lambda k: int(k[5:]))
+        recipe["episodes"] = len(demos)
+        if demos and "seed" in data[demos[0]].attrs:
+            recipe["first_seed"] = int(data[demos[0]].attrs["seed"])
+    return recipe
+
+
+def checkpoint_recipe(path: str | Path | None) -> dict[str, Any] | None:
+    """A checkpoint's path and the sha256 (first 16 hex digits) of its config.json, which
+    holds the model and training configs: two rows with one hash planned with one model."""
+    if not path:
+        return None
+    path = Path(str(path).split(" ")[0])  # labels like "ckpt (stage 1 only)" name a path first
+    config = path / "config.json"
+    if not config.is_file():
+        return {"path": str(path), "missing": True}
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()[:16]
+    return {"path": str(path), "config_sha256": digest}
+
+
+def provenance(
+    dataset: str | Path | None = None, checkpoint: str | Path | None = None
+) -> dict[str, Any]:
+    """What a stored row needs to be made again: command, commit, machine, date, and the
+    recipes of its data and model where the caller knows them."""
+    out: dict[str, Any] = {
+        "command": command(),
+        "commit": git_commit(),
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if dataset:
+        out["dataset"] = dataset_recipe(dataset)
+    if checkpoint:
+        out["checkpoint"] = checkpoint_recipe(checkpoint)
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,165 @@
+"""bench.store (the one results store) and `python -m bench` (the one entry point)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _render(data: dict) -> str:
+    return "".join(f"| {key} | {row['value']} |\n" for key, row in sorted(data["rows"].items()))
+
+
+def _merge_rows(out: str, keys: list[str]) -> None:
+    for key in keys:
+        store.merge("demo", {key: {"value": key}}, _render, Path(out))
+
+
+def test_two_processes_merging_at_once_lose_no_row(tmp_path: Path) -> None:
+    """Each merge re-reads the file under the lock: rows written by the other process in the
+    meantime are kept, and no temp file is left behind."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [
+        ctx.Process(target=_merge_rows, args=(str(tmp_path), [f"{i}:{n}" for n in range(40)]))
+        for i in ("a", "b")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
+    assert len(rows) == 80
+    assert (tmp_path / "demo.md").read_text().count("\n") == 80  # markdown from the same data
+    assert not list(tmp_path.glob(".demo.*.tmp-*"))
+
+
+def test_a_replaced_row_goes_to_the_archive(tmp_path: Path) -> None:
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path, archive_render=_render)
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)  # same row: nothing archived
+    assert not (tmp_path / "archive").exists()
+    store.merge("demo", {"k": {"value": 2}}, _render, tmp_path, archive_render=_render)
+    assert store.load("demo", tmp_path)["rows"]["k"]["value"] == 2
+    old = store.load("demo", tmp_path / "archive")["rows"]["k"]
+    assert old["value"] == 1 and "replaced" in old["archived"]["reason"]
+    assert "| k | 1 |" in (tmp_path / "archive" / "demo.md").read_text()
+    # moved by hand: gone from the table, kept in the archive under a fresh key
+    assert store.archive("demo", ["k", "absent"], "test", _render, tmp_path, _render) == ["k"]
+    assert store.load("demo", tmp_path)["rows"] == {}
+    assert len(store.load("demo", tmp_path / "archive")["rows"]) == 2
+
+
+def test_a_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)
+
+    def broken(data: dict) -> str:
+        raise RuntimeError("renderer failed")
+
+    with pytest.raises(RuntimeError):
+        store.merge("demo", {"j": {"value": 2}}, broken, tmp_path)
+    assert store.load("demo", tmp_path)["rows"].keys() == {"k"}  # neither file was touched
+    assert (tmp_path / "demo.md").read_text() == "| k | 1 |\n"
+
+
+def test_provenance_names_command_commit_machine_and_model(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text('{"world_model": {}}')
+    p = store.provenance(checkpoint=ckpt, dataset=tmp_path / "absent.h5")
+    assert p["command"] and p["commit"] and p["date"]
+    assert set(p["machine"]) == {"platform", "cpus", "torch", "device"}
+    assert p["machine"]["device"] != "no GPU"
+    assert len(p["checkpoint"]["config_sha256"]) == 16
+    assert p["dataset"] == {"path": str(tmp_path / "absent.h5"), "missing": True}
+
+
+def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(store, "ROOT", tmp_path)
+    assert store.git_commit() == "unknown"
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_bench_help_lists_every_benchmark() -> None:
+    from bench.__main__ import BENCHES
+
+    res = _bench("--help")
+    assert res.returncode == 0
+    for name in BENCHES:
+        assert f"  {name} " in res.stdout
+        assert (ROOT / "bench" / f"{name}.py").is_file()
+
+
+def test_unknown_benchmark_is_one_clear_line() -> None:
+    res = _bench("sucess")
+    assert res.returncode == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown benchmark 'sucess'" in lines[0] and "success" in lines[0]
+
+
+def test_bench_heldout_prints_its_fixed_recipe() -> None:
+    res = _bench("heldout", "--task", "push", "--print-only")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == (
+        ".venv/bin/wm-collect env=panda_push policy.name=mixed policy.expert_fraction=0.7 "
+        "policy.noise=0.1 policy.noise_max=0.5 num_episodes=50 seed=500000 "
+        "output=data/push_heldout.h5"
+    )
+
+
+def test_readme_headline_is_the_stored_rows() -> None:
+    """The README's table is `python -m bench headline`'s: its figures come from the store."""
+    from bench.headline import table
+
+    assert table() in (ROOT / "README.md").read_text()
+    assert table() in (ROOT / "docs" / "results.md").read_text()
+
+
+def test_headline_commands_carry_the_stored_settings() -> None:
+    """Each headline row's commands re-run its stored rows with their own overrides, episode
+    counts and held-out set: the figure beside the command is what the command measures."""
+    from bench.headline import HEADLINES, commands
+
+    for h in HEADLINES:
+        rows = store.load(h.result)["rows"]
+        cmds = commands(h)
+        for agent, key in h.keys.items():
+            row = rows[key]
+            if h.result == "anchors" and agent == "learned":
+                assert h.train in cmds and (ROOT / h.train.split()[-1]).is_file()
+                continue
+            cmd = next(c for c in cmds if f":{agent}" in c or f"--agent {agent}" in c)
+            assert f"--episodes {row['episodes']}" in cmd
+            for o in row.get("overrides", []):
+                assert f"--override {o}" in cmd or o.startswith("agent.checkpoint="), (h.name, o)
+        if h.result == "anchors" or rows[h.keys["random"]].get("protocol") == "dataset":
+            assert any(c.startswith("python -m bench heldout --task") for c in cmds)
+
+
+def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> None:
+    from bench.archive import superseded_keys
+
+    rows = {
+        "push:learned:ck (replaced):x": {"checkpoint": "ck (replaced)"},
+        "push:learned:old": {"checkpoint": "push_lewm@1 (state-fed, replaced)"},
+        "push:learned:prev": {"label": "previous model"},
+        "push:learned:ck (not shipped)": {"checkpoint": "ck (not shipped)"},
+        "push:oracle": {},
+    }
+    assert superseded_keys(rows) == [
+        "push:learned:ck (replaced):x", "push:learned:old", "push:learned:prev"
+    ]  # fmt: skip
