@@ -270,6 +270,12 @@ def _nan_action(d: Path) -> None:
     pq.write_table(table.set_column(table.column_names.index("action"), "action", column), path)
 
 
+def _narrowed_contract(d: Path) -> dict:
+    extra = json.loads((d / "meta/info.json").read_text())["latent_planner"]
+    extra["env_contract"]["action_high"][0] = 0.01  # the data moves up to 0.25
+    return extra
+
+
 def _drop_last_frame(d: Path) -> None:
     video = d / "videos/observation.image/chunk-000/file-000.mp4"
     frames = decode_span(video, 0.0, np.arange(18) / 5, "test")[:-1]
@@ -298,6 +304,10 @@ CORRUPTIONS = {
     ),
     "short video": (_drop_last_frame, r"episode_2: .*holds 5 frames .* rows want 6"),
     "episode count": (lambda d: _edit_info(d, total_episodes=4), r"total_episodes=4"),
+    "action outside the contract": (
+        lambda d: _edit_info(d, latent_planner=_narrowed_contract(d)),
+        r"episode_\d: \d+ action values lie outside the recorded bounds",
+    ),
 }
 
 

@@ -98,7 +98,7 @@ class LeWMTrainer(Trainer):
         wm_cfg = with_input_stats(wm, data, train_eps)
         self.positions: Tensor | None = None
         if cfg.position_weight > 0:  # privileged labels: positions from the simulator states
-            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, list(cfg.data))
+            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, self.data_sources())
             self.log(f"privileged training labels: {wm_cfg.position_dims} task-position dims")
         if cfg.idm_weight > 0:  # the head predicts one block's k actions
             out = wm.action_block * wm.predictor.action_dim

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from envs.dataset import DatasetError, Episode, non_finite
+from envs.dataset_checks import outside_bounds
 from envs.lerobot.columns import column, png_image, read_parquet, square
 from envs.lerobot.layout import (
     EPISODE_ATTRS,
@@ -54,6 +55,7 @@ class LeRobotReader:
         self._rows = self._load_rows()
         self.names = [f"episode_{int(e)}" for e in self._episodes["episode_index"]]
         self.attrs = self._dataset_attrs()
+        self._check_action_bounds()
 
     # ------------------------------------------------------------------ metadata
     def _fail(self, problem: str) -> DatasetError:
@@ -299,6 +301,15 @@ class LeRobotReader:
                 )
         actions = np.concatenate(self._rows[key])
         return actions.min(0).tolist(), actions.max(0).tolist()
+
+    def _check_action_bounds(self) -> None:
+        """Every action inside the contract's box, as `envs.dataset` checks HDF5 files: a
+        recorded contract the data breaks, or stats.json min / max that do not describe it."""
+        contract = self.attrs["env_contract"]
+        low, high = np.asarray(contract["action_low"]), np.asarray(contract["action_high"])
+        for i, actions in enumerate(self._rows[self.keys.action_key]):
+            if problem := outside_bounds(actions, low, high):
+                raise self._fail(f"{self.names[i]}: {problem} (env contract or stats.json)")
 
     # ------------------------------------------------------------------ episodes
     def __len__(self) -> int:
