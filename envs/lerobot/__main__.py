@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from envs.dataset import DatasetError
+from configs.cli import one_line_errors
 from envs.lerobot.layout import LeRobotKeys
 
 
@@ -15,6 +15,7 @@ def _keys(args: argparse.Namespace) -> LeRobotKeys:
     return LeRobotKeys(args.camera_key, args.state_key, args.action_key, args.image_size)
 
 
+@one_line_errors("python -m envs.lerobot")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m envs.lerobot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -36,28 +37,23 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--image-size", type=int, default=None)
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    try:
-        if args.command == "export":
-            from envs.lerobot.convert import export_hdf5
+    if args.command == "export":
+        from envs.lerobot.convert import export_hdf5
 
-            out = export_hdf5(args.h5, args.out, args.codec)
-        elif args.command == "import":
-            from envs.lerobot.convert import import_lerobot
+        out = export_hdf5(args.h5, args.out, args.codec)
+    elif args.command == "import":
+        from envs.lerobot.convert import import_lerobot
 
-            out = import_lerobot(args.src, args.h5, _keys(args))
-        else:
-            from envs.lerobot.read import LeRobotReader
+        out = import_lerobot(args.src, args.h5, _keys(args))
+    else:
+        from envs.lerobot.read import LeRobotReader
 
-            reader = LeRobotReader(args.src, _keys(args))
-            frames = sum(len(reader.frames(i)) for i in range(len(reader)))
-            print(
-                f"{args.src}: {len(reader)} episodes, {frames} frames, keys {reader.attrs['lerobot_keys']}"
-            )
-            print(f"env contract: {reader.attrs['env_contract']}")
-            out = args.src
-    except (DatasetError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        reader = LeRobotReader(args.src, _keys(args))
+        frames = sum(len(reader.frames(i)) for i in range(len(reader)))  # decodes every video
+        print(f"{args.src}: {len(reader)} episodes, {frames} frames")
+        print(f"keys: {reader.attrs['lerobot_keys']}")
+        print(f"env contract: {reader.attrs['env_contract']}")
+        out = args.src
     print(f"{out} ({time.perf_counter() - start:.1f} s)")
     return 0
 

@@ -63,6 +63,8 @@ class LeRobotReader:
 
     def _load_info(self) -> dict[str, Any]:
         info_path = self.path / INFO_PATH
+        if not self.path.is_dir():
+            raise DatasetError(f"{self.path}: no such LeRobot dataset directory")
         if not info_path.is_file():
             raise DatasetError(
                 f"{self.path} is a directory without {INFO_PATH}: not a LeRobot v3 dataset "
