@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -34,6 +34,9 @@ import torch
 
 from envs.dataset_checks import outside_bounds, recorded_action_bounds
 from envs.storage import check_free_space, disk_full_guard, remove_stale_temporaries
+
+if TYPE_CHECKING:
+    from envs.lerobot.read import LeRobotReader
 
 FORMAT_VERSION = 1
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
@@ -343,7 +346,7 @@ def _decode(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def open_dataset(path: str | os.PathLike) -> EpisodeReader:
+def open_dataset(path: str | os.PathLike) -> EpisodeReader | LeRobotReader:
     """Open and validate a dataset; raises `DatasetError` naming the file and the problem.
 
     A directory is a LeRobot v3 dataset (`envs.lerobot`), read by the keys a `LeRobotSource`
