@@ -78,11 +78,7 @@ def test_layout_follows_lerobot_v3(exported):
     assert features["observation.image"]["dtype"] == "video"
     assert features["observation.image"]["shape"] == [16, 16, 3]
     assert features["observation.image"]["info"]["video.codec"] == "h264"
-    assert features["action"] == {
-        "dtype": "float32",
-        "shape": [7],
-        "names": features["action"]["names"],
-    }
+    assert (features["action"]["dtype"], features["action"]["shape"]) == ("float32", [7])
     for key in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
         assert features[key]["shape"] == [1]
 
@@ -102,9 +98,8 @@ def test_layout_follows_lerobot_v3(exported):
     assert tasks.to_pylist() == [{"task_index": 0, "task": "synthetic"}]
     stats = json.loads((d / "meta/stats.json").read_text())
     assert set(stats["action"]) == {"min", "max", "mean", "std", "count"}
-    assert stats["action"]["max"][:2] <= [0.25, 0.25] and stats["observation.image"]["count"] == [
-        18 * 256
-    ]
+    assert max(stats["action"]["max"]) <= 0.25 + 1e-6 and stats["action"]["count"] == [18]
+    assert stats["observation.image"]["count"] == [18 * 16 * 16]  # per-channel pixel values
 
 
 FIXTURE = Path(__file__).parent / "fixtures/lerobot_written"
