@@ -1,4 +1,5 @@
-"""``wm-collect``: record N episodes of an env and policy into a robomimic-layout HDF5 file.
+"""``wm-collect``: record N episodes of an env and policy into a robomimic-layout HDF5 file
+(or, with ``format=lerobot``, a LeRobotDataset v3 directory: `envs.lerobot`).
 
     wm-collect env=panda_push policy.name=mixed policy.noise_max=0.4 num_episodes=500 \
         num_workers=2 output=data/push.h5
@@ -17,6 +18,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,8 @@ def collect(cfg: CollectConfig) -> Path:
     """Record the missing episodes, then merge; returns the dataset path."""
     from envs.rollout import dataset_root_attrs
 
+    if cfg.format == "lerobot":
+        return _collect_lerobot(cfg)
     out = Path(cfg.output)
     if out.is_dir():
         raise DatasetError(f"output={out} is a directory; give a file path such as {out}/x.h5")
@@ -170,6 +174,25 @@ def collect(cfg: CollectConfig) -> Path:
     with open_dataset(out) as reader:
         rate = np.mean([reader.episode_attrs(i)["success"] for i in range(len(reader))])
         print(f"{out}: {len(reader)} episodes, success rate {rate:.2f}")
+    return out
+
+
+def _collect_lerobot(cfg: CollectConfig) -> Path:
+    """``format=lerobot``: record into ``<output>.collect.h5`` exactly as an HDF5 run
+    (resumable parts), export that to the LeRobot v3 directory ``output`` (lossless video),
+    delete it. Its own name, so a user's ``<output>.h5`` is never taken or deleted."""
+    from envs.lerobot.convert import export_hdf5
+
+    out = Path(cfg.output)
+    if out.exists():
+        with open_dataset(out) as reader:  # a directory: the LeRobot reader checks it
+            check_existing_output(reader, cfg)
+        print(f"{out}: already complete ({cfg.num_episodes} episodes)")
+        return out
+    h5 = collect(replace(cfg, format="hdf5", output=str(out.with_name(out.name + ".collect.h5"))))
+    export_hdf5(h5, out)
+    h5.unlink()
+    print(f"{out}: LeRobot v3 dataset")
     return out
 
 

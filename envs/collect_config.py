@@ -156,12 +156,23 @@ class CollectConfig:
     re-running the same command after an interruption resumes."""
     compression: str = "gzip"
     """HDF5 filter for images and states: ``gzip`` (level 4, robomimic's choice) or ``lzf``."""
+    format: str = "hdf5"
+    """``hdf5`` (robomimic layout, `envs.dataset`) or ``lerobot``: a LeRobotDataset v3
+    directory at ``output`` (`envs.lerobot`, lossless video), recorded through
+    ``<output>.collect.h5`` so an interrupted run still resumes."""
 
     def __post_init__(self) -> None:
         if self.num_episodes < 1:
             raise ValueError(f"num_episodes={self.num_episodes}: must be >= 1")
         if self.num_workers < 0:
             raise ValueError(f"num_workers={self.num_workers}: must be >= 0")
+        if self.format not in ("hdf5", "lerobot"):
+            raise ValueError(f"format={self.format!r}: expected hdf5 or lerobot")
+        if self.format == "lerobot" and self.output.endswith(".h5"):
+            raise ValueError(
+                f"format=lerobot writes a directory: output={self.output} ends in .h5 "
+                "(give output=data/<name>)"
+            )
         if self.compression not in ("gzip", "lzf"):
             raise ValueError(f"compression={self.compression!r}: expected gzip or lzf")
         if not isinstance(self.env, PandaEnvEntry | DMCEnvEntry | OGBenchCubeEntry | GymEnvEntry):

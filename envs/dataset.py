@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -34,6 +34,9 @@ import torch
 
 from envs.dataset_checks import outside_bounds, recorded_action_bounds
 from envs.storage import check_free_space, disk_full_guard, remove_stale_temporaries
+
+if TYPE_CHECKING:
+    from envs.lerobot.read import LeRobotReader
 
 FORMAT_VERSION = 1
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
@@ -343,8 +346,15 @@ def _decode(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def open_dataset(path: str | os.PathLike) -> EpisodeReader:
-    """Open and validate a dataset; raises `DatasetError` naming the file and the problem."""
+def open_dataset(path: str | os.PathLike) -> EpisodeReader | LeRobotReader:
+    """Open and validate a dataset; raises `DatasetError` naming the file and the problem.
+
+    A directory is a LeRobot v3 dataset (`envs.lerobot`), read by the keys a `LeRobotSource`
+    carries (defaults otherwise) behind the same reader interface."""
+    if Path(path).is_dir():
+        from envs.lerobot import LeRobotReader  # pyarrow / PyAV only when a directory is read
+
+        return LeRobotReader(path, getattr(path, "keys", None))
     return EpisodeReader(path)
 
 
@@ -367,6 +377,11 @@ class ClipDataset(torch.utils.data.Dataset):
         self.clip_len, self.stride = clip_len, stride
         index = []  # (file, demo name, start frame)
         for fi, path in enumerate(self.paths):
+            if path.is_dir():  # reads HDF5 chunks lazily per worker; LeRobot has no such path
+                raise DatasetError(
+                    f"{path}: ClipDataset reads HDF5 files; convert it with "
+                    f"python -m envs.lerobot import {path} {path}.h5"
+                )
             with open_dataset(path) as reader:
                 for name in reader.names:
                     frames = int(reader._file[f"data/{name}"].attrs["num_samples"]) + 1

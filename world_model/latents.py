@@ -177,7 +177,12 @@ def encode_episodes(
 
 
 def file_hash(path: str | Path) -> str:
-    """sha256 of a file's bytes (content, not name or mtime)."""
+    """sha256 of a file's bytes (content, not name or mtime); of a LeRobot directory's files
+    and the keys it is read by (`envs.lerobot.content_hash`)."""
+    if Path(path).is_dir():
+        from envs.lerobot import content_hash
+
+        return content_hash(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

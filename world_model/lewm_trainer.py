@@ -88,7 +88,7 @@ class LeWMTrainer(Trainer):
                 f"train.clip_len={cfg.clip_len} < world_model.history={wm.history} + "
                 f"auto_steps={cfg.auto_steps}: the open-loop loss needs that many frames"
             )
-        data = latents if latents is not None else load_frames(cfg.data)
+        data = latents if latents is not None else load_frames(self.data_sources())
         encoder = None
         if cfg.encoder_from is not None:  # frozen encoder: encode once, train the predictor
             encoder = frozen_encoder(cfg.encoder_from, self.device)
@@ -98,7 +98,7 @@ class LeWMTrainer(Trainer):
         wm_cfg = with_input_stats(wm, data, train_eps)
         self.positions: Tensor | None = None
         if cfg.position_weight > 0:  # privileged labels: positions from the simulator states
-            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, list(cfg.data))
+            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, self.data_sources())
             self.log(f"privileged training labels: {wm_cfg.position_dims} task-position dims")
         if cfg.idm_weight > 0:  # the head predicts one block's k actions
             out = wm.action_block * wm.predictor.action_dim

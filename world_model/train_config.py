@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
+from envs.lerobot.layout import LeRobotKeys
 from world_model.config import WorldModelConfig
 
 
@@ -52,7 +53,11 @@ class TrainConfig:
     """Everything `wm-train` needs; derived values are returned, never written back here."""
 
     data: list[str] = field(default_factory=list)
-    """HDF5 datasets (envs.dataset layout) to train on; required."""
+    """Datasets to train on; required: HDF5 files (envs.dataset layout) or LeRobot v3
+    directories (envs.lerobot), read by the `lerobot` keys."""
+    lerobot: LeRobotKeys = field(default_factory=LeRobotKeys)
+    """Camera, state and action features of the LeRobot directories in `data`, and the
+    square image size their frames are cropped and resized to."""
     world_model: WorldModelConfig = field(default_factory=WorldModelConfig)
     """Encoder (frozen, weights from `world_model.encoder.source`) and predictor architecture."""
     out_dir: str = "runs/wm"
@@ -158,6 +163,8 @@ class TrainConfig:
             self.world_model = WorldModelConfig(**self.world_model)
         if isinstance(self.optim, dict):
             self.optim = OptimConfig(**self.optim)
+        if isinstance(self.lerobot, dict):
+            self.lerobot = LeRobotKeys(**self.lerobot)
         self.data = list(self.data)
         for name in (
             "steps",

@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from envs.contract import EnvContract
+from envs.lerobot.layout import dataset_sources
 from world_model.checkpoint import save_world_model
 from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import WorldModelConfig
@@ -165,7 +166,7 @@ class Trainer:
     def moving_weights(self, clips: Clips) -> Tensor:
         """`oversample_moving` for each clip in which every task position moves, 1 for the rest."""
         cfg = self.cfg
-        positions = recorded_task_positions(list(cfg.data))
+        positions = recorded_task_positions(self.data_sources())
         moving = moving_clips(positions, clips, cfg.moving_threshold)
         frac = moving.float().mean().item()
         drawn = cfg.oversample_moving * frac / (cfg.oversample_moving * frac + 1 - frac)
@@ -178,7 +179,11 @@ class Trainer:
 
     def env_contract(self) -> EnvContract | None:
         """The env the data came from; travels with the weights (config.json "env")."""
-        return dataset_contract(self.cfg.data) if self.cfg.data else None
+        return dataset_contract(self.data_sources()) if self.cfg.data else None
+
+    def data_sources(self) -> list:
+        """`train.data` with each LeRobot directory paired with the `train.lerobot` keys."""
+        return dataset_sources(list(self.cfg.data), self.cfg.lerobot)
 
     def build_loss(self) -> torch.nn.Module:
         return ACLoss(self.model.predictor, self.cfg.auto_steps)
@@ -189,7 +194,7 @@ class Trainer:
 
     def _load_latents(self, encoder: FrozenEncoder) -> LatentSet:
         """Rank 0 fills the cache first; the others then read it (no encoding race)."""
-        args = (self.cfg.data, encoder, self.cfg.cache_dir, self.log)
+        args = (self.data_sources(), encoder, self.cfg.cache_dir, self.log)
         if self.dist.world_size > 1 and not self.dist.is_main:
             dist.barrier()
             return cached_latents(*args)
