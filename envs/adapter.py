@@ -8,6 +8,10 @@ so data from any source has the same shapes. ``info`` always carries ``success``
 env's ``success`` / ``is_success`` info key, else False) and ``distance`` (``distance`` key, else
 inf: unknown). Without ``goal_fn`` there is no goal image: `envs.rollout.record_episode` then stores the
 episode's final frame as its goal (hindsight relabelling).
+
+An env class with an `envs.env_hooks.EnvHooks` entry (gym-pusht's Push-T) is drawn, scored and
+given its own goal image by that entry: ``render`` replaces ``env.render()``, ``task_info``
+sets ``success`` / ``distance``, ``goal`` gives the reset's goal image and state.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import mujoco
 import numpy as np
 from PIL import Image
 
+from envs.env_hooks import hooks_for
 from envs.render_exit import close_at_exit
 
 
@@ -51,6 +56,7 @@ class PixelStateAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
             )
         self.image_size, self.state_fn, self.goal_fn = image_size, state_fn, goal_fn
         self._fast_render, self._rendered = fast_render, False
+        self._hooks = hooks_for(env)
         self.observation_space = gym.spaces.Dict(
             {
                 "pixels": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
@@ -72,16 +78,26 @@ class PixelStateAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     @property
     def control_hz(self) -> float:
-        """Actions per second: ``1 / env.dt`` (MuJoCo, classic control), else ``render_fps``."""
+        """Actions per second: the env's own ``control_hz`` (Push-T, whose ``dt`` is the physics
+        step), else ``1 / env.dt`` (MuJoCo, classic control), else ``render_fps``."""
+        own = getattr(self.env.unwrapped, "control_hz", None)
+        if isinstance(own, int | float) and not isinstance(own, bool) and own > 0:
+            return float(own)
         dt = getattr(self.env.unwrapped, "dt", None)
         if isinstance(dt, int | float) and dt > 0:
             return 1.0 / float(dt)
         return float(self.env.metadata.get("render_fps") or 0.0)
 
+    def render(self) -> np.ndarray:
+        """The env's frame: its hooks' ``render`` at ``image_size`` where it has one."""
+        if self._hooks is not None and self._hooks.render is not None:
+            return self._hooks.render(self.env.unwrapped, self.image_size)
+        return self.env.render()
+
     def _pixels(self) -> np.ndarray:
         if self._fast_render:
             self._fast_render = not _disable_mujoco_effects(self.env.unwrapped)
-        frame = np.asarray(self.env.render(), np.uint8)
+        frame = np.asarray(self.render(), np.uint8)
         if not self._rendered:  # the GL context exists now: close it before EGL's teardown
             close_at_exit(self)
             self._rendered = True
@@ -99,6 +115,8 @@ class PixelStateAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _wrap(self, obs: Any, info: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         info = dict(info)
+        if self._hooks is not None and self._hooks.task_info is not None:
+            info.update(self._hooks.task_info(self.env.unwrapped, info))
         info["success"] = bool(info.get("success", info.get("is_success", False)))
         info["distance"] = float(info.get("distance", np.inf))
         if self.goal_fn is not None:
@@ -107,7 +125,11 @@ class PixelStateAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        return self._wrap(obs, info)
+        obs, info = self._wrap(obs, info)
+        if self.goal_fn is None and self._hooks is not None and self._hooks.goal is not None:
+            pixels, state = self._hooks.goal(self.env.unwrapped, self.image_size)
+            info["goal_pixels"], info["goal_state"] = pixels, np.asarray(state, np.float32)
+        return obs, info
 
     def step(
         self, action: np.ndarray
