@@ -64,10 +64,15 @@ class EnvHooks:
     the env's own task, called after each reset."""
     task_info: Callable[[gym.Env, dict[str, Any]], dict[str, Any]] | None = None
     """``(unwrapped env, info) -> {"success": bool, "distance": float}`` for the own task."""
+    task_description: dict[str, Any] | None = None
+    """What results record about ``task_info``: ``distance``, ``unit``, ``threshold``."""
     render: Callable[[gym.Env, int], np.ndarray] | None = None
     """``(unwrapped env, size) -> (size, size, 3) uint8`` frame."""
     expert: Callable[[gym.Env, np.random.Generator, float], Callable] | None = None
     """``(env, rng, noise) -> policy (obs, info) -> action`` for the env's own task."""
+    terminates_on_success: bool = False
+    """The env's ``terminated`` means only "own task solved" (Push-T: T on the target), so
+    goals given as a state ignore it instead of ending the episode."""
 
 
 # Env classes whose entries ship with this repo: "module.QualName" -> "module:attribute".

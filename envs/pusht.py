@@ -36,9 +36,10 @@ import shapely.geometry as sg  # gym-pusht's own dependency (its coverage test)
 from envs.env_hooks import EnvHooks, TaskMeasure
 
 STATE_FIELDS = (
-    "agent_x agent_y agent_vx agent_vy block_x block_y block_angle block_vx block_vy "
-    "block_omega last_action_x last_action_y"
-).split()
+    *("agent_x", "agent_y", "agent_vx", "agent_vy"),
+    *("block_x", "block_y", "block_angle", "block_vx", "block_vy", "block_omega"),
+    *("last_action_x", "last_action_y"),
+)
 POS_TOL = 20.0  # px, DINO-WM / LeWM eval_state
 ANGLE_TOL = np.pi / 9  # rad (20 degrees), same source
 AGENT_RADIUS = 15.0  # px, gym_pusht's add_circle
@@ -51,6 +52,8 @@ T_OUTLINE = np.array(
 
 def get_state(base: gym.Env) -> np.ndarray:
     """The 12 numbers of `STATE_FIELDS` (px, px/s, rad, rad/s; NaN action before the first)."""
+    if not hasattr(base, "space"):
+        raise RuntimeError("PushTEnv has no simulator before its first reset(): reset it first")
     agent, block = base.agent, base.block
     last = base._last_action if base._last_action is not None else (np.nan, np.nan)
     return np.array(
@@ -223,6 +226,12 @@ HOOKS = EnvHooks(
     ),
     goal=goal,
     task_info=task_info,
+    task_description={
+        "distance": "1 - coverage of the green target by the T (gym-pusht's own reward)",
+        "unit": "fraction of the target area",
+        "threshold": "0.05: coverage above 95 %, gym-pusht's is_success",
+    },
     render=render,
     expert=make_pusher,
+    terminates_on_success=True,
 )
