@@ -81,6 +81,14 @@ def set_state(base: gym.Env, state: np.ndarray) -> None:
     base.block.position = tuple(s[4:6])
     base.block.velocity, base.block.angular_velocity = tuple(s[7:9]), float(s[9])
     base._last_action = None if np.isnan(s[10]) else s[10:12].copy()
+    _update_shapes(base)
+
+
+def _update_shapes(base: gym.Env) -> None:
+    """Move the shapes' cached world outlines to their bodies' poses: ``debug_draw`` draws
+    those, and pymunk refreshes them only in a physics step (why ``_set_state`` steps)."""
+    for shape in base.space.shapes:
+        shape.cache_bb()
 
 
 def features(base: gym.Env) -> np.ndarray:
@@ -131,6 +139,7 @@ def goal(base: gym.Env, size: int) -> tuple[np.ndarray, np.ndarray]:
     saved = get_state(base)
     target = np.asarray(base.goal_pose, np.float64)
     base.block.angle, base.block.position = float(target[2]), tuple(target[:2])
+    _update_shapes(base)
     frame = render(base, size)
     state = np.zeros(7, np.float32)
     state[:5] = [*base.agent.position, *target[:2], target[2] % (2 * np.pi)]  # as get_obs
