@@ -3,6 +3,8 @@ units, the generic oracle, behaviour policies and the errors that name the fix."
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -254,3 +256,74 @@ def test_eval_summary_carries_wilson_intervals():
     assert summary["success_rate_ci95"] == pytest.approx(list(wilson_interval(8, 10)))
     assert summary["success_rate_ci95"] == pytest.approx([0.490, 0.943], abs=1e-3)
     assert summary["success_any_rate_ci95"] == pytest.approx(list(wilson_interval(9, 10)))
+
+
+MESH_XML = """
+<mujoco>
+  <asset>
+    <mesh name="tet" vertex="0 0 0  0.1 0 0  0 0.1 0  0 0 0.1"/>
+    <material name="red" rgba="1 0 0 1"/>
+  </asset>
+  <worldbody>
+    <body name="link">
+      <geom type="mesh" mesh="tet" material="red" contype="0" conaffinity="0" group="2"/>
+      <geom type="capsule" size="0.02 0.05" group="3"/>
+    </body>
+    <body name="ornament" pos="0.3 0 0">
+      <geom type="mesh" mesh="tet" contype="0" conaffinity="0" group="2"/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_simple_geoms_draw_collision_primitives_and_boxes_for_lone_meshes():
+    import mujoco
+
+    from envs.mujoco_render import HIDDEN_GROUP, simple_geoms_model
+
+    model = mujoco.MjModel.from_xml_string(MESH_XML)
+    fast = simple_geoms_model(model)
+    visual_mesh, capsule, ornament = 0, 1, 2
+    assert fast.geom_group[visual_mesh] == HIDDEN_GROUP  # hidden: the capsule stands in
+    assert fast.geom_group[capsule] <= 2 and fast.geom_matid[capsule] == -1
+    np.testing.assert_allclose(fast.geom_rgba[capsule], [1, 0, 0, 1])  # the mesh's colour
+    assert fast.geom_type[ornament] == mujoco.mjtGeom.mjGEOM_BOX  # no collider: a box
+    assert model.geom_type[ornament] == mujoco.mjtGeom.mjGEOM_MESH  # the original is untouched
+
+
+def test_simple_geoms_leave_the_physics_model_alone():
+    env = make_gym_env("Reacher-v5", image_size=32, simple_geoms=True)
+    groups = env.unwrapped.model.geom_group.copy()
+    obs, _ = env.reset(seed=0)
+    env.step(np.zeros(7, np.float32))
+    assert obs["pixels"].shape == (32, 32, 3) and obs["pixels"].any()
+    assert env.unwrapped.mujoco_renderer.model is not env.unwrapped.model
+    np.testing.assert_array_equal(env.unwrapped.model.geom_group, groups)
+    env.close()
+
+
+def test_free_camera_fit_frames_the_scene():
+    from envs.mujoco_render import fit_distance
+
+    square = np.array([[x, y, 0.0] for x in (-1, 1) for y in (-1, 1)])
+    model = SimpleNamespace(vis=SimpleNamespace(global_=SimpleNamespace(fovy=90.0)))
+    assert fit_distance(square, 90.0, -90.0, model) == pytest.approx(1.05)  # top-down
+    default = make_gym_env("Reacher-v5", image_size=32)
+    fitted = make_gym_env("Reacher-v5", image_size=32, free_camera={"fit": True, "elevation": -90})
+    arena = [_border_fraction(env.reset(seed=0)[0]["pixels"]) for env in (default, fitted)]
+    assert fitted.unwrapped.mujoco_renderer.viewer.cam.elevation == -90
+    assert arena[1] > 0.85 and arena[1] > arena[0] + 0.1  # the walls span (nearly) the frame
+    with pytest.raises(ValueError, match="free_camera"):
+        make_gym_env("Reacher-v5", camera_id=0, free_camera={"fit": True})
+    with pytest.raises(ValueError, match="unknown keys"):
+        make_gym_env("Reacher-v5", free_camera={"zoom": 2})
+    default.close()
+    fitted.close()
+
+
+def _border_fraction(frame: np.ndarray) -> float:
+    """Width fraction of the frame spanned by the arena walls (Reacher's reddish capsules)."""
+    red = (frame[..., 0].astype(int) - frame[..., 1]) > 30  # (H, W)
+    cols = np.flatnonzero(red.any(axis=0))
+    return (cols.max() - cols.min() + 1) / frame.shape[1] if cols.size else 0.0
