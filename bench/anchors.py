@@ -25,6 +25,8 @@ on a rebuilt set reproduces them exactly):
     wm-collect env=dmc_reacher_easy_v1 policy.name=mixed policy.expert_fraction=0.5 \
         policy.noise=0.3 policy.noise_max=1.0 num_episodes=30 seed=100000 \
         output=data/reacher1_eval.h5
+    wm-collect env.id=gym_pusht:gym_pusht/PushT-v0 policy.name=expert policy.noise=0.02 \
+        policy.noise_max=0.1 num_episodes=30 seed=100000 output=data/pusht_eval.h5
 
 Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.dataset_goal.DatasetGoal` (protocol=dataset,
 the one implementation) starts each episode from a recorded state of a held-out trajectory and
@@ -75,6 +77,9 @@ TASKS = {
     # as a rendering ablation: with train.sigreg_within the end-to-end encoder sees the thin
     # arm too (probe R^2 0.71 on the fingertip), and reacher itself is the headline row.
     "reacher1": "wm/DMCReacherEasy-v1",
+    # gym-pusht (pip install -e ".[pusht]"); success: DINO-WM's / LeWM's goal-state test,
+    # envs/pusht.py. Their Push-T env takes relative actions at 224 px; gym-pusht absolute.
+    "pusht": "gym_pusht:gym_pusht/PushT-v0",
 }
 # Published success (%), quoted as published: LeWM paper arXiv 2603.19312 (LeWM, and its
 # third-party DINO-WM / PLDM figures), RC-aux arXiv 2605.07278 (its own LeWM baseline in brackets).
@@ -91,6 +96,12 @@ PUBLISHED = {
         "PLDM": "78 (LeWM paper)",
         "RC-aux": "87 (its LeWM: 81)",
     },
+}
+PUBLISHED["pusht"] = {
+    "LeWM": "96",
+    "DINO-WM": "see LeWM paper (not quoted here)",
+    "PLDM": "see LeWM paper (not quoted here)",
+    "RC-aux": "not quoted here",
 }
 PUBLISHED["reacher1"] = {k: f"{v}; suite rendering" for k, v in PUBLISHED["reacher"].items()}
 # Tasks that differ only in pixels: the oracle and random rows (which never see pixels) of one
