@@ -32,6 +32,36 @@ from envs.mujoco_render import check_free_camera
 
 
 @dataclass
+class FreeCamera:
+    """MuJoCo's free camera for a foreign env (envs/mujoco_render.py); unset keeps the env's."""
+
+    fit: bool = False
+    """Look at the scene's geoms from the distance at which they fill the frame (first frame)."""
+    distance: float = 0.0
+    """Metres from ``lookat``; 0 = the env's (or ``fit``'s)."""
+    azimuth: float | None = None
+    """Degrees about the vertical axis; None = the env's."""
+    elevation: float | None = None
+    """Degrees, negative looks down (-90: top-down); None = the env's."""
+    lookat: list[float] = field(default_factory=list)
+    """``[x, y, z]`` metres; empty = the env's (or ``fit``'s)."""
+
+    def __post_init__(self) -> None:
+        check_free_camera(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keys that are set, as `make_gym_env` takes them (JSON-able)."""
+        out: dict[str, Any] = {"fit": True} if self.fit else {}
+        out.update({"distance": float(self.distance)} if self.distance else {})
+        for key in ("azimuth", "elevation"):
+            if getattr(self, key) is not None:
+                out[key] = float(getattr(self, key))
+        if self.lookat:
+            out["lookat"] = [float(v) for v in self.lookat]
+        return out
+
+
+@dataclass
 class GymEnvEntry:
     """A foreign Gymnasium env to collect from or evaluate on (Hydra group entry ``env=gym``)."""
 
@@ -50,9 +80,8 @@ class GymEnvEntry:
     simple_geoms: bool = False
     """MuJoCo only: collision primitives in place of visual meshes, no textures or skybox
     (mesh-heavy scenes: several times faster; changes the pixels, envs/mujoco_render.py)."""
-    free_camera: dict[str, Any] = field(default_factory=dict)
-    """MuJoCo's free camera: ``{fit: true}`` frames the scene's geoms, or any of ``distance``
-    (m), ``azimuth`` / ``elevation`` (deg), ``lookat`` ([x, y, z] m); empty = the env's."""
+    free_camera: FreeCamera = field(default_factory=lambda: FreeCamera())
+    """MuJoCo's free camera (``env.free_camera.fit=true``); all unset = the env's camera."""
     max_episode_steps: int = 0
     """Episode length in env steps; 0 keeps the registered default."""
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -67,8 +96,8 @@ class GymEnvEntry:
             raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
         if not self.task:
             self.task = task_name(self.id)
-        if self.free_camera:
-            check_free_camera(dict(self.free_camera))
+        if isinstance(self.free_camera, dict):  # built by hand rather than by Hydra
+            self.free_camera = FreeCamera(**self.free_camera)
 
     def make_kwargs(self) -> dict[str, Any]:
         """What `make_gym_env` takes besides the id (JSON-able, stored in dataset attrs)."""
@@ -78,7 +107,7 @@ class GymEnvEntry:
             "camera_name": self.camera_name,
             "fast_render": self.fast_render,
             **({"simple_geoms": True} if self.simple_geoms else {}),
-            **({"free_camera": dict(self.free_camera)} if self.free_camera else {}),
+            **({"free_camera": self.free_camera.as_dict()} if self.free_camera.as_dict() else {}),
             **dict(self.kwargs),
         }
 

@@ -318,6 +318,11 @@ def test_free_camera_fit_frames_the_scene():
         make_gym_env("Reacher-v5", camera_id=0, free_camera={"fit": True})
     with pytest.raises(ValueError, match="unknown keys"):
         make_gym_env("Reacher-v5", free_camera={"zoom": 2})
+    entry = GymEnvEntry(id="Reacher-v5", free_camera={"fit": True, "elevation": -90})
+    assert entry.make_kwargs()["free_camera"] == {"fit": True, "elevation": -90.0}
+    assert "free_camera" not in GymEnvEntry(id="Reacher-v5").make_kwargs()  # old signatures
+    with pytest.raises(ValueError, match="distance"):
+        GymEnvEntry(id="Reacher-v5", free_camera={"distance": -1.0})
     default.close()
     fitted.close()
 
