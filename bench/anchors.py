@@ -98,7 +98,7 @@ PUBLISHED = {
     },
 }
 PUBLISHED["pusht"] = {
-    "LeWM": "96",
+    "LeWM": "96 (from a summary of the paper; not checked against its figure)",
     "DINO-WM": "see LeWM paper (not quoted here)",
     "PLDM": "see LeWM paper (not quoted here)",
     "RC-aux": "not quoted here",
