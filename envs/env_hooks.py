@@ -13,6 +13,7 @@ says it once, per env class; every layer that needs it reads the same entry:
 - ``render``: envs/adapter.py, a frame at the requested size as the env's own pixel
   observation draws it.
 - ``expert``: envs/experts.py, a scripted policy for ``policy.name=expert`` (play data).
+- ``step_dynamics``: envs/oracle.py, the physics of one control step without the rest.
 
 Entries are looked up along the class's MRO, by ``"module.QualName"``. Built-in entries are
 imported only when an env of that class shows up (`BUILTIN`), so this module imports no
@@ -70,6 +71,9 @@ class EnvHooks:
     """``(unwrapped env, size) -> (size, size, 3) uint8`` frame."""
     expert: Callable[[gym.Env, np.random.Generator, float], Callable] | None = None
     """``(env, rng, noise) -> policy (obs, info) -> action`` for the env's own task."""
+    step_dynamics: Callable[[gym.Env, np.ndarray], None] | None = None
+    """``(unwrapped env, native action)``: the control step's physics only, no observation,
+    reward or info (the oracle steps thousands of candidate plans); must equal ``step``'s."""
     terminates_on_success: bool = False
     """The env's ``terminated`` means only "own task solved" (Push-T: T on the target), so
     goals given as a state ignore it instead of ending the episode."""

@@ -76,6 +76,24 @@ def test_state_restores_exactly_and_replays_deterministically():
     env.close()
 
 
+def test_step_dynamics_equals_the_env_step():
+    from envs.pusht import step_dynamics
+
+    env = make()
+    env.reset(seed=2)
+    base = env.unwrapped
+    actions = np.random.default_rng(1).uniform(0, 512, (6, 2)).astype(np.float32)
+    saved = get_sim_state(env)
+    for a in actions:
+        base.step(a)
+    stepped = get_sim_state(env)
+    set_sim_state(env, saved)
+    for a in actions:
+        step_dynamics(base, a)
+    np.testing.assert_array_equal(get_sim_state(env), stepped)
+    env.close()
+
+
 def test_goal_state_test_is_dino_wm_and_lewm_eval_state():
     goal = np.array([[100.0, 100.0, 0.0], [256.0, 256.0, 0.1]])
     near = goal + [[10.0, 0.0, 0.0], [0.0, 10.0, np.pi / 10]]  # 14 px, 18 degrees
