@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The pusht:learned row of bench/results/anchors.md (issue 25), from scratch with the project's
 # own commands: 1000 episodes of the scripted Push-T pusher (80 % expert with noise 0.02-0.1 of
-# the 512 px range, 20 % random; 200 steps at most; estimate ~20 min on one core, measured 150
-# steps/s per worker), the lewm recipe's stage 1 as on reacher (within-clip SIGReg, blocks of 5
+# the 512 px range, 20 % random; 200 steps at most; ~195k steps: ~22 min on one worker at the
+# measured 150 steps/s, about half with 2 workers on free cores), the lewm recipe's stage 1 as on reacher (within-clip SIGReg, blocks of 5
 # steps, 1800 steps: ~7 min on 2 shared cores for reacher), the held-out eval set (55 s here),
 # then 50 episodes of the anchors' protocol. Not run yet: the figures come with the row.
 set -euo pipefail
