@@ -39,9 +39,11 @@ def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
 def main(cfg: DictConfig) -> float:
     typed, out_dir, summary = _run(cfg)
     dist = summary["distance"]  # the measure, its unit and the success threshold
+    lo, hi = summary["success_rate_ci95"]
     print(
-        f"{typed.agent.kind} on {typed.env.id}: success {summary['success_rate']:.0%} over "
-        f"{summary['episodes']} episodes, final distance {summary['mean_final_distance']:.3f} "
+        f"{typed.agent.kind} on {typed.env.id}: success {summary['success_rate']:.0%} "
+        f"[95% CI {lo:.0%}, {hi:.0%}] over {summary['episodes']} episodes, final distance "
+        f"{summary['mean_final_distance']:.3f} "
         f"{dist['unit']} (success below {dist['threshold']}; {dist['distance']}), "
         f"plan p50 {summary['plan_ms_p50']:.0f} ms / p95 {summary['plan_ms_p95']:.0f} ms\n"
         f"results: {out_dir / 'results.json'}"
@@ -57,8 +59,10 @@ def demo(cfg: DictConfig) -> float:
         cfg.agent.checkpoint = str(REPO / checkpoint)  # run from anywhere
     print(f"wm-demo: {cfg.episodes} episodes of {cfg.env.id} with {cfg.agent.checkpoint}")
     typed, out_dir, summary = _run(cfg)
+    lo, hi = summary["success_rate_ci95"]
     print(
-        f"\nsuccess rate {summary['success_rate']:.0%} ({summary['episodes']} episodes, "
+        f"\nsuccess rate {summary['success_rate']:.0%} [95% CI {lo:.0%}, {hi:.0%}] "
+        f"({summary['episodes']} episodes, "
         f"{typed.env.max_steps} steps each); mean final distance "
         f"{summary['mean_final_distance'] * 100:.1f} cm; planning p50 "
         f"{summary['plan_ms_p50']:.0f} ms per action\n"

@@ -17,6 +17,7 @@ from agent.config import EvalConfig
 from agent.factory import env_from_config, make_agent
 from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
+from agent.stats import wilson_interval
 from agent.video import write_video
 from envs.contract import EnvContract
 from envs.goal_state import distance_info
@@ -29,8 +30,10 @@ def moving_subset(results: list[EpisodeResult]) -> dict[str, Any]:
     moving = [r for r in results if r.every_position_moves]
     if all(r.every_position_moves is None for r in results):
         return {}
+    hits = sum(r.success for r in moving)
     return {
         "moving_episodes": len(moving),
+        "moving_success_rate_ci95": list(wilson_interval(hits, len(moving))) if moving else None,
         "moving_success_rate": float(np.mean([r.success for r in moving])) if moving else None,
         "moving_success_any_rate": (
             float(np.mean([r.success_any for r in moving])) if moving else None
@@ -42,10 +45,14 @@ def summarize(results: list[EpisodeResult], wall_s: float) -> dict[str, Any]:
     """The numbers results.json promises (docs: README 'Results')."""
     plan_ms = np.asarray([ms for r in results for ms in r.plan_ms], dtype=np.float64)
     has_plans = plan_ms.size > 0
+    n, hits = len(results), sum(r.success for r in results)
+    hits_any = sum(r.success_any for r in results)
     return {
         **moving_subset(results),
-        "success_rate": float(np.mean([r.success for r in results])),
-        "success_any_rate": float(np.mean([r.success_any for r in results])),
+        "success_rate": hits / n,
+        "success_rate_ci95": list(wilson_interval(hits, n)),
+        "success_any_rate": hits_any / n,
+        "success_any_rate_ci95": list(wilson_interval(hits_any, n)),
         "episodes": len(results),
         "mean_final_distance": float(np.mean([r.final_distance for r in results])),
         "plan_ms_p50": float(np.percentile(plan_ms, 50)) if has_plans else 0.0,

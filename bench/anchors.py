@@ -17,7 +17,7 @@ next to the published LeWM / DINO-WM / PLDM / RC-aux figures.
 The learned rows: scripts/anchor_cube_learned.sh and scripts/anchor_reacher_learned.sh (the
 lewm recipe with train.sigreg_within=1; `--label` rows are its data-size and steps variants).
 
-The held-out eval sets are built by `python -m bench heldout --task cube|reacher|reacher1`
+The held-out eval sets are built by `python -m bench heldout --task cube|reacher|reacher1|pusht`
 (the recipes are in bench/heldout.py; their per-episode starts are in anchors.json, and
 re-running the random row on a rebuilt set reproduces them exactly).
 
@@ -67,6 +67,9 @@ TASKS = {
     # as a rendering ablation: with train.sigreg_within the end-to-end encoder sees the thin
     # arm too (probe R^2 0.71 on the fingertip), and reacher itself is the headline row.
     "reacher1": "wm/DMCReacherEasy-v1",
+    # gym-pusht (pip install -e ".[pusht]"); success: DINO-WM's / LeWM's goal-state test,
+    # envs/pusht.py. Their Push-T env takes relative actions at 224 px; gym-pusht absolute.
+    "pusht": "gym_pusht:gym_pusht/PushT-v0",
 }
 # Published success (%), quoted as published: LeWM paper arXiv 2603.19312 (LeWM, and its
 # third-party DINO-WM / PLDM figures), RC-aux arXiv 2605.07278 (its own LeWM baseline in brackets).
@@ -83,6 +86,12 @@ PUBLISHED = {
         "PLDM": "78 (LeWM paper)",
         "RC-aux": "87 (its LeWM: 81)",
     },
+}
+PUBLISHED["pusht"] = {
+    "LeWM": "96 (from a summary of the paper; not checked against its figure)",
+    "DINO-WM": "see LeWM paper (not quoted here)",
+    "PLDM": "see LeWM paper (not quoted here)",
+    "RC-aux": "not quoted here",
 }
 PUBLISHED["reacher1"] = {k: f"{v}; suite rendering" for k, v in PUBLISHED["reacher"].items()}
 # Tasks that differ only in pixels: the oracle and random rows (which never see pixels) of one

@@ -68,6 +68,11 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
         "data/reacher1_eval.h5",
         ["env=dmc_reacher_easy_v1", *_REACHER, "num_episodes=30", "seed=100000"],
     ),
+    "pusht": (
+        "data/pusht_eval.h5",
+        ["env.id=gym_pusht:gym_pusht/PushT-v0", "policy.name=expert", "policy.noise=0.02",
+         "policy.noise_max=0.1", "num_episodes=30", "seed=100000"],
+    ),
 }  # fmt: skip
 
 

@@ -1,28 +1,14 @@
 """Confidence intervals for success rates (STYLE: every figure with a 95 % Wilson interval).
 
-The one Wilson implementation: every bench module imports it from here.
+The one Wilson implementation lives in agent/stats.py (wm-eval prints intervals too, and the
+agent layer cannot import bench/); every bench module imports it from here.
 """
 
 from __future__ import annotations
 
-import math
+from agent.stats import wilson_interval
 
-
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % (z = 1.96) Wilson score interval for `successes` out of `trials`.
-
-    Unlike the normal approximation it stays inside [0, 1] and is not degenerate at 0 or n
-    successes, which small robot benchmarks hit often (0/10 is not "exactly 0 %").
-    """
-    if trials < 1:
-        raise ValueError(f"trials={trials}: need at least one")
-    if not 0 <= successes <= trials:
-        raise ValueError(f"successes={successes} outside [0, trials={trials}]")
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+__all__ = ["wilson_interval", "wilson_or_unit"]
 
 
 def wilson_or_unit(successes: int, trials: int) -> tuple[float, float]:

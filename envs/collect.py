@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -148,6 +149,9 @@ def collect(cfg: CollectConfig) -> Path:
     check_writable(parts)  # before the first episode, not after it
     done = check_parts(finished_parts(parts), cfg, parts)
     todo = [k for k in range(cfg.num_episodes) if k not in done]
+    env = make_env(cfg.env)  # for the dataset's attrs, and to say now what it cannot record
+    if todo:
+        warn_without_sim_states(env, cfg.env.id)
     bar = tqdm(
         total=cfg.num_episodes, initial=cfg.num_episodes - len(todo), desc=f"collect {cfg.env.id}"
     )
@@ -162,7 +166,6 @@ def collect(cfg: CollectConfig) -> Path:
         ) as pool:
             _drain(pool.imap_unordered(_record, todo), bar, successes)
     bar.close()
-    env = make_env(cfg.env)
     policy = OmegaConf.to_container(OmegaConf.structured(cfg.policy))
     attrs = dataset_root_attrs(cfg.env.id, cfg.env.make_kwargs(), env, policy)
     env.close()
@@ -194,6 +197,24 @@ def _collect_lerobot(cfg: CollectConfig) -> Path:
     h5.unlink()
     print(f"{out}: LeRobot v3 dataset")
     return out
+
+
+def warn_without_sim_states(env: gym.Env, env_id: str) -> bool:
+    """One stderr line when episodes will be recorded without simulator states; returns
+    whether it warned. Without them protocol=dataset cannot restart from a recorded frame and
+    the oracle cannot plan towards one, which a user would otherwise learn only at eval time."""
+    from envs.sim_state import state_kind, storable
+
+    if storable(env):
+        return False
+    print(
+        f"wm-collect: warning: {env_id} ({type(env.unwrapped).__name__}) has no simulator state "
+        f"a dataset can store (envs/sim_state.py: {state_kind(env)}), so none is recorded: "
+        "env.protocol=dataset and the oracle will not work on this dataset; define "
+        "get_sim_state()/set_sim_state() on the env or register EnvHooks (envs/env_hooks.py)",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:

@@ -58,6 +58,7 @@ class DatasetGoal(StateGoalWrapper):
             raise ValueError(
                 f"{dataset}: no episode has {offset} steps (lengths {sorted(set(self._lengths))})"
             )
+        self._movable: np.ndarray | None = None  # (K,) parts that move in the data; lazy
         self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
         self.recorded_plan: np.ndarray | None = None  # (offset, A) the recorded start -> goal
         self._replayed = 0  # recorded actions the expert row has used so far
@@ -81,12 +82,13 @@ class DatasetGoal(StateGoalWrapper):
                 f"{self._reader.path}: {episode.attrs['name']} has no simulator states; record "
                 "it with wm-collect from an env whose state envs/sim_state.py can save"
             )
+        movable = self.movable_parts()  # before this episode's states: it resets the env
         # Same task instance as the recording (targets, colours) before restoring its states.
         _, info = self.env.reset(seed=int(episode.attrs.get("seed", seed)), options=options)
         set_sim_state(self.env, episode.sim_states[start + self.offset])
         goal_pixels, self.goal_features = self._pixels(), self.task_distance.features()
         set_sim_state(self.env, episode.sim_states[start])
-        shift = np.linalg.norm(self.goal_features - self.task_distance.features(), axis=-1)
+        shift = self.task_distance.part_distances(self.task_distance.features(), self.goal_features)
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
         self.recorded_plan = np.asarray(episode.actions[start : start + self.offset], np.float32)
@@ -94,11 +96,41 @@ class DatasetGoal(StateGoalWrapper):
         info = self._score(info)
         info["goal_pixels"] = goal_pixels
         info["goal_state"] = episode.states[start + self.offset].astype(np.float32)
-        # Every task position (Panda: end effector and cube) is farther from its goal place
-        # than the success threshold: the object has to be moved, not only the arm. The
-        # subset the protocol's headline hides (most recorded 10-step windows leave it put).
-        info["every_position_moves"] = bool(np.all(shift > self.task_distance.threshold))
+        # Every task part that moves at all in the data (Panda: end effector and cube) is
+        # farther from its goal place than the success threshold: the object has to be moved,
+        # not only the arm. The subset the protocol's headline hides (most recorded 10-step
+        # windows leave it put). Parts that never move (a foreign env's target body) are left
+        # out, or no episode would ever count.
+        moves = shift[movable] > self.task_distance.threshold
+        info["every_position_moves"] = bool(movable.any() and moves.all())
         return obs, info
+
+    def movable_parts(self, episodes: int = 16, frames: int = 5) -> np.ndarray:
+        """(K,) bool: task parts that move farther than the success threshold within some of
+        ``episodes`` recorded episodes (``frames`` states each, against the first).
+
+        Measured once, on the recorded states, because a static body (a goal marker, a
+        target) is static in every episode while a movable one may rest in a given episode.
+        """
+        if self._movable is not None:
+            return self._movable
+        picks = np.random.default_rng(0).permutation(len(self._reader))[:episodes]
+        movable = None
+        for i in picks:
+            episode = self._reader[int(i)]
+            if episode.sim_states is None:
+                continue
+            self.env.reset(seed=int(episode.attrs.get("seed", 0)))  # the recorded task instance
+            steps = np.unique(np.linspace(0, len(episode.sim_states) - 1, frames).astype(int))
+            readings = []
+            for t in steps:
+                set_sim_state(self.env, episode.sim_states[t])
+                readings.append(self.task_distance.features())
+            moved = [self.task_distance.part_distances(r, readings[0]) for r in readings[1:]]
+            moved = np.max(moved, axis=0) > self.task_distance.threshold if moved else False
+            movable = moved if movable is None else movable | moved
+        self._movable = np.atleast_1d(movable if movable is not None else np.zeros(0, bool))
+        return self._movable
 
     def replay_action(self, obs: dict, info: dict) -> np.ndarray:
         """The expert row of protocol=dataset: the recorded actions that led from the start to

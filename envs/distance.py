@@ -7,13 +7,16 @@ Euclidean error over them. Which positions, first match wins:
 1. ``fn="module:callable"``: the user's ``callable(env) -> array (K, D)`` of positions in
    metres (or any unit the user states with ``unit``).
 2. The env's own ``task_positions() -> (K, D)`` in metres (wm/Panda*: end-effector and cube).
-3. MuJoCo / dm_control envs: centres of mass of named bodies (``bodies``; default every body
+3. A `TaskMeasure` registered for the env's class (envs/env_hooks.py): the env's own parts,
+   distance, unit and success threshold (gym-pusht's Push-T: DINO-WM's and LeWM's goal-state
+   test, envs/pusht.py).
+4. MuJoCo / dm_control envs: centres of mass of named bodies (``bodies``; default every body
    except the world), metres. Centres of mass, not body frames: a hinged pole's frame never
    moves while its centre of mass does.
-4. Known classic-control envs: Pendulum's tip, CartPole's cart and pole tip, Acrobot's tip,
+5. Known classic-control envs: Pendulum's tip, CartPole's cart and pole tip, Acrobot's tip,
    MountainCar's car, in the env's own length units (metres for Pendulum and Acrobot links
    of 1 m).
-5. Fallback, labelled ``state norm (mixed units)``: the flattened sim state. Angles and lengths
+6. Fallback, labelled ``state norm (mixed units)``: the flattened sim state. Angles and lengths
    mix here; set ``fn`` for a real measure.
 
 Thresholds default to the env's own ``task_threshold()`` (metres, with ``task_positions``;
@@ -31,6 +34,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from envs.env_hooks import hooks_for
 from envs.sim_state import get_sim_state, mujoco_handles
 
 DEFAULT_THRESHOLDS = {
@@ -83,6 +87,10 @@ class TaskDistance:
         cfg = cfg or DistanceConfig()
         base = env.unwrapped
         handles = mujoco_handles(env)
+        hooks = hooks_for(env)
+        measure = hooks.measure if hooks is not None else None
+        self._distance = _max_norm
+        self._parts = _part_norms
         if cfg.fn:
             user = load_callable(cfg.fn)
             self.kind, self.unit = "user", cfg.unit
@@ -92,6 +100,10 @@ class TaskDistance:
             self.kind, self.unit = "user", "m"
             self.label = f"max error over {type(base).__name__}.task_positions() (m)"
             self._read = lambda: np.asarray(base.task_positions(), np.float64)
+        elif measure is not None:
+            self.kind, self.unit, self.label = "env", measure.unit, measure.label
+            self._read = lambda: np.asarray(measure.features(base), np.float64)
+            self._distance, self._parts = measure.distance, measure.part_distances
         elif handles is not None:
             model, data = handles
             ids = _body_ids(model, cfg.bodies, env)
@@ -110,6 +122,8 @@ class TaskDistance:
             self._read = lambda: _flat_state(env)
         own = getattr(base, "task_threshold", None)  # the env's own success radius, if it has one
         own = float(own()) if callable(own) and self.kind == "user" and not cfg.fn else 0.0
+        if measure is not None and self.kind == "env":
+            own = measure.threshold
         self.threshold = cfg.threshold or own or DEFAULT_THRESHOLDS[self.kind]
 
     def features(self) -> np.ndarray:
@@ -117,12 +131,25 @@ class TaskDistance:
         return np.atleast_2d(self._read()).copy()
 
     def __call__(self, current: np.ndarray, goal: np.ndarray) -> float:
-        """Largest per-part Euclidean error between two `features` readings."""
-        return float(np.max(np.linalg.norm(current - goal, axis=-1)))
+        """Distance between two `features` readings: the largest per-part Euclidean error, or
+        the registered measure's own."""
+        return float(self._distance(current, goal))
+
+    def part_distances(self, current: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """(K,) per-part distances on the threshold's scale (which parts moved)."""
+        return np.asarray(self._parts(current, goal), np.float64)
 
     def describe(self) -> dict[str, object]:
         """What results.json records about the measure."""
         return {"distance": self.label, "unit": self.unit, "threshold": self.threshold}
+
+
+def _max_norm(current: np.ndarray, goal: np.ndarray) -> float:
+    return float(np.max(np.linalg.norm(current - goal, axis=-1)))
+
+
+def _part_norms(current: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(current - goal, axis=-1)
 
 
 def _flat_state(env: gym.Env) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.env_hooks import hooks_for
 from envs.panda_model import CUBE_HALF
 
 Policy = Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]
@@ -30,7 +31,8 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
 
     ``random`` (uniform in the bounds) and ``smooth`` (random, temporally correlated) work for
     any Box action; ``expert`` only for the wm/* envs in `EXPERT_ENVS` (for wm/OGBenchCube-v0
-    it is OGBench's Markov oracle); ``ogbench_plan`` / ``ogbench_markov`` are OGBench's cube
+    it is OGBench's Markov oracle) and envs whose `envs.env_hooks.EnvHooks` entry has one
+    (gym-pusht's Push-T: a scripted pusher, envs/pusht.py); ``ogbench_plan`` / ``ogbench_markov`` are OGBench's cube
     oracles chaining tasks (envs/ogbench_oracle.py); ``module:callable`` is a user factory
     called as ``callable(env, seed=seed, noise=noise)`` returning the policy.
     """
@@ -56,6 +58,9 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
             f"policy {name!r}: expected 'expert', 'random', 'smooth' or 'module:callable'"
         )
     base = env.unwrapped
+    hooks = hooks_for(env)
+    if hooks is not None and hooks.expert is not None:
+        return hooks.expert(env, rng, noise)
     if type(getattr(base, "cfg", None)).__name__ == "OGBenchCubeConfig":  # OGBench's oracle
         from envs.ogbench_oracle import make_oracle_policy
 
@@ -65,7 +70,7 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
     if expert is None:
         raise ValueError(
             f"no scripted expert for {env.spec.id if env.spec else type(base).__name__}: "
-            f"experts exist for {', '.join(EXPERT_ENVS)}; use a random, smooth or "
+            f"experts exist for {', '.join(EXPERT_ENVS)} and gym_pusht/PushT-v0; use a random, smooth or "
             "module:callable behaviour policy, or the oracle as the reference"
         )
 

@@ -9,8 +9,11 @@ size and camera are passed to ``gym.make`` where the env takes them (Gymnasium's
 ``width``, ``height``, ``camera_id``, ``camera_name``), so frames are rendered at
 ``image_size`` instead of resized from 480 px. Square classic-control envs (Pendulum's
 ``screen_dim``, Acrobot's ``SCREEN_DIM``) get their screen size set before the first render
-(Pendulum: 21 -> 109 steps/s); other envs (Box2D, rectangular screens) are resized. ``fast_render`` turns off MuJoCo shadows, reflections and multisampling: 3.5x faster
-at 64 px on a CPU and the arms read better at that size.
+(Pendulum: 21 -> 109 steps/s); other envs (Box2D, rectangular screens) are resized.
+``fast_render`` turns off MuJoCo shadows, reflections and multisampling: 3.5x faster at 64 px
+on a CPU and the arms read better at that size. ``simple_geoms`` draws mesh-heavy MuJoCo
+scenes with their collision primitives, ``free_camera`` frames MuJoCo's free camera
+(envs/mujoco_render.py; both change the pixels, so they are recorded with the dataset).
 """
 
 from __future__ import annotations
@@ -25,6 +28,37 @@ import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
 from envs.adapter import PixelStateAdapter
+from envs.mujoco_render import check_free_camera
+
+
+@dataclass
+class FreeCamera:
+    """MuJoCo's free camera for a foreign env (envs/mujoco_render.py); unset keeps the env's."""
+
+    fit: bool = False
+    """Look at the scene's geoms from the distance at which they fill the frame (first frame)."""
+    distance: float = 0.0
+    """Metres from ``lookat``; 0 = the env's (or ``fit``'s)."""
+    azimuth: float | None = None
+    """Degrees about the vertical axis; None = the env's."""
+    elevation: float | None = None
+    """Degrees, negative looks down (-90: top-down); None = the env's."""
+    lookat: list[float] = field(default_factory=list)
+    """``[x, y, z]`` metres; empty = the env's (or ``fit``'s)."""
+
+    def __post_init__(self) -> None:
+        check_free_camera(self.as_dict())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The keys that are set, as `make_gym_env` takes them (JSON-able)."""
+        out: dict[str, Any] = {"fit": True} if self.fit else {}
+        out.update({"distance": float(self.distance)} if self.distance else {})
+        for key in ("azimuth", "elevation"):
+            if getattr(self, key) is not None:
+                out[key] = float(getattr(self, key))
+        if self.lookat:
+            out["lookat"] = [float(v) for v in self.lookat]
+        return out
 
 
 @dataclass
@@ -43,6 +77,11 @@ class GymEnvEntry:
     """MuJoCo camera name (takes precedence over ``camera_id``); empty = default."""
     fast_render: bool = True
     """MuJoCo only: no shadows, reflections or multisampling (3.5x faster at 64 px)."""
+    simple_geoms: bool = False
+    """MuJoCo only: collision primitives in place of visual meshes, no textures or skybox
+    (mesh-heavy scenes: several times faster; changes the pixels, envs/mujoco_render.py)."""
+    free_camera: FreeCamera = field(default_factory=lambda: FreeCamera())
+    """MuJoCo's free camera (``env.free_camera.fit=true``); all unset = the env's camera."""
     max_episode_steps: int = 0
     """Episode length in env steps; 0 keeps the registered default."""
     kwargs: dict[str, Any] = field(default_factory=dict)
@@ -57,6 +96,8 @@ class GymEnvEntry:
             raise ValueError(f"max_episode_steps={self.max_episode_steps}: must be >= 0")
         if not self.task:
             self.task = task_name(self.id)
+        if isinstance(self.free_camera, dict):  # built by hand rather than by Hydra
+            self.free_camera = FreeCamera(**self.free_camera)
 
     def make_kwargs(self) -> dict[str, Any]:
         """What `make_gym_env` takes besides the id (JSON-able, stored in dataset attrs)."""
@@ -65,6 +106,8 @@ class GymEnvEntry:
             "camera_id": self.camera_id,
             "camera_name": self.camera_name,
             "fast_render": self.fast_render,
+            **({"simple_geoms": True} if self.simple_geoms else {}),
+            **({"free_camera": self.free_camera.as_dict()} if self.free_camera.as_dict() else {}),
             **dict(self.kwargs),
         }
 
@@ -111,9 +154,16 @@ def make_gym_env(
     camera_name: str = "",
     fast_render: bool = True,
     max_episode_steps: int = 0,
+    simple_geoms: bool = False,
+    free_camera: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> PixelStateAdapter:
     """``gym.make`` a foreign id in ``rgb_array`` mode and wrap it in `PixelStateAdapter`."""
+    if free_camera and (camera_name or camera_id >= 0):
+        raise ValueError(
+            f"{env_id}: free_camera sets MuJoCo's free camera; drop camera_name/camera_id "
+            f"({camera_name or camera_id}) to use it"
+        )
     make_kwargs = dict(kwargs)
     if takes_render_size(env_id):
         make_kwargs.update(width=image_size, height=image_size)
@@ -133,4 +183,10 @@ def make_gym_env(
         for attr in ("screen_dim", "SCREEN_DIM"):  # pygame draws everything scaled to it
             if isinstance(getattr(base, attr, None), int):
                 setattr(base, attr, image_size)
-    return PixelStateAdapter(env, image_size, fast_render=fast_render)
+    return PixelStateAdapter(
+        env,
+        image_size,
+        fast_render=fast_render,
+        simple_geoms=simple_geoms,
+        free_camera=free_camera,
+    )

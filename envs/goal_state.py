@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.distance import DistanceConfig, TaskDistance
+from envs.env_hooks import hooks_for
 
 
 class StateGoalWrapper(gym.Wrapper):
@@ -25,6 +26,9 @@ class StateGoalWrapper(gym.Wrapper):
         super().__init__(env)
         self.task_distance = TaskDistance(env, distance)
         self.goal_features: np.ndarray | None = None  # (K, D) positions in the goal state
+        hooks = hooks_for(env)
+        # The own task's "solved" is not this goal's: such an env must not end the episode.
+        self._ignore_terminated = hooks is not None and hooks.terminates_on_success
 
     def _score(self, info: dict[str, Any]) -> dict[str, Any]:
         if self.goal_features is None:
@@ -36,6 +40,7 @@ class StateGoalWrapper(gym.Wrapper):
 
     def step(self, action: np.ndarray):
         obs, reward, terminated, truncated, info = self.env.step(action)
+        terminated = terminated and not self._ignore_terminated
         return obs, reward, terminated, truncated, self._score(info)
 
 
@@ -45,6 +50,9 @@ def distance_info(env: gym.Env) -> dict[str, Any]:
         return env.get_wrapper_attr("task_distance").describe()
     except AttributeError:
         pass
+    hooks = hooks_for(env)
+    if hooks is not None and hooks.task_description is not None:
+        return dict(hooks.task_description)
     cfg = getattr(env.unwrapped, "cfg", None)
     threshold = getattr(cfg, "success_threshold", None)
     if threshold is not None and threshold < 0:

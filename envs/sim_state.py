@@ -8,18 +8,21 @@ pick the first way that is correct for ``env.unwrapped``:
    itself (every wm/* env; any user env can opt in, which is the documented way for a
    simulator this module does not know). States should be flat float arrays so that datasets
    can store them.
-2. ``mujoco``: a Gymnasium ``MujocoEnv`` (``model``, ``data``) or a dm_control env
+2. ``hooks``: an `envs.env_hooks.EnvHooks` entry with ``get_state`` / ``set_state`` is
+   registered for the env's class: the env's own way, for envs we do not own (gym-pusht's
+   Push-T, envs/pusht.py; users: ``register_env_hooks``). Flat float arrays.
+3. ``mujoco``: a Gymnasium ``MujocoEnv`` (``model``, ``data``) or a dm_control env
    (``physics``). The state is MuJoCo's ``mjSTATE_INTEGRATION`` vector: time, qpos, qvel, act,
    warm-start accelerations, ctrl, mocap poses, userdata and plugin state, i.e. everything
    ``mj_step`` reads, followed by ``mj_forward`` so derived positions match.
-3. ``classic``: Gymnasium's classic-control envs keep their whole dynamic state in the
+4. ``classic``: Gymnasium's classic-control envs keep their whole dynamic state in the
    ``state`` attribute (CartPole, Pendulum, MountainCar, Acrobot); it is copied as an array.
-4. ``deepcopy``: any other pure-Python env; ``copy.deepcopy`` of its attributes except render
+5. ``deepcopy``: any other pure-Python env; ``copy.deepcopy`` of its attributes except render
    handles (pygame surfaces, viewers), restored into the same object. States are dicts, so
    they work for the oracle and replay goals but cannot be stored in a dataset.
 
 Anything else (e.g. a Box2D world, a C++ simulator) raises `SimStateError` naming the attribute
-that could not be copied and the two methods the env must define.
+that could not be copied and the two ways to plug the env in.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 import gymnasium as gym
 import mujoco
 import numpy as np
+
+from envs.env_hooks import hooks_for
 
 # mj_getState's full integration state: time, qpos, qvel, act, qacc_warmstart, ctrl,
 # mocap_pos/quat, userdata, plugin state, eq_active.
@@ -72,12 +77,15 @@ def mujoco_handles(env: gym.Env) -> tuple[mujoco.MjModel, mujoco.MjData] | None:
 
 
 def state_kind(env: gym.Env) -> str:
-    """Which of the four ways applies: ``protocol``, ``mujoco``, ``classic`` or ``deepcopy``."""
+    """Which way applies: ``protocol``, ``hooks``, ``mujoco``, ``classic`` or ``deepcopy``."""
     base = env.unwrapped
     if callable(getattr(base, "get_sim_state", None)) and callable(
         getattr(base, "set_sim_state", None)
     ):
         return "protocol"
+    hooks = hooks_for(env)
+    if hooks is not None and hooks.get_state is not None:
+        return "hooks"
     if mujoco_handles(env) is not None:
         return "mujoco"
     if type(base).__module__.startswith("gymnasium.envs.classic_control") and isinstance(
@@ -92,6 +100,8 @@ def get_sim_state(env: gym.Env) -> Any:
     kind, base = state_kind(env), env.unwrapped
     if kind == "protocol":
         return copy.deepcopy(base.get_sim_state())
+    if kind == "hooks":
+        return np.array(hooks_for(env).get_state(base), np.float64)
     if kind == "mujoco":
         model, data = mujoco_handles(env)
         state = np.empty(mujoco.mj_stateSize(model, MJ_STATE))
@@ -107,6 +117,8 @@ def set_sim_state(env: gym.Env, state: Any) -> None:
     kind, base = state_kind(env), env.unwrapped
     if kind == "protocol":
         base.set_sim_state(copy.deepcopy(state))
+    elif kind == "hooks":
+        hooks_for(env).set_state(base, np.array(state, np.float64))
     elif kind == "mujoco":
         model, data = mujoco_handles(env)
         state = np.asarray(state, np.float64)
@@ -139,7 +151,8 @@ def _copy_attrs(base: gym.Env) -> dict[str, Any]:
             raise SimStateError(
                 f"{type(base).__name__}: cannot save its simulator state: copy.deepcopy of "
                 f"attribute {key!r} ({type(value).__name__}) failed ({exc}). Define "
-                "get_sim_state() -> state and set_sim_state(state) on the env (envs/sim_state.py)"
+                "get_sim_state() -> state and set_sim_state(state) on the env, or register "
+                "EnvHooks(get_state=..., set_state=...) for its class (envs/env_hooks.py)"
             ) from exc
     return out
 

@@ -46,9 +46,9 @@ def test_one_wilson_implementation():
     from pathlib import Path
 
     bench = Path(__file__).resolve().parent.parent / "bench"
-    for path in bench.glob("*.py"):
-        if path.name != "stats.py":
-            assert not re.search(r"def wilson", path.read_text()), path.name
+    for path in [*bench.glob("*.py"), *(bench.parent / "agent").rglob("*.py")]:
+        if path.name != "stats.py" or path.parent.name == "bench":
+            assert not re.search(r"def wilson_interval", path.read_text()), path
 
 
 def test_success_dataset_flag_takes_a_path_or_task_paths():

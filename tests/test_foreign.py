@@ -3,18 +3,37 @@ units, the generic oracle, behaviour policies and the errors that name the fix."
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import oracle_cost_fn
+from agent.evaluate import summarize
 from agent.replay import ReplayGoal
+from agent.rollout import EpisodeResult
+from agent.stats import wilson_interval
+from envs.adapter import PixelStateAdapter
+from envs.collect import collect, warn_without_sim_states
+from envs.collect_config import CollectConfig, PolicyConfig
+from envs.dataset import merge_parts, write_episode_part
+from envs.dataset_goal import DatasetGoal
 from envs.distance import DistanceConfig, TaskDistance
+from envs.env_hooks import EnvHooks, register_env_hooks
 from envs.experts import make_policy
 from envs.foreign import GymEnvEntry, make_gym_env, takes_render_size, task_name
 from envs.oracle import state_oracle_cost
-from envs.sim_state import SimStateError, get_sim_state, set_sim_state, state_kind
+from envs.rollout import dataset_root_attrs, record_episode
+from envs.sim_state import (
+    SimStateError,
+    get_sim_state,
+    set_sim_state,
+    state_kind,
+    storable,
+)
+from tests.toy_point_env import ToyPointEnv
 
 TOY = "tests.toy_point_env:ToyPoint-v0"
 
@@ -165,3 +184,151 @@ def test_module_id_form_imports_the_registering_package():
     with pytest.raises(ValueError, match="foreign"):
         GymEnvEntry(id="wm/PandaReach-v0")
     env.close()
+
+
+class LockedPoint(ToyPointEnv):
+    """The toy point with an uncopyable handle: only hooks can save its state."""
+
+    def __init__(self) -> None:
+        super().__init__(unpicklable=True)
+
+
+def test_env_hooks_plug_in_a_simulator_deepcopy_cannot_save():
+    register_env_hooks(
+        LockedPoint,
+        EnvHooks(
+            get_state=lambda base: base.pos.copy(),
+            set_state=lambda base, s: setattr(base, "pos", np.array(s)),
+        ),
+    )
+    env = PixelStateAdapter(LockedPoint(), image_size=16)
+    env.reset(seed=0)
+    assert state_kind(env) == "hooks" and storable(env)
+    saved = get_sim_state(env)
+    step_n(env, 3)
+    set_sim_state(env, saved)
+    np.testing.assert_array_equal(env.unwrapped.pos, saved)
+    with pytest.raises(ValueError, match="both get_state and set_state"):
+        register_env_hooks("x.Y", EnvHooks(get_state=lambda base: base.pos))
+
+
+def test_collect_warns_once_when_no_state_can_be_recorded(tmp_path, capsys):
+    assert not warn_without_sim_states(make_gym_env("Reacher-v5", image_size=16), "Reacher-v5")
+    assert capsys.readouterr().err == ""
+    cfg = CollectConfig(
+        env=GymEnvEntry(id="tests.toy_point_env:ToyPoint-v0", kwargs={"unpicklable": True}),
+        policy=PolicyConfig(name="random"),
+        num_episodes=2,
+        num_workers=0,
+        output=str(tmp_path / "toy.h5"),
+    )
+    collect(cfg)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(lines) == 1, lines  # once per run, not once per episode
+    assert "ToyPoint-v0" in lines[0] and "protocol=dataset" in lines[0] and "oracle" in lines[0]
+
+
+def test_moving_subset_ignores_bodies_that_never_move(tmp_path):
+    """Reacher-v5's target body is static within an episode: before, no episode counted as
+    moving (every tracked body had to move); now the target is left out."""
+    out = tmp_path / "reacher.h5"
+    env = make_gym_env("Reacher-v5", image_size=16, max_episode_steps=30)
+    for i, seed in enumerate((0, 1)):
+        write_episode_part(
+            tmp_path / "parts", i, record_episode(env, make_policy("smooth", env, seed=seed), seed)
+        )
+    merge_parts(
+        tmp_path / "parts", out, dataset_root_attrs("Reacher-v5", {}, env, {"name": "smooth"})
+    )
+    goals = DatasetGoal(make_gym_env("Reacher-v5", image_size=16), out, offset=10)
+    label = goals.task_distance.label
+    movable = goals.movable_parts()
+    assert "'target'" in label and movable.tolist() == [True, True, True, False]  # target last
+    flags = [goals.reset(seed=s)[1]["every_position_moves"] for s in range(8)]
+    assert any(flags)
+    goals.close()
+
+
+def test_eval_summary_carries_wilson_intervals():
+    results = [EpisodeResult(i, i < 8, i < 9, 0.0, 1) for i in range(10)]
+    summary = summarize(results, wall_s=1.0)
+    assert summary["success_rate"] == 0.8
+    assert summary["success_rate_ci95"] == pytest.approx(list(wilson_interval(8, 10)))
+    assert summary["success_rate_ci95"] == pytest.approx([0.490, 0.943], abs=1e-3)
+    assert summary["success_any_rate_ci95"] == pytest.approx(list(wilson_interval(9, 10)))
+
+
+MESH_XML = """
+<mujoco>
+  <asset>
+    <mesh name="tet" vertex="0 0 0  0.1 0 0  0 0.1 0  0 0 0.1"/>
+    <material name="red" rgba="1 0 0 1"/>
+  </asset>
+  <worldbody>
+    <body name="link">
+      <geom type="mesh" mesh="tet" material="red" contype="0" conaffinity="0" group="2"/>
+      <geom type="capsule" size="0.02 0.05" group="3"/>
+    </body>
+    <body name="ornament" pos="0.3 0 0">
+      <geom type="mesh" mesh="tet" contype="0" conaffinity="0" group="2"/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
+
+
+def test_simple_geoms_draw_collision_primitives_and_boxes_for_lone_meshes():
+    import mujoco
+
+    from envs.mujoco_render import HIDDEN_GROUP, simple_geoms_model
+
+    model = mujoco.MjModel.from_xml_string(MESH_XML)
+    fast = simple_geoms_model(model)
+    visual_mesh, capsule, ornament = 0, 1, 2
+    assert fast.geom_group[visual_mesh] == HIDDEN_GROUP  # hidden: the capsule stands in
+    assert fast.geom_group[capsule] <= 2 and fast.geom_matid[capsule] == -1
+    np.testing.assert_allclose(fast.geom_rgba[capsule], [1, 0, 0, 1])  # the mesh's colour
+    assert fast.geom_type[ornament] == mujoco.mjtGeom.mjGEOM_BOX  # no collider: a box
+    assert model.geom_type[ornament] == mujoco.mjtGeom.mjGEOM_MESH  # the original is untouched
+
+
+def test_simple_geoms_leave_the_physics_model_alone():
+    env = make_gym_env("Reacher-v5", image_size=32, simple_geoms=True)
+    groups = env.unwrapped.model.geom_group.copy()
+    obs, _ = env.reset(seed=0)
+    env.step(np.zeros(7, np.float32))
+    assert obs["pixels"].shape == (32, 32, 3) and obs["pixels"].any()
+    assert env.unwrapped.mujoco_renderer.model is not env.unwrapped.model
+    np.testing.assert_array_equal(env.unwrapped.model.geom_group, groups)
+    env.close()
+
+
+def test_free_camera_fit_frames_the_scene():
+    from envs.mujoco_render import fit_distance
+
+    square = np.array([[x, y, 0.0] for x in (-1, 1) for y in (-1, 1)])
+    model = SimpleNamespace(vis=SimpleNamespace(global_=SimpleNamespace(fovy=90.0)))
+    assert fit_distance(square, 90.0, -90.0, model) == pytest.approx(1.05)  # top-down
+    default = make_gym_env("Reacher-v5", image_size=32)
+    fitted = make_gym_env("Reacher-v5", image_size=32, free_camera={"fit": True, "elevation": -90})
+    arena = [_border_fraction(env.reset(seed=0)[0]["pixels"]) for env in (default, fitted)]
+    assert fitted.unwrapped.mujoco_renderer.viewer.cam.elevation == -90
+    assert arena[1] > 0.85 and arena[1] > arena[0] + 0.1  # the walls span (nearly) the frame
+    with pytest.raises(ValueError, match="free_camera"):
+        make_gym_env("Reacher-v5", camera_id=0, free_camera={"fit": True})
+    with pytest.raises(ValueError, match="unknown keys"):
+        make_gym_env("Reacher-v5", free_camera={"zoom": 2})
+    entry = GymEnvEntry(id="Reacher-v5", free_camera={"fit": True, "elevation": -90})
+    assert entry.make_kwargs()["free_camera"] == {"fit": True, "elevation": -90.0}
+    assert "free_camera" not in GymEnvEntry(id="Reacher-v5").make_kwargs()  # old signatures
+    with pytest.raises(ValueError, match="distance"):
+        GymEnvEntry(id="Reacher-v5", free_camera={"distance": -1.0})
+    default.close()
+    fitted.close()
+
+
+def _border_fraction(frame: np.ndarray) -> float:
+    """Width fraction of the frame spanned by the arena walls (Reacher's reddish capsules)."""
+    red = (frame[..., 0].astype(int) - frame[..., 1]) > 30  # (H, W)
+    cols = np.flatnonzero(red.any(axis=0))
+    return (cols.max() - cols.min() + 1) / frame.shape[1] if cols.size else 0.0

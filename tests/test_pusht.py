@@ -1,0 +1,159 @@
+"""gym-pusht's Push-T from the CLI's point of view: its own goal and success, exact state
+restore through its hooks, recorded states for protocol=dataset, replay goals, the oracle, the
+DINO-WM / LeWM goal-state test, and the scripted pusher (issue 25, frictions 1 and 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gym_pusht")
+
+from agent.replay import ReplayGoal  # noqa: E402
+from envs.dataset import merge_parts, open_dataset, write_episode_part  # noqa: E402
+from envs.dataset_goal import DatasetGoal  # noqa: E402
+from envs.experts import make_policy  # noqa: E402
+from envs.foreign import make_gym_env  # noqa: E402
+from envs.goal_state import distance_info  # noqa: E402
+from envs.oracle import state_oracle_cost  # noqa: E402
+from envs.pusht import goal_distance, part_distances  # noqa: E402
+from envs.rollout import dataset_root_attrs, record_episode  # noqa: E402
+from envs.sim_state import get_sim_state, set_sim_state, state_kind, storable  # noqa: E402
+
+PUSHT = "gym_pusht:gym_pusht/PushT-v0"
+
+
+def make(max_steps: int = 0):
+    return make_gym_env(PUSHT, image_size=32, max_episode_steps=max_steps)
+
+
+def run(env, actions) -> list[np.ndarray]:
+    return [np.asarray(env.step(a)[0]["state"]).copy() for a in actions]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """Two 60-step episodes of the noisy scripted pusher, with simulator states."""
+    out = tmp_path_factory.mktemp("pusht") / "pusht.h5"
+    env = make(max_steps=60)
+    for i, seed in enumerate((3, 4)):
+        ep = record_episode(env, make_policy("expert", env, noise=0.02, seed=seed), seed)
+        write_episode_part(out.parent / "parts", i, ep)
+    attrs = dataset_root_attrs("gym_pusht/PushT-v0", {"image_size": 32}, env, {"name": "expert"})
+    merge_parts(out.parent / "parts", out, attrs)
+    env.close()
+    return out
+
+
+def test_own_task_has_a_goal_image_success_and_control_rate():
+    env = make()
+    obs, info = env.reset(seed=0)
+    assert info["goal_pixels"].shape == (32, 32, 3) and obs["pixels"].shape == (32, 32, 3)
+    assert not np.array_equal(info["goal_pixels"], obs["pixels"])  # the T drawn on the target
+    assert 0.0 <= info["distance"] <= 1.0 and info["success"] is False  # 1 - coverage
+    assert env.control_hz == 10.0  # its own control_hz, not 1 / dt (the 0.01 s physics step)
+    assert "coverage" in distance_info(env)["distance"]
+    env.close()
+
+
+def test_state_restores_exactly_and_replays_deterministically():
+    env = make()
+    env.reset(seed=1)
+    assert state_kind(env) == "hooks" and storable(env)
+    actions = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high, (8, 7))
+    run(env, actions[:3])
+    saved = get_sim_state(env)
+    live = run(env, actions[3:])
+    set_sim_state(env, saved)
+    np.testing.assert_array_equal(get_sim_state(env), saved)  # bit-identical read-back
+    replay = run(env, actions[3:])
+    set_sim_state(env, saved)
+    np.testing.assert_array_equal(run(env, actions[3:]), replay)  # every restore, same future
+    # The live run had pymunk's contact cache; a restore starts without it: sub-pixel apart.
+    np.testing.assert_allclose(live, replay, atol=1.0)
+    env.close()
+
+
+def test_step_dynamics_equals_the_env_step():
+    from envs.pusht import step_dynamics
+
+    env = make()
+    env.reset(seed=2)
+    base = env.unwrapped
+    actions = np.random.default_rng(1).uniform(0, 512, (6, 2)).astype(np.float32)
+    saved = get_sim_state(env)
+    for a in actions:
+        base.step(a)
+    stepped = get_sim_state(env)
+    set_sim_state(env, saved)
+    for a in actions:
+        step_dynamics(base, a)
+    np.testing.assert_array_equal(get_sim_state(env), stepped)
+    env.close()
+
+
+def test_goal_state_test_is_dino_wm_and_lewm_eval_state():
+    goal = np.array([[100.0, 100.0, 0.0], [256.0, 256.0, 0.1]])
+    near = goal + [[10.0, 0.0, 0.0], [0.0, 10.0, np.pi / 10]]  # 14 px, 18 degrees
+    assert goal_distance(near, goal) < 1.0
+    far_angle = goal + [[0.0, 0.0, 0.0], [0.0, 0.0, np.pi / 8]]  # 22.5 degrees
+    assert goal_distance(far_angle, goal) > 1.0
+    wrapped = goal + [[0.0, 0.0, 0.0], [0.0, 0.0, 2 * np.pi - 0.05]]  # a full turn is no error
+    assert goal_distance(wrapped, goal) < 1.0
+    agent_only = goal + [[25.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # the agent is part of their test
+    assert goal_distance(agent_only, goal) > 1.0
+    np.testing.assert_allclose(part_distances(agent_only, goal), [25 / 20, 0.0])
+
+
+def test_collect_records_states_and_dataset_goals_replay(recorded):
+    episode = open_dataset(recorded)[0]
+    assert episode.sim_states is not None and episode.sim_states.shape[1] == 12
+    env = DatasetGoal(make(), recorded, offset=10)
+    obs, info = env.reset(seed=2)
+    index, start = env.start
+    episode = open_dataset(recorded)[index]
+    assert info["goal_pixels"].shape == (32, 32, 3)
+    np.testing.assert_array_equal(obs["pixels"], episode.pixels[start])
+    assert "DINO-WM" in env.get_wrapper_attr("task_distance").label
+    assert env.movable_parts().tolist() == [True, True]  # agent and block both move
+    # The recorded actions lead (nearly: pymunk's contact cache) to the recorded goal.
+    for action in episode.actions[start : start + 10]:
+        _, _, terminated, _, info = env.step(action)
+    assert info["success"] and info["distance"] < 0.5 and not terminated
+    env.close()
+
+
+def test_oracle_replays_plans_from_the_recorded_state(recorded):
+    env = DatasetGoal(make(), recorded, offset=10)
+    env.reset(seed=2)
+    index, start = env.start
+    recorded_plan = open_dataset(recorded)[index].actions[start : start + 10]
+    hold = np.full_like(recorded_plan, 256.0)  # park at the centre
+    plans = np.stack([recorded_plan, hold])  # (S=2, H=10, A=7)
+    before = get_sim_state(env)
+    dist = env.get_wrapper_attr("task_distance")
+    cost = state_oracle_cost(env, plans, dist, env.get_wrapper_attr("goal_features"))
+    assert cost[0] < 0.5 < cost[1]
+    np.testing.assert_array_equal(get_sim_state(env), before)  # the live env is untouched
+    env.close()
+
+
+def test_replay_goals_work_on_pusht():
+    env = ReplayGoal(make(), steps=5)
+    obs, info = env.reset(seed=0)
+    assert info["goal_pixels"].shape == (32, 32, 3) and np.isfinite(info["distance"])
+    env.close()
+
+
+def test_scripted_pusher_solves_the_own_task():
+    env = make(max_steps=200)
+    obs, info = env.reset(seed=0)
+    policy = make_policy("expert", env, seed=0)
+    for _ in range(200):
+        obs, _, terminated, truncated, info = env.step(policy(obs, info))
+        if terminated or truncated:
+            break
+    assert info["success"], f"coverage {1 - info['distance']:.2f}"
+    env.close()
