@@ -246,6 +246,17 @@ class EnvContract:
             )
         return changes
 
+    def combine(self, other: EnvContract) -> EnvContract | None:
+        """One contract for data recorded under both, or None when they differ. A render
+        setting that one side does not record (a dataset from before it joined the contract)
+        is unknown, not different: the known value is kept."""
+        known = {
+            name: getattr(other, name) if getattr(self, name) in ((), None) else getattr(self, name)
+            for name in RENDER_FIELDS
+        }
+        merged, theirs = replace(self, **known), replace(other, **known)
+        return merged if merged == theirs and not self.render_changes(other) else None
+
     def render_changes(self, other: EnvContract) -> list[str]:
         """``"camera_fovy mismatch: the checkpoint was trained with camera_fovy=50.0, the env
         has camera_fovy=90.0"`` for each of `RENDER_FIELDS` that both record and that differ."""

@@ -356,3 +356,28 @@ def test_hydra_full_error_still_shows_the_traceback(monkeypatch, capsys) -> None
         task("x.h5: no 'data' group")
     with pytest.raises(AttributeError):  # a bug is no named error: its traceback stays
         one_line_errors("wm-eval")(lambda: None.get)()
+
+
+def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -> None:
+    """An older dataset that does not record sim_dt or the camera is unknown there, not
+    different: it combines with a new one (the known values win), while a real difference is
+    still refused by name."""
+    from envs.collect import collect
+    from world_model.latents import dataset_contract
+
+    new = collect(small_collect(tmp_path / "new.h5", n=1))
+    old = tmp_path / "old.h5"
+    shutil.copy(new, old)
+    with h5py.File(old, "r+") as f:
+        stamp = json.loads(f["data"].attrs["env_contract"])
+        stamp["sim_dt"] = None
+        f["data"].attrs["env_contract"] = json.dumps(stamp)
+        f["data"].attrs["env_kwargs"] = "{}"
+    assert dataset_contract([old]).sim_dt is None
+    assert dataset_contract([old, new]) == dataset_contract([new])
+    assert dataset_contract([new, old]).sim_dt == 0.002
+    with h5py.File(old, "r+") as f:
+        stamp["sim_dt"] = 0.004
+        f["data"].attrs["env_contract"] = json.dumps(stamp)
+    with pytest.raises(ValueError, match="sim_dt"):
+        dataset_contract([new, old])

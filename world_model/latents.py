@@ -100,13 +100,15 @@ def dataset_contract(paths: Iterable[str | Path]) -> EnvContract:
         raise ValueError("no datasets given: the env contract comes from their attrs")
     first_path, first = found[0]
     for path, contract in found[1:]:
-        if contract != first:
+        combined = first.combine(contract)
+        if combined is None:
             a, b = first.to_dict(), contract.to_dict()
             diff = {k: (a[k], b[k]) for k in a if a[k] != b[k]}
             raise ValueError(
                 f"{first_path} and {path} were recorded under different envs, (first, second) "
                 f"values: {diff}; train one model per env contract"
             )
+        first = combined
     return first
 
 
