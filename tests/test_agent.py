@@ -421,7 +421,8 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     with initialize_config_module("configs", version_base="1.3"):
         reach = compose("demo")
         push = compose("demo", overrides=["task=pickplace", "env.max_steps=30"])
-    assert (reach.env.id, reach.env.max_steps) == ("wm/PandaReach-v0", 20)
+    assert (reach.env.id, reach.env.max_steps) == ("wm/PandaReach-v1", 20)
+    assert reach.agent.checkpoint == "checkpoints/reach1_tiny"  # the best shipped reach model
     assert push.env.id == "wm/PandaPickPlace-v0" and push.env.max_steps == 30
     assert push.agent.checkpoint == "checkpoints/pickplace_lewm"
     assert apply_recommended(push, ["task=pickplace"])["planner.horizon"] == 5
