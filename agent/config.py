@@ -7,6 +7,7 @@ time; `eval_config` then turns the composed config into these dataclasses once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from envs.distance import DistanceConfig
+from planners.config import PlannerConfig
+from world_model.config import RECOMMENDED_KEY
 
 AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
 
@@ -67,8 +70,6 @@ class AgentConfig:
     context_frames: int = 0
     """Observed frames (one block apart) fed to the predictor as context; 0 = the checkpoint's
     `world_model.history`, the context it was trained with (1 for older checkpoints)."""
-    energy_metric: str = "l1"
-    """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
     energy_reduce: str = "last"
     """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
     expert_noise: float = 0.0
@@ -84,24 +85,12 @@ class AgentConfig:
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
     budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
-    reachability_margin: float = 0.0
-    """Steps the head may read before it counts: the energy adds max(head - margin, 0). Why:
-    the head sees the cube from far (bench/results/energy_configs.md) but is blurred within its
-    few-step error near the goal, where the latent distance is sharper; a margin about that
-    error leaves the last steps to the distance."""
-    reachability_switch: float = 0.0
-    """> 0: plan with the head alone while it reads the observed latent more than this many
-    steps from the goal, and with the latent distance alone (no head) once it reads it within.
-    Why: on whole-task push the head alone reaches the goal 32 % of the time but holds it 14 %
-    (its few-step error blurs the last centimetres), while the distance holds what it reaches
-    but never goes behind the cube (bench/results/energy_configs.md)."""
-    stay_if_better: bool = False
+    stay_if_better: bool = True
     """Hold still when the current observation's energy, kept for the whole horizon, is no
-    higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Assumes a zero
-    action holds the robot where it is (position-delta control, as the Panda tasks)."""
-    learned_subgoals: bool = False
-    """Aim the latent distance at the checkpoint's learned sub-goal proposer's latent
-    (world_model/subgoals.py) instead of the goal: one goal image, no demonstration."""
+    higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Why: near the
+    goal a model that drifts under zero action scores every plan worse than standing still, so
+    the agent reaches goals it then fails to hold. Assumes a zero action holds the robot where
+    it is (position-delta control, as the Panda tasks); set false for torque control."""
     allow_contract_change: bool = False
     """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
     env contract (envs/contract.py), e.g. a robustness study; the differences are recorded in
@@ -112,18 +101,6 @@ class AgentConfig:
             raise ValueError(
                 f"agent.distance_weight={self.distance_weight}, agent.reachability_weight="
                 f"{self.reachability_weight}: energy weights must be >= 0"
-            )
-        if self.reachability_switch < 0:
-            raise ValueError(
-                f"agent.reachability_switch={self.reachability_switch}: must be >= 0 steps"
-            )
-        if self.reachability_switch > 0 and self.reachability_weight == 0:
-            raise ValueError(
-                "agent.reachability_switch needs agent.reachability_weight > 0 (the far energy)"
-            )
-        if self.reachability_margin < 0:
-            raise ValueError(
-                f"agent.reachability_margin={self.reachability_margin}: must be >= 0 steps"
             )
         if self.distance_weight == 0 and self.reachability_weight == 0:
             raise ValueError("agent.distance_weight and agent.reachability_weight are both 0")
@@ -136,8 +113,6 @@ class AgentConfig:
                 f"agent.context_frames={self.context_frames}: must be >= 1, or 0 for the "
                 "checkpoint's history"
             )
-        if self.energy_metric not in ("l1", "l2"):
-            raise ValueError(f"agent.energy_metric={self.energy_metric!r}: expected l1 or l2")
         if self.energy_reduce not in ("last", "sum"):
             raise ValueError(f"agent.energy_reduce={self.energy_reduce!r}: expected last or sum")
         if any(h < 1 for h in self.subgoal_hold_steps):
@@ -212,11 +187,6 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
 
 
-RECOMMENDED_KEY = "recommended_eval"
-"""config.json `extra` entry: eval settings (dotted `agent.*` / `planner.*` keys) measured best
-for this checkpoint, e.g. a lewm model's 5-block CEM with the summed energy."""
-
-
 def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
     """`entry` as recommended settings, or a ValueError naming `source` and the bad key."""
     if not isinstance(entry, dict):
@@ -228,6 +198,42 @@ def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
                 "settings (not agent.checkpoint) can travel with a checkpoint"
             )
     return dict(entry)
+
+
+def with_recommended(
+    agent: AgentConfig, planner: PlannerConfig, recommended: dict[str, Any], given: set[str]
+) -> tuple[AgentConfig, PlannerConfig, dict[str, Any]]:
+    """The one place a checkpoint's recommended settings (`extra.recommended_eval`) apply, for
+    `wm-eval`, `wm-demo` and `load_agent` (scripts, the ROS 2 node) alike.
+
+    Every recommended key applies except those in `given` (dotted keys the caller set
+    explicitly) and, when `planner` is not CEM, the `planner.*` keys: they are a CEM budget.
+    Returns (agent config, planner config, the settings applied); a key naming no field is
+    refused with the field's section.
+    """
+    applied = {
+        key: value
+        for key, value in recommended.items()
+        if key not in given and not (key.startswith("planner.") and planner.name != "cem")
+    }
+    updates: dict[str, dict[str, Any]] = {"agent": {}, "planner": {}}
+    for key, value in applied.items():
+        section, name = key.split(".", 1)
+        target = agent if section == "agent" else planner
+        if name not in {f.name for f in dataclasses.fields(target)}:
+            raise ValueError(
+                f"recommended setting {key!r} names no field of {type(target).__name__} "
+                f"(python -m agent.recommend <checkpoint> to rewrite the entry)"
+            )
+        updates[section][name] = value
+    agent = dataclasses.replace(agent, **updates["agent"])
+    planner = dataclasses.replace(planner, **updates["planner"])
+    return agent, planner, applied
+
+
+def override_keys(overrides: list[str]) -> set[str]:
+    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon)."""
+    return {o.split("=", 1)[0].lstrip("+~") for o in overrides}
 
 
 def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
@@ -243,26 +249,17 @@ def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
     )
 
 
-def recommended_unless_given(
-    checkpoint: str | Path, given: set[str], other_planner: bool
-) -> dict[str, Any]:
-    """The checkpoint's recommended settings minus the dotted keys in `given`, and minus every
-    `planner.*` key when another planner than the one they were measured with (CEM) is used."""
-    return {
-        key: value
-        for key, value in checkpoint_recommended(checkpoint).items()
-        if key not in given and not (other_planner and key.startswith("planner."))
-    }
+def apply_recommended(cfg: EvalConfig, overrides: list[str]) -> tuple[EvalConfig, dict[str, Any]]:
+    """`cfg` with its checkpoint's recommended settings (`with_recommended`), except those the
+    user gave in `overrides` (Hydra's command-line overrides): a lewm checkpoint then plans as
+    it was trained to without a user copying its budget, and any setting stays overridable.
+    Returns the new config and what was applied."""
+    from planners import planner_config
 
-
-def apply_recommended(cfg: DictConfig, explicit: list[str]) -> dict[str, Any]:
-    """Set the checkpoint's recommended settings on `cfg`, except those the user gave in
-    `explicit` (Hydra's command-line overrides): a lewm checkpoint then plans as measured
-    without a user copying its budget, and any setting stays overridable. Returns what it set.
-    """
-    given = {o.split("=", 1)[0].lstrip("+~") for o in explicit}
-    # planner=mppi: its own defaults, not the CEM budget
-    applied = recommended_unless_given(cfg.agent.checkpoint, given, "planner" in given)
-    for key, value in applied.items():
-        OmegaConf.update(cfg, key, value, merge=False)
-    return applied
+    agent, planner, applied = with_recommended(
+        cfg.agent,
+        planner_config(cfg.planner),
+        checkpoint_recommended(cfg.agent.checkpoint),
+        override_keys(overrides),
+    )
+    return dataclasses.replace(cfg, agent=agent, planner=planner), applied

@@ -25,11 +25,10 @@ register_configs()
 
 
 def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
-    applied = apply_recommended(cfg, list(HydraConfig.get().overrides.task))
+    typed, applied = apply_recommended(eval_config(cfg), list(HydraConfig.get().overrides.task))
     if applied:
         settings = " ".join(f"{k}={v}" for k, v in applied.items())
         print(f"checkpoint's recommended settings (override any on the command line): {settings}")
-    typed = eval_config(cfg)
     out_dir = Path(typed.out_dir or HydraConfig.get().runtime.output_dir).resolve()
     return typed, out_dir, evaluate(typed, out_dir)
 

@@ -16,7 +16,7 @@ import gymnasium as gym
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
 from agent.blocks import action_block, checkpoint_action_block, make_block_planner
-from agent.config import AgentConfig, EvalConfig
+from agent.config import AgentConfig, EvalConfig, checkpoint_recommended, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
 from agent.true_dynamics import TrueDynamicsAgent
@@ -81,12 +81,13 @@ def load_agent(
     else ValueError naming both values.
 
     With `recommended` and no `agent_cfg`, the checkpoint's `extra.recommended_eval` settings
-    apply as they do in `wm-eval` (agent/config.py): its `agent.*` keys build the agent config,
-    its `planner.*` keys fill the named CEM planner's fields that `planner_overrides` leave
-    unset. That way a lewm checkpoint deployed over ROS 2 plans over its 5 blocks, as measured,
-    instead of the CEM default of one step. A planner *config* is taken as given.
+    apply as they do in `wm-eval` (agent/config.py `with_recommended`), except the planner
+    fields `planner_overrides` set. That way a lewm checkpoint deployed over ROS 2 plans over
+    the blocks it was trained for instead of the CEM default of one step. A planner *config*
+    is taken as given.
     """
     from world_model import load_world_model
+    from world_model.reachability import load_head
 
     path = Path(checkpoint)
     if not path.exists():
@@ -105,10 +106,13 @@ def load_agent(
         where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
         allow = agent_cfg is not None and agent_cfg.allow_contract_change
         contract.check_compatible(EnvContract.from_env(env), where, allow_render_change=allow)
-    if recommended and agent_cfg is None and isinstance(planner, str):
-        agent_cfg, planner_overrides = _with_recommended(path, planner, planner_overrides)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
     cfg = dataclasses.replace(cfg, device=device, **planner_overrides)
+    if recommended and agent_cfg is None and isinstance(planner, str):
+        given = {f"planner.{k}" for k in planner_overrides}
+        agent_cfg, cfg, _ = with_recommended(
+            AgentConfig(), cfg, checkpoint_recommended(path), given
+        )
     low, high = (
         (env.action_space.low, env.action_space.high)
         if env is not None
@@ -121,44 +125,9 @@ def load_agent(
     planner_obj = make_block_planner(cfg, low, high, action_block(world_model))
     a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
-    head, proposer = _learned_energy_modules(path, agent_cfg, device)
-    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, proposer)
-
-
-def _with_recommended(
-    path: Path, planner: str, overrides: dict[str, Any]
-) -> tuple[AgentConfig | None, dict[str, Any]]:
-    """(agent config, planner overrides) with the checkpoint's recommended settings filled in;
-    `planner.*` keys only for CEM, the planner they were measured with (as `planner=mppi` on
-    the wm-eval command line drops them)."""
-    from agent.config import recommended_unless_given
-
-    given = {f"planner.{k}" for k in overrides}
-    rec = recommended_unless_given(path, given, other_planner=planner != "cem")
-    agent_keys = {k[len("agent.") :]: v for k, v in rec.items() if k.startswith("agent.")}
-    planner_keys = {k[len("planner.") :]: v for k, v in rec.items() if k.startswith("planner.")}
-    unknown = [k for k in agent_keys if k not in {f.name for f in dataclasses.fields(AgentConfig)}]
-    if unknown:
-        raise ValueError(f"{path}/config.json: recommended agent settings {unknown} do not exist")
-    agent_cfg = AgentConfig(**agent_keys) if agent_keys else None
-    return agent_cfg, {**planner_keys, **overrides}
-
-
-def _learned_energy_modules(path: Path, agent_cfg: AgentConfig | None, device: str):
-    """The checkpoint's reachability head and sub-goal proposer, each only when asked for."""
-    from world_model.reachability import load_head
-    from world_model.subgoals import load_proposer
-
-    if agent_cfg is None:
-        return None, None
-    head = load_head(path, device) if agent_cfg.reachability_weight > 0 else None
-    proposer = load_proposer(path, device) if agent_cfg.learned_subgoals else None
-    if agent_cfg.learned_subgoals and proposer is None:
-        raise ValueError(
-            f"agent.learned_subgoals=true but {path} has no sub-goal proposer; train one with "
-            f"python -m world_model.subgoals checkpoint={path} data=[...]"
-        )
-    return head, proposer
+    wants_head = agent_cfg is not None and agent_cfg.reachability_weight > 0
+    head = load_head(path, device) if wants_head else None
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head)
 
 
 def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:

@@ -178,7 +178,7 @@ class SamplingPlanner:
     def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
         """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration.
 
-        Returns the final mean `(E, H, A)` inside the bounds (hold still for an env whose costs
+        Returns the plan `(E, H, A)` `select` names, inside the bounds (hold still for an env whose costs
         were all non-finite) and stores it for `shift`. `last_cost` `(E,)` is the best candidate
         cost of the final iteration (+inf when none was finite).
         """
@@ -213,8 +213,6 @@ class SamplingPlanner:
             )  # (E, S, H, A)
             noise[:, 0] = 0.0
             samples = self.bounds.project(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
-            if cfg.hold_candidate:  # candidate 1: staying put always competes
-                samples[:, 1] = hold
 
             # 2. Score every env's candidates in one batched call.
             costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)

@@ -1,13 +1,14 @@
 """Planner configs: one frozen dataclass per planner, registered in Hydra's ConfigStore.
 
-`configs/planner/{cem,mppi}.yaml` mirror these defaults field by field (a test checks it).
+The defaults live here only: `configs/planner/{cem,mppi}.yaml` extend these schemas and set
+nothing the dataclass already says (tests/test_configs.py checks it).
 Configs are never mutated: derived values (torch dtype, elite count) are returned by methods.
 They carry no robot's bounds: the agent passes the env's (from the checkpoint's env contract)
 to `make_planner(cfg, action_low, action_high)`; a config's own bounds only narrow those.
 
-Default budget (CPU, 2 cores): the learned predictor costs ~0.1-0.25 s per call at 256
-candidates, and planning must stay <= 1 s per action, so 128 samples x 4 iterations x horizon 2
-(512 imagined sequences per action; V-JEPA 2-AC spends 400 x 10 on a GPU).
+Default budget (CPU, 2 cores): planning must stay <= 1 s per action, so a few hundred imagined
+sequences per action (V-JEPA 2-AC spends 400 x 10 on a GPU; bench/results/planning.md has
+the costs).
 """
 
 from __future__ import annotations
@@ -55,17 +56,11 @@ class PlannerConfig:
     """Dimensions the max-norm applies to (the translation group)."""
     shift_pad: str = "zero"
     """Warm start tail after `shift(k)`: "zero" (hold still) or "last" (repeat the last action)."""
-    hold_candidate: bool = False
-    """Score the hold-still plan (zero action, clipped into the bounds) as candidate 1 of every
-    iteration, so that "stay where you are" always competes. Why: at the goal, sampled plans
-    all move the arm, and the lewm agent reached push goals in 74 % of protocol=dataset
-    episodes but still held them at the end in 32 %. Measured, it did not help there (0.32
-    with the mean, 0.42 with `select=best` against 0.44 without it); the model-free
-    `agent.stay_if_better` compares staying without predicting it."""
-    select: str = "mean"
-    """What `plan` returns: "mean", the final sampling mean (CEM / MPPI as published), or
-    "best", the lowest-cost candidate scored in any iteration (with `hold_candidate`, holding
-    still whenever the model predicts nothing better)."""
+    select: str = "best"
+    """What `plan` returns: "best", the lowest-cost candidate scored in any iteration, or
+    "mean", the final sampling mean (CEM / MPPI as published). Why "best": near the goal the
+    mean of moving candidates drifts away from a plan the model scored better
+    (docs/experiments.md)."""
     seed: int = 0
     """Environment e samples from a generator seeded `seed + e` (reproducible, batch-invariant)."""
     device: str = "cpu"
@@ -111,12 +106,6 @@ class PlannerConfig:
             fail("shift_pad", self.shift_pad, 'must be "zero" or "last"')
         if self.select not in ("mean", "best"):
             fail("select", self.select, 'must be "mean" or "best"')
-        if self.hold_candidate and self.num_samples < 2:
-            fail(
-                "num_samples",
-                self.num_samples,
-                "must be >= 2 with hold_candidate (0: mean, 1: hold)",
-            )
         if self.dtype not in _DTYPES:
             fail("dtype", self.dtype, f"must be one of {sorted(_DTYPES)}")
         try:
@@ -139,8 +128,9 @@ class CEMConfig(PlannerConfig):
 
     name: str = "cem"
     horizon: int = 1
-    """One-step horizon, as in the V-JEPA 2-AC paper: on PandaReach with the shipped model,
-    256 x horizon 1 reached 100 % where 128 x horizon 2 reached 83 % at the same cost."""
+    """One-step horizon, as in the V-JEPA 2-AC paper: at the same cost, more samples over one
+    step beat fewer over two for the frozen-encoder models (docs/experiments.md). Checkpoints
+    trained to roll out several blocks (lewm) recommend their own horizon."""
     num_samples: int = 256
     """Candidates per env and iteration; 256 x 1 step costs about what 128 x 2 steps does."""
     num_elites: int = 16

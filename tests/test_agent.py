@@ -134,8 +134,8 @@ def test_recommended_settings_are_validated(tiny_checkpoint, tmp_path):
 def test_agent_config_rejects_bad_values():
     with pytest.raises(ValueError, match="execute_steps"):
         AgentConfig(execute_steps=0)
-    with pytest.raises(ValueError, match="energy_metric"):
-        AgentConfig(energy_metric="cosine")
+    with pytest.raises(ValueError, match="energy_reduce"):
+        AgentConfig(energy_reduce="mean")
 
 
 def test_load_agent_from_checkpoint(tiny_checkpoint):
@@ -177,7 +177,7 @@ def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpo
     imagined plan beats: the command is exactly zero, and the reported energy is staying's.
     When a plan beats staying the agent plans as usual; without the option it never stops."""
     budget = {"num_samples": 16, "num_elites": 4, "iterations": 2, "horizon": 2}
-    stay = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(stay_if_better=True), **budget)
+    stay = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(), **budget)  # on by default
     stay.set_goal(image(0))
     assert np.array_equal(stay.act(image(0), np.zeros(7)), np.zeros(7, np.float32))
     assert stay.stats.energy == 0.0
@@ -188,7 +188,7 @@ def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpo
     stay.reset()
     stay.set_goal(image(0))
     stay.stay_energy = lambda: float("inf")  # any plan beats staying: it plans as usual
-    plain = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(), **budget)
+    plain = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(stay_if_better=False), **budget)
     plain.set_goal(image(0))
     moved = plain.act(image(0), np.zeros(7))
     assert np.abs(moved).max() > 0  # without the option it never stops
@@ -415,7 +415,7 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     which then plans with the settings that checkpoint recommends."""
     from hydra import compose, initialize_config_module
 
-    from agent.config import apply_recommended, register_configs
+    from agent.config import apply_recommended, eval_config, register_configs
 
     register_configs()
     with initialize_config_module("configs", version_base="1.3"):
@@ -425,8 +425,11 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     assert reach.agent.checkpoint == "checkpoints/reach1_tiny"  # the best shipped reach model
     assert push.env.id == "wm/PandaPickPlace-v0" and push.env.max_steps == 30
     assert push.agent.checkpoint == "checkpoints/pickplace_lewm"
-    assert apply_recommended(push, ["task=pickplace"])["planner.horizon"] == 5
-    assert push.planner.horizon == 5 and push.agent.energy_reduce == "sum"
+    typed, applied = apply_recommended(eval_config(push), ["task=pickplace"])
+    assert applied["planner.horizon"] == 5
+    assert typed.planner.horizon == 5 and typed.agent.energy_reduce == "sum"
+    typed, applied = apply_recommended(eval_config(push), ["planner.horizon=1"])  # given
+    assert typed.planner.horizon == 1 and "planner.horizon" not in applied
 
 
 def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):

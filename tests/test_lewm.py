@@ -100,34 +100,9 @@ def test_loss_trains_encoder_and_sigreg_counters_collapse(one_thread):
     frames = torch.randint(0, 255, (8, 4, 3, 16, 16), dtype=torch.uint8)
     loss, parts = loss_fn(frames, torch.randn(8, 3, 14), torch.randn(8, 4, 7))
     loss.backward()
-    assert parts.shape == (6,) and torch.isfinite(loss)  # tf, sigreg, idm, position, 2 steps
+    assert parts.shape == (5,) and torch.isfinite(loss)  # tf, sigreg, position, 2 steps
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
-
-
-def test_inverse_dynamics_head_learns_the_block_actions(one_thread):
-    """train.idm_weight: the head reads which block of actions moved latent t to t+1; its loss
-    reaches the encoder, and it fits actions that are visible in the frames."""
-    cfg = lewm_cfg()
-    cfg = replace(cfg, encoder=replace(cfg.encoder, inverse_dynamics_out=14))
-    model = build_world_model(cfg).train()
-    loss_fn = LeWMLoss(model, 2, 2, 0.1, 32, idm_weight=1.0)
-    gen = torch.Generator().manual_seed(0)
-    actions = torch.randn(16, 3, 14, generator=gen)
-    frames = torch.zeros(16, 4, 3, 16, 16)
-    # the first action dim of each block shows up as the brightness of the next frame
-    frames[:, 1:] = (actions[:, :, 0].sigmoid() * 255)[..., None, None, None]
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = None
-    for _ in range(60):
-        loss, parts = loss_fn(frames, actions, torch.zeros(16, 4, 7))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        first = parts[2].item() if first is None else first
-    assert parts[2].item() < 0.8 * first
-    with pytest.raises(ValueError, match="inverse-dynamics head"):
-        LeWMLoss(build_world_model(lewm_cfg()), 2, 2, 0.1, 32, idm_weight=1.0)
 
 
 def tiny_train_cfg(out_dir, data_path, **kw) -> TrainConfig:
@@ -141,16 +116,15 @@ def tiny_train_cfg(out_dir, data_path, **kw) -> TrainConfig:
 
 def test_resume_after_kill_is_exact(tmp_path, one_thread):
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=8, size=16))
-    straight = LeWMTrainer(tiny_train_cfg(tmp_path / "a", h5, idm_weight=0.5))
+    straight = LeWMTrainer(tiny_train_cfg(tmp_path / "a", h5))
     straight.run()
-    assert straight.model.encoder.cfg.inverse_dynamics_out == 14  # k=2 x 7, set by wm-train
-    first = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5, idm_weight=0.5))
+    first = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5))
     while first.step < 3:
         first.train_step(*first.local_batch(first.step))
         first.step += 1
     first.checkpoint()
     del first
-    resumed = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5, idm_weight=0.5))
+    resumed = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5))
     assert resumed.step == 3
     resumed.run()
     a, b = straight.model.state_dict(), resumed.model.state_dict()
@@ -180,8 +154,6 @@ def test_encoder_from_trains_only_a_new_predictor(tmp_path, one_thread):
     enc_b = saved.encoder.state_dict()
     assert enc_a.keys() == enc_b.keys() and all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)
     assert saved.predictor.cfg.width == 48 and not saved.predictor.cfg.use_state
-    with pytest.raises(ValueError, match="idm_weight"):
-        replace(cfg, idm_weight=1.0).__post_init__()
     with pytest.raises(ValueError, match="sigreg_within"):
         replace(cfg, sigreg_within=1.0).__post_init__()
 

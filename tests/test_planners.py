@@ -257,7 +257,6 @@ def adversarial_case(draw):
         "bad_fraction": draw(st.floats(0.0, 1.0)),
         "huge": draw(st.sampled_from([1.0, 1e30, 3e38])),
         "seed": draw(st.integers(0, 2**16)),
-        "hold_candidate": draw(st.booleans()),
         "select": draw(st.sampled_from(["mean", "best"])),
     }
 
@@ -275,7 +274,6 @@ def test_actions_stay_in_bounds_and_finite_under_adversarial_costs(case) -> None
             "max_norm_dims": [0],
             "action_low": case["low"],
             "action_high": case["high"],
-            "hold_candidate": case["hold_candidate"],
             "select": case["select"],
         }
     )
@@ -301,16 +299,8 @@ def test_actions_stay_in_bounds_and_finite_under_adversarial_costs(case) -> None
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
-def test_hold_candidate_with_select_best_stays_put_at_the_minimum(name: str) -> None:
-    """At the goal (cost minimal for zero action) the published mean still jitters; the hold
-    candidate with select=best returns exactly the hold-still plan, and select=best always
-    returns the lowest-cost candidate that any iteration scored."""
-    at_goal = bowl(torch.zeros(2, 3))
-    mean_plan = build(name, horizon=2, num_samples=32, iterations=3).plan(at_goal)
-    assert mean_plan.abs().max() > 1e-3
-    hold = build(name, horizon=2, num_samples=32, iterations=3, hold_candidate=True, select="best")
-    assert torch.equal(hold.plan(at_goal), torch.zeros(1, 2, 3))
-
+def test_select_best_returns_the_lowest_cost_candidate_scored(name: str) -> None:
+    """select=best (the default) returns the lowest-cost candidate any iteration scored."""
     scored: list[torch.Tensor] = []
     target = bowl(torch.tensor([[0.3, -0.2, 0.5], [0.1, 0.1, 0.1]]))
 
@@ -319,26 +309,24 @@ def test_hold_candidate_with_select_best_stays_put_at_the_minimum(name: str) -> 
         scored.append(costs.min())
         return costs
 
-    best = build(name, horizon=2, num_samples=32, iterations=3, select="best").plan(spy)
+    best = build(name, horizon=2, num_samples=32, iterations=3).plan(spy)
     assert target(best.unsqueeze(1)).item() == pytest.approx(min(scored).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
-def test_hold_and_best_keep_batched_equal_to_alone(name: str) -> None:
+@pytest.mark.parametrize("select", ["mean", "best"])
+def test_batched_plans_equal_plans_alone(name: str, select: str) -> None:
     targets = torch.tensor([[[0.2, -0.4, 0.9]], [[0.0, 0.0, 0.0]], [[0.0, 0.3, -0.3]]])
-    opts = {"horizon": 1, "seed": 3, "hold_candidate": True, "select": "best"}
+    opts = {"horizon": 1, "seed": 3, "select": select}
     batched = build(name, **opts).plan(bowl(targets), num_envs=3)
     for e in range(3):
         alone = build(name, **{**opts, "seed": 3 + e}).plan(bowl(targets[e]), num_envs=1)
         torch.testing.assert_close(batched[e], alone[0], rtol=0, atol=1e-6)
-    assert torch.equal(batched[1], torch.zeros(1, 3))
 
 
 def test_bad_selection_settings_are_named() -> None:
     with pytest.raises(ValueError, match="select"):
         CEMConfig(select="median")
-    with pytest.raises(ValueError, match="hold_candidate"):
-        CEMConfig(num_samples=1, num_elites=1, hold_candidate=True)
 
 
 def test_protocol_is_satisfied() -> None:

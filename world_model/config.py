@@ -18,6 +18,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CHECKPOINT_FORMAT = "latent-planner/world-model"
 CHECKPOINT_VERSION = 2
 
+RECOMMENDED_KEY = "recommended_eval"
+"""config.json `extra` entry: the eval settings (dotted `agent.*` / `planner.*` keys) a model
+plans with, e.g. a lewm model's 5-block CEM with the summed energy. wm-train writes them
+(`train_config.planning_recipe`), `python -m agent.recommend` changes them, and
+`agent.config.with_recommended` applies them."""
+
 ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
 LATENT_LAYOUTS = ("tokens", "pooled", "slots")
 OBJECTIVES = ("frozen", "lewm")
@@ -51,10 +57,6 @@ class EncoderConfig:
     proj_hidden: int = 512
     """`conv` only: hidden width of the Linear-BatchNorm-GELU-Linear projector (LeWM: the
     BatchNorm, not a LayerNorm, lets SIGReg shape the latent distribution)."""
-    inverse_dynamics_out: int = 0
-    """`conv` only: > 0 adds an inverse-dynamics head (latent t, latent t+1) -> the block's
-    actions (k x action_dim values), trained with the encoder when train.idm_weight > 0 (set
-    by wm-train, recorded so the checkpoint loads). Not used for planning."""
     source: str | None = None
     """Where the weights come from: a `save_pretrained` folder, an official checkpoint file
     (`.pt`/`.pth`/`.tar`/`.safetensors` holding an `encoder` state dict), or null for a
@@ -119,10 +121,6 @@ class EncoderConfig:
         if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:
             raise ValueError(
                 f"encoder.conv_channels={self.conv_channels} / proj_hidden={self.proj_hidden}"
-            )
-        if self.inverse_dynamics_out < 0:
-            raise ValueError(
-                f"encoder.inverse_dynamics_out={self.inverse_dynamics_out} must be >= 0"
             )
         reduction = self.conv_stem * 2 ** (len(self.conv_channels) - 1)
         if self.backend == "conv" and (self.conv_stem < 1 or self.crop_size % reduction):
@@ -299,8 +297,25 @@ class WorldModelConfig:
             )
 
 
+RETIRED_KEYS: dict[str, dict[str, Any]] = {
+    "encoder": {"inverse_dynamics_out": 0},
+}
+"""Deleted options that checkpoints written before their deletion still record, per section,
+with the value that meant "off". Rule: a retired key holding that value is dropped (the model
+is the same without it); any other value is refused, since the code that used it is gone
+(docs/experiments.md says what it was)."""
+
+
 def dataclass_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Build `cls` from a dict, naming unknown keys instead of a bare TypeError."""
+    """Build `cls` from a dict, naming unknown keys instead of a bare TypeError, and dropping
+    `RETIRED_KEYS` of `where` that hold their "off" value."""
+    data = dict(data)
+    for key, off in RETIRED_KEYS.get(where, {}).items():
+        if key in data and data.pop(key) != off:
+            raise ValueError(
+                f"{where}.{key} is set, but that option was deleted (only {key}={off!r} loads); "
+                "retrain without it (docs/experiments.md)"
+            )
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:

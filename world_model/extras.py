@@ -2,7 +2,7 @@
 
 Each is one safetensors file declared in `config.json` under `extra.<key>` with the config
 that rebuilds it, so the world model's own format and loader are unchanged. Used by the
-reachability head and the sub-goal proposer.
+reachability head.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ class PretrainConfig:
     """AdamW and warmup/constant/decay schedule."""
     sigreg_weight: float = 0.0
     """Weight of SIGReg (world_model/sigreg.py) on the context encoder's token embeddings,
-    added to the JEPA L1 loss; 0 = plain V-JEPA. Without it the tiny encoder's features barely
-    beat random init on the probes (bench/results/probe.md); LeWM uses 0.1."""
+    added to the JEPA L1 loss; 0 = plain V-JEPA, LeWM uses 0.1. Why: without it the tiny
+    encoder's features carry little more than a random init's (docs/experiments.md)."""
     sigreg_proj: int = 256
     """Random directions per SIGReg call (LeWM: flat from 64 to 1024)."""
     seed: int = 0
