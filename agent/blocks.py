@@ -53,19 +53,12 @@ def blocks_to_execute(execute_steps: int, k: int) -> int:
     return max(1, math.ceil(execute_steps / k))
 
 
-def make_block_planner(planner_cfg: object, low: np.ndarray, high: np.ndarray, k: int):
-    """A planner over blocks: per-step bounds `(A,)` tiled to `(k * A,)`, horizon in blocks.
-
-    A max-norm on the translation group is per control step, which a tiled box cannot express,
-    so it is refused for k > 1 rather than applied to the first step of each block only.
-    """
+def make_block_planner(
+    planner_cfg: object, low: np.ndarray, high: np.ndarray, k: int, device: str = "cpu"
+):
+    """A planner over blocks on `device`: per-step bounds `(A,)` tiled to `(k * A,)`, horizon
+    in blocks."""
     from planners import make_planner, planner_config
 
-    cfg = planner_config(planner_cfg)
-    if k > 1 and cfg.max_norm is not None:
-        raise ValueError(
-            f"planner.max_norm={cfg.max_norm} is per control step; with action blocks of k={k} "
-            "set it to null (the per-step box bounds still hold)"
-        )
     block_low, block_high = tile_bounds(low, high, k)
-    return make_planner(cfg, block_low, block_high)
+    return make_planner(planner_config(planner_cfg), block_low, block_high, device)

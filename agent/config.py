@@ -20,6 +20,7 @@ from planners.config import PlannerConfig
 from world_model.config import RECOMMENDED_KEY
 
 AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
+PROTOCOLS = ("task", "dataset", "replay")
 
 
 @dataclass
@@ -27,27 +28,26 @@ class EnvSection:
     """Which environment to control and how long an episode may last."""
 
     id: str = "wm/PandaReach-v0"
-    """Gymnasium id; `wm/*` ids, or any id rendering rgb_array with `replay_goal_steps > 0`."""
+    """Gymnasium id; `wm/*` ids, or any id rendering rgb_array with protocol=replay."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to `gymnasium.make` (e.g. image_size, control_hz). Must match training data."""
     max_steps: int = 20
     """Fixed control-step budget per episode (ANCHORS lesson 4: no replanning until success)."""
-    replay_goal_steps: int = 0
-    """> 0: goal = the frame after this many behaviour-policy steps from the same seed
-    (agent/replay.py), scored by task-position distance. Works for any env whose state
-    envs/sim_state.py can save (MuJoCo, dm_control, classic control, get/set_sim_state)."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
     """How state goals (replay, dataset) are scored: positions, unit, threshold
     (envs/distance.py; defaults per env in envs/README.md)."""
     protocol: str = "task"
     """task: the env's own goal image and success | dataset (DINO-WM, LeWM): start = a state
     of a held-out recorded trajectory (`dataset`), goal = its frame `goal_offset` control steps
-    later, scored by task-position distance (envs/dataset_goal.py)."""
+    later (envs/dataset_goal.py) | replay: goal = the frame a behaviour policy reaches
+    `goal_offset` control steps after the same seed's start (agent/replay.py; any env whose
+    state envs/sim_state.py can save: MuJoCo, dm_control, classic control). dataset and replay
+    goals are scored by task-position distance."""
     dataset: str = ""
     """Held-out HDF5 with simulator states (wm-collect), for protocol=dataset."""
     goal_offset: int = 0
-    """protocol=dataset: control steps from start to goal; 0 = the planning horizon in control
-    steps (planner.horizon x the checkpoint's action block). Budget: set max_steps (2x)."""
+    """protocol=dataset / replay: control steps from start to goal; 0 = the planning horizon in
+    control steps (planner.horizon x the checkpoint's action block). Budget: set max_steps (2x)."""
 
 
 @dataclass
@@ -67,13 +67,8 @@ class AgentConfig:
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1
     """Actions executed from each plan before replanning."""
-    context_frames: int = 0
-    """Observed frames (one block apart) fed to the predictor as context; 0 = the checkpoint's
-    `world_model.history`, the context it was trained with (1 for older checkpoints)."""
     energy_reduce: str = "last"
     """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
-    expert_noise: float = 0.0
-    """Gaussian action noise of the expert baseline, fraction of the bounds."""
     subgoal_capture_steps: list[int] = field(default_factory=list)
     """Sub-goals (learned agent, wm/Panda* envs): frames a scripted demonstration of the same
     task instance reaches after these many steps, followed by the task's goal image."""
@@ -108,11 +103,6 @@ class AgentConfig:
             raise ValueError(f"agent.kind={self.kind!r}: expected one of {AGENT_KINDS}")
         if self.execute_steps < 1:
             raise ValueError(f"agent.execute_steps={self.execute_steps}: must be >= 1")
-        if self.context_frames < 0:
-            raise ValueError(
-                f"agent.context_frames={self.context_frames}: must be >= 1, or 0 for the "
-                "checkpoint's history"
-            )
         if self.energy_reduce not in ("last", "sum"):
             raise ValueError(f"agent.energy_reduce={self.energy_reduce!r}: expected last or sum")
         if any(h < 1 for h in self.subgoal_hold_steps):
@@ -140,14 +130,10 @@ class EvalConfig:
     """First episode seed; keep it away from the training data's seeds."""
     device: str = "cpu"
     """Torch device of the world model and planner ("cuda", "cuda:1", "cpu")."""
-    threads: int = 0
-    """torch intra-op threads; 0 = torch's default."""
     videos: int = 3
-    """Episodes to record as mp4 (camera | goal | energy); 0 = none."""
-    stop_on_success: bool = False
-    """End an episode at the first success (faster, optimistic); default runs the budget."""
-    energy_plot: bool = True
-    """Save the V-JEPA 2-style energy landscape PNG of the first episode (learned agent)."""
+    """Episodes to record as mp4 (camera | goal | energy); 0 = none. With videos, a learned
+    agent on a wm/Panda* env also draws the V-JEPA 2-style energy landscape of the first
+    episode (energy.png)."""
     out_dir: str = ""
     """Where results go; empty = Hydra's run directory."""
 
@@ -156,16 +142,12 @@ class EvalConfig:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
         if self.env.max_steps < 1:
             raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
-        if self.env.protocol not in ("task", "dataset"):
-            raise ValueError(f"env.protocol={self.env.protocol!r}: expected task or dataset")
+        if self.env.protocol not in PROTOCOLS:
+            raise ValueError(f"env.protocol={self.env.protocol!r}: expected one of {PROTOCOLS}")
         if self.env.protocol == "dataset" and not self.env.dataset:
             raise ValueError("env.protocol=dataset needs env.dataset=<held-out recorded .h5>")
-        if self.env.protocol == "dataset" and self.env.replay_goal_steps:
-            raise ValueError("env.protocol=dataset and env.replay_goal_steps are two goal sources")
         if self.env.goal_offset < 0:
             raise ValueError(f"env.goal_offset={self.env.goal_offset}: must be >= 0")
-        if self.env.replay_goal_steps < 0:
-            raise ValueError(f"env.replay_goal_steps={self.env.replay_goal_steps}: must be >= 0")
         if self.videos < 0:
             raise ValueError(f"videos={self.videos}: must be >= 0")
 

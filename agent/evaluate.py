@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from agent.config import EvalConfig
@@ -89,8 +88,6 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`."""
     from torch.utils.tensorboard import SummaryWriter
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = env_from_config(cfg)
     agent = make_agent(cfg, env)
@@ -110,9 +107,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     bar = tqdm(range(cfg.episodes), desc=f"{cfg.agent.kind} on {cfg.env.id}", disable=not progress)
     for i in bar:
         record = i < cfg.videos
-        r = run_episode(
-            env, agent, cfg.seed + i, cfg.env.max_steps, record, cfg.stop_on_success, goal_fn
-        )
+        r = run_episode(env, agent, cfg.seed + i, cfg.env.max_steps, record, goal_fn)
         results.append(r)
         if record:
             videos.append(
@@ -139,7 +134,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
         videos=videos,
         config=dataclasses.asdict(cfg),
     )
-    if cfg.energy_plot and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
+    if cfg.videos and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
         from agent.energy import landscape_for_env
 
         summary["energy_plot"] = str(

@@ -31,20 +31,22 @@ from planners.config import CONFIGS
 def make_env(
     env_id: str,
     kwargs: dict[str, Any] | None = None,
-    replay_goal_steps: int = 0,
+    protocol: str = "task",
+    goal_offset: int = 0,
     distance: DistanceConfig | None = None,
     dataset: str = "",
-    goal_offset: int = 0,
 ):
-    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. With `dataset`,
-    protocol=dataset goals `goal_offset` control steps ahead (envs/dataset_goal.py)."""
+    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. Goals per
+    `protocol` (agent/config.py EnvSection): the env's own (task), the recorded frame
+    `goal_offset` control steps ahead in `dataset` (envs/dataset_goal.py), or where a behaviour
+    policy gets in `goal_offset` steps from the same seed (replay)."""
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
     env = make(env_id, **kwargs)
-    if replay_goal_steps > 0:
-        env = ReplayGoal(env, replay_goal_steps, distance=distance)
-    if dataset:
+    if protocol == "replay":
+        env = ReplayGoal(env, goal_offset, distance=distance)
+    if protocol == "dataset":
         from envs.dataset_goal import DatasetGoal
 
         env = DatasetGoal(env, dataset, offset=goal_offset, distance=distance)
@@ -52,15 +54,13 @@ def make_env(
 
 
 def env_from_config(cfg: EvalConfig) -> gym.Env:
-    """The env of an eval config; protocol=dataset's default goal offset is the planning
-    horizon in control steps (planner.horizon x the checkpoint's action block)."""
-    dataset = cfg.env.dataset if cfg.env.protocol == "dataset" else ""
+    """The env of an eval config; the default goal offset (protocol=dataset / replay) is the
+    planning horizon in control steps (planner.horizon x the checkpoint's action block)."""
     offset = cfg.env.goal_offset or planner_config(cfg.planner).horizon * checkpoint_action_block(
         cfg.agent.checkpoint
     )
-    return make_env(
-        cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps, cfg.env.distance, dataset, offset
-    )
+    env = cfg.env
+    return make_env(env.id, env.kwargs, env.protocol, offset, env.distance, env.dataset)
 
 
 def load_agent(
@@ -107,7 +107,7 @@ def load_agent(
         allow = agent_cfg is not None and agent_cfg.allow_contract_change
         contract.check_compatible(EnvContract.from_env(env), where, allow_render_change=allow)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
-    cfg = dataclasses.replace(cfg, device=device, **planner_overrides)
+    cfg = dataclasses.replace(cfg, **planner_overrides)
     if recommended and agent_cfg is None and isinstance(planner, str):
         given = {f"planner.{k}" for k in planner_overrides}
         agent_cfg, cfg, _ = with_recommended(
@@ -122,7 +122,7 @@ def load_agent(
         )
     )
     # The planner plans blocks of the model's k control steps (agent/blocks.py); k = 1 is plain.
-    planner_obj = make_block_planner(cfg, low, high, action_block(world_model))
+    planner_obj = make_block_planner(cfg, low, high, action_block(world_model), device)
     a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
     wants_head = agent_cfg is not None and agent_cfg.reachability_weight > 0
@@ -139,13 +139,12 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
     if kind == "expert":
         if _has_attr(env, "replay_action"):  # protocol=dataset: the recorded actions
             return PolicyAgent(env.get_wrapper_attr("replay_action"), low, high)
-        policy = make_policy("expert", env, noise=cfg.agent.expert_noise, seed=cfg.seed)
+        policy = make_policy("expert", env, seed=cfg.seed)
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
         # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
         k = checkpoint_action_block(cfg.agent.checkpoint)
-        planner_cfg = dataclasses.replace(planner_config(cfg.planner), device="cpu")
-        planner = make_block_planner(planner_cfg, low, high, k)
+        planner = make_block_planner(cfg.planner, low, high, k)  # the simulator is on the CPU
         return OracleAgent(
             env,
             planner,

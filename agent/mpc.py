@@ -185,7 +185,7 @@ class MPCAgent(PlanningAgent):
         self._goals: list[torch.Tensor] = []  # each [1, N, D]
         self._steps = 0
         self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
-            maxlen=cfg.context_frames or int(getattr(world_model, "history", 1))
+            maxlen=int(getattr(world_model, "history", 1))  # the context it was trained with
         )
         # Control actions executed since the last context frame: one block once k are in.
         self._pending: list[np.ndarray] = []

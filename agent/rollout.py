@@ -42,7 +42,6 @@ def run_episode(
     seed: int,
     max_steps: int,
     record_video: bool = False,
-    stop_on_success: bool = False,
     goal_fn=None,
 ) -> EpisodeResult:
     """One closed-loop episode. `goal_fn(env, seed, obs, info)` may replace the env's goal
@@ -52,7 +51,7 @@ def run_episode(
     if goal_fn is None and "goal_pixels" not in info:
         raise ValueError(
             f"{env.spec.id if env.spec else env} has no goal image of its own: set "
-            "env.replay_goal_steps=K (goal = where a random policy gets in K steps), or take "
+            "env.protocol=replay env.goal_offset=K (goal = where a random policy gets in K steps), or take "
             "start and goal from a recorded dataset (envs/dataset_goal.py, protocol=dataset)"
         )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
@@ -84,7 +83,7 @@ def run_episode(
                     obs["pixels"], goal_image, result.energies, max_steps, 192, imagined, block
                 )
             )
-        if terminated or truncated or (stop_on_success and info["success"]):
+        if terminated or truncated:
             break
     result.success = bool(info["success"])
     result.final_distance = float(info["distance"])

@@ -41,10 +41,11 @@ def reach_contract(**env_kwargs) -> EnvContract:
     return contract
 
 
-def tiny_world_model():
+def tiny_world_model(history: int = 1):
     cfg = WorldModelConfig(
         encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
         predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+        history=history,
     )
     return build_world_model(cfg, env_contract=reach_contract())
 
@@ -80,7 +81,7 @@ def test_mpc_agent_acts_inside_bounds_and_records_latency():
 
 
 def test_mpc_agent_uses_history_as_context():
-    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH, AgentConfig(context_frames=3))
+    agent = MPCAgent(tiny_world_model(history=3), small_planner(), LOW, HIGH)
     agent.set_goal(image(1))
     for t in range(4):
         agent.act(image(t), np.full(7, 0.1 * t, np.float32))
@@ -264,7 +265,6 @@ def test_videos_play_at_the_env_control_rate(tmp_path):
         planner={"name": "cem"},
         episodes=1,
         videos=1,
-        energy_plot=False,
     )
     summary = evaluate(cfg, tmp_path, progress=False)
     import imageio.v2 as imageio
@@ -323,7 +323,7 @@ def test_replay_goal_for_dm_control_env():
 
 
 def test_replay_goal_for_a_plain_gymnasium_id():
-    env = make_env("Reacher-v5", {"image_size": 32}, replay_goal_steps=3)
+    env = make_env("Reacher-v5", {"image_size": 32}, protocol="replay", goal_offset=3)
     obs, info = env.reset(seed=0)
     assert obs["pixels"].shape == (32, 32, 3) and info["goal_pixels"].shape == (32, 32, 3)
     _, _, _, _, info = env.step(np.zeros(7, np.float32))

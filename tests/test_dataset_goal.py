@@ -76,7 +76,6 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
         "env.max_steps=6",
         "episodes=3",
         "videos=0",
-        "energy_plot=false",
     ]
     rates = {}
     for kind in ("expert", "random"):

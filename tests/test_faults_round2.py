@@ -162,7 +162,6 @@ def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, t
         planner={"name": "cem", "num_samples": 8, "num_elites": 2, "iterations": 1, "horizon": 1},
         episodes=1,
         videos=0,
-        energy_plot=False,
     )
     evaluate(cfg, tmp_path, progress=False)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -331,7 +330,7 @@ def test_named_errors_print_one_line_and_exit_1(tmp_path) -> None:
     (tmp_path / "ckpt" / "config.json").write_text("[1]")
     done = _run(
         "agent.eval", f"agent.checkpoint={tmp_path / 'ckpt'}", "episodes=1", "videos=0",
-        "energy_plot=false", f"hydra.run.dir={tmp_path / 'run'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr

@@ -145,7 +145,7 @@ def test_state_oracle_is_pure_and_prefers_plans_that_reach(env_id):
 
 def test_oracle_without_goal_state_says_which_option_to_set():
     env = make_gym_env("Reacher-v5", image_size=32)
-    with pytest.raises(TypeError, match="replay_goal_steps"):
+    with pytest.raises(TypeError, match="protocol=replay"):
         oracle_cost_fn(env)
     env.close()
 
