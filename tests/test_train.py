@@ -110,9 +110,9 @@ def test_overfits_a_tiny_batch(one_thread):
 
 
 def test_schedule_warmup_constant_decay():
-    cfg = OptimConfig(lr=1.0, start_lr=0.1, final_lr=0.0, warmup_steps=10, decay_steps=10)
-    assert lr_at(0, cfg, 100) == pytest.approx(0.1)
-    assert lr_at(5, cfg, 100) == pytest.approx(0.55)
+    cfg = OptimConfig(lr=1.0, warmup_steps=10, decay_steps=10)
+    assert lr_at(0, cfg, 100) == pytest.approx(1e-4)  # WARMUP_START_LR
+    assert lr_at(5, cfg, 100) == pytest.approx(0.50005)
     assert lr_at(10, cfg, 100) == lr_at(89, cfg, 100) == 1.0
     assert lr_at(95, cfg, 100) == pytest.approx(0.5)
     assert lr_at(100, cfg, 100) == pytest.approx(0.0)
@@ -209,7 +209,8 @@ def test_latent_cache_is_reused_and_keyed(tmp_path):
     second = cached_latents([h5], encoder, tmp_path / "cache", logs.append)
     assert len(logs) == 1 and torch.equal(first.latents, second.latents)
     assert first.latents.shape == (18, 4, 16) and first.tasks == ["synthetic"] * 3
-    other = build_encoder(EncoderConfig(**{**vars(TINY_WM.encoder), "init_seed": 1}))
+    wider = TINY_WM.encoder.hidden_size * 2
+    other = build_encoder(EncoderConfig(**{**vars(TINY_WM.encoder), "hidden_size": wider}))
     cached_latents([h5], other, tmp_path / "cache", logs.append)
     assert len(logs) == 2  # another encoder -> another cache entry
 

@@ -91,7 +91,7 @@ def test_save_load_roundtrip(model, saved):
     cfg = json.loads((saved / "config.json").read_text())
     assert cfg["version"] == 2 and cfg["extra"] == {"step": 7}
     assert cfg["env"] == CONTRACT.to_dict() and loaded.env_contract == CONTRACT
-    assert cfg["world_model"]["encoder"]["image_mean"] == [0.485, 0.456, 0.406]
+    assert cfg["world_model"]["encoder"]["crop_size"] == model.cfg.encoder.crop_size
 
 
 def copy_ckpt(src, dst):

@@ -138,7 +138,8 @@ def check_fields(cls: type, data: dict[str, Any], where: str, path: Path) -> Non
     known = {f.name for f in fields(cls)}
     data = dict(data)
     for key, off in RETIRED_KEYS.get(where.rsplit(".", 1)[-1], {}).items():
-        if key in data and data.pop(key) != off:  # a deleted option: only its "off" value loads
+        value = data.pop(key, off)  # a deleted option: only its "off" value loads
+        if off is not None and (list(value) if isinstance(value, tuple) else value) != off:
             raise CheckpointConfigError(
                 f"{path}: {where}.{key} is set, but that option was deleted (only {key}={off!r} "
                 "loads); retrain without it (docs/experiments.md)"

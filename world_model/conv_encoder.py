@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from world_model.config import EncoderConfig
+from world_model.config import CONV_STEM, IMAGENET_MEAN, IMAGENET_STD, EncoderConfig
 from world_model.slots import SlotAttention
 
 
@@ -44,7 +44,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        stem = cfg.conv_stem
+        stem = CONV_STEM
         stages, c_in = [nn.Conv2d(3, cfg.conv_channels[0], stem, stride=stem)], cfg.conv_channels[0]
         stages += [nn.BatchNorm2d(c_in), nn.GELU()]
         for c in cfg.conv_channels[1:]:
@@ -59,8 +59,8 @@ class ConvEncoder(nn.Module):
             c_in * self.side**2 if pooled else c_in, cfg.proj_hidden, cfg.hidden_size
         )
         # constants, not weights: real tensors even when the module is built on "meta" to load
-        mean = torch.tensor(cfg.image_mean, device="cpu").view(1, 3, 1, 1)
-        std = torch.tensor(cfg.image_std, device="cpu").view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN, device="cpu").view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device="cpu").view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 

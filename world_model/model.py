@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from envs.contract import EnvContract
-from world_model.config import EncoderConfig, WorldModelConfig
+from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
 from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.predictor import ACPredictor
@@ -159,7 +159,7 @@ def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:
     if cfg.backend != "conv":
         return build_encoder(cfg)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.init_seed)
+        torch.manual_seed(INIT_SEED)
         return ConvEncoder(cfg).to(cfg.device)
 
 
@@ -174,7 +174,7 @@ def build_world_model(
     (default: encoder's), trained for the env `env_contract` (saved with it)."""
     encoder = encoder if encoder is not None else build_any_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.encoder.init_seed + 1)
+        torch.manual_seed(INIT_SEED + 1)
         predictor = predictor_for(cfg)
     model = WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)
     return model.to(device or cfg.encoder.device) if model.position_head is not None else model

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from world_model.config import EncoderConfig
+from world_model.config import TUBELET_SIZE, EncoderConfig
 from world_model.train_config import OptimConfig
 
 
@@ -18,7 +18,13 @@ class PretrainConfig:
     data: list[str] = field(default_factory=list)
     """HDF5 datasets whose pixels are the pretraining video; required."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    """Architecture of the tiny VJEPA2Model (encoder + JEPA predictor) and its normalisation."""
+    """Architecture of the tiny VJEPA2Model's encoder (the one a world model then keeps)."""
+    pred_hidden_size: int = 64
+    """Width of the V-JEPA pretraining predictor (not part of the exported encoder)."""
+    pred_num_layers: int = 2
+    """Depth of the V-JEPA pretraining predictor."""
+    pred_num_heads: int = 4
+    """Heads of the V-JEPA pretraining predictor."""
     out_dir: str = "runs/pretrain"
     """Run directory; the encoder lands in `out_dir/encoder` (use it as encoder.source)."""
     steps: int = 300
@@ -36,9 +42,7 @@ class PretrainConfig:
     ema_end: float = 1.0
     """EMA momentum at the last step (linear ramp)."""
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(
-            lr=5e-4, start_lr=1e-4, warmup_steps=30, decay_steps=100
-        )
+        default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=30, decay_steps=100)
     )
     """AdamW and warmup/constant/decay schedule."""
     sigreg_weight: float = 0.0
@@ -66,10 +70,10 @@ class PretrainConfig:
             list(self.mask_blocks),
             list(self.mask_scales),
         )
-        if self.frames_per_clip % self.encoder.tubelet_size:
+        if self.frames_per_clip % TUBELET_SIZE:
             raise ValueError(
-                f"pretrain.frames_per_clip={self.frames_per_clip} is not a multiple of tubelet_size="
-                f"{self.encoder.tubelet_size}"
+                f"pretrain.frames_per_clip={self.frames_per_clip} is not a multiple of the "
+                f"tubelet size {TUBELET_SIZE}"
             )
         if len(self.mask_blocks) != len(self.mask_scales) or not self.mask_blocks:
             raise ValueError(

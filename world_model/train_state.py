@@ -33,21 +33,22 @@ from world_model.checkpoint import (
     write_world_model,
 )
 from world_model.model import WorldModel
-from world_model.train_config import OptimConfig
+from world_model.train_config import WARMUP_START_LR, WEIGHT_DECAY, OptimConfig
 
 STATE = "trainer_state.pt"
 LATEST = "latest"
 
 
 def lr_at(step: int, cfg: OptimConfig, total_steps: int) -> float:
-    """Warmup (start_lr -> lr) / constant / linear decay to final_lr over the last decay_steps."""
+    """Warmup (WARMUP_START_LR -> lr) / constant / linear decay to 0 over the last
+    decay_steps."""
     if step < cfg.warmup_steps:
-        return cfg.start_lr + (cfg.lr - cfg.start_lr) * step / cfg.warmup_steps
+        return WARMUP_START_LR + (cfg.lr - WARMUP_START_LR) * step / cfg.warmup_steps
     decay_start = max(total_steps - cfg.decay_steps, cfg.warmup_steps)
     if step < decay_start or total_steps <= decay_start:
         return cfg.lr
     frac = min(1.0, (step - decay_start) / (total_steps - decay_start))
-    return cfg.lr + (cfg.final_lr - cfg.lr) * frac
+    return cfg.lr - cfg.lr * frac
 
 
 def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
@@ -59,11 +60,11 @@ def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
             (decay if p.ndim >= 2 else no_decay).append(p)
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": decay, "weight_decay": WEIGHT_DECAY},
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=cfg.lr,
-        betas=cfg.betas,
+        betas=(0.9, 0.999),  # AdamW's defaults, as V-JEPA 2-AC
     )
     return opt
 

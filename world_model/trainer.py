@@ -30,7 +30,7 @@ from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import WorldModel, build_world_model
-from world_model.train_config import TrainConfig, planning_recipe
+from world_model.train_config import GRAD_CLIP, TrainConfig, planning_recipe
 from world_model.train_state import (
     check_finite_metrics,
     check_finite_step,
@@ -191,7 +191,7 @@ class Trainer:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA only (slower than float32 on CPU)."""
-        if self.cfg.bf16 and self.device.type == "cuda":
+        if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -212,9 +212,8 @@ class Trainer:
             loss, parts = self.loss_fn(*batch)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.cfg.optim.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         check_finite_step(self.step, loss, grad_norm, self.out_dir)
         lr = self.opt.param_groups[0]["lr"]
         self.opt.step()
