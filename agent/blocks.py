@@ -24,14 +24,11 @@ def action_block(world_model: object) -> int:
 
 
 def checkpoint_action_block(checkpoint: str | Path) -> int:
-    """k of a checkpoint directory without loading it (1 for checkpoints from before blocks or
-    a missing directory, e.g. the oracle's default checkpoint on a foreign env)."""
-    path = Path(checkpoint) / "config.json"
-    if not path.is_file():
-        return 1
-    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+    """k of a checkpoint directory without loading it (1 for a missing directory, e.g. the
+    oracle's default checkpoint on a foreign env); agent/checkpoint.py reads it."""
+    from agent.checkpoint import read_checkpoint
 
-    return int(read_checkpoint_json(checkpoint)["world_model"].get("action_block", 1))
+    return read_checkpoint(checkpoint).action_block
 
 
 def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

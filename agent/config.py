@@ -122,8 +122,8 @@ class EvalConfig:
 
     env: EnvSection = field(default_factory=EnvSection)
     agent: AgentConfig = field(default_factory=AgentConfig)
-    planner: Any = MISSING
-    """Planner group (configs/planner/{cem,mppi}.yaml)."""
+    planner: PlannerConfig = MISSING
+    """Planner group (configs/planner/{cem,mppi}.yaml): a `CEMConfig` or `MPPIConfig`."""
     episodes: int = 10
     """Episodes to run; seeds are seed, seed+1, ..."""
     seed: int = 1000
@@ -138,6 +138,10 @@ class EvalConfig:
     """Where results go; empty = Hydra's run directory."""
 
     def __post_init__(self) -> None:
+        if self.planner is not MISSING:  # a dict or DictConfig from a test or script
+            from planners import planner_config
+
+            self.planner = planner_config(self.planner)
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
         if self.env.max_steps < 1:
@@ -166,7 +170,11 @@ def register_configs() -> None:
     from planners import register_configs as register_planner_configs
 
     register_planner_configs()
-    ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
+    node = OmegaConf.structured(EvalConfig)
+    # The planner dataclasses are frozen, which OmegaConf turns into a read-only node; the
+    # planner group (cem / mppi) must merge into it, as planners.register_configs allows.
+    node._get_node("planner")._set_flag("readonly", False)
+    ConfigStore.instance().store(name="eval_schema", node=node)
 
 
 def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
@@ -218,30 +226,14 @@ def override_keys(overrides: list[str]) -> set[str]:
     return {o.split("=", 1)[0].lstrip("+~") for o in overrides}
 
 
-def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
-    """The checkpoint's recommended eval settings (empty when it declares none or has no
-    config.json, e.g. an official model directory). A malformed entry is refused by name."""
-    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
-
-    path = Path(checkpoint) / "config.json"
-    if not path.is_file():
-        return {}
-    return check_recommended(
-        read_checkpoint_json(checkpoint)["extra"].get(RECOMMENDED_KEY, {}), path
-    )
-
-
-def apply_recommended(cfg: EvalConfig, overrides: list[str]) -> tuple[EvalConfig, dict[str, Any]]:
-    """`cfg` with its checkpoint's recommended settings (`with_recommended`), except those the
-    user gave in `overrides` (Hydra's command-line overrides): a lewm checkpoint then plans as
-    it was trained to without a user copying its budget, and any setting stays overridable.
-    Returns the new config and what was applied."""
-    from planners import planner_config
-
+def apply_recommended(
+    cfg: EvalConfig, overrides: list[str], recommended: dict[str, Any]
+) -> tuple[EvalConfig, dict[str, Any]]:
+    """`cfg` with its checkpoint's `recommended` settings (`with_recommended`), except those
+    the user gave in `overrides` (Hydra's command-line overrides): a lewm checkpoint then plans
+    as it was trained to without a user copying its budget, and any setting stays
+    overridable. Returns the new config and what was applied."""
     agent, planner, applied = with_recommended(
-        cfg.agent,
-        planner_config(cfg.planner),
-        checkpoint_recommended(cfg.agent.checkpoint),
-        override_keys(overrides),
+        cfg.agent, cfg.planner, recommended, override_keys(overrides)
     )
     return dataclasses.replace(cfg, agent=agent, planner=planner), applied

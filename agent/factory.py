@@ -15,8 +15,9 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
-from agent.blocks import action_block, checkpoint_action_block, make_block_planner
-from agent.config import AgentConfig, EvalConfig, checkpoint_recommended, with_recommended
+from agent.blocks import action_block, make_block_planner
+from agent.checkpoint import CheckpointInfo, read_checkpoint
+from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
 from agent.replay import ReplayGoal
 from agent.true_dynamics import TrueDynamicsAgent
@@ -53,18 +54,17 @@ def make_env(
     return env
 
 
-def env_from_config(cfg: EvalConfig) -> gym.Env:
+def env_from_config(cfg: EvalConfig, checkpoint: CheckpointInfo | None = None) -> gym.Env:
     """The env of an eval config; the default goal offset (protocol=dataset / replay) is the
     planning horizon in control steps (planner.horizon x the checkpoint's action block)."""
-    offset = cfg.env.goal_offset or planner_config(cfg.planner).horizon * checkpoint_action_block(
-        cfg.agent.checkpoint
-    )
+    checkpoint = read_checkpoint(checkpoint or cfg.agent.checkpoint)
+    offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block
     env = cfg.env
     return make_env(env.id, env.kwargs, env.protocol, offset, env.distance, env.dataset)
 
 
 def load_agent(
-    checkpoint: str | Path,
+    checkpoint: str | Path | CheckpointInfo,
     planner: str | PlannerConfig | Any = "cem",
     device: str = "cpu",
     env: gym.Env | None = None,
@@ -86,16 +86,16 @@ def load_agent(
     the blocks it was trained for instead of the CEM default of one step. A planner *config*
     is taken as given.
     """
-    from world_model import load_world_model
     from world_model.reachability import load_head
 
-    path = Path(checkpoint)
+    path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(
             f"agent.checkpoint={path} does not exist; train one with wm-train or use the "
             "shipped checkpoints/reach_tiny"
         )
-    world_model = load_world_model(path, device=device)
+    info = read_checkpoint(checkpoint)
+    world_model = info.load_model(device)
     contract = world_model.env_contract
     if contract is None:
         raise ValueError(
@@ -110,9 +110,7 @@ def load_agent(
     cfg = dataclasses.replace(cfg, **planner_overrides)
     if recommended and agent_cfg is None and isinstance(planner, str):
         given = {f"planner.{k}" for k in planner_overrides}
-        agent_cfg, cfg, _ = with_recommended(
-            AgentConfig(), cfg, checkpoint_recommended(path), given
-        )
+        agent_cfg, cfg, _ = with_recommended(AgentConfig(), cfg, info.recommended, given)
     low, high = (
         (env.action_space.low, env.action_space.high)
         if env is not None
@@ -130,8 +128,11 @@ def load_agent(
     return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head)
 
 
-def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
-    """The agent named by `cfg.agent.kind`, bounded by the env's action space."""
+def make_agent(
+    cfg: EvalConfig, env: gym.Env, checkpoint: CheckpointInfo | None = None
+) -> BaseAgent:
+    """The agent named by `cfg.agent.kind`, bounded by the env's action space; `checkpoint` is
+    `cfg.agent.checkpoint` already read (agent/checkpoint.py), else it is read here."""
     low, high = env.action_space.low, env.action_space.high
     kind = cfg.agent.kind
     if kind == "random":
@@ -143,7 +144,7 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
         # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
-        k = checkpoint_action_block(cfg.agent.checkpoint)
+        k = read_checkpoint(checkpoint or cfg.agent.checkpoint).action_block
         planner = make_block_planner(cfg.planner, low, high, k)  # the simulator is on the CPU
         return OracleAgent(
             env,
@@ -155,9 +156,13 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
             energy_reduce=cfg.agent.energy_reduce,  # same cost shape as the learned agent
         )
     if kind == "learned":
-        return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        return load_agent(
+            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
+        )
     if kind == "true_dynamics":  # the learned energy on rendered frames (agent/true_dynamics.py)
-        learned = load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        learned = load_agent(
+            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
+        )
         return TrueDynamicsAgent(env, learned)
     raise ValueError(f"agent.kind={kind!r}")
 

@@ -55,7 +55,13 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
 
 
 class BaseAgent:
-    """Shared bookkeeping for every agent (learned MPC and the baselines)."""
+    """Shared bookkeeping for every agent (learned MPC and the baselines); every agent
+    satisfies `agent.policy.Policy`."""
+
+    action_block = 1
+    """Control steps per planned block; planning agents set theirs."""
+    trace_imagined = False
+    """Record each plan's imagined energies (videos); only the learned agent has them."""
 
     def __init__(self, action_low: np.ndarray, action_high: np.ndarray) -> None:
         self.action_low = np.asarray(action_low, dtype=np.float64)

@@ -16,7 +16,8 @@ import torch
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
-from agent.config import AgentConfig, EnvSection, EvalConfig, checkpoint_recommended
+from agent.checkpoint import read_checkpoint
+from agent.config import AgentConfig, EnvSection, EvalConfig
 from agent.energy import energy_grid, plot_energy
 from agent.factory import load_agent, make_env
 from agent.mpc import MPCAgent
@@ -124,10 +125,10 @@ def test_recommended_settings_are_validated(tiny_checkpoint, tmp_path):
         with pytest.raises(ValueError, match="only agent"):
             set_recommended(checkpoint, bad)
     assert (checkpoint / "config.json").read_text() == before
-    assert checkpoint_recommended(checkpoint) == {}
+    assert read_checkpoint(checkpoint).recommended == {}
     mode = (checkpoint / "config.json").stat().st_mode
     set_recommended(checkpoint, {"planner.horizon": 3})
-    assert checkpoint_recommended(checkpoint) == {"planner.horizon": 3}
+    assert read_checkpoint(checkpoint).recommended == {"planner.horizon": 3}
     assert (checkpoint / "config.json").stat().st_mode == mode
     assert load_agent(str(checkpoint)) is not None  # still a loadable checkpoint
 
@@ -425,10 +426,11 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     assert reach.agent.checkpoint == "checkpoints/reach1_tiny"  # the best shipped reach model
     assert push.env.id == "wm/PandaPickPlace-v0" and push.env.max_steps == 30
     assert push.agent.checkpoint == "checkpoints/pickplace_lewm"
-    typed, applied = apply_recommended(eval_config(push), ["task=pickplace"])
+    recommended = read_checkpoint(REPO / push.agent.checkpoint).recommended
+    typed, applied = apply_recommended(eval_config(push), ["task=pickplace"], recommended)
     assert applied["planner.horizon"] == 5
     assert typed.planner.horizon == 5 and typed.agent.energy_reduce == "sum"
-    typed, applied = apply_recommended(eval_config(push), ["planner.horizon=1"])  # given
+    typed, applied = apply_recommended(eval_config(push), ["planner.horizon=1"], recommended)
     assert typed.planner.horizon == 1 and "planner.horizon" not in applied
 
 

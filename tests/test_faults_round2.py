@@ -83,7 +83,7 @@ def test_keys_added_after_the_shipped_checkpoints_still_default() -> None:
     ],
 )
 def test_malformed_config_json_is_named_with_the_field(reach_copy, text, message) -> None:
-    from agent.config import checkpoint_recommended
+    from agent.checkpoint import read_checkpoint
     from agent.factory import load_agent
 
     path = reach_copy / "config.json"
@@ -95,7 +95,7 @@ def test_malformed_config_json_is_named_with_the_field(reach_copy, text, message
         _edit_config(reach_copy, lambda p: p["world_model"]["predictor"].update(depth="3"))
     else:
         _edit_config(reach_copy, lambda p: p.update(extra=[]))
-    for reader in (checkpoint_recommended, load_agent):  # wm-eval reads it in this order
+    for reader in (read_checkpoint, load_agent):  # wm-eval reads it in this order
         with pytest.raises(ValueError, match=rf"{path}.*{message}"):
             reader(reach_copy)
 

@@ -3,6 +3,7 @@ action blocks, the joint loss, exact resume, checkpoint round trip, and the wm-t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -117,6 +118,14 @@ def test_resume_after_kill_is_exact(tmp_path, one_thread):
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=8, size=16))
     straight = LeWMTrainer(tiny_train_cfg(tmp_path / "a", h5))
     straight.run()
+    # the saved model carries the planner settings it was trained for (wm-eval applies them)
+    saved = json.loads((tmp_path / "a" / "world_model" / "config.json").read_text())
+    assert saved["extra"]["recommended_eval"] == {
+        "planner.horizon": 2,  # auto_steps blocks
+        "planner.num_samples": 128,
+        "planner.iterations": 3,
+        "agent.energy_reduce": "sum",
+    }
     first = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5))
     while first.step < 3:
         first.train_step(*first.local_batch(first.step))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig, checkpoint_recommended, with_recommended
+from agent.checkpoint import read_checkpoint
+from agent.config import AgentConfig, with_recommended
 from planners import CEMConfig
 from world_model import load_world_model
 from world_model.reachability import load_head
@@ -20,12 +21,12 @@ CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob(
 @pytest.mark.parametrize("config", CHECKPOINTS, ids=lambda p: p.parent.name)
 def test_shipped_checkpoint_loads_with_its_head_and_settings(config: Path) -> None:
     checkpoint = config.parent
+    info = read_checkpoint(checkpoint)
     model = load_world_model(checkpoint)
-    assert model.env_contract is not None
+    assert model.env_contract is not None and model.env_contract == info.env
+    assert model.action_block == info.action_block
     load_head(checkpoint)  # None when it ships none
-    agent, planner, _ = with_recommended(
-        AgentConfig(), CEMConfig(), checkpoint_recommended(checkpoint), set()
-    )
+    agent, planner, _ = with_recommended(AgentConfig(), CEMConfig(), info.recommended, set())
     assert planner.select == "best" and agent.stay_if_better  # the defaults, not per model
 
 
