@@ -40,7 +40,7 @@ class EnvSection:
     """task: the env's own goal image and success | dataset (DINO-WM, LeWM): start = a state
     of a held-out recorded trajectory (`dataset`), goal = its frame `goal_offset` control steps
     later (envs/dataset_goal.py) | replay: goal = the frame a behaviour policy reaches
-    `goal_offset` control steps after the same seed's start (agent/replay.py; any env whose
+    `goal_offset` control steps after the same seed's start (envs/replay_goal.py; any env whose
     state envs/sim_state.py can save: MuJoCo, dm_control, classic control). dataset and replay
     goals are scored by task-position distance."""
     dataset: str = ""

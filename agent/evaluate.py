@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from agent.stats import wilson_interval
 from agent.video import write_video
 from envs.contract import EnvContract
 from envs.goal_state import distance_info
-from envs.storage import write_file
+from envs.storage import atomic_write
 
 
 def moving_subset(results: list[EpisodeResult]) -> dict[str, Any]:
@@ -133,9 +132,7 @@ def run_episodes(
 def write_outputs(summary: dict[str, Any], out_dir: Path, writer: Any) -> None:
     """results.json (atomically; a full disk names the file) and the run's TensorBoard total."""
     writer.add_scalar("eval/success_rate", summary["success_rate"], 0)
-    tmp = out_dir / "results.json.tmp"
-    write_file(tmp, json.dumps(summary, indent=2).encode())
-    os.replace(tmp, out_dir / "results.json")
+    atomic_write(out_dir / "results.json", json.dumps(summary, indent=2).encode())
 
 
 def evaluate(

@@ -19,12 +19,12 @@ from agent.blocks import action_block, make_block_planner
 from agent.checkpoint import CheckpointInfo, read_checkpoint
 from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
-from agent.replay import ReplayGoal
 from agent.true_dynamics import TrueDynamicsAgent
 from envs.contract import EnvContract
 from envs.distance import DistanceConfig
 from envs.experts import make_policy
 from envs.foreign import make_gym_env
+from envs.replay_goal import ReplayGoal
 from planners import PlannerConfig, planner_config
 from planners.config import CONFIGS
 

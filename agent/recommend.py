@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from agent.config import check_recommended
+from envs.storage import atomic_write
 from world_model.config import RECOMMENDED_KEY
-from world_model.extras import write_atomic
 
 
 def set_recommended(checkpoint: str | Path, settings: dict[str, Any]) -> Path:
@@ -30,7 +30,7 @@ def set_recommended(checkpoint: str | Path, settings: dict[str, Any]) -> Path:
         raise FileNotFoundError(f"{path}: not a checkpoint directory with a config.json")
     payload = json.loads(path.read_text())
     payload.setdefault("extra", {})[RECOMMENDED_KEY] = check_recommended(settings, path)
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2)))
+    atomic_write(path, json.dumps(payload, indent=2).encode(), mode=0o644)
     return path
 
 

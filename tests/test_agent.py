@@ -22,10 +22,10 @@ from agent.energy import energy_grid, plot_energy
 from agent.factory import load_agent, make_env
 from agent.mpc import MPCAgent
 from agent.recommend import set_recommended
-from agent.replay import ReplayGoal
 from agent.rollout import run_episode
 from agent.video import compose_frame
 from envs.contract import EnvContract
+from envs.replay_goal import ReplayGoal
 from planners import CEMConfig, make_planner
 from tests.test_ros_fakes import NaNWorldModel
 from world_model import WorldModelConfig, build_world_model, save_world_model

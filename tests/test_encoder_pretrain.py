@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import torch
 
+from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig
 from world_model.encoder import build_encoder, build_vjepa2_model
 from world_model.masks import tube_masks
 from world_model.pretrain_config import PretrainConfig
 from world_model.pretrain_loop import context_encode, pretrain
-from world_model.synthetic import synthetic_episodes
 from world_model.train_config import OptimConfig
 
 ENC = EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2)

@@ -24,9 +24,9 @@ import pytest
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from envs.dataset import DatasetError, open_dataset
+from tests.synthetic import synthetic_episodes
 from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
 from tests.test_train import one_thread, write_h5  # noqa: F401  (fixture)
-from world_model.synthetic import synthetic_episodes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": ""}

@@ -11,13 +11,13 @@ from dataclasses import replace
 import pytest
 import torch
 
+from tests.synthetic import synthetic_episodes
 from world_model import load_world_model, save_world_model
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
 from world_model.data import Clips
 from world_model.lewm import LeWMLoss, load_frames
 from world_model.lewm_trainer import LeWMTrainer
 from world_model.model import build_world_model
-from world_model.synthetic import synthetic_episodes
 from world_model.train_config import OptimConfig, TrainConfig
 
 from .test_train import write_h5

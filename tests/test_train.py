@@ -15,11 +15,11 @@ import torch
 import torch.multiprocessing as mp
 
 from envs.contract import EnvContract
+from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
 from world_model.latents import LatentSet, cached_latents, dataset_contract
 from world_model.losses import ACLoss
 from world_model.predictor import ACPredictor
-from world_model.synthetic import synthetic_episodes
 from world_model.train_config import OptimConfig, TrainConfig
 from world_model.train_state import lr_at
 from world_model.trainer import Trainer
@@ -28,7 +28,7 @@ TINY_WM = WorldModelConfig(
     encoder=EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2),
     predictor=PredictorConfig(embed_dim=16, width=32, depth=1, num_heads=2),
 )
-# world_model.synthetic: a square moved by up to 0.25 per step in x and y, 16 px frames.
+# tests/synthetic.py: a square moved by up to 0.25 per step in x and y, 16 px frames.
 SYNTHETIC_CONTRACT = EnvContract(
     env_id="synthetic",
     control_hz=5.0,

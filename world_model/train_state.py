@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from envs.storage import remove_stale_temporaries, write_file
+from envs.storage import atomic_write, remove_stale_temporaries, write_file
 from world_model.checkpoint import (
     WEIGHTS,
     CorruptCheckpointError,
@@ -106,10 +105,7 @@ def save_training_checkpoint(
         write_file(tmp / STATE, buffer.getvalue())
 
     atomic_dir(target, write)
-    pointer = ckpt_root / LATEST
-    tmp_pointer = ckpt_root / f".{LATEST}.tmp-{os.getpid()}"
-    write_file(tmp_pointer, target.name.encode())  # removed again if the disk is full
-    os.replace(tmp_pointer, pointer)
+    atomic_write(ckpt_root / LATEST, target.name.encode())  # removed again if the disk is full
     old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())[:-keep]
     for p in old:
         shutil.rmtree(p, ignore_errors=True)
