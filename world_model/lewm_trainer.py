@@ -74,7 +74,7 @@ def with_positions(
 
 
 class LeWMTrainer(Trainer):
-    """`Trainer` for `world_model.objective=lewm` (single process)."""
+    """`Trainer` for the `lewm` objective (`conv` encoder; single process)."""
 
     def build_model_and_data(
         self, latents: LatentSet | None

@@ -66,7 +66,7 @@ class TrainConfig:
     """Frames per training clip (official 8); needs >= auto_steps + 1."""
     auto_steps: int = 2
     """Rollout-loss steps: predictions fed back as inputs, gradient flows through (official 2).
-    With `world_model.objective=lewm`: open-loop blocks after the `world_model.history` context
+    With a `lewm` model (`conv` encoder): open-loop blocks after the `world_model.history` context
     (set it to the planner's horizon)."""
     sigreg_weight: float = 0.1
     """`lewm` only: weight of SIGReg against the prediction MSE (LeWM: 0.1); too high a weight
