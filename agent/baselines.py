@@ -114,7 +114,7 @@ def oracle_cost_fn(env: gym.Env, reduce: str = "last") -> Callable[[np.ndarray],
         return env.unwrapped.oracle_cost
     raise TypeError(
         f"{env.spec.id if env.spec else type(env.unwrapped).__name__} has no goal state for the "
-        "oracle: set env.replay_goal_steps > 0 (replay goals) or use protocol=dataset"
+        "oracle: set env.protocol=replay (replay goals) or env.protocol=dataset"
     )
 
 

@@ -24,14 +24,11 @@ def action_block(world_model: object) -> int:
 
 
 def checkpoint_action_block(checkpoint: str | Path) -> int:
-    """k of a checkpoint directory without loading it (1 for checkpoints from before blocks or
-    a missing directory, e.g. the oracle's default checkpoint on a foreign env)."""
-    path = Path(checkpoint) / "config.json"
-    if not path.is_file():
-        return 1
-    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+    """k of a checkpoint directory without loading it (1 for a missing directory, e.g. the
+    oracle's default checkpoint on a foreign env); agent/checkpoint.py reads it."""
+    from agent.checkpoint import read_checkpoint
 
-    return int(read_checkpoint_json(checkpoint)["world_model"].get("action_block", 1))
+    return read_checkpoint(checkpoint).action_block
 
 
 def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,19 +50,12 @@ def blocks_to_execute(execute_steps: int, k: int) -> int:
     return max(1, math.ceil(execute_steps / k))
 
 
-def make_block_planner(planner_cfg: object, low: np.ndarray, high: np.ndarray, k: int):
-    """A planner over blocks: per-step bounds `(A,)` tiled to `(k * A,)`, horizon in blocks.
-
-    A max-norm on the translation group is per control step, which a tiled box cannot express,
-    so it is refused for k > 1 rather than applied to the first step of each block only.
-    """
+def make_block_planner(
+    planner_cfg: object, low: np.ndarray, high: np.ndarray, k: int, device: str = "cpu"
+):
+    """A planner over blocks on `device`: per-step bounds `(A,)` tiled to `(k * A,)`, horizon
+    in blocks."""
     from planners import make_planner, planner_config
 
-    cfg = planner_config(planner_cfg)
-    if k > 1 and cfg.max_norm is not None:
-        raise ValueError(
-            f"planner.max_norm={cfg.max_norm} is per control step; with action blocks of k={k} "
-            "set it to null (the per-step box bounds still hold)"
-        )
     block_low, block_high = tile_bounds(low, high, k)
-    return make_planner(cfg, block_low, block_high)
+    return make_planner(planner_config(planner_cfg), block_low, block_high, device)

@@ -7,6 +7,7 @@ time; `eval_config` then turns the composed config into these dataclasses once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from envs.distance import DistanceConfig
+from planners.config import PlannerConfig
+from world_model.config import RECOMMENDED_KEY
 
 AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
+PROTOCOLS = ("task", "dataset", "replay")
 
 
 @dataclass
@@ -24,27 +28,26 @@ class EnvSection:
     """Which environment to control and how long an episode may last."""
 
     id: str = "wm/PandaReach-v0"
-    """Gymnasium id; `wm/*` ids, or any id rendering rgb_array with `replay_goal_steps > 0`."""
+    """Gymnasium id; `wm/*` ids, or any id rendering rgb_array with protocol=replay."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to `gymnasium.make` (e.g. image_size, control_hz). Must match training data."""
     max_steps: int = 20
     """Fixed control-step budget per episode (ANCHORS lesson 4: no replanning until success)."""
-    replay_goal_steps: int = 0
-    """> 0: goal = the frame after this many behaviour-policy steps from the same seed
-    (agent/replay.py), scored by task-position distance. Works for any env whose state
-    envs/sim_state.py can save (MuJoCo, dm_control, classic control, get/set_sim_state)."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
     """How state goals (replay, dataset) are scored: positions, unit, threshold
     (envs/distance.py; defaults per env in envs/README.md)."""
     protocol: str = "task"
     """task: the env's own goal image and success | dataset (DINO-WM, LeWM): start = a state
     of a held-out recorded trajectory (`dataset`), goal = its frame `goal_offset` control steps
-    later, scored by task-position distance (envs/dataset_goal.py)."""
+    later (envs/dataset_goal.py) | replay: goal = the frame a behaviour policy reaches
+    `goal_offset` control steps after the same seed's start (envs/replay_goal.py; any env whose
+    state envs/sim_state.py can save: MuJoCo, dm_control, classic control). dataset and replay
+    goals are scored by task-position distance."""
     dataset: str = ""
     """Held-out HDF5 with simulator states (wm-collect), for protocol=dataset."""
     goal_offset: int = 0
-    """protocol=dataset: control steps from start to goal; 0 = the planning horizon in control
-    steps (planner.horizon x the checkpoint's action block). Budget: set max_steps (2x)."""
+    """protocol=dataset / replay: control steps from start to goal; 0 = the planning horizon in
+    control steps (planner.horizon x the checkpoint's action block). Budget: set max_steps (2x)."""
 
 
 @dataclass
@@ -64,15 +67,8 @@ class AgentConfig:
     """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
     execute_steps: int = 1
     """Actions executed from each plan before replanning."""
-    context_frames: int = 0
-    """Observed frames (one block apart) fed to the predictor as context; 0 = the checkpoint's
-    `world_model.history`, the context it was trained with (1 for older checkpoints)."""
-    energy_metric: str = "l1"
-    """Latent distance: "l1" (V-JEPA 2-AC) or "l2"."""
     energy_reduce: str = "last"
     """"last": distance at the horizon only (V-JEPA 2-AC); "sum": summed over the horizon."""
-    expert_noise: float = 0.0
-    """Gaussian action noise of the expert baseline, fraction of the bounds."""
     subgoal_capture_steps: list[int] = field(default_factory=list)
     """Sub-goals (learned agent, wm/Panda* envs): frames a scripted demonstration of the same
     task instance reaches after these many steps, followed by the task's goal image."""
@@ -84,24 +80,12 @@ class AgentConfig:
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
     budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
-    reachability_margin: float = 0.0
-    """Steps the head may read before it counts: the energy adds max(head - margin, 0). Why:
-    the head sees the cube from far (bench/results/energy_configs.md) but is blurred within its
-    few-step error near the goal, where the latent distance is sharper; a margin about that
-    error leaves the last steps to the distance."""
-    reachability_switch: float = 0.0
-    """> 0: plan with the head alone while it reads the observed latent more than this many
-    steps from the goal, and with the latent distance alone (no head) once it reads it within.
-    Why: on whole-task push the head alone reaches the goal 32 % of the time but holds it 14 %
-    (its few-step error blurs the last centimetres), while the distance holds what it reaches
-    but never goes behind the cube (bench/results/energy_configs.md)."""
-    stay_if_better: bool = False
+    stay_if_better: bool = True
     """Hold still when the current observation's energy, kept for the whole horizon, is no
-    higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Assumes a zero
-    action holds the robot where it is (position-delta control, as the Panda tasks)."""
-    learned_subgoals: bool = False
-    """Aim the latent distance at the checkpoint's learned sub-goal proposer's latent
-    (world_model/subgoals.py) instead of the goal: one goal image, no demonstration."""
+    higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Why: near the
+    goal a model that drifts under zero action scores every plan worse than standing still, so
+    the agent reaches goals it then fails to hold. Assumes a zero action holds the robot where
+    it is (position-delta control, as the Panda tasks); set false for torque control."""
     allow_contract_change: bool = False
     """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
     env contract (envs/contract.py), e.g. a robustness study; the differences are recorded in
@@ -113,31 +97,12 @@ class AgentConfig:
                 f"agent.distance_weight={self.distance_weight}, agent.reachability_weight="
                 f"{self.reachability_weight}: energy weights must be >= 0"
             )
-        if self.reachability_switch < 0:
-            raise ValueError(
-                f"agent.reachability_switch={self.reachability_switch}: must be >= 0 steps"
-            )
-        if self.reachability_switch > 0 and self.reachability_weight == 0:
-            raise ValueError(
-                "agent.reachability_switch needs agent.reachability_weight > 0 (the far energy)"
-            )
-        if self.reachability_margin < 0:
-            raise ValueError(
-                f"agent.reachability_margin={self.reachability_margin}: must be >= 0 steps"
-            )
         if self.distance_weight == 0 and self.reachability_weight == 0:
             raise ValueError("agent.distance_weight and agent.reachability_weight are both 0")
         if self.kind not in AGENT_KINDS:
             raise ValueError(f"agent.kind={self.kind!r}: expected one of {AGENT_KINDS}")
         if self.execute_steps < 1:
             raise ValueError(f"agent.execute_steps={self.execute_steps}: must be >= 1")
-        if self.context_frames < 0:
-            raise ValueError(
-                f"agent.context_frames={self.context_frames}: must be >= 1, or 0 for the "
-                "checkpoint's history"
-            )
-        if self.energy_metric not in ("l1", "l2"):
-            raise ValueError(f"agent.energy_metric={self.energy_metric!r}: expected l1 or l2")
         if self.energy_reduce not in ("last", "sum"):
             raise ValueError(f"agent.energy_reduce={self.energy_reduce!r}: expected last or sum")
         if any(h < 1 for h in self.subgoal_hold_steps):
@@ -157,40 +122,36 @@ class EvalConfig:
 
     env: EnvSection = field(default_factory=EnvSection)
     agent: AgentConfig = field(default_factory=AgentConfig)
-    planner: Any = MISSING
-    """Planner group (configs/planner/{cem,mppi}.yaml)."""
+    planner: PlannerConfig = MISSING
+    """Planner group (configs/planner/{cem,mppi}.yaml): a `CEMConfig` or `MPPIConfig`."""
     episodes: int = 10
     """Episodes to run; seeds are seed, seed+1, ..."""
     seed: int = 1000
     """First episode seed; keep it away from the training data's seeds."""
     device: str = "cpu"
     """Torch device of the world model and planner ("cuda", "cuda:1", "cpu")."""
-    threads: int = 0
-    """torch intra-op threads; 0 = torch's default."""
     videos: int = 3
-    """Episodes to record as mp4 (camera | goal | energy); 0 = none."""
-    stop_on_success: bool = False
-    """End an episode at the first success (faster, optimistic); default runs the budget."""
-    energy_plot: bool = True
-    """Save the V-JEPA 2-style energy landscape PNG of the first episode (learned agent)."""
+    """Episodes to record as mp4 (camera | goal | energy); 0 = none. With videos, a learned
+    agent on a wm/Panda* env also draws the V-JEPA 2-style energy landscape of the first
+    episode (energy.png)."""
     out_dir: str = ""
     """Where results go; empty = Hydra's run directory."""
 
     def __post_init__(self) -> None:
+        if self.planner is not MISSING:  # a dict or DictConfig from a test or script
+            from planners import planner_config
+
+            self.planner = planner_config(self.planner)
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
         if self.env.max_steps < 1:
             raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
-        if self.env.protocol not in ("task", "dataset"):
-            raise ValueError(f"env.protocol={self.env.protocol!r}: expected task or dataset")
+        if self.env.protocol not in PROTOCOLS:
+            raise ValueError(f"env.protocol={self.env.protocol!r}: expected one of {PROTOCOLS}")
         if self.env.protocol == "dataset" and not self.env.dataset:
             raise ValueError("env.protocol=dataset needs env.dataset=<held-out recorded .h5>")
-        if self.env.protocol == "dataset" and self.env.replay_goal_steps:
-            raise ValueError("env.protocol=dataset and env.replay_goal_steps are two goal sources")
         if self.env.goal_offset < 0:
             raise ValueError(f"env.goal_offset={self.env.goal_offset}: must be >= 0")
-        if self.env.replay_goal_steps < 0:
-            raise ValueError(f"env.replay_goal_steps={self.env.replay_goal_steps}: must be >= 0")
         if self.videos < 0:
             raise ValueError(f"videos={self.videos}: must be >= 0")
 
@@ -209,12 +170,11 @@ def register_configs() -> None:
     from planners import register_configs as register_planner_configs
 
     register_planner_configs()
-    ConfigStore.instance().store(name="eval_schema", node=EvalConfig)
-
-
-RECOMMENDED_KEY = "recommended_eval"
-"""config.json `extra` entry: eval settings (dotted `agent.*` / `planner.*` keys) measured best
-for this checkpoint, e.g. a lewm model's 5-block CEM with the summed energy."""
+    node = OmegaConf.structured(EvalConfig)
+    # The planner dataclasses are frozen, which OmegaConf turns into a read-only node; the
+    # planner group (cem / mppi) must merge into it, as planners.register_configs allows.
+    node._get_node("planner")._set_flag("readonly", False)
+    ConfigStore.instance().store(name="eval_schema", node=node)
 
 
 def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
@@ -230,39 +190,50 @@ def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
     return dict(entry)
 
 
-def checkpoint_recommended(checkpoint: str | Path) -> dict[str, Any]:
-    """The checkpoint's recommended eval settings (empty when it declares none or has no
-    config.json, e.g. an official model directory). A malformed entry is refused by name."""
-    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
+def with_recommended(
+    agent: AgentConfig, planner: PlannerConfig, recommended: dict[str, Any], given: set[str]
+) -> tuple[AgentConfig, PlannerConfig, dict[str, Any]]:
+    """The one place a checkpoint's recommended settings (`extra.recommended_eval`) apply, for
+    `wm-eval`, `wm-demo` and `load_agent` (scripts, the ROS 2 node) alike.
 
-    path = Path(checkpoint) / "config.json"
-    if not path.is_file():
-        return {}
-    return check_recommended(
-        read_checkpoint_json(checkpoint)["extra"].get(RECOMMENDED_KEY, {}), path
-    )
-
-
-def recommended_unless_given(
-    checkpoint: str | Path, given: set[str], other_planner: bool
-) -> dict[str, Any]:
-    """The checkpoint's recommended settings minus the dotted keys in `given`, and minus every
-    `planner.*` key when another planner than the one they were measured with (CEM) is used."""
-    return {
-        key: value
-        for key, value in checkpoint_recommended(checkpoint).items()
-        if key not in given and not (other_planner and key.startswith("planner."))
-    }
-
-
-def apply_recommended(cfg: DictConfig, explicit: list[str]) -> dict[str, Any]:
-    """Set the checkpoint's recommended settings on `cfg`, except those the user gave in
-    `explicit` (Hydra's command-line overrides): a lewm checkpoint then plans as measured
-    without a user copying its budget, and any setting stays overridable. Returns what it set.
+    Every recommended key applies except those in `given` (dotted keys the caller set
+    explicitly) and, when `planner` is not CEM, the `planner.*` keys: they are a CEM budget.
+    Returns (agent config, planner config, the settings applied); a key naming no field is
+    refused with the field's section.
     """
-    given = {o.split("=", 1)[0].lstrip("+~") for o in explicit}
-    # planner=mppi: its own defaults, not the CEM budget
-    applied = recommended_unless_given(cfg.agent.checkpoint, given, "planner" in given)
+    applied = {
+        key: value
+        for key, value in recommended.items()
+        if key not in given and not (key.startswith("planner.") and planner.name != "cem")
+    }
+    updates: dict[str, dict[str, Any]] = {"agent": {}, "planner": {}}
     for key, value in applied.items():
-        OmegaConf.update(cfg, key, value, merge=False)
-    return applied
+        section, name = key.split(".", 1)
+        target = agent if section == "agent" else planner
+        if name not in {f.name for f in dataclasses.fields(target)}:
+            raise ValueError(
+                f"recommended setting {key!r} names no field of {type(target).__name__} "
+                f"(python -m agent.recommend <checkpoint> to rewrite the entry)"
+            )
+        updates[section][name] = value
+    agent = dataclasses.replace(agent, **updates["agent"])
+    planner = dataclasses.replace(planner, **updates["planner"])
+    return agent, planner, applied
+
+
+def override_keys(overrides: list[str]) -> set[str]:
+    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon)."""
+    return {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+
+
+def apply_recommended(
+    cfg: EvalConfig, overrides: list[str], recommended: dict[str, Any]
+) -> tuple[EvalConfig, dict[str, Any]]:
+    """`cfg` with its checkpoint's `recommended` settings (`with_recommended`), except those
+    the user gave in `overrides` (Hydra's command-line overrides): a lewm checkpoint then plans
+    as it was trained to without a user copying its budget, and any setting stays
+    overridable. Returns the new config and what was applied."""
+    agent, planner, applied = with_recommended(
+        cfg.agent, cfg.planner, recommended, override_keys(overrides)
+    )
+    return dataclasses.replace(cfg, agent=agent, planner=planner), applied

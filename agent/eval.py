@@ -16,6 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from agent.checkpoint import read_checkpoint
 from agent.config import EvalConfig, apply_recommended, eval_config, register_configs
 from agent.evaluate import evaluate
 from configs.cli import one_line_errors
@@ -25,13 +26,15 @@ register_configs()
 
 
 def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
-    applied = apply_recommended(cfg, list(HydraConfig.get().overrides.task))
+    typed = eval_config(cfg)
+    checkpoint = read_checkpoint(typed.agent.checkpoint)  # config.json, read once
+    overrides = list(HydraConfig.get().overrides.task)
+    typed, applied = apply_recommended(typed, overrides, checkpoint.recommended)
     if applied:
         settings = " ".join(f"{k}={v}" for k, v in applied.items())
         print(f"checkpoint's recommended settings (override any on the command line): {settings}")
-    typed = eval_config(cfg)
     out_dir = Path(typed.out_dir or HydraConfig.get().runtime.output_dir).resolve()
-    return typed, out_dir, evaluate(typed, out_dir)
+    return typed, out_dir, evaluate(typed, out_dir, checkpoint=checkpoint)
 
 
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from agent.checkpoint import CheckpointInfo, read_checkpoint
 from agent.config import EvalConfig
 from agent.factory import env_from_config, make_agent
+from agent.policy import Policy
 from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.stats import wilson_interval
 from agent.video import write_video
 from envs.contract import EnvContract
 from envs.goal_state import distance_info
-from envs.storage import write_file
+from envs.storage import atomic_write
 
 
 def moving_subset(results: list[EpisodeResult]) -> dict[str, Any]:
@@ -85,18 +87,20 @@ def contract_changes(agent: Any, env: Any) -> list[str]:
     return contract.render_changes(EnvContract.from_env(env)) if contract is not None else []
 
 
-def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str, Any]:
-    """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`."""
-    from torch.utils.tensorboard import SummaryWriter
+@dataclass
+class Rollouts:
+    """What the episode loop produced: one result per episode and the videos it wrote."""
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = env_from_config(cfg)
-    agent = make_agent(cfg, env)
-    for change in contract_changes(agent, env):  # allowed by agent.allow_contract_change
-        print(f"wm-eval: warning: {change} (agent.allow_contract_change=true)")
-    writer = SummaryWriter(str(out_dir / "tb"))
+    results: list[EpisodeResult]
+    videos: list[str]
+    wall_s: float
+
+
+def run_episodes(
+    cfg: EvalConfig, env: gym.Env, agent: Policy, out_dir: Path, writer: Any, progress: bool
+) -> Rollouts:
+    """The loop: `cfg.episodes` episodes from seeds `cfg.seed + i`, the first `cfg.videos`
+    recorded as mp4 under `out_dir/videos`, per-episode scalars to TensorBoard."""
     fps = EnvContract.from_env(env).control_hz  # videos play at the rate the actions were taken
     goal_fn = None
     if cfg.agent.subgoal_capture_steps and cfg.agent.kind == "learned":
@@ -110,9 +114,7 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
     bar = tqdm(range(cfg.episodes), desc=f"{cfg.agent.kind} on {cfg.env.id}", disable=not progress)
     for i in bar:
         record = i < cfg.videos
-        r = run_episode(
-            env, agent, cfg.seed + i, cfg.env.max_steps, record, cfg.stop_on_success, goal_fn
-        )
+        r = run_episode(env, agent, cfg.seed + i, cfg.env.max_steps, record, goal_fn)
         results.append(r)
         if record:
             videos.append(
@@ -124,7 +126,37 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
         if r.plan_ms:
             writer.add_scalar("episode/plan_ms_median", float(np.median(r.plan_ms)), i)
         bar.set_postfix(success=f"{np.mean([x.success for x in results]):.2f}")
-    summary = summarize(results, time.perf_counter() - t0)
+    return Rollouts(results, videos, time.perf_counter() - t0)
+
+
+def write_outputs(summary: dict[str, Any], out_dir: Path, writer: Any) -> None:
+    """results.json (atomically; a full disk names the file) and the run's TensorBoard total."""
+    writer.add_scalar("eval/success_rate", summary["success_rate"], 0)
+    atomic_write(out_dir / "results.json", json.dumps(summary, indent=2).encode())
+
+
+def evaluate(
+    cfg: EvalConfig,
+    out_dir: Path,
+    progress: bool = True,
+    checkpoint: CheckpointInfo | None = None,
+) -> dict[str, Any]:
+    """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`.
+
+    `checkpoint` is `cfg.agent.checkpoint` already read (agent/checkpoint.py); else it is read
+    here, once, for the env's goal offset and the agent.
+    """
+    from torch.utils.tensorboard import SummaryWriter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = read_checkpoint(checkpoint or cfg.agent.checkpoint)
+    env = env_from_config(cfg, checkpoint)
+    agent = make_agent(cfg, env, checkpoint)
+    for change in contract_changes(agent, env):  # allowed by agent.allow_contract_change
+        print(f"wm-eval: warning: {change} (agent.allow_contract_change=true)")
+    writer = SummaryWriter(str(out_dir / "tb"))
+    rollouts = run_episodes(cfg, env, agent, out_dir, writer, progress)
+    summary = summarize(rollouts.results, rollouts.wall_s)
     summary["contract_changes"] = contract_changes(agent, env)
     if summary["planner_errors"]:
         print(
@@ -136,19 +168,16 @@ def evaluate(cfg: EvalConfig, out_dir: Path, progress: bool = True) -> dict[str,
         env_id=cfg.env.id,
         agent=cfg.agent.kind,
         max_steps=cfg.env.max_steps,
-        videos=videos,
+        videos=rollouts.videos,
         config=dataclasses.asdict(cfg),
     )
-    if cfg.energy_plot and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
+    if cfg.videos and cfg.agent.kind == "learned" and cfg.env.id.startswith("wm/Panda"):
         from agent.energy import landscape_for_env
 
         summary["energy_plot"] = str(
             landscape_for_env(agent, env, cfg.seed, out_dir / "energy.png")
         )
-    writer.add_scalar("eval/success_rate", summary["success_rate"], 0)
+    write_outputs(summary, out_dir, writer)
     writer.close()
     env.close()
-    tmp = out_dir / "results.json.tmp"
-    write_file(tmp, json.dumps(summary, indent=2).encode())  # a full disk names the file
-    os.replace(tmp, out_dir / "results.json")
     return summary

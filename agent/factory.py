@@ -15,15 +15,16 @@ import gymnasium as gym
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
-from agent.blocks import action_block, checkpoint_action_block, make_block_planner
-from agent.config import AgentConfig, EvalConfig
+from agent.blocks import action_block, make_block_planner
+from agent.checkpoint import CheckpointInfo, read_checkpoint
+from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
-from agent.replay import ReplayGoal
 from agent.true_dynamics import TrueDynamicsAgent
 from envs.contract import EnvContract
 from envs.distance import DistanceConfig
 from envs.experts import make_policy
 from envs.foreign import make_gym_env
+from envs.replay_goal import ReplayGoal
 from planners import PlannerConfig, planner_config
 from planners.config import CONFIGS
 
@@ -31,40 +32,39 @@ from planners.config import CONFIGS
 def make_env(
     env_id: str,
     kwargs: dict[str, Any] | None = None,
-    replay_goal_steps: int = 0,
+    protocol: str = "task",
+    goal_offset: int = 0,
     distance: DistanceConfig | None = None,
     dataset: str = "",
-    goal_offset: int = 0,
 ):
-    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. With `dataset`,
-    protocol=dataset goals `goal_offset` control steps ahead (envs/dataset_goal.py)."""
+    """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. Goals per
+    `protocol` (agent/config.py EnvSection): the env's own (task), the recorded frame
+    `goal_offset` control steps ahead in `dataset` (envs/dataset_goal.py), or where a behaviour
+    policy gets in `goal_offset` steps from the same seed (replay)."""
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
     env = make(env_id, **kwargs)
-    if replay_goal_steps > 0:
-        env = ReplayGoal(env, replay_goal_steps, distance=distance)
-    if dataset:
+    if protocol == "replay":
+        env = ReplayGoal(env, goal_offset, distance=distance)
+    if protocol == "dataset":
         from envs.dataset_goal import DatasetGoal
 
         env = DatasetGoal(env, dataset, offset=goal_offset, distance=distance)
     return env
 
 
-def env_from_config(cfg: EvalConfig) -> gym.Env:
-    """The env of an eval config; protocol=dataset's default goal offset is the planning
-    horizon in control steps (planner.horizon x the checkpoint's action block)."""
-    dataset = cfg.env.dataset if cfg.env.protocol == "dataset" else ""
-    offset = cfg.env.goal_offset or planner_config(cfg.planner).horizon * checkpoint_action_block(
-        cfg.agent.checkpoint
-    )
-    return make_env(
-        cfg.env.id, cfg.env.kwargs, cfg.env.replay_goal_steps, cfg.env.distance, dataset, offset
-    )
+def env_from_config(cfg: EvalConfig, checkpoint: CheckpointInfo | None = None) -> gym.Env:
+    """The env of an eval config; the default goal offset (protocol=dataset / replay) is the
+    planning horizon in control steps (planner.horizon x the checkpoint's action block)."""
+    checkpoint = read_checkpoint(checkpoint or cfg.agent.checkpoint)
+    offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block
+    env = cfg.env
+    return make_env(env.id, env.kwargs, env.protocol, offset, env.distance, env.dataset)
 
 
 def load_agent(
-    checkpoint: str | Path,
+    checkpoint: str | Path | CheckpointInfo,
     planner: str | PlannerConfig | Any = "cem",
     device: str = "cpu",
     env: gym.Env | None = None,
@@ -81,20 +81,21 @@ def load_agent(
     else ValueError naming both values.
 
     With `recommended` and no `agent_cfg`, the checkpoint's `extra.recommended_eval` settings
-    apply as they do in `wm-eval` (agent/config.py): its `agent.*` keys build the agent config,
-    its `planner.*` keys fill the named CEM planner's fields that `planner_overrides` leave
-    unset. That way a lewm checkpoint deployed over ROS 2 plans over its 5 blocks, as measured,
-    instead of the CEM default of one step. A planner *config* is taken as given.
+    apply as they do in `wm-eval` (agent/config.py `with_recommended`), except the planner
+    fields `planner_overrides` set. That way a lewm checkpoint deployed over ROS 2 plans over
+    the blocks it was trained for instead of the CEM default of one step. A planner *config*
+    is taken as given.
     """
-    from world_model import load_world_model
+    from world_model.reachability import load_head
 
-    path = Path(checkpoint)
+    path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(
             f"agent.checkpoint={path} does not exist; train one with wm-train or use the "
             "shipped checkpoints/reach_tiny"
         )
-    world_model = load_world_model(path, device=device)
+    info = read_checkpoint(checkpoint)
+    world_model = info.load_model(device)
     contract = world_model.env_contract
     if contract is None:
         raise ValueError(
@@ -105,10 +106,11 @@ def load_agent(
         where = f"checkpoint {path} on env {contract.env_id if env.spec is None else env.spec.id}"
         allow = agent_cfg is not None and agent_cfg.allow_contract_change
         contract.check_compatible(EnvContract.from_env(env), where, allow_render_change=allow)
-    if recommended and agent_cfg is None and isinstance(planner, str):
-        agent_cfg, planner_overrides = _with_recommended(path, planner, planner_overrides)
     cfg = CONFIGS[planner]() if isinstance(planner, str) else planner_config(planner)
-    cfg = dataclasses.replace(cfg, device=device, **planner_overrides)
+    cfg = dataclasses.replace(cfg, **planner_overrides)
+    if recommended and agent_cfg is None and isinstance(planner, str):
+        given = {f"planner.{k}" for k in planner_overrides}
+        agent_cfg, cfg, _ = with_recommended(AgentConfig(), cfg, info.recommended, given)
     low, high = (
         (env.action_space.low, env.action_space.high)
         if env is not None
@@ -118,51 +120,19 @@ def load_agent(
         )
     )
     # The planner plans blocks of the model's k control steps (agent/blocks.py); k = 1 is plain.
-    planner_obj = make_block_planner(cfg, low, high, action_block(world_model))
+    planner_obj = make_block_planner(cfg, low, high, action_block(world_model), device)
     a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
-    head, proposer = _learned_energy_modules(path, agent_cfg, device)
-    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, proposer)
+    wants_head = agent_cfg is not None and agent_cfg.reachability_weight > 0
+    head = load_head(path, device) if wants_head else None
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head)
 
 
-def _with_recommended(
-    path: Path, planner: str, overrides: dict[str, Any]
-) -> tuple[AgentConfig | None, dict[str, Any]]:
-    """(agent config, planner overrides) with the checkpoint's recommended settings filled in;
-    `planner.*` keys only for CEM, the planner they were measured with (as `planner=mppi` on
-    the wm-eval command line drops them)."""
-    from agent.config import recommended_unless_given
-
-    given = {f"planner.{k}" for k in overrides}
-    rec = recommended_unless_given(path, given, other_planner=planner != "cem")
-    agent_keys = {k[len("agent.") :]: v for k, v in rec.items() if k.startswith("agent.")}
-    planner_keys = {k[len("planner.") :]: v for k, v in rec.items() if k.startswith("planner.")}
-    unknown = [k for k in agent_keys if k not in {f.name for f in dataclasses.fields(AgentConfig)}]
-    if unknown:
-        raise ValueError(f"{path}/config.json: recommended agent settings {unknown} do not exist")
-    agent_cfg = AgentConfig(**agent_keys) if agent_keys else None
-    return agent_cfg, {**planner_keys, **overrides}
-
-
-def _learned_energy_modules(path: Path, agent_cfg: AgentConfig | None, device: str):
-    """The checkpoint's reachability head and sub-goal proposer, each only when asked for."""
-    from world_model.reachability import load_head
-    from world_model.subgoals import load_proposer
-
-    if agent_cfg is None:
-        return None, None
-    head = load_head(path, device) if agent_cfg.reachability_weight > 0 else None
-    proposer = load_proposer(path, device) if agent_cfg.learned_subgoals else None
-    if agent_cfg.learned_subgoals and proposer is None:
-        raise ValueError(
-            f"agent.learned_subgoals=true but {path} has no sub-goal proposer; train one with "
-            f"python -m world_model.subgoals checkpoint={path} data=[...]"
-        )
-    return head, proposer
-
-
-def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
-    """The agent named by `cfg.agent.kind`, bounded by the env's action space."""
+def make_agent(
+    cfg: EvalConfig, env: gym.Env, checkpoint: CheckpointInfo | None = None
+) -> BaseAgent:
+    """The agent named by `cfg.agent.kind`, bounded by the env's action space; `checkpoint` is
+    `cfg.agent.checkpoint` already read (agent/checkpoint.py), else it is read here."""
     low, high = env.action_space.low, env.action_space.high
     kind = cfg.agent.kind
     if kind == "random":
@@ -170,13 +140,12 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
     if kind == "expert":
         if _has_attr(env, "replay_action"):  # protocol=dataset: the recorded actions
             return PolicyAgent(env.get_wrapper_attr("replay_action"), low, high)
-        policy = make_policy("expert", env, noise=cfg.agent.expert_noise, seed=cfg.seed)
+        policy = make_policy("expert", env, seed=cfg.seed)
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
         # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
-        k = checkpoint_action_block(cfg.agent.checkpoint)
-        planner_cfg = dataclasses.replace(planner_config(cfg.planner), device="cpu")
-        planner = make_block_planner(planner_cfg, low, high, k)
+        k = read_checkpoint(checkpoint or cfg.agent.checkpoint).action_block
+        planner = make_block_planner(cfg.planner, low, high, k)  # the simulator is on the CPU
         return OracleAgent(
             env,
             planner,
@@ -187,9 +156,13 @@ def make_agent(cfg: EvalConfig, env: gym.Env) -> BaseAgent:
             energy_reduce=cfg.agent.energy_reduce,  # same cost shape as the learned agent
         )
     if kind == "learned":
-        return load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        return load_agent(
+            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
+        )
     if kind == "true_dynamics":  # the learned energy on rendered frames (agent/true_dynamics.py)
-        learned = load_agent(cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent)
+        learned = load_agent(
+            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
+        )
         return TrueDynamicsAgent(env, learned)
     raise ValueError(f"agent.kind={kind!r}")
 

@@ -55,7 +55,13 @@ def clip_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.nda
 
 
 class BaseAgent:
-    """Shared bookkeeping for every agent (learned MPC and the baselines)."""
+    """Shared bookkeeping for every agent (learned MPC and the baselines); every agent
+    satisfies `agent.policy.Policy`."""
+
+    action_block = 1
+    """Control steps per planned block; planning agents set theirs."""
+    trace_imagined = False
+    """Record each plan's imagined energies (videos); only the learned agent has them."""
 
     def __init__(self, action_low: np.ndarray, action_high: np.ndarray) -> None:
         self.action_low = np.asarray(action_low, dtype=np.float64)
@@ -165,7 +171,6 @@ class MPCAgent(PlanningAgent):
         action_high: np.ndarray,
         cfg: AgentConfig | None = None,
         reachability: torch.nn.Module | None = None,
-        subgoals: torch.nn.Module | None = None,
     ) -> None:
         cfg = cfg or AgentConfig()
         if cfg.reachability_weight > 0 and reachability is None:
@@ -174,7 +179,6 @@ class MPCAgent(PlanningAgent):
                 "one into the checkpoint (python -m world_model.reachability)"
             )
         self.reachability = reachability
-        self.subgoals = subgoals  # learned sub-goal proposer (world_model/subgoals.py) or None
         # Videos: also imagine the chosen plan once more per plan, for its energy per block.
         self.trace_imagined = False
         super().__init__(
@@ -187,7 +191,7 @@ class MPCAgent(PlanningAgent):
         self._goals: list[torch.Tensor] = []  # each [1, N, D]
         self._steps = 0
         self._history: deque[tuple[torch.Tensor, np.ndarray, np.ndarray | None]] = deque(
-            maxlen=cfg.context_frames or int(getattr(world_model, "history", 1))
+            maxlen=int(getattr(world_model, "history", 1))  # the context it was trained with
         )
         # Control actions executed since the last context frame: one block once k are in.
         self._pending: list[np.ndarray] = []
@@ -266,7 +270,6 @@ class MPCAgent(PlanningAgent):
             raise RuntimeError("observe() an image before planning")
         goal = self._current_goal()  # [1, N, D]
         z_ctx = torch.stack([h[0] for h in self._history])[None]  # [1, Tc, N, D]
-        target = self.planning_target(z_ctx[:, -1], goal)  # [1, N, D]
         states = np.stack([h[1] for h in self._history])
         s_ctx = torch.as_tensor(states, dtype=torch.float32, device=self.device)[None]  # [1, Tc, 7]
         past = [h[2] for h in list(self._history)[1:]]
@@ -276,85 +279,49 @@ class MPCAgent(PlanningAgent):
             else None
         )  # [1, Tc-1, 7]
         wm, cfg = self.world_model, self.cfg
-        weights = self.energy_weights(z_ctx[:, -1], goal)
 
         @torch.no_grad()
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
             actions = actions.to(self.device, torch.float32)  # [E, S, H, k * A]
             z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
             if per_step:
-                return self.plan_energy(z, goal, target, weights)  # [E, S, H]
+                return self.plan_energy(z, goal)  # [E, S, H]
             if cfg.energy_reduce == "last":
                 z = z[:, :, -1:]  # [E, S, 1, N, D]: only the end is scored
-            return self.plan_energy(z, goal, target, weights)[..., -1]  # [E, S]
+            return self.plan_energy(z, goal)[..., -1]  # [E, S]
 
         return cost_fn
-
-    @torch.no_grad()
-    def energy_weights(self, z_now: torch.Tensor, goal: torch.Tensor) -> tuple[float, float]:
-        """(distance, reachability) weights of this plan. With `agent.reachability_switch`:
-        the head alone while it reads `z_now (1, N, D)` farther than the switch from the goal,
-        else the latent distance alone (weight 1); otherwise the configured weights."""
-        cfg = self.cfg
-        if cfg.reachability_switch <= 0:
-            return cfg.distance_weight, cfg.reachability_weight
-        near = float(self.reachability(z_now, goal)[0]) <= cfg.reachability_switch
-        return (1.0, 0.0) if near else (0.0, cfg.reachability_weight)
-
-    @torch.no_grad()
-    def planning_target(self, z_now: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """What the latent distance aims at `(E, N, D)`: the goal, or with learned sub-goals
-        the proposer's latent `stride` steps towards it from `z_now (E, N, D)`."""
-        if self.subgoals is None:
-            return goal
-        return self.subgoals(z_now, goal.expand_as(z_now))
 
     @torch.no_grad()
     def stay_energy(self) -> float | None:
         """With `agent.stay_if_better`: the energy of the observed latent held for the whole
         horizon, i.e. of the hold-still plan if the model predicted it exactly. Why: near the
         goal a model that drifts under zero action scores every plan, staying included, worse
-        than standing still; the lewm agent reached protocol=dataset goals far more often than
-        it held them (bench/results/success.md)."""
+        than standing still, so the agent would leave goals it has reached."""
         if not self.cfg.stay_if_better or not self._history:
             return None
         goal = self._current_goal()  # [1, N, D]
         z_now = self._history[-1][0][None]  # [1, N, D]
-        target = self.planning_target(z_now, goal)
         horizon = self.planner.cfg.horizon
         z = z_now[:, None, None].expand(-1, 1, horizon, -1, -1)  # [1, 1, H, N, D]
-        weights = self.energy_weights(z_now, goal)
-        return float(self.plan_energy(z, goal, target, weights)[0, 0, -1])
+        return float(self.plan_energy(z, goal)[0, 0, -1])
 
-    def plan_energy(
-        self,
-        z: torch.Tensor,
-        goal: torch.Tensor,
-        target: torch.Tensor | None = None,
-        weights: tuple[float, float] | None = None,
-    ) -> torch.Tensor:
+    def plan_energy(self, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """Energy after each imagined step `(E, S, H)` of latents `z (E, S, H, N, D)`.
 
-        The planner ranks by the last entry: the latent distance to `target` (default: the
-        goal `(E, N, D)`; a learned sub-goal) at the horizon ("last") or summed up to it
-        ("sum"), plus the reachability head's steps-to-goal / budget there (always towards the
-        final goal). Plots use the whole row: how the chosen plan's energy evolves. `weights`
-        (distance, reachability) replace the configured ones (`energy_weights`).
+        The planner ranks by the last entry: the latent distance to the goal `(E, N, D)` at
+        the horizon ("last") or summed up to it ("sum"), plus the reachability head's
+        steps-to-goal / budget there. Plots use the whole row: how the chosen plan's energy
+        evolves.
         """
         cfg = self.cfg
-        target = goal if target is None else target
-        w_dist, w_reach = (
-            (cfg.distance_weight, cfg.reachability_weight) if weights is None else weights
-        )
-        e = w_dist * self.world_model.energy(
-            z, target[:, None, None], metric=cfg.energy_metric
-        )  # [E, S, H]
+        e = cfg.distance_weight * self.world_model.energy(z, goal[:, None, None])  # [E, S, H]
         if cfg.energy_reduce == "sum":
             e = e.cumsum(-1)
-        if w_reach > 0:
+        if cfg.reachability_weight > 0:
             head = self.reachability
-            steps = (head(z, goal[:, None, None]) - cfg.reachability_margin).clamp(min=0)
-            e = e + w_reach * steps / head.cfg.budget
+            steps = head(z, goal[:, None, None])  # [E, S, H] control steps, in [0, budget]
+            e = e + cfg.reachability_weight * steps / head.cfg.budget
         return e
 
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:

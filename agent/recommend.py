@@ -1,5 +1,6 @@
-"""Store the eval settings a checkpoint was measured best with, so `wm-eval` and `wm-demo`
-use them unless told otherwise (agent/config.py: `apply_recommended`).
+"""Change the eval settings a checkpoint plans with (wm-train writes the ones its model was
+trained for), so `wm-eval`, `wm-demo` and `load_agent` use them unless told otherwise
+(agent/config.py: `with_recommended`).
 
     python -m agent.recommend checkpoints/push_lewm planner.horizon=5 planner.num_samples=128 \\
         planner.iterations=3 agent.energy_reduce=sum
@@ -16,19 +17,20 @@ from typing import Any
 
 import yaml
 
-from agent.config import RECOMMENDED_KEY, check_recommended
-from world_model.extras import write_atomic
+from agent.config import check_recommended
+from envs.storage import atomic_write
+from world_model.config import RECOMMENDED_KEY
 
 
 def set_recommended(checkpoint: str | Path, settings: dict[str, Any]) -> Path:
     """Write `settings` into the checkpoint's config.json (atomically) after the validation
-    `checkpoint_recommended` applies when reading, so a bad entry never reaches the file."""
+    `read_checkpoint` applies when reading, so a bad entry never reaches the file."""
     path = Path(checkpoint) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not a checkpoint directory with a config.json")
     payload = json.loads(path.read_text())
     payload.setdefault("extra", {})[RECOMMENDED_KEY] = check_recommended(settings, path)
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(payload, indent=2)))
+    atomic_write(path, json.dumps(payload, indent=2).encode(), mode=0o644)
     return path
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import gymnasium as gym
 import numpy as np
 
+from agent.policy import Policy
 from agent.video import compose_frame
 
 
@@ -38,11 +39,10 @@ class EpisodeResult:
 
 def run_episode(
     env: gym.Env,
-    agent,
+    agent: Policy,
     seed: int,
     max_steps: int,
     record_video: bool = False,
-    stop_on_success: bool = False,
     goal_fn=None,
 ) -> EpisodeResult:
     """One closed-loop episode. `goal_fn(env, seed, obs, info)` may replace the env's goal
@@ -52,7 +52,7 @@ def run_episode(
     if goal_fn is None and "goal_pixels" not in info:
         raise ValueError(
             f"{env.spec.id if env.spec else env} has no goal image of its own: set "
-            "env.replay_goal_steps=K (goal = where a random policy gets in K steps), or take "
+            "env.protocol=replay env.goal_offset=K (goal = where a random policy gets in K steps), or take "
             "start and goal from a recorded dataset (envs/dataset_goal.py, protocol=dataset)"
         )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
@@ -61,9 +61,8 @@ def run_episode(
     goal_image = goal if isinstance(goal, np.ndarray) else goal[-1]
     result = EpisodeResult(seed, False, False, float(info.get("distance", np.nan)), 0)
     result.every_position_moves = info.get("every_position_moves")
-    if hasattr(agent, "trace_imagined"):
-        agent.trace_imagined = record_video  # one extra rollout per plan, only for videos
-    block = getattr(agent, "action_block", 1)
+    agent.trace_imagined = record_video  # one extra rollout per plan, only for videos
+    block = agent.action_block
     if record_video:
         result.frames.append(compose_frame(obs["pixels"], goal_image, [], max_steps))
     for _ in range(max_steps):
@@ -74,17 +73,17 @@ def run_episode(
         if agent.stats.replanned:
             result.plan_ms.append(agent.stats.plan_ms)
         result.energies.append(agent.stats.energy)
-        result.planner_errors += bool(getattr(agent.stats, "error", ""))
+        result.planner_errors += bool(agent.stats.error)
         result.distances.append(float(info["distance"]))
         result.success_any |= bool(info["success"])
         if record_video:
-            imagined = getattr(agent.stats, "imagined", None)
+            imagined = agent.stats.imagined
             result.frames.append(
                 compose_frame(
                     obs["pixels"], goal_image, result.energies, max_steps, 192, imagined, block
                 )
             )
-        if terminated or truncated or (stop_on_success and info["success"]):
+        if terminated or truncated:
             break
     result.success = bool(info["success"])
     result.final_distance = float(info["distance"])

@@ -36,9 +36,6 @@ class TrueDynamicsAgent(MPCAgent):
         if not self._history:
             raise RuntimeError("observe() an image before planning")
         goal = self._current_goal()  # [1, N, D]
-        z_now = self._history[-1][0][None]  # [1, N, D]
-        target = self.planning_target(z_now, goal)
-        weights = self.energy_weights(z_now, goal)
         k, a = self.action_block, self.action_low.size
         render = self.env.unwrapped.render
 
@@ -51,7 +48,7 @@ class TrueDynamicsAgent(MPCAgent):
             flat = torch.as_tensor(frames.reshape(-1, *frames.shape[2:]), device=self.device)
             z = self.world_model.encode(flat.permute(0, 3, 1, 2)[None])[0]  # [S*H, N, D]
             z = z.reshape(e, s, h, *z.shape[-2:])  # [E, S, H, N, D]
-            energy = self.plan_energy(z, goal, target, weights)  # [E, S, H]
+            energy = self.plan_energy(z, goal)  # [E, S, H]
             return energy if per_step else energy[..., -1]
 
         return cost_fn

@@ -126,7 +126,6 @@ def protocol_config(
         f"agent.execute_steps={GOAL_OFFSET}",
         f"planner.horizon={GOAL_OFFSET}",
         f"seed={SEED}",
-        "planner.shift_pad=zero",
         *overrides,
     ]
     if checkpoint:

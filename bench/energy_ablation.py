@@ -1,7 +1,7 @@
-"""Energy ablation: latent distance only / reachability head only / both / learned sub-goals.
+"""Energy ablation: latent distance only / reachability head only / both.
 
     python -m bench energy_ablation --checkpoint runs/push --env wm/PandaPush-v0 --steps 40 \
-        --episodes 50 --rows distance,head,both,subgoals --horizon 5 --samples 64 --iters 3
+        --episodes 50 --rows distance,head,both --horizon 5 --samples 64 --iters 3
 
 The budget of protocol=dataset is the caller's `--steps` (the anchors use 2 x horizon x k).
 
@@ -32,14 +32,12 @@ ROWS = {
     "distance": {"distance_weight": 1.0, "reachability_weight": 0.0},
     "head": {"distance_weight": 0.0, "reachability_weight": 1.0},
     "both": {"distance_weight": 1.0, "reachability_weight": 1.0},
-    "subgoals": {"distance_weight": 1.0, "reachability_weight": 0.0},
 }
 
 
 def build(args: argparse.Namespace, row: str, env, wm) -> MPCAgent:
     """The learned agent of one ablation row (a fresh planner, same seed, every row)."""
     from world_model.reachability import load_head
-    from world_model.subgoals import load_proposer
 
     cfg = CEMConfig(
         horizon=args.horizon,
@@ -51,12 +49,7 @@ def build(args: argparse.Namespace, row: str, env, wm) -> MPCAgent:
     planner = make_block_planner(cfg, low, high, action_block(wm))
     agent_cfg = AgentConfig(execute_steps=args.execute, **ROWS[row])
     head = load_head(args.checkpoint) if ROWS[row]["reachability_weight"] > 0 else None
-    proposer = load_proposer(args.checkpoint) if row == "subgoals" else None
-    if row == "subgoals" and proposer is None:
-        raise ValueError(
-            f"{args.checkpoint} has no sub-goal proposer: python -m world_model.subgoals"
-        )
-    return MPCAgent(wm, planner, low, high, agent_cfg, head, proposer)
+    return MPCAgent(wm, planner, low, high, agent_cfg, head)
 
 
 def run_row(args: argparse.Namespace, row: str) -> dict:

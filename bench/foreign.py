@@ -112,7 +112,7 @@ def goal_args(goals: str, data: str, k: int) -> list[str]:
     if goals == "dataset":  # data: a held-out recording (other seeds than the training set)
         return ["env.protocol=dataset", f"env.dataset={data}", f"env.goal_offset={k}",
                 f"env.max_steps={2 * k}"]  # fmt: skip
-    return [f"env.replay_goal_steps={k}", f"env.max_steps={2 * k}"]
+    return ["env.protocol=replay", f"env.goal_offset={k}", f"env.max_steps={2 * k}"]
 
 
 def evaluate(name: str, spec: dict, kind: str, ckpt: str, args: argparse.Namespace) -> dict:
@@ -123,7 +123,7 @@ def evaluate(name: str, spec: dict, kind: str, ckpt: str, args: argparse.Namespa
     # Summed distance over the plan for both the learned energy and the oracle: a terminal-only
     # cost keeps postponing arrival on envs with momentum (Reacher oracle 17 % -> 100 %).
     cmd += ["agent.energy_reduce=sum"]
-    cmd += ["energy_plot=false", "seed=100000", f"out_dir={out}", *args.override]
+    cmd += ["seed=100000", f"out_dir={out}", *args.override]
     _, wall = cli("agent.eval", *cmd)
     summary = json.loads((out / "results.json").read_text())
     n, rate = summary["episodes"], summary["success_rate"]

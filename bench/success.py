@@ -73,7 +73,6 @@ def run_cell(
         f"agent.kind={kind}",
         f"episodes={episodes}",
         "videos=0",
-        "energy_plot=false",
         "seed=100000",
         *protocol_args,
         *overrides,

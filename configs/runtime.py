@@ -1,9 +1,9 @@
 """Process settings every entry point applies before torch loads: import this module first.
 
 The simulator, renderer and planner share few cores, and libgomp's default spin-wait between
-torch ops is ruinous there: on 2 shared cores a default CEM plan took 7.2 s with spinning
-threads and 1.0 s with passive waits (bench/results/planning.md); training steps were ~10x
-slower. `OMP_WAIT_POLICY=ACTIVE` in the environment still wins.
+torch ops is ruinous there: spinning threads made CEM plans and training steps several times
+slower (bench/results/planning.md; docs/experiments.md). `OMP_WAIT_POLICY=ACTIVE` in the
+environment still wins.
 """
 
 from __future__ import annotations

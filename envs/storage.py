@@ -13,7 +13,7 @@ import errno
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _PID = re.compile(r"\.(?:tmp|old)[.-](\d+)$")
@@ -72,6 +72,28 @@ def write_file(path: Path, data: bytes) -> None:
     write removes the partial file."""
     with disk_full_guard(path, cleanup=path), open(path, "wb") as f:
         f.write(data)
+
+
+def atomic_write(
+    path: str | os.PathLike, write: bytes | Callable[[Path], None], mode: int | None = None
+) -> Path:
+    """Write `path` through the temporary `.<name>.tmp-<pid>` renamed over it: a kill leaves
+    the old file, never half a new one, and the next run's `remove_stale_temporaries` deletes
+    the dead writer's temporary. `write` is the bytes, or a callable that writes the file it
+    is given (h5py, safetensors). A full disk raises `DiskFullError` naming `path` and removes
+    the temporary. `mode`: permissions of the new file (safetensors writes 0600)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with disk_full_guard(path, cleanup=tmp):
+        if isinstance(write, bytes):
+            with open(tmp, "wb") as f:
+                f.write(write)
+        else:
+            write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return path
 
 
 def remove_path(path: Path) -> None:

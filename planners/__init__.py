@@ -9,6 +9,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
+
 from planners.base import ActionBounds, CostFn, Planner, SamplingPlanner, sanitize_costs
 from planners.cem import CEMPlanner
 from planners.config import CONFIGS, CEMConfig, MPPIConfig, PlannerConfig, register_configs
@@ -63,8 +65,11 @@ def make_planner(
     cfg: PlannerConfig | Mapping[str, Any],
     action_low: Sequence[float] | None = None,
     action_high: Sequence[float] | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
 ) -> Planner:
-    """Build the planner named by `cfg.name`, bounded by the env's action box.
+    """Build the planner named by `cfg.name`, bounded by the env's action box, sampling on
+    `device` (the cost function's) from generators seeded `seed + e` per environment e.
 
     Typical agent use: `make_planner(cfg.planner, contract.action_low, contract.action_high)`.
     Bounds set in `cfg` narrow the given ones (and must lie inside them); without given bounds
@@ -83,9 +88,9 @@ def make_planner(
             "make_planner(cfg, env.action_space.low, env.action_space.high)"
         )
     if isinstance(config, CEMConfig):
-        return CEMPlanner(config)
+        return CEMPlanner(config, device, seed)
     if isinstance(config, MPPIConfig):
-        return MPPIPlanner(config)
+        return MPPIPlanner(config, device, seed)
     raise ValueError(f"no planner for config type {type(config).__name__}")
 
 

@@ -71,35 +71,18 @@ def sanitize_costs(costs: Tensor, num_envs: int, num_samples: int) -> Tensor:
 
 
 class ActionBounds:
-    """Per-dimension box bounds plus an optional L2 max-norm on a group of dimensions.
+    """Per-dimension box bounds.
 
     Dimensions with `low == high` (e.g. frozen rotation) have zero range: their sampling std is
     zero, so they are never sampled and always sit at `low`.
     """
 
-    def __init__(
-        self,
-        low: Tensor,
-        high: Tensor,
-        max_norm: float | None = None,
-        norm_dims: tuple[int, ...] = (),
-    ) -> None:
+    def __init__(self, low: Tensor, high: Tensor) -> None:
         self.low, self.high = low, high  # (A,)
         self.half_range = (high - low) / 2  # (A,) zero on frozen dims
-        self.max_norm = max_norm
-        # (A,) 1 on the max-norm group: masks avoid fancy indexing in the hot loop.
-        self.norm_mask = torch.zeros_like(low)
-        self.norm_mask[list(norm_dims)] = 1.0
 
     def project(self, actions: Tensor) -> Tensor:
-        """Shrink the max-norm group onto its ball, then clip into the box `(..., A)`.
-
-        The box clip comes last so the box always holds, even when 0 lies outside it.
-        """
-        if self.max_norm is not None:
-            group_norm = (actions * self.norm_mask).square().sum(-1, keepdim=True).sqrt()
-            scale = (self.max_norm / group_norm).clamp(max=1.0)  # norm 0 -> inf -> 1
-            actions = actions * (1 - self.norm_mask + self.norm_mask * scale)
+        """Clip into the box `(..., A)`."""
         return torch.maximum(torch.minimum(actions, self.high), self.low)
 
     def hold_still(self, num_envs: int, horizon: int) -> Tensor:
@@ -130,23 +113,24 @@ def bounds_in_dtype(
 class SamplingPlanner:
     """Shared skeleton: subclasses define `_refit` (and optionally `_sample_std`).
 
-    Randomness: environment `e` draws from its own generator seeded `cfg.seed + e`, so a batched
+    Randomness: environment `e` draws from its own generator seeded `seed + e`, so a batched
     call gives environment `e` exactly the candidates a single-environment planner seeded
-    `cfg.seed + e` would see (one `randn` per env; the predictor is still called once).
+    `seed + e` would see (one `randn` per env; the predictor is still called once). Actions are
+    sampled in float32 on `device`, which must be the cost function's.
     """
 
-    def __init__(self, cfg: PlannerConfig) -> None:
+    def __init__(self, cfg: PlannerConfig, device: str | torch.device = "cpu", seed: int = 0):
         self.cfg = cfg
-        self.device = torch.device(cfg.device)
-        self.dtype = cfg.torch_dtype()
+        self.device = torch.device(device)
+        self.seed = seed
+        self.dtype = torch.float32
         if cfg.action_low is None or cfg.action_high is None:
             raise ValueError(
                 f"{type(cfg).__name__} has no action bounds: build planners with make_planner(cfg,"
                 " low, high) so the env's bounds apply, or set action_low/action_high"
             )
         low, high = bounds_in_dtype(cfg.action_low, cfg.action_high, self.dtype, self.device)
-        norm_dims = tuple(cfg.max_norm_dims) if cfg.max_norm is not None else ()
-        self.bounds = ActionBounds(low, high, cfg.max_norm, norm_dims)
+        self.bounds = ActionBounds(low, high)
         self.action_dim = low.numel()
         self.num_elites = cfg.elite_count()
         self.last_cost: Tensor | None = None  # (E,) best cost in the final iteration
@@ -160,7 +144,8 @@ class SamplingPlanner:
         self._generators: list[torch.Generator] = []
 
     def shift(self, steps: int) -> None:
-        """Drop the first `steps` actions of the previous plan; pad the tail (zeros or last)."""
+        """Drop the first `steps` actions of the previous plan; pad the tail with the hold-still
+        action (zero clipped into the bounds)."""
         if steps < 0:
             raise ValueError(f"shift steps must be >= 0, got {steps}")
         if self._mean is None or steps == 0:
@@ -168,17 +153,14 @@ class SamplingPlanner:
         horizon = self._mean.shape[1]
         steps = min(steps, horizon)
         kept = self._mean[:, steps:]  # (E, H - steps, A)
-        if self.cfg.shift_pad == "last":
-            pad = self._mean[:, -1:].expand(-1, steps, -1)  # (E, steps, A)
-        else:
-            pad = self.bounds.hold_still(self._mean.shape[0], steps)
+        pad = self.bounds.hold_still(self._mean.shape[0], steps)  # (E, steps, A)
         self._mean = torch.cat([kept, pad], dim=1)
 
     @torch.no_grad()  # derivative-free: never build an autograd graph through the predictor
     def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
         """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration.
 
-        Returns the final mean `(E, H, A)` inside the bounds (hold still for an env whose costs
+        Returns the plan `(E, H, A)` `select` names, inside the bounds (hold still for an env whose costs
         were all non-finite) and stores it for `shift`. `last_cost` `(E,)` is the best candidate
         cost of the final iteration (+inf when none was finite).
         """
@@ -213,8 +195,6 @@ class SamplingPlanner:
             )  # (E, S, H, A)
             noise[:, 0] = 0.0
             samples = self.bounds.project(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
-            if cfg.hold_candidate:  # candidate 1: staying put always competes
-                samples[:, 1] = hold
 
             # 2. Score every env's candidates in one batched call.
             costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)
@@ -271,7 +251,7 @@ class SamplingPlanner:
     def _env_generators(self, num_envs: int) -> list[torch.Generator]:
         if len(self._generators) != num_envs:
             self._generators = [
-                torch.Generator(device=self.device).manual_seed(self.cfg.seed + e)
+                torch.Generator(device=self.device).manual_seed(self.seed + e)
                 for e in range(num_envs)
             ]
         return self._generators
@@ -281,7 +261,7 @@ class SamplingPlanner:
         if not self.cfg.compile:
             return cost_fn
         if self._compiled is None or self._compiled[0] is not cost_fn:
-            self._compiled = (cost_fn, torch.compile(cost_fn, mode=self.cfg.compile_mode))
+            self._compiled = (cost_fn, torch.compile(cost_fn, mode="reduce-overhead"))
         return self._compiled[1]
 
 

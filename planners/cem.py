@@ -26,8 +26,8 @@ class CEMPlanner(SamplingPlanner):
 
     cfg: CEMConfig
 
-    def __init__(self, cfg: CEMConfig) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: CEMConfig, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        super().__init__(cfg, device, seed)
 
     def _refit(
         self, elites: Tensor, elite_costs: Tensor, mean: Tensor, std: Tensor, iteration: int
@@ -35,14 +35,14 @@ class CEMPlanner(SamplingPlanner):
         """Momentum-smoothed Gaussian fit to the finite elites.
 
         elites (E, K, H, A), elite_costs (E, K), mean/std (E, H, A) -> new mean, std (E, H, A).
-        mu <- m * mu + (1 - m) * mean(elites); sigma likewise with m_std, floored at min_std so
+        mu <- m * mu + (1 - m) * mean(elites); sigma likewise, floored at min_std so
         the search never collapses onto a single point before the last iteration.
         """
         weight = elite_mask(elite_costs).to(elites.dtype)[:, :, None, None]  # (E, K, 1, 1)
         count = weight.sum(1).clamp_min(1.0)  # (E, 1, 1)
         elite_mean = (weight * elites).sum(1) / count  # (E, H, A)
         elite_var = (weight * (elites - elite_mean.unsqueeze(1)).square()).sum(1) / count
-        m_mean, m_std = self.cfg.momentum_mean, self.cfg.momentum_std
-        new_mean = m_mean * mean + (1 - m_mean) * elite_mean
-        new_std = m_std * std + (1 - m_std) * elite_var.sqrt()
+        m = self.cfg.momentum
+        new_mean = m * mean + (1 - m) * elite_mean
+        new_std = m * std + (1 - m) * elite_var.sqrt()
         return new_mean, torch.maximum(new_std, self._min_std())

@@ -1,30 +1,24 @@
 """Planner configs: one frozen dataclass per planner, registered in Hydra's ConfigStore.
 
-`configs/planner/{cem,mppi}.yaml` mirror these defaults field by field (a test checks it).
-Configs are never mutated: derived values (torch dtype, elite count) are returned by methods.
+The defaults live here only: `configs/planner/{cem,mppi}.yaml` extend these schemas and set
+nothing the dataclass already says (tests/test_configs.py checks it).
+Configs are never mutated: derived values (the elite count) are returned by methods. Where
+plans run (device) and their random seed are the caller's, passed to `make_planner`.
 They carry no robot's bounds: the agent passes the env's (from the checkpoint's env contract)
 to `make_planner(cfg, action_low, action_high)`; a config's own bounds only narrow those.
 
-Default budget (CPU, 2 cores): the learned predictor costs ~0.1-0.25 s per call at 256
-candidates, and planning must stay <= 1 s per action, so 128 samples x 4 iterations x horizon 2
-(512 imagined sequences per action; V-JEPA 2-AC spends 400 x 10 on a GPU).
+Default budget (CPU, 2 cores): planning must stay <= 1 s per action, so a few hundred imagined
+sequences per action (V-JEPA 2-AC spends 400 x 10 on a GPU; bench/results/planning.md has
+the costs).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
-
-_DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "bfloat16": torch.bfloat16,
-    "float16": torch.float16,
-}
 
 
 @dataclass(frozen=True)
@@ -49,33 +43,14 @@ class PlannerConfig:
     the full bound: std = max-norm for xyz, 1 for the gripper)."""
     min_std: float = 0.05
     """Floor on the sampling std, as a fraction of the half-range (keeps exploring)."""
-    max_norm: float | None = None
-    """Optional L2 bound on the `max_norm_dims` group (e.g. 0.05 m on xyz, V-JEPA 2-AC); None: off."""
-    max_norm_dims: list[int] = field(default_factory=lambda: [0, 1, 2])
-    """Dimensions the max-norm applies to (the translation group)."""
-    shift_pad: str = "zero"
-    """Warm start tail after `shift(k)`: "zero" (hold still) or "last" (repeat the last action)."""
-    hold_candidate: bool = False
-    """Score the hold-still plan (zero action, clipped into the bounds) as candidate 1 of every
-    iteration, so that "stay where you are" always competes. Why: at the goal, sampled plans
-    all move the arm, and the lewm agent reached push goals in 74 % of protocol=dataset
-    episodes but still held them at the end in 32 %. Measured, it did not help there (0.32
-    with the mean, 0.42 with `select=best` against 0.44 without it); the model-free
-    `agent.stay_if_better` compares staying without predicting it."""
-    select: str = "mean"
-    """What `plan` returns: "mean", the final sampling mean (CEM / MPPI as published), or
-    "best", the lowest-cost candidate scored in any iteration (with `hold_candidate`, holding
-    still whenever the model predicts nothing better)."""
-    seed: int = 0
-    """Environment e samples from a generator seeded `seed + e` (reproducible, batch-invariant)."""
-    device: str = "cpu"
-    """Device of the sampled actions; must match the cost function's."""
-    dtype: str = "float32"
-    """Dtype of the sampled actions: float32, float64, bfloat16 or float16."""
+    select: str = "best"
+    """What `plan` returns: "best", the lowest-cost candidate scored in any iteration, or
+    "mean", the final sampling mean (CEM / MPPI as published). Why "best": near the goal the
+    mean of moving candidates drifts away from a plan the model scored better
+    (docs/experiments.md)."""
     compile: bool = False
-    """Wrap the cost function with `torch.compile` (GPU path; off is a no-op on CPU)."""
-    compile_mode: str = "reduce-overhead"
-    """`torch.compile` mode when `compile` is on; reduce-overhead uses CUDA graphs (TD-MPC2)."""
+    """Wrap the cost function with `torch.compile` in mode reduce-overhead (CUDA graphs, as
+    TD-MPC2): the GPU path; on a CPU it only adds compile time."""
 
     def __post_init__(self) -> None:
         def fail(field_name: str, value: object, why: str) -> None:
@@ -103,30 +78,8 @@ class PlannerConfig:
             fail("init_std", self.init_std, "must be > 0")
         if not 0 <= self.min_std <= self.init_std:
             fail("min_std", self.min_std, f"must be in [0, init_std={self.init_std}]")
-        if self.max_norm is not None and not self.max_norm > 0:
-            fail("max_norm", self.max_norm, "must be > 0 or None")
-        if self.max_norm is not None and not all(0 <= d < len(low) for d in self.max_norm_dims):
-            fail("max_norm_dims", self.max_norm_dims, f"indices must lie in [0, {len(low)})")
-        if self.shift_pad not in ("zero", "last"):
-            fail("shift_pad", self.shift_pad, 'must be "zero" or "last"')
         if self.select not in ("mean", "best"):
             fail("select", self.select, 'must be "mean" or "best"')
-        if self.hold_candidate and self.num_samples < 2:
-            fail(
-                "num_samples",
-                self.num_samples,
-                "must be >= 2 with hold_candidate (0: mean, 1: hold)",
-            )
-        if self.dtype not in _DTYPES:
-            fail("dtype", self.dtype, f"must be one of {sorted(_DTYPES)}")
-        try:
-            torch.device(self.device)
-        except RuntimeError as err:
-            fail("device", self.device, f"not a torch device ({err})")
-
-    def torch_dtype(self) -> torch.dtype:
-        """The torch dtype named by `dtype`."""
-        return _DTYPES[self.dtype]
 
     def elite_count(self) -> int:
         """Candidates kept per environment for the refit (K)."""
@@ -139,16 +92,16 @@ class CEMConfig(PlannerConfig):
 
     name: str = "cem"
     horizon: int = 1
-    """One-step horizon, as in the V-JEPA 2-AC paper: on PandaReach with the shipped model,
-    256 x horizon 1 reached 100 % where 128 x horizon 2 reached 83 % at the same cost."""
+    """One-step horizon, as in the V-JEPA 2-AC paper: at the same cost, more samples over one
+    step beat fewer over two for the frozen-encoder models (docs/experiments.md). Checkpoints
+    trained to roll out several blocks (lewm) recommend their own horizon."""
     num_samples: int = 256
     """Candidates per env and iteration; 256 x 1 step costs about what 128 x 2 steps does."""
     num_elites: int = 16
     """Top-k candidates refit per iteration (V-JEPA 2-AC: 10 of 400; TD-MPC2: 64 of 512)."""
-    momentum_mean: float = 0.1
-    """Weight of the previous mean in mu <- m * mu + (1 - m) * mean(elites)."""
-    momentum_std: float = 0.1
-    """Weight of the previous std in sigma <- m * sigma + (1 - m) * std(elites)."""
+    momentum: float = 0.1
+    """Weight m of the previous distribution in mu <- m * mu + (1 - m) * mean(elites) and
+    sigma <- m * sigma + (1 - m) * std(elites)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -159,9 +112,8 @@ class CEMConfig(PlannerConfig):
                 f"CEMConfig.num_elites={self.num_elites!r}: must be in [1, num_samples="
                 f"{self.num_samples}]"
             )
-        for name in ("momentum_mean", "momentum_std"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"CEMConfig.{name}={getattr(self, name)!r}: must be in [0, 1)")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"CEMConfig.momentum={self.momentum!r}: must be in [0, 1)")
 
     def elite_count(self) -> int:
         return self.num_elites

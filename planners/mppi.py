@@ -8,6 +8,7 @@ top-k candidates; the sampling std follows a fixed decaying schedule instead of 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from planners.base import SamplingPlanner, elite_mask
@@ -24,8 +25,8 @@ class MPPIPlanner(SamplingPlanner):
 
     cfg: MPPIConfig
 
-    def __init__(self, cfg: MPPIConfig) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: MPPIConfig, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        super().__init__(cfg, device, seed)
 
     def _sample_std(self, iteration: int) -> Tensor:
         """Noise schedule: sigma_i = max(init_std * decay^i, min_std) * half-range, `(A,)`."""

@@ -24,4 +24,5 @@ cube num_episodes=400 seed=0 output=data/ogbench_cube_train.h5
   --train-data data/ogbench_cube_train.h5 \
   --train-time "lewm recipe stage 1 + within-clip SIGReg (sigreg_within=1), blocks of k = 5 steps (the anchors' planner: 5 blocks of 5, all 25 executed, then replan), conv encoder + 3 x 128 predictor end to end, 1800 steps, ~8 min on 2 shared CPU cores" \
   --override planner.horizon=5 --override planner.num_samples=300 --override planner.num_elites=30 \
-  --override planner.iterations=5 --override agent.energy_reduce=sum --override planner.select=best
+  --override planner.iterations=5 --override agent.energy_reduce=sum --override planner.select=best \
+  --override agent.stay_if_better=false

@@ -52,8 +52,7 @@ for pair in reach:reach_mixed push:push_mixed pickplace:pick_mixed; do
   # The eval settings it was measured best with (bench/results/success.md): wm-eval and
   # wm-demo use them unless the command line says otherwise.
   .venv/bin/python -m agent.recommend checkpoints/${task}_lewm planner.horizon=5 \
-    planner.num_samples=128 planner.iterations=3 agent.energy_reduce=sum \
-    planner.select=best agent.stay_if_better=true
+    planner.num_samples=128 planner.iterations=3 agent.energy_reduce=sum
 done
 
 # Reachability heads with cross-episode negatives (issue 10; ~1 min each): not in the

@@ -17,6 +17,5 @@ rm -rf checkpoints/reach1_tiny.new
 cp -r runs/reach1_long/world_model checkpoints/reach1_tiny.new
 cp checkpoints/reach1_tiny/README.md checkpoints/reach1_tiny.new/ 2>/dev/null || true
 rm -rf checkpoints/reach1_tiny && mv checkpoints/reach1_tiny.new checkpoints/reach1_tiny
-.venv/bin/python -m agent.recommend checkpoints/reach1_tiny planner.select=best agent.stay_if_better=true
 echo "checkpoints/reach1_tiny rebuilt; measure it with:"
-echo "  .venv/bin/python -m bench success --cell reach1:learned:checkpoints/reach1_tiny --override planner.select=best --override agent.stay_if_better=true"
+echo "  .venv/bin/python -m bench success --cell reach1:learned:checkpoints/reach1_tiny"

@@ -16,15 +16,16 @@ import torch
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
-from agent.config import AgentConfig, EnvSection, EvalConfig, checkpoint_recommended
+from agent.checkpoint import read_checkpoint
+from agent.config import AgentConfig, EnvSection, EvalConfig
 from agent.energy import energy_grid, plot_energy
 from agent.factory import load_agent, make_env
 from agent.mpc import MPCAgent
 from agent.recommend import set_recommended
-from agent.replay import ReplayGoal
 from agent.rollout import run_episode
 from agent.video import compose_frame
 from envs.contract import EnvContract
+from envs.replay_goal import ReplayGoal
 from planners import CEMConfig, make_planner
 from tests.test_ros_fakes import NaNWorldModel
 from world_model import WorldModelConfig, build_world_model, save_world_model
@@ -41,10 +42,11 @@ def reach_contract(**env_kwargs) -> EnvContract:
     return contract
 
 
-def tiny_world_model():
+def tiny_world_model(history: int = 1):
     cfg = WorldModelConfig(
         encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
         predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
+        history=history,
     )
     return build_world_model(cfg, env_contract=reach_contract())
 
@@ -80,7 +82,7 @@ def test_mpc_agent_acts_inside_bounds_and_records_latency():
 
 
 def test_mpc_agent_uses_history_as_context():
-    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH, AgentConfig(context_frames=3))
+    agent = MPCAgent(tiny_world_model(history=3), small_planner(), LOW, HIGH)
     agent.set_goal(image(1))
     for t in range(4):
         agent.act(image(t), np.full(7, 0.1 * t, np.float32))
@@ -123,10 +125,10 @@ def test_recommended_settings_are_validated(tiny_checkpoint, tmp_path):
         with pytest.raises(ValueError, match="only agent"):
             set_recommended(checkpoint, bad)
     assert (checkpoint / "config.json").read_text() == before
-    assert checkpoint_recommended(checkpoint) == {}
+    assert read_checkpoint(checkpoint).recommended == {}
     mode = (checkpoint / "config.json").stat().st_mode
     set_recommended(checkpoint, {"planner.horizon": 3})
-    assert checkpoint_recommended(checkpoint) == {"planner.horizon": 3}
+    assert read_checkpoint(checkpoint).recommended == {"planner.horizon": 3}
     assert (checkpoint / "config.json").stat().st_mode == mode
     assert load_agent(str(checkpoint)) is not None  # still a loadable checkpoint
 
@@ -134,8 +136,8 @@ def test_recommended_settings_are_validated(tiny_checkpoint, tmp_path):
 def test_agent_config_rejects_bad_values():
     with pytest.raises(ValueError, match="execute_steps"):
         AgentConfig(execute_steps=0)
-    with pytest.raises(ValueError, match="energy_metric"):
-        AgentConfig(energy_metric="cosine")
+    with pytest.raises(ValueError, match="energy_reduce"):
+        AgentConfig(energy_reduce="mean")
 
 
 def test_load_agent_from_checkpoint(tiny_checkpoint):
@@ -177,7 +179,7 @@ def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpo
     imagined plan beats: the command is exactly zero, and the reported energy is staying's.
     When a plan beats staying the agent plans as usual; without the option it never stops."""
     budget = {"num_samples": 16, "num_elites": 4, "iterations": 2, "horizon": 2}
-    stay = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(stay_if_better=True), **budget)
+    stay = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(), **budget)  # on by default
     stay.set_goal(image(0))
     assert np.array_equal(stay.act(image(0), np.zeros(7)), np.zeros(7, np.float32))
     assert stay.stats.energy == 0.0
@@ -188,7 +190,7 @@ def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpo
     stay.reset()
     stay.set_goal(image(0))
     stay.stay_energy = lambda: float("inf")  # any plan beats staying: it plans as usual
-    plain = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(), **budget)
+    plain = load_agent(tiny_checkpoint, agent_cfg=AgentConfig(stay_if_better=False), **budget)
     plain.set_goal(image(0))
     moved = plain.act(image(0), np.zeros(7))
     assert np.abs(moved).max() > 0  # without the option it never stops
@@ -264,7 +266,6 @@ def test_videos_play_at_the_env_control_rate(tmp_path):
         planner={"name": "cem"},
         episodes=1,
         videos=1,
-        energy_plot=False,
     )
     summary = evaluate(cfg, tmp_path, progress=False)
     import imageio.v2 as imageio
@@ -323,7 +324,7 @@ def test_replay_goal_for_dm_control_env():
 
 
 def test_replay_goal_for_a_plain_gymnasium_id():
-    env = make_env("Reacher-v5", {"image_size": 32}, replay_goal_steps=3)
+    env = make_env("Reacher-v5", {"image_size": 32}, protocol="replay", goal_offset=3)
     obs, info = env.reset(seed=0)
     assert obs["pixels"].shape == (32, 32, 3) and info["goal_pixels"].shape == (32, 32, 3)
     _, _, _, _, info = env.step(np.zeros(7, np.float32))
@@ -415,7 +416,7 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     which then plans with the settings that checkpoint recommends."""
     from hydra import compose, initialize_config_module
 
-    from agent.config import apply_recommended, register_configs
+    from agent.config import apply_recommended, eval_config, register_configs
 
     register_configs()
     with initialize_config_module("configs", version_base="1.3"):
@@ -425,8 +426,12 @@ def test_demo_task_selects_env_budget_and_checkpoint():
     assert reach.agent.checkpoint == "checkpoints/reach1_tiny"  # the best shipped reach model
     assert push.env.id == "wm/PandaPickPlace-v0" and push.env.max_steps == 30
     assert push.agent.checkpoint == "checkpoints/pickplace_lewm"
-    assert apply_recommended(push, ["task=pickplace"])["planner.horizon"] == 5
-    assert push.planner.horizon == 5 and push.agent.energy_reduce == "sum"
+    recommended = read_checkpoint(REPO / push.agent.checkpoint).recommended
+    typed, applied = apply_recommended(eval_config(push), ["task=pickplace"], recommended)
+    assert applied["planner.horizon"] == 5
+    assert typed.planner.horizon == 5 and typed.agent.energy_reduce == "sum"
+    typed, applied = apply_recommended(eval_config(push), ["planner.horizon=1"], recommended)
+    assert typed.planner.horizon == 1 and "planner.horizon" not in applied
 
 
 def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):

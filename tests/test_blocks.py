@@ -24,7 +24,7 @@ class BlockModel(torch.nn.Module):
     """Stand-in world model with k = 5: the latent is the end-effector xyz, which each block
     moves by the sum of its k translations; the encoder reads the xyz off pixel (0, 0)."""
 
-    action_block = K
+    action_block, history = K, 2  # two context frames, one block apart
     device, crop_size, env_contract = torch.device("cpu"), 64, None
 
     def __init__(self) -> None:
@@ -57,8 +57,6 @@ def test_block_helpers():
     steps = unblock(plan, 7)
     assert steps.shape == (6, 7) and np.array_equal(steps[3], plan[1, :7])
     assert [blocks_to_execute(n, 5) for n in (1, 5, 6, 10)] == [1, 1, 2, 2]
-    with pytest.raises(ValueError, match="max_norm"):
-        make_block_planner(CEMConfig(max_norm=0.05), LOW, HIGH, 5)
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
@@ -69,7 +67,7 @@ def test_agent_executes_whole_blocks_and_feeds_block_context(name: str):
     else:
         cfg = MPPIConfig(num_samples=64, iterations=4, horizon=2)
     planner = make_block_planner(cfg, LOW, HIGH, K)
-    agent = MPCAgent(model, planner, LOW, HIGH, AgentConfig(execute_steps=1, context_frames=2))
+    agent = MPCAgent(model, planner, LOW, HIGH, AgentConfig(execute_steps=1))
     target = np.array([0.2, -0.15, 0.1])
     agent.set_goal(pixel_at(target))
     pos, replans = np.zeros(3), []

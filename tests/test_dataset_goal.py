@@ -76,7 +76,6 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
         "env.max_steps=6",
         "episodes=3",
         "videos=0",
-        "energy_plot=false",
     ]
     rates = {}
     for kind in ("expert", "random"):
@@ -127,19 +126,12 @@ def test_episodes_that_need_the_cube_moved_are_flagged(tmp_path):
     assert any(flags) and not all(flags)  # windows before and during the push
 
 
-def test_contact_clips_are_found_and_oversampled(tmp_path):
-    """train.oversample_moving: the recorded task positions are the simulator's (cube restored
-    from each saved state), clips are flagged exactly when the end effector and the cube both
-    move past the threshold, and weighted batches are a pure function of (seed, step) that
-    draw the flagged clips at the configured rate."""
-    import torch
-
+def test_recorded_task_positions_are_the_simulators(tmp_path):
+    """The privileged labels (train.position_weight) are the simulator's task positions:
+    the cube restored from each saved state."""
     from envs.dataset import open_dataset
     from envs.sim_state import set_sim_state
-    from world_model.data import Clips, moving_clips
-    from world_model.latents import LatentSet
     from world_model.privileged import recorded_task_positions
-    from world_model.train_config import TrainConfig
 
     out = tmp_path / "push40.h5"
     env = gym.make(ENV_ID)
@@ -156,27 +148,3 @@ def test_contact_clips_are_found_and_oversampled(tmp_path):
     for t in (0, frames // 2, frames - 1):
         set_sim_state(probe, episode.sim_states[t])
         assert np.allclose(positions[t, 1].numpy(), base.data.xpos[base._cube_body], atol=1e-6)
-
-    n = torch.zeros(frames, 1)
-    data = LatentSet(
-        n, n.expand(-1, 7), n.expand(-1, 7), torch.tensor([0]), torch.tensor([frames]), ["p"]
-    )
-    clips = Clips.build(data, torch.tensor([0]), clip_len=4, block=2)
-    flags = moving_clips(positions, clips, 0.01)
-    for c, start in enumerate(clips.starts.tolist()):
-        window = positions[start : start + 7]
-        shift = (window - window[0]).norm(dim=-1).amax(0)
-        assert bool(flags[c]) == bool((shift > 0.01).all())
-    assert flags.any() and not flags.all()  # reaching first, then pushing
-
-    clips.weights = torch.where(flags, 50.0, 1.0).double()
-    a, b = clips.clip_ids(7, 256, seed=1), clips.clip_ids(7, 256, seed=1)
-    assert torch.equal(a, b) and not torch.equal(a, clips.clip_ids(8, 256, seed=1))
-    frac = flags.float().mean().item()
-    want = 50 * frac / (50 * frac + 1 - frac)
-    drawn = torch.cat([flags[clips.clip_ids(s, 256, seed=1)] for s in range(8)]).float().mean()
-    assert abs(drawn.item() - want) < 0.05
-    with pytest.raises(ValueError, match="oversample_moving"):
-        TrainConfig(data=[str(out)], oversample_moving=0.5)
-    with pytest.raises(ValueError, match="cover"):
-        moving_clips(positions[:5], clips, 0.01)

@@ -6,18 +6,16 @@ from dataclasses import replace
 
 import torch
 
+from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig
 from world_model.encoder import build_encoder, build_vjepa2_model
 from world_model.masks import tube_masks
 from world_model.pretrain_config import PretrainConfig
 from world_model.pretrain_loop import context_encode, pretrain
-from world_model.synthetic import synthetic_episodes
 from world_model.train_config import OptimConfig
 
-ENC = EncoderConfig(
-    crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2, pred_hidden_size=16,
-    pred_num_layers=1, pred_num_heads=2,
-)  # fmt: skip
+ENC = EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2)
+PRED = {"pred_hidden_size": 16, "pred_num_layers": 1, "pred_num_heads": 2}  # the JEPA predictor
 
 
 def test_tube_masks_partition_and_repeat_over_time():
@@ -31,7 +29,7 @@ def test_tube_masks_partition_and_repeat_over_time():
 
 def test_context_encoder_ignores_target_tokens():
     """Changing pixels under the target tube must not change the context representations."""
-    model = build_vjepa2_model(ENC).eval()
+    model = build_vjepa2_model(ENC, (16, 1, 2)).eval()
     x = torch.randn(1, 2, 3, 16, 16)
     ctx = torch.arange(0, 8)[None]  # first two token rows of the 4x4 grid: rows 0-1 of pixels 0-7
     y = x.clone()
@@ -46,7 +44,7 @@ def test_context_sigreg_sees_collapse_and_trains_the_encoder():
     """The SIGReg term of wm-pretrain: larger for collapsed tokens, with encoder gradients."""
     from world_model.sigreg import SIGReg
 
-    model = build_vjepa2_model(ENC)
+    model = build_vjepa2_model(ENC, (16, 1, 2))
     x = torch.randn(4, 2, 3, 16, 16)
     ctx = torch.arange(0, 8)[None].expand(4, -1)
     gen = torch.Generator().manual_seed(0)
@@ -63,7 +61,7 @@ def test_context_sigreg_sees_collapse_and_trains_the_encoder():
 def test_pretrain_exports_a_loadable_encoder(tmp_path):
     videos = [ep.pixels for ep in synthetic_episodes(3, length=6, size=16)]
     cfg = PretrainConfig(
-        encoder=ENC, out_dir=str(tmp_path), steps=4, batch_size=2, log_every=2, ckpt_every=2,
+        encoder=ENC, **PRED, out_dir=str(tmp_path), steps=4, batch_size=2, log_every=2, ckpt_every=2,
         optim=OptimConfig(lr=1e-3, warmup_steps=1, decay_steps=1), sigreg_weight=0.1,
     )  # fmt: skip
     folder = pretrain(cfg, videos=videos)
@@ -82,7 +80,7 @@ def test_probe_bench_loads_a_pretrained_encoder(tmp_path):
 
     videos = [ep.pixels for ep in synthetic_episodes(2, length=6, size=16)]
     cfg = PretrainConfig(
-        encoder=ENC, out_dir=str(tmp_path), steps=2, batch_size=2, log_every=1, ckpt_every=2,
+        encoder=ENC, **PRED, out_dir=str(tmp_path), steps=2, batch_size=2, log_every=1, ckpt_every=2,
         optim=OptimConfig(lr=1e-3, warmup_steps=1, decay_steps=1),
     )  # fmt: skip
     folder = pretrain(cfg, videos=videos)

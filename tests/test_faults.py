@@ -36,8 +36,8 @@ from envs.dataset import (
     write_episode_part,
 )
 from envs.storage import DiskFullError
+from tests.synthetic import synthetic_episodes
 from tests.test_train import write_h5
-from world_model.synthetic import synthetic_episodes
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,9 +24,9 @@ import pytest
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from envs.dataset import DatasetError, open_dataset
+from tests.synthetic import synthetic_episodes
 from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
 from tests.test_train import one_thread, write_h5  # noqa: F401  (fixture)
-from world_model.synthetic import synthetic_episodes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 RUN_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HYDRA_FULL_ERROR": ""}
@@ -83,7 +83,7 @@ def test_keys_added_after_the_shipped_checkpoints_still_default() -> None:
     ],
 )
 def test_malformed_config_json_is_named_with_the_field(reach_copy, text, message) -> None:
-    from agent.config import checkpoint_recommended
+    from agent.checkpoint import read_checkpoint
     from agent.factory import load_agent
 
     path = reach_copy / "config.json"
@@ -95,7 +95,7 @@ def test_malformed_config_json_is_named_with_the_field(reach_copy, text, message
         _edit_config(reach_copy, lambda p: p["world_model"]["predictor"].update(depth="3"))
     else:
         _edit_config(reach_copy, lambda p: p.update(extra=[]))
-    for reader in (checkpoint_recommended, load_agent):  # wm-eval reads it in this order
+    for reader in (read_checkpoint, load_agent):  # wm-eval reads it in this order
         with pytest.raises(ValueError, match=rf"{path}.*{message}"):
             reader(reach_copy)
 
@@ -162,7 +162,6 @@ def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, t
         planner={"name": "cem", "num_samples": 8, "num_elites": 2, "iterations": 1, "horizon": 1},
         episodes=1,
         videos=0,
-        energy_plot=False,
     )
     evaluate(cfg, tmp_path, progress=False)
     results = json.loads((tmp_path / "results.json").read_text())
@@ -331,7 +330,7 @@ def test_named_errors_print_one_line_and_exit_1(tmp_path) -> None:
     (tmp_path / "ckpt" / "config.json").write_text("[1]")
     done = _run(
         "agent.eval", f"agent.checkpoint={tmp_path / 'ckpt'}", "episodes=1", "videos=0",
-        "energy_plot=false", f"hydra.run.dir={tmp_path / 'run'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "HYDRA_FULL_ERROR" not in done.stderr

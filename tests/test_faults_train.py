@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from envs.storage import DiskFullError
+from tests.synthetic import synthetic_episodes
 from tests.test_faults import ROOT, dead_pid, temporaries, tmpfs
 from tests.test_train import one_thread, random_latents, tiny_cfg, write_h5  # noqa: F401
-from world_model.synthetic import synthetic_episodes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,6 @@ import pytest
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import oracle_cost_fn
 from agent.evaluate import summarize
-from agent.replay import ReplayGoal
 from agent.rollout import EpisodeResult
 from agent.stats import wilson_interval
 from envs.adapter import PixelStateAdapter
@@ -25,6 +24,7 @@ from envs.env_hooks import EnvHooks, register_env_hooks
 from envs.experts import make_policy
 from envs.foreign import GymEnvEntry, make_gym_env, takes_render_size, task_name
 from envs.oracle import state_oracle_cost
+from envs.replay_goal import ReplayGoal
 from envs.rollout import dataset_root_attrs, record_episode
 from envs.sim_state import (
     SimStateError,
@@ -145,7 +145,7 @@ def test_state_oracle_is_pure_and_prefers_plans_that_reach(env_id):
 
 def test_oracle_without_goal_state_says_which_option_to_set():
     env = make_gym_env("Reacher-v5", image_size=32)
-    with pytest.raises(TypeError, match="replay_goal_steps"):
+    with pytest.raises(TypeError, match="protocol=replay"):
         oracle_cost_fn(env)
     env.close()
 

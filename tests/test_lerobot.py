@@ -19,9 +19,9 @@ from envs.dataset import DatasetError, open_dataset
 from envs.lerobot import LeRobotKeys, LeRobotReader, LeRobotSource
 from envs.lerobot.convert import export_hdf5, import_lerobot
 from envs.lerobot.video import VideoFileWriter, decode_span
+from tests.synthetic import synthetic_episodes
 from tests.test_train import SYNTHETIC_CONTRACT, TINY_WM_OVERRIDES, write_h5
 from world_model.latents import dataset_contract
-from world_model.synthetic import synthetic_episodes
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planners import CEMConfig, CEMPlanner, MPPIConfig, MPPIPlanner, Planner, make_planner
+from planners.base import bounds_in_dtype
 
 CONFIGS = {"cem": CEMConfig, "mppi": MPPIConfig}
 PLANNERS = {"cem": CEMPlanner, "mppi": MPPIPlanner}
 
 
-def build(name: str, **overrides) -> Planner:
+def build(name: str, seed: int = 0, **overrides) -> Planner:
     base = {"action_low": [-1.0, -1.0, -1.0], "action_high": [1.0, 1.0, 1.0]}
-    return PLANNERS[name](CONFIGS[name](**{**base, **overrides}))
+    return PLANNERS[name](CONFIGS[name](**{**base, **overrides}), seed=seed)
 
 
 def bowl(target: torch.Tensor):
@@ -123,23 +124,8 @@ def test_frozen_dims_are_never_sampled(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
-def test_max_norm_bounds_the_translation_group(name: str) -> None:
-    planner = build(name, action_low=[-1.0] * 4, action_high=[1.0] * 4, max_norm=0.5)
-    seen: list[torch.Tensor] = []
-
-    def cost(actions: torch.Tensor) -> torch.Tensor:
-        seen.append(actions)
-        return -actions.sum(dim=(-1, -2))  # pushes every dim to +1
-
-    plan = planner.plan(cost)
-    for candidates in [*seen, plan]:
-        assert torch.all(candidates[..., :3].norm(dim=-1) <= 0.5 + 1e-6)
-    assert plan[0, 0, 3] > 0.9  # dim 3 is outside the group: still free to reach its bound
-
-
-@pytest.mark.parametrize("name", ["cem", "mppi"])
 def test_warm_start_shifts_the_previous_plan(name: str) -> None:
-    planner = build(name, horizon=3, iterations=1, shift_pad="zero")
+    planner = build(name, horizon=3, iterations=1)
     first_candidates: list[torch.Tensor] = []
 
     def cost(actions: torch.Tensor) -> torch.Tensor:
@@ -160,23 +146,6 @@ def test_warm_start_shifts_the_previous_plan(name: str) -> None:
     planner.reset()
     planner.plan(cost)
     torch.testing.assert_close(first_candidates[4], torch.zeros(1, 3, 3))
-
-
-def test_warm_start_pads_with_the_last_action() -> None:
-    planner = build("cem", horizon=3, iterations=1, shift_pad="last")
-    means: list[torch.Tensor] = []
-
-    def cost(actions: torch.Tensor) -> torch.Tensor:
-        means.append(actions[:, 0].clone())
-        return actions.sum(dim=(-1, -2))
-
-    previous = planner.plan(cost)
-    planner.shift(2)
-    planner.plan(cost)
-    expected = previous[:, 2:].expand(-1, 3, -1)  # kept step, then the last action twice
-    torch.testing.assert_close(means[1], expected)
-    with pytest.raises(ValueError, match="steps"):
-        planner.shift(-1)
 
 
 def test_warm_start_resets_when_the_env_count_changes() -> None:
@@ -203,18 +172,20 @@ def test_wrong_cost_shape_is_named() -> None:
         planner.plan(lambda a: a.sum(dim=(-1, -2)), num_envs=0)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
-def test_dtype_comes_from_config(dtype: torch.dtype) -> None:
-    name = str(dtype).removeprefix("torch.")
-    plan = build("mppi", dtype=name).plan(bowl(torch.tensor([[0.5, 0.5, 0.5]])))
-    assert plan.dtype == dtype
-
-
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
-def test_low_precision_plans_stay_inside_the_configured_bounds(dtype: str) -> None:
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_bounds_round_inwards_in_low_precision(dtype: torch.dtype) -> None:
     low, high = [-0.075, 0.0, -1.0, 0.3], [0.075, 0.0, 1.0, 0.3]
-    planner = build("cem", dtype=dtype, action_low=low, action_high=high)
-    plan = planner.plan(lambda a: -a.float().abs().sum(dim=(-1, -2)))  # pushes to the corners
+    lo, hi = bounds_in_dtype(low, high, dtype, torch.device("cpu"))
+    assert torch.all(lo.double()[[0, 2]] >= torch.tensor(low, dtype=torch.float64)[[0, 2]])
+    assert torch.all(hi.double()[[0, 2]] <= torch.tensor(high, dtype=torch.float64)[[0, 2]])
+    assert lo[1] == hi[1] == 0 and lo[3] == hi[3]  # frozen dims stay one point
+
+
+def test_plans_are_float32_inside_the_configured_bounds() -> None:
+    low, high = [-0.075, 0.0, -1.0, 0.3], [0.075, 0.0, 1.0, 0.3]
+    planner = build("cem", action_low=low, action_high=high)
+    plan = planner.plan(lambda a: -a.abs().sum(dim=(-1, -2)))  # pushes to the corners
+    assert plan.dtype == torch.float32
     as_double = plan.double()
     assert torch.all(as_double[..., :3] >= torch.tensor(low[:3], dtype=torch.float64))
     assert torch.all(as_double[..., :3] <= torch.tensor(high[:3], dtype=torch.float64))
@@ -253,11 +224,9 @@ def adversarial_case(draw):
         "high": high,
         "horizon": draw(st.integers(1, 3)),
         "num_envs": draw(st.integers(1, 3)),
-        "max_norm": draw(st.sampled_from([None, 0.05, 1.0])),
         "bad_fraction": draw(st.floats(0.0, 1.0)),
         "huge": draw(st.sampled_from([1.0, 1e30, 3e38])),
         "seed": draw(st.integers(0, 2**16)),
-        "hold_candidate": draw(st.booleans()),
         "select": draw(st.sampled_from(["mean", "best"])),
     }
 
@@ -271,11 +240,8 @@ def test_actions_stay_in_bounds_and_finite_under_adversarial_costs(case) -> None
             "horizon": case["horizon"],
             "num_samples": 16,
             "iterations": 3,
-            "max_norm": case["max_norm"],
-            "max_norm_dims": [0],
             "action_low": case["low"],
             "action_high": case["high"],
-            "hold_candidate": case["hold_candidate"],
             "select": case["select"],
         }
     )
@@ -301,16 +267,8 @@ def test_actions_stay_in_bounds_and_finite_under_adversarial_costs(case) -> None
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
-def test_hold_candidate_with_select_best_stays_put_at_the_minimum(name: str) -> None:
-    """At the goal (cost minimal for zero action) the published mean still jitters; the hold
-    candidate with select=best returns exactly the hold-still plan, and select=best always
-    returns the lowest-cost candidate that any iteration scored."""
-    at_goal = bowl(torch.zeros(2, 3))
-    mean_plan = build(name, horizon=2, num_samples=32, iterations=3).plan(at_goal)
-    assert mean_plan.abs().max() > 1e-3
-    hold = build(name, horizon=2, num_samples=32, iterations=3, hold_candidate=True, select="best")
-    assert torch.equal(hold.plan(at_goal), torch.zeros(1, 2, 3))
-
+def test_select_best_returns_the_lowest_cost_candidate_scored(name: str) -> None:
+    """select=best (the default) returns the lowest-cost candidate any iteration scored."""
     scored: list[torch.Tensor] = []
     target = bowl(torch.tensor([[0.3, -0.2, 0.5], [0.1, 0.1, 0.1]]))
 
@@ -319,26 +277,24 @@ def test_hold_candidate_with_select_best_stays_put_at_the_minimum(name: str) -> 
         scored.append(costs.min())
         return costs
 
-    best = build(name, horizon=2, num_samples=32, iterations=3, select="best").plan(spy)
+    best = build(name, horizon=2, num_samples=32, iterations=3).plan(spy)
     assert target(best.unsqueeze(1)).item() == pytest.approx(min(scored).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["cem", "mppi"])
-def test_hold_and_best_keep_batched_equal_to_alone(name: str) -> None:
+@pytest.mark.parametrize("select", ["mean", "best"])
+def test_batched_plans_equal_plans_alone(name: str, select: str) -> None:
     targets = torch.tensor([[[0.2, -0.4, 0.9]], [[0.0, 0.0, 0.0]], [[0.0, 0.3, -0.3]]])
-    opts = {"horizon": 1, "seed": 3, "hold_candidate": True, "select": "best"}
+    opts = {"horizon": 1, "seed": 3, "select": select}
     batched = build(name, **opts).plan(bowl(targets), num_envs=3)
     for e in range(3):
         alone = build(name, **{**opts, "seed": 3 + e}).plan(bowl(targets[e]), num_envs=1)
         torch.testing.assert_close(batched[e], alone[0], rtol=0, atol=1e-6)
-    assert torch.equal(batched[1], torch.zeros(1, 3))
 
 
 def test_bad_selection_settings_are_named() -> None:
     with pytest.raises(ValueError, match="select"):
         CEMConfig(select="median")
-    with pytest.raises(ValueError, match="hold_candidate"):
-        CEMConfig(num_samples=1, num_elites=1, hold_candidate=True)
 
 
 def test_protocol_is_satisfied() -> None:

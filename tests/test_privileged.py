@@ -29,12 +29,12 @@ def test_position_head_learns_the_recorded_positions_and_travels_with_the_model(
     wm = WorldModelConfig(
         encoder=EncoderConfig(
             backend="conv", latent_layout="pooled", crop_size=16, hidden_size=16,
-            conv_channels=[8, 16], conv_stem=4, proj_hidden=32,
+            conv_channels=[8, 16], proj_hidden=32,
         ),
         predictor=PredictorConfig(
             embed_dim=16, width=24, depth=1, num_heads=2, normalize_output=False, use_state=False
         ),
-        objective="lewm", action_block=2, history=2,
+        action_block=2, history=2,
     )  # fmt: skip
     cfg = TrainConfig(
         data=[str(h5)], out_dir=str(tmp_path / "run"), world_model=wm, steps=40, batch_size=8,

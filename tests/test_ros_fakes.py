@@ -189,7 +189,7 @@ class NaNWorldModel(torch.nn.Module):
         return torch.full((*actions.shape[:3], 4, 8), float("nan"))
 
     @staticmethod
-    def energy(z, goal, metric="l1"):
+    def energy(z, goal):
         return (z - goal).abs().mean(dim=(-2, -1))
 
 

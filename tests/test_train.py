@@ -15,11 +15,11 @@ import torch
 import torch.multiprocessing as mp
 
 from envs.contract import EnvContract
+from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
 from world_model.latents import LatentSet, cached_latents, dataset_contract
 from world_model.losses import ACLoss
 from world_model.predictor import ACPredictor
-from world_model.synthetic import synthetic_episodes
 from world_model.train_config import OptimConfig, TrainConfig
 from world_model.train_state import lr_at
 from world_model.trainer import Trainer
@@ -28,7 +28,7 @@ TINY_WM = WorldModelConfig(
     encoder=EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2),
     predictor=PredictorConfig(embed_dim=16, width=32, depth=1, num_heads=2),
 )
-# world_model.synthetic: a square moved by up to 0.25 per step in x and y, 16 px frames.
+# tests/synthetic.py: a square moved by up to 0.25 per step in x and y, 16 px frames.
 SYNTHETIC_CONTRACT = EnvContract(
     env_id="synthetic",
     control_hz=5.0,
@@ -110,9 +110,9 @@ def test_overfits_a_tiny_batch(one_thread):
 
 
 def test_schedule_warmup_constant_decay():
-    cfg = OptimConfig(lr=1.0, start_lr=0.1, final_lr=0.0, warmup_steps=10, decay_steps=10)
-    assert lr_at(0, cfg, 100) == pytest.approx(0.1)
-    assert lr_at(5, cfg, 100) == pytest.approx(0.55)
+    cfg = OptimConfig(lr=1.0, warmup_steps=10, decay_steps=10)
+    assert lr_at(0, cfg, 100) == pytest.approx(1e-4)  # WARMUP_START_LR
+    assert lr_at(5, cfg, 100) == pytest.approx(0.50005)
     assert lr_at(10, cfg, 100) == lr_at(89, cfg, 100) == 1.0
     assert lr_at(95, cfg, 100) == pytest.approx(0.5)
     assert lr_at(100, cfg, 100) == pytest.approx(0.0)
@@ -209,7 +209,8 @@ def test_latent_cache_is_reused_and_keyed(tmp_path):
     second = cached_latents([h5], encoder, tmp_path / "cache", logs.append)
     assert len(logs) == 1 and torch.equal(first.latents, second.latents)
     assert first.latents.shape == (18, 4, 16) and first.tasks == ["synthetic"] * 3
-    other = build_encoder(EncoderConfig(**{**vars(TINY_WM.encoder), "init_seed": 1}))
+    wider = TINY_WM.encoder.hidden_size * 2
+    other = build_encoder(EncoderConfig(**{**vars(TINY_WM.encoder), "hidden_size": wider}))
     cached_latents([h5], other, tmp_path / "cache", logs.append)
     assert len(logs) == 2  # another encoder -> another cache entry
 

@@ -26,6 +26,7 @@ from world_model.checkpoint_upgrades import UPGRADES
 from world_model.config import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
+    RETIRED_KEYS,
     EncoderConfig,
     PredictorConfig,
     WorldModelConfig,
@@ -42,7 +43,7 @@ ADDED_LATER: dict[type, frozenset[str]] = {
         | {"position_dims", "position_mean", "position_std"}
     ),
     EncoderConfig: frozenset(
-        {"latent_layout", "conv_channels", "conv_stem", "proj_hidden", "inverse_dynamics_out"}
+        {"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}
         | {"num_slots", "slot_iters"}  # read only by the slots layout, which came after them
     ),
     PredictorConfig: frozenset({"use_state", "adaln"}),  # adaln absent: no AdaLN
@@ -135,6 +136,14 @@ def check_fields(cls: type, data: dict[str, Any], where: str, path: Path) -> Non
     of its annotated type; nested config dataclasses are checked in turn."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
+    data = dict(data)
+    for key, off in RETIRED_KEYS.get(where.rsplit(".", 1)[-1], {}).items():
+        value = data.pop(key, off)  # a deleted option: only its "off" value loads
+        if off is not None and (list(value) if isinstance(value, tuple) else value) != off:
+            raise CheckpointConfigError(
+                f"{path}: {where}.{key} is set, but that option was deleted (only {key}={off!r} "
+                "loads); retrain without it (docs/experiments.md)"
+            )
     unknown = sorted(set(data) - known)
     if unknown:
         raise CheckpointConfigError(

@@ -12,15 +12,42 @@ from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel pixel mean / std (after scaling to [0, 1]) of every encoder (ImageNet's)."""
+LAYERNORM_EPS = 1e-6
+"""Epsilon of the latent normalisation (V-JEPA 2 `normalize_reps`) and the predictor's
+LayerNorms, as V-JEPA 2-AC."""
+MLP_RATIO = 4.0
+"""MLP hidden / width of the tiny encoder's and the predictor's transformer blocks (official
+encoders read theirs from the weights)."""
+INIT_STD = 0.02
+"""Std of the predictor's truncated-normal Linear init (V-JEPA 2-AC)."""
+TUBELET_SIZE = 2
+"""Frames per V-JEPA 2 tubelet; every frame is duplicated to fill one (V-JEPA 2-AC)."""
+ACTION_DIM = 7
+"""Action size the predictor reads: [dx, dy, dz, droll, dpitch, dyaw, dgripper]; envs with
+fewer action dimensions are zero-padded to it (envs/adapter.py)."""
+STATE_DIM = 7
+"""Proprio state size the predictor reads: ee xyz, Euler xyz, gripper (padded likewise)."""
+CONV_STEM = 4
+"""Stride of the conv encoder's first stage: a 4 x 4 patchify stem, as ConvNeXt (a stride-2
+stem costs ~4x more on CPU for the same final map)."""
+INIT_SEED = 0
+"""Seed of a fresh encoder's random init (source null); the predictor's is INIT_SEED + 1.
+Trained weights travel in the checkpoint, so the seed never reaches a saved model."""
 
 #: Bumped whenever the checkpoint layout or the latent normalisation changes meaning;
 #: `load_world_model` refuses other versions instead of silently producing other latents.
 CHECKPOINT_FORMAT = "latent-planner/world-model"
 CHECKPOINT_VERSION = 2
 
+RECOMMENDED_KEY = "recommended_eval"
+"""config.json `extra` entry: the eval settings (dotted `agent.*` / `planner.*` keys) a model
+plans with, e.g. a lewm model's 5-block CEM with the summed energy. wm-train writes them
+(`train_config.planning_recipe`), `python -m agent.recommend` changes them, and
+`agent.config.with_recommended` applies them."""
+
 ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
 LATENT_LAYOUTS = ("tokens", "pooled", "slots")
-OBJECTIVES = ("frozen", "lewm")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -43,18 +70,11 @@ class EncoderConfig:
     slot_iters: int = 3
     """`slots` only: Slot Attention iterations (Locatello et al. 2020: 3)."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    """`conv` only: channels of the conv stages: a patchify stem (kernel = stride =
-    `conv_stem`), then stride-2 3x3 convs (64 px, stem 4: 16 -> 8 -> 4 x 4 features)."""
-    conv_stem: int = 4
-    """`conv` only: stride of the first stage (a 4 x 4 patchify stem, as ConvNeXt; a stride-2
-    stem costs ~4x more on CPU for the same final map)."""
+    """`conv` only: channels of the conv stages: a 4 x 4 patchify stem (`CONV_STEM`), then
+    stride-2 3x3 convs (64 px: 16 -> 8 -> 4 x 4 features)."""
     proj_hidden: int = 512
     """`conv` only: hidden width of the Linear-BatchNorm-GELU-Linear projector (LeWM: the
     BatchNorm, not a LayerNorm, lets SIGReg shape the latent distribution)."""
-    inverse_dynamics_out: int = 0
-    """`conv` only: > 0 adds an inverse-dynamics head (latent t, latent t+1) -> the block's
-    actions (k x action_dim values), trained with the encoder when train.idm_weight > 0 (set
-    by wm-train, recorded so the checkpoint loads). Not used for planning."""
     source: str | None = None
     """Where the weights come from: a `save_pretrained` folder, an official checkpoint file
     (`.pt`/`.pth`/`.tar`/`.safetensors` holding an `encoder` state dict), or null for a
@@ -63,8 +83,6 @@ class EncoderConfig:
     """Frames are resized to crop_size x crop_size; the RoPE grid of VJEPA2Model follows it."""
     patch_size: int = 8
     """Spatial patch size of the ViT (tokens per frame = (crop_size / patch_size)^2)."""
-    tubelet_size: int = 2
-    """Frames per tubelet; every frame is duplicated to fill one tubelet (V-JEPA 2-AC)."""
     hidden_size: int = 96
     """Encoder width = latent dim D (ignored when `source` defines the architecture)."""
     num_layers: int = 4
@@ -72,27 +90,11 @@ class EncoderConfig:
     num_heads: int = 4
     """Encoder heads; also used for official checkpoint files, whose tensors do not say it
     (ViT-L 16, ViT-H 16, ViT-g 22)."""
-    mlp_ratio: float = 4.0
-    """Encoder MLP hidden / width."""
-    pred_hidden_size: int = 64
-    """Width of the V-JEPA pretraining predictor (only used by `wm-pretrain`)."""
-    pred_num_layers: int = 2
-    """Depth of the V-JEPA pretraining predictor."""
-    pred_num_heads: int = 4
-    """Heads of the V-JEPA pretraining predictor."""
     latent_pool: int = 2
     """Average-pool the token grid by this factor before the LayerNorm: 8x8 -> 4x4 = 16 tokens
     keeps the predictor affordable on 2 CPU cores. 1 = no pooling (official)."""
-    image_mean: tuple[float, float, float] = IMAGENET_MEAN
-    """Per-channel mean subtracted after scaling pixels to [0, 1] (ImageNet)."""
-    image_std: tuple[float, float, float] = IMAGENET_STD
-    """Per-channel std (ImageNet)."""
-    layernorm_eps: float = 1e-6
-    """Epsilon of the non-affine LayerNorm applied to latents (V-JEPA 2 `normalize_reps`)."""
     encode_batch: int = 256
     """Frames per encoder forward; bounds peak memory when encoding long episodes."""
-    init_seed: int = 0
-    """Seed of the random init used when `source` is null."""
     device: str = "cpu"
     """Device of the encoder (the predictor follows the WorldModel's device)."""
     dtype: str = "float32"
@@ -120,20 +122,16 @@ class EncoderConfig:
             raise ValueError(
                 f"encoder.conv_channels={self.conv_channels} / proj_hidden={self.proj_hidden}"
             )
-        if self.inverse_dynamics_out < 0:
+        reduction = CONV_STEM * 2 ** (len(self.conv_channels) - 1)
+        if self.backend == "conv" and self.crop_size % reduction:
             raise ValueError(
-                f"encoder.inverse_dynamics_out={self.inverse_dynamics_out} must be >= 0"
-            )
-        reduction = self.conv_stem * 2 ** (len(self.conv_channels) - 1)
-        if self.backend == "conv" and (self.conv_stem < 1 or self.crop_size % reduction):
-            raise ValueError(
-                f"encoder.crop_size={self.crop_size} must be divisible by conv_stem="
-                f"{self.conv_stem} x 2^{len(self.conv_channels) - 1} (one halving per later stage)"
+                f"encoder.crop_size={self.crop_size} must be divisible by the stem {CONV_STEM} x "
+                f"2^{len(self.conv_channels) - 1} (one halving per later stage)"
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"encoder.dtype={self.dtype!r}; expected one of {DTYPES}")
-        for name in ("crop_size", "patch_size", "tubelet_size", "hidden_size", "num_layers",
-                     "num_heads", "latent_pool", "encode_batch"):  # fmt: skip
+        for name in ("crop_size", "patch_size", "hidden_size", "num_layers", "num_heads",
+                     "latent_pool", "encode_batch"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"encoder.{name}={getattr(self, name)} must be >= 1")
         if self.crop_size % self.patch_size:
@@ -145,10 +143,6 @@ class EncoderConfig:
             raise ValueError(
                 f"encoder.latent_pool={self.latent_pool} does not divide the {grid}x{grid} token grid"
             )
-        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
-            raise ValueError(f"encoder.image_mean/std must be 3 values, std > 0: {self.image_std}")
-        self.image_mean = tuple(float(v) for v in self.image_mean)
-        self.image_std = tuple(float(v) for v in self.image_std)
 
 
 @dataclass
@@ -163,12 +157,6 @@ class PredictorConfig:
     """Number of pre-norm blocks (official 24)."""
     num_heads: int = 4
     """Attention heads (official 16, head dim 64)."""
-    mlp_ratio: float = 4.0
-    """MLP hidden / width."""
-    action_dim: int = 7
-    """Action size: [dx, dy, dz, droll, dpitch, dyaw, dgripper]."""
-    state_dim: int = 7
-    """Proprio state size: ee xyz, Euler xyz, gripper."""
     use_state: bool = True
     """Feed the proprio state to the predictor (V-JEPA 2-AC). False zeroes the state token's
     input (LeWM: pixels and actions only). Two reasons to turn it off, both measured on
@@ -183,18 +171,12 @@ class PredictorConfig:
     """Reproduce the official `.repeat(..., 2)` frequency layout (needed for official weights)."""
     use_extrinsics: bool = False
     """Create the (unused) `extrinsics_encoder` Linear(6 -> width) so official weights load strictly."""
-    qkv_bias: bool = True
-    """Bias on the fused qkv projection (official: yes)."""
-    layernorm_eps: float = 1e-6
-    """Epsilon of the blocks' LayerNorms."""
     residual: bool = True
     """Predict the change of the latent (output = input latent + head) instead of the latent
     itself. Not in the official predictor (no extra parameters, so official weights still load
     with it off); on small data it starts from the copy-last baseline instead of from zero."""
     normalize_output: bool = True
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
-    init_std: float = 0.02
-    """Std of the truncated-normal init of Linear weights."""
     adaln: bool = False
     """Condition every block on its step's action by AdaLN-zero (LeWM, JEPA-WMs) on top of the
     action token. Not in the official predictor (its weights load only with this off)."""
@@ -210,7 +192,7 @@ class PredictorConfig:
     """Per-dimension state scale; null = 1."""
 
     def __post_init__(self) -> None:
-        for name in ("embed_dim", "width", "depth", "num_heads", "action_dim", "state_dim"):
+        for name in ("embed_dim", "width", "depth", "num_heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"predictor.{name}={getattr(self, name)} must be >= 1")
         if self.width % self.num_heads:
@@ -222,8 +204,8 @@ class PredictorConfig:
             raise ValueError(f"predictor head dim {head_dim} too small for 3D RoPE (need >= 6)")
         if self.grid_size < 0:
             raise ValueError(f"predictor.grid_size={self.grid_size} must be >= 0")
-        for name, dim in (("action_mean", self.action_dim), ("action_std", self.action_dim),
-                          ("state_mean", self.state_dim), ("state_std", self.state_dim)):  # fmt: skip
+        for name, dim in (("action_mean", ACTION_DIM), ("action_std", ACTION_DIM),
+                          ("state_mean", STATE_DIM), ("state_std", STATE_DIM)):  # fmt: skip
             value = getattr(self, name)
             if value is None:
                 continue
@@ -242,10 +224,6 @@ class WorldModelConfig:
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
-    objective: str = "frozen"
-    """`frozen`: the encoder is fixed and the predictor trains on cached latents (V-JEPA 2-AC);
-    `lewm`: encoder, projector and predictor train jointly from pixels on next-latent MSE +
-    SIGReg (LeWorldModel), no latent cache."""
     action_block: int = 1
     """Control steps k per predictor step (frameskip); the predictor's action input is the k
     actions concatenated. 1 = one step per action (the original behaviour)."""
@@ -268,8 +246,6 @@ class WorldModelConfig:
             self.encoder = dataclass_from_dict(EncoderConfig, self.encoder, "encoder")
         if isinstance(self.predictor, dict):
             self.predictor = dataclass_from_dict(PredictorConfig, self.predictor, "predictor")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"world_model.objective={self.objective!r}; expected {OBJECTIVES}")
         if self.action_block < 1 or self.history < 1:
             raise ValueError(
                 f"world_model.action_block={self.action_block} and history={self.history} "
@@ -285,22 +261,65 @@ class WorldModelConfig:
                 f"world_model.position_dims={self.position_dims} needs position_mean and "
                 "position_std of that length (wm-train fills them)"
             )
-        trainable = self.encoder.backend == "conv"
-        if trainable != (self.objective == "lewm"):
-            raise ValueError(
-                f"world_model.objective={self.objective!r} with encoder.backend="
-                f"{self.encoder.backend!r}: the end-to-end objective `lewm` needs the trainable "
-                "`conv` encoder, and the `conv` encoder needs `lewm`"
-            )
         if self.objective == "lewm" and self.predictor.normalize_output:
             raise ValueError(
-                "world_model.objective=lewm needs predictor.normalize_output=false: its latents "
-                "come from a BatchNorm projector, not a LayerNorm"
+                "encoder.backend=conv (objective lewm) needs predictor.normalize_output=false: "
+                "its latents come from a BatchNorm projector, not a LayerNorm"
             )
+
+    @property
+    def objective(self) -> str:
+        """How the model trains, set by the encoder: `frozen` (a fixed ViT encoder, the
+        predictor trains on cached latents, V-JEPA 2-AC) or `lewm` (the trainable `conv`
+        encoder, its projector and the predictor train jointly from pixels on next-latent MSE +
+        SIGReg, LeWorldModel)."""
+        return "lewm" if self.encoder.backend == "conv" else "frozen"
+
+
+RETIRED_KEYS: dict[str, dict[str, Any]] = {
+    "world_model": {"objective": None},  # now derived from encoder.backend (was validated equal)
+    "encoder": {
+        "inverse_dynamics_out": 0,
+        "conv_stem": CONV_STEM,
+        "mlp_ratio": MLP_RATIO,
+        "pred_hidden_size": None,  # the pretraining predictor: never part of a world model
+        "pred_num_layers": None,
+        "pred_num_heads": None,
+        "image_mean": list(IMAGENET_MEAN),
+        "image_std": list(IMAGENET_STD),
+        "layernorm_eps": LAYERNORM_EPS,
+        "tubelet_size": TUBELET_SIZE,
+        "init_seed": None,
+    },
+    "predictor": {
+        "action_dim": ACTION_DIM,
+        "state_dim": STATE_DIM,
+        "mlp_ratio": MLP_RATIO,
+        "qkv_bias": True,
+        "layernorm_eps": LAYERNORM_EPS,
+        "init_std": INIT_STD,
+    },
+}
+"""Deleted options and constants that checkpoints written before their deletion still record,
+per section, with the value the code now always uses (None: any value, it never shaped the
+model). Rule: a retired key holding that value is dropped (the model is the same without it);
+any other value is refused, since the code that used it is gone (docs/experiments.md)."""
+
+
+def _as_list(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def dataclass_from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    """Build `cls` from a dict, naming unknown keys instead of a bare TypeError."""
+    """Build `cls` from a dict, naming unknown keys instead of a bare TypeError, and dropping
+    `RETIRED_KEYS` of `where` that hold their "off" value."""
+    data = dict(data)
+    for key, off in RETIRED_KEYS.get(where, {}).items():
+        if key in data and _as_list(data.pop(key)) != off and off is not None:
+            raise ValueError(
+                f"{where}.{key} is set, but that option was deleted (only {key}={off!r} loads); "
+                "retrain without it (docs/experiments.md)"
+            )
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from world_model.config import EncoderConfig
+from world_model.config import CONV_STEM, IMAGENET_MEAN, IMAGENET_STD, EncoderConfig
 from world_model.slots import SlotAttention
 
 
@@ -44,7 +44,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        stem = cfg.conv_stem
+        stem = CONV_STEM
         stages, c_in = [nn.Conv2d(3, cfg.conv_channels[0], stem, stride=stem)], cfg.conv_channels[0]
         stages += [nn.BatchNorm2d(c_in), nn.GELU()]
         for c in cfg.conv_channels[1:]:
@@ -58,17 +58,9 @@ class ConvEncoder(nn.Module):
         self.projector = Projector(
             c_in * self.side**2 if pooled else c_in, cfg.proj_hidden, cfg.hidden_size
         )
-        if cfg.inverse_dynamics_out:
-            # PLDM-style auxiliary head: which actions moved latent t to t+1. Its loss makes the
-            # encoder keep what the actions change (the arm, the pushed cube); next-latent MSE
-            # + SIGReg alone can be met by episode-constant content (target, colours).
-            width = 2 * self.num_tokens * cfg.hidden_size
-            self.inverse = nn.Sequential(
-                nn.Linear(width, 256), nn.GELU(), nn.Linear(256, cfg.inverse_dynamics_out)
-            )
         # constants, not weights: real tensors even when the module is built on "meta" to load
-        mean = torch.tensor(cfg.image_mean, device="cpu").view(1, 3, 1, 1)
-        std = torch.tensor(cfg.image_std, device="cpu").view(1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN, device="cpu").view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device="cpu").view(1, 3, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
 
@@ -78,12 +70,6 @@ class ConvEncoder(nn.Module):
         return (
             1 if layout == "pooled" else self.cfg.num_slots if layout == "slots" else self.side**2
         )
-
-    def inverse_dynamics(self, z: Tensor) -> Tensor:
-        """Latents `(B, T, N, D)` -> the predicted block actions between consecutive frames
-        `(B, T - 1, inverse_dynamics_out)`, in the predictor's normalised action units."""
-        pairs = torch.cat([z[:, :-1], z[:, 1:]], dim=-2)  # (B, T - 1, 2N, D)
-        return self.inverse(pairs.flatten(-2))
 
     @property
     def dim(self) -> int:

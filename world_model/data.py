@@ -54,7 +54,6 @@ class Clips:
     clip_len: int
     starts: Tensor  # (C,) flat index of each clip's first frame
     block: int = 1
-    weights: Tensor | None = None  # (C,) sampling weights; None = every clip equally often
 
     @staticmethod
     def build(data: LatentSet, episodes: Tensor, clip_len: int, block: int = 1) -> Clips:
@@ -82,17 +81,9 @@ class Clips:
         """`(B, T)` flat frame index of each clip's frames (one block apart)."""
         return self.starts[clip_ids][:, None] + self.block * torch.arange(self.clip_len)
 
-    def span_frames(self) -> Tensor:
-        """(C, span) flat indices of every control-rate frame each clip covers."""
-        span = (self.clip_len - 1) * self.block + 1
-        return self.starts[:, None] + torch.arange(span)
-
     def clip_ids(self, step: int, batch_size: int, seed: int) -> Tensor:
-        """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations;
-        weighted draws with replacement when `weights` is set), a function of (seed, step)."""
-        if self.weights is not None:
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
-            return torch.multinomial(self.weights, batch_size, replacement=True, generator=gen)
+        """Global batch of clip ids for optimizer step `step` (epoch-wise seeded permutations),
+        a function of (seed, step)."""
         if len(self) < batch_size:
             # tiny datasets: sample with replacement, still a function of (seed, step)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -103,18 +94,3 @@ class Clips:
             len(self), generator=torch.Generator().manual_seed(seed * 7919 + epoch)
         )
         return perm[pos * batch_size : (pos + 1) * batch_size]
-
-
-def moving_clips(positions: Tensor, clips: Clips, threshold: float) -> Tensor:
-    """(C,) bool: every task position moves farther than `threshold` from where it was at the
-    clip's first frame, at some frame of the clip. `positions` is `(F, K, D)` per flat frame
-    (`world_model.privileged.recorded_task_positions`). All K must move: Panda's end effector always does, so this
-    picks the clips where the cube moves too, i.e. contact."""
-    frames = clips.span_frames()  # (C, S)
-    if frames.numel() and int(frames.max()) >= len(positions):
-        raise ValueError(
-            f"task positions cover {len(positions)} frames, the clips reach frame {int(frames.max())}"
-        )
-    pos = positions[frames]  # (C, S, K, D)
-    shift = (pos - pos[:, :1]).norm(dim=-1).amax(dim=1)  # (C, K)
-    return (shift > threshold).all(dim=-1)

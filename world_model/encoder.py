@@ -17,7 +17,15 @@ from torch import Tensor, nn
 from transformers import VJEPA2Config, VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
-from world_model.config import EncoderConfig
+from world_model.config import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INIT_SEED,
+    LAYERNORM_EPS,
+    MLP_RATIO,
+    TUBELET_SIZE,
+    EncoderConfig,
+)
 from world_model.official import load_official_encoder
 
 
@@ -34,10 +42,8 @@ class FrozenEncoder(nn.Module):
         self.backbone = backbone.requires_grad_(False).eval()
         self.hf_config = hf_config
         self.cfg = cfg
-        self.register_buffer(
-            "mean", torch.tensor(cfg.image_mean).view(1, 3, 1, 1), persistent=False
-        )
-        self.register_buffer("std", torch.tensor(cfg.image_std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     @property
     def grid(self) -> int:
@@ -77,7 +83,7 @@ class FrozenEncoder(nn.Module):
             )
         x = (x - self.mean) / self.std
         # Each frame alone fills a whole tubelet (V-JEPA 2-AC): (F, tubelet, 3, H, W).
-        x = repeat(x, "f c h w -> f k c h w", k=self.cfg.tubelet_size).to(dtype)
+        x = repeat(x, "f c h w -> f k c h w", k=self.hf_config.tubelet_size).to(dtype)
         tokens = self.backbone(pixel_values_videos=x).last_hidden_state.float()  # (F, g*g, D)
         pool = self.cfg.latent_pool
         if self.cfg.latent_layout == "pooled":
@@ -86,31 +92,42 @@ class FrozenEncoder(nn.Module):
             side = size // self.cfg.patch_size
             grid = rearrange(tokens, "f (h w) d -> f d h w", h=side, w=side)
             tokens = rearrange(F.avg_pool2d(grid, pool), "f d h w -> f (h w) d")  # (F, N, D)
-        return F.layer_norm(tokens, (tokens.shape[-1],), eps=self.cfg.layernorm_eps)
+        return F.layer_norm(tokens, (tokens.shape[-1],), eps=LAYERNORM_EPS)
 
 
-def tiny_hf_config(cfg: EncoderConfig) -> VJEPA2Config:
+JEPA_PREDICTOR = (64, 2, 4)
+"""(width, depth, heads) of the V-JEPA pretraining predictor inside a tiny `VJEPA2Model`; only
+`wm-pretrain` trains it (with its own sizes), a world model keeps the encoder alone."""
+
+
+def tiny_hf_config(
+    cfg: EncoderConfig, predictor: tuple[int, int, int] = JEPA_PREDICTOR
+) -> VJEPA2Config:
     """The small `VJEPA2Config` described by the encoder config (random init / pretraining)."""
+    width, depth, heads = predictor
     return VJEPA2Config(
         patch_size=cfg.patch_size,
         crop_size=cfg.crop_size,
-        frames_per_clip=cfg.tubelet_size,
-        tubelet_size=cfg.tubelet_size,
+        frames_per_clip=TUBELET_SIZE,
+        tubelet_size=TUBELET_SIZE,
         hidden_size=cfg.hidden_size,
         num_attention_heads=cfg.num_heads,
         num_hidden_layers=cfg.num_layers,
-        mlp_ratio=cfg.mlp_ratio,
-        pred_hidden_size=cfg.pred_hidden_size,
-        pred_num_attention_heads=cfg.pred_num_heads,
-        pred_num_hidden_layers=cfg.pred_num_layers,
+        mlp_ratio=MLP_RATIO,
+        pred_hidden_size=width,
+        pred_num_attention_heads=heads,
+        pred_num_hidden_layers=depth,
     )
 
 
-def build_vjepa2_model(cfg: EncoderConfig) -> VJEPA2Model:
-    """Full `VJEPA2Model` (encoder + JEPA predictor) with a seeded random init (pretraining)."""
+def build_vjepa2_model(
+    cfg: EncoderConfig, predictor: tuple[int, int, int] = JEPA_PREDICTOR
+) -> VJEPA2Model:
+    """Full `VJEPA2Model` (encoder + JEPA predictor `(width, depth, heads)`) with a seeded
+    random init (pretraining)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.init_seed)
-        return VJEPA2Model(tiny_hf_config(cfg))
+        torch.manual_seed(INIT_SEED)
+        return VJEPA2Model(tiny_hf_config(cfg, predictor))
 
 
 def load_backbone(cfg: EncoderConfig) -> tuple[VJEPA2Encoder, VJEPA2Config]:

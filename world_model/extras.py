@@ -2,13 +2,12 @@
 
 Each is one safetensors file declared in `config.json` under `extra.<key>` with the config
 that rebuilds it, so the world model's own format and loader are unchanged. Used by the
-reachability head and the sub-goal proposer.
+reachability head.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -19,16 +18,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from envs.storage import atomic_write
+
 T = TypeVar("T")
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`write(tmp)` then rename over `path`: a kill leaves the old file, never a half one. The
-    file is made world-readable like the checkpoint's other files (safetensors writes 0600)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """`envs.storage.atomic_write` with a world-readable result (bench/anchors.py uses it)."""
+    atomic_write(path, write, mode=0o644)
 
 
 def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[str, Any]) -> Path:
@@ -38,9 +35,11 @@ def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[
     payload = json.loads(cfg_path.read_text())
     file = f"{key}.safetensors"
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-    write_atomic(checkpoint / file, lambda p: save_file(state, str(p)))
+    # world-readable like the checkpoint's other files (safetensors writes 0600)
+    atomic_write(checkpoint / file, lambda p: save_file(state, str(p)), mode=0o644)
     payload.setdefault("extra", {})[key] = {"file": file, **entry}
-    write_atomic(cfg_path, lambda p: p.write_text(json.dumps(payload, indent=2, default=float)))
+    text = json.dumps(payload, indent=2, default=float)
+    atomic_write(cfg_path, text.encode(), mode=0o644)
     return checkpoint / file
 
 

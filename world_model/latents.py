@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,7 +207,6 @@ def encoder_hash(encoder: FrozenEncoder) -> str:
 
 def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
     """Atomic write of a cache file (tensors + task names in the metadata)."""
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     tensors = {
         "latents": data.latents.contiguous(),
         "states": data.states.contiguous(),
@@ -216,13 +214,10 @@ def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
         "starts": data.starts.contiguous(),
         "lengths": data.lengths.contiguous(),
     }
-    from envs.storage import disk_full_guard
+    from envs.storage import atomic_write
 
-    with disk_full_guard(path, cleanup=tmp):
-        save_file(
-            tensors, str(tmp), metadata={"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
-        )
-    os.replace(tmp, path)
+    metadata = {"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_latent_set(path: Path) -> LatentSet:

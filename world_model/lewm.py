@@ -35,7 +35,7 @@ from world_model.slots import random_slot_mask
 
 class LeWMLoss(nn.Module):
     """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7)[, positions])`
-    -> (loss, parts = [teacher-forcing MSE, SIGReg, inverse-dynamics MSE, position MSE,
+    -> (loss, parts = [teacher-forcing MSE, SIGReg, position MSE,
     rollout MSE per block...])."""
 
     def __init__(
@@ -45,8 +45,6 @@ class LeWMLoss(nn.Module):
         auto_steps: int,
         sigreg_weight: float,
         num_proj: int,
-        sigreg_over: str = "step",
-        idm_weight: float = 0.0,
         cached: bool = False,
         within_weight: float = 0.0,
         motion_weight: float = 0.0,
@@ -59,8 +57,6 @@ class LeWMLoss(nn.Module):
         self.history, self.auto_steps = history, auto_steps
         self.sigreg_weight = sigreg_weight
         self.sigreg = SIGReg(num_proj)
-        self.sigreg_over = sigreg_over
-        self.idm_weight = idm_weight
         self.within_weight = within_weight
         self.motion_weight = motion_weight
         self.position_weight = position_weight
@@ -73,11 +69,6 @@ class LeWMLoss(nn.Module):
         self.position_head = model.position_head
         if position_weight > 0 and self.position_head is None:
             raise ValueError("train.position_weight > 0 needs world_model.position_dims > 0")
-        if idm_weight > 0 and not hasattr(self.encoder, "inverse"):
-            raise ValueError(
-                "train.idm_weight > 0 needs an encoder with an inverse-dynamics head "
-                "(world_model.encoder.inverse_dynamics_out > 0; wm-train sets it)"
-            )
 
     def forward(
         self, frames: Tensor, actions: Tensor, states: Tensor, positions: Tensor | None = None
@@ -103,7 +94,7 @@ class LeWMLoss(nn.Module):
             reg = z.new_zeros(())
         else:
             per_step = z.transpose(0, 1).flatten(1, 2)  # (T, B * N, D)
-            reg = self.sigreg(per_step if self.sigreg_over == "step" else per_step.flatten(0, 1))
+            reg = self.sigreg(per_step)  # each time step's batch tested on its own (LeWM)
             if self.within_weight > 0:
                 # what changes inside each clip, with the clip's constant content removed:
                 # across episodes SIGReg is met by scenery alone (reacher's target)
@@ -122,13 +113,7 @@ class LeWMLoss(nn.Module):
                 + (read(pred.flatten(-2)) - positions[:, h : h + r]).square().mean()
             )
             loss = loss + self.position_weight * pos
-        idm = loss.new_zeros(())
-        if self.idm_weight > 0:
-            p = self.predictor  # target in the predictor's normalised action units
-            target = (actions - p.action_mean) / p.action_std  # (B, T-1, k*7)
-            idm = (self.encoder.inverse_dynamics(z) - target).square().mean()
-            loss = loss + self.idm_weight * idm
-        parts = [tf_loss[None], reg[None], idm[None], pos[None], step_err]
+        parts = [tf_loss[None], reg[None], pos[None], step_err]
         return loss, torch.cat(parts).detach()
 
 

@@ -74,7 +74,7 @@ def with_positions(
 
 
 class LeWMTrainer(Trainer):
-    """`Trainer` for `world_model.objective=lewm` (single process)."""
+    """`Trainer` for the `lewm` objective (`conv` encoder; single process)."""
 
     def build_model_and_data(
         self, latents: LatentSet | None
@@ -100,9 +100,6 @@ class LeWMTrainer(Trainer):
         if cfg.position_weight > 0:  # privileged labels: positions from the simulator states
             wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, self.data_sources())
             self.log(f"privileged training labels: {wm_cfg.position_dims} task-position dims")
-        if cfg.idm_weight > 0:  # the head predicts one block's k actions
-            out = wm.action_block * wm.predictor.action_dim
-            wm_cfg = replace(wm_cfg, encoder=replace(wm_cfg.encoder, inverse_dynamics_out=out))
         model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
         return model, data, train_eps, val_eps
 
@@ -124,8 +121,6 @@ class LeWMTrainer(Trainer):
             cfg.auto_steps,
             cfg.sigreg_weight,
             cfg.sigreg_proj,
-            cfg.sigreg_over,
-            cfg.idm_weight,
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
             motion_weight=cfg.motion_weight,
@@ -145,9 +140,9 @@ class LeWMTrainer(Trainer):
 
     @staticmethod
     def name_parts(parts: Tensor) -> dict[str, float]:
-        out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item(), "idm": parts[2].item()}
-        out["position_mse"] = parts[3].item()
-        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[4:])}
+        out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item()}
+        out["position_mse"] = parts[2].item()
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[3:])}
 
     @torch.no_grad()
     def validate(self, max_clips: int = 256) -> dict[str, float]:

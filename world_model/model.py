@@ -8,13 +8,11 @@ import torch
 from torch import Tensor, nn
 
 from envs.contract import EnvContract
-from world_model.config import EncoderConfig, WorldModelConfig
+from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
 from world_model.conv_encoder import ConvEncoder
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.predictor import ACPredictor
 from world_model.slots import chamfer_distance
-
-METRICS = ("l1", "l2")
 
 
 class WorldModel(nn.Module):
@@ -135,24 +133,19 @@ class WorldModel(nn.Module):
         std = torch.tensor(self.cfg.position_std, device=out.device, dtype=out.dtype)
         return out * std + mean
 
-    def energy(self, z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
+    def energy(self, z: Tensor, goal: Tensor) -> Tensor:
         """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`
         for grid and pooled latents; for `slots` the symmetric Chamfer distance, because the
         goal image's slots need not come out in the same order as the imagined ones."""
         if self.latent_layout == "slots":
-            return chamfer_distance(z, goal, metric)
-        return latent_energy(z, goal, metric)
+            return chamfer_distance(z, goal)
+        return latent_energy(z, goal)
 
 
-def latent_energy(z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
-    """Mean distance over tokens and channels: `(..., N, D)`, `(..., N, D)` -> `(...)`.
-    `l1`: mean |z - goal| (V-JEPA 2-AC planning energy); `l2`: mean (z - goal)^2."""
-    diff = z - goal
-    if metric == "l1":
-        return diff.abs().mean(dim=(-2, -1))
-    if metric == "l2":
-        return diff.square().mean(dim=(-2, -1))
-    raise ValueError(f"energy metric={metric!r}; expected one of {METRICS}")
+def latent_energy(z: Tensor, goal: Tensor) -> Tensor:
+    """Mean |z - goal| over tokens and channels, the V-JEPA 2-AC planning energy:
+    `(..., N, D)`, `(..., N, D)` -> `(...)`."""
+    return (z - goal).abs().mean(dim=(-2, -1))
 
 
 def predictor_for(cfg: WorldModelConfig) -> ACPredictor:
@@ -166,7 +159,7 @@ def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:
     if cfg.backend != "conv":
         return build_encoder(cfg)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.init_seed)
+        torch.manual_seed(INIT_SEED)
         return ConvEncoder(cfg).to(cfg.device)
 
 
@@ -181,7 +174,7 @@ def build_world_model(
     (default: encoder's), trained for the env `env_contract` (saved with it)."""
     encoder = encoder if encoder is not None else build_any_encoder(cfg.encoder)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.encoder.init_seed + 1)
+        torch.manual_seed(INIT_SEED + 1)
         predictor = predictor_for(cfg)
     model = WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)
     return model.to(device or cfg.encoder.device) if model.position_head is not None else model

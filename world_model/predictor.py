@@ -18,7 +18,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from world_model.attention import KV, Block
-from world_model.config import PREDICTOR_PRESETS, PredictorConfig
+from world_model.config import (
+    ACTION_DIM,
+    INIT_STD,
+    LAYERNORM_EPS,
+    MLP_RATIO,
+    PREDICTOR_PRESETS,
+    STATE_DIM,
+    PredictorConfig,
+)
 from world_model.rope import rope_tables, step_positions
 
 COND_TOKENS = 2  # action and state tokens in front of each step's patches
@@ -59,29 +67,24 @@ class ACPredictor(nn.Module):
         self.action_block = action_block
         self.slots = slots
         self.predictor_embed = nn.Linear(cfg.embed_dim, cfg.width)
-        self.action_encoder = nn.Linear(action_block * cfg.action_dim, cfg.width)
-        self.state_encoder = nn.Linear(cfg.state_dim, cfg.width)
+        self.action_encoder = nn.Linear(action_block * ACTION_DIM, cfg.width)
+        self.state_encoder = nn.Linear(STATE_DIM, cfg.width)
         if cfg.use_extrinsics:  # kept only so official weights load strictly; never used
-            self.extrinsics_encoder = nn.Linear(cfg.action_dim - 1, cfg.width)
+            self.extrinsics_encoder = nn.Linear(ACTION_DIM - 1, cfg.width)
         self.predictor_blocks = nn.ModuleList(
             Block(
-                cfg.width,
-                cfg.num_heads,
-                cfg.mlp_ratio,
-                cfg.qkv_bias,
-                cfg.layernorm_eps,
-                cfg.adaln,
-            )
+                cfg.width, cfg.num_heads, MLP_RATIO, True, LAYERNORM_EPS, cfg.adaln
+            )  # V-JEPA 2-AC
             for _ in range(cfg.depth)
         )
-        self.predictor_norm = nn.LayerNorm(cfg.width, eps=cfg.layernorm_eps)
+        self.predictor_norm = nn.LayerNorm(cfg.width, eps=LAYERNORM_EPS)
         self.predictor_proj = nn.Linear(cfg.width, cfg.embed_dim)
         self.head_dim = cfg.width // cfg.num_heads
         if slots:  # added to a masked slot's identity anchor (C-JEPA); zero-init, not a Linear
             self.mask_token = nn.Parameter(torch.zeros(cfg.width))
         # input normalisation from the config; non-persistent so the state dict stays official
-        for name, dim, fill in (("action_mean", cfg.action_dim, 0.0), ("action_std", cfg.action_dim, 1.0),
-                                ("state_mean", cfg.state_dim, 0.0), ("state_std", cfg.state_dim, 1.0)):  # fmt: skip
+        for name, dim, fill in (("action_mean", ACTION_DIM, 0.0), ("action_std", ACTION_DIM, 1.0),
+                                ("state_mean", STATE_DIM, 0.0), ("state_std", STATE_DIM, 1.0)):  # fmt: skip
             value = getattr(cfg, name)
             buf = (
                 torch.full((dim,), fill, device="cpu")
@@ -99,7 +102,7 @@ class ACPredictor(nn.Module):
         """Truncated-normal Linear init; residual outputs scaled by 1/sqrt(2 * layer) (official)."""
         for m in self.modules():
             if isinstance(m, nn.Linear) and m.weight.device.type != "meta":
-                nn.init.trunc_normal_(m.weight, std=self.cfg.init_std)
+                nn.init.trunc_normal_(m.weight, std=INIT_STD)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         with torch.no_grad():
@@ -230,11 +233,11 @@ class ACPredictor(nn.Module):
         """
         e, tc, n, d = z_ctx.shape
         s_count, horizon = actions.shape[1], actions.shape[2]
-        width = self.action_block * self.cfg.action_dim
+        width = self.action_block * ACTION_DIM
         if actions.shape[-1] != width:
             raise ValueError(
                 f"actions have {actions.shape[-1]} values per step; this predictor takes blocks "
-                f"of {self.action_block} x {self.cfg.action_dim} = {width}"
+                f"of {self.action_block} x {ACTION_DIM} = {width}"
             )
         if tc > 1 and (past_actions is None or past_actions.shape[1] != tc - 1):
             raise ValueError(f"context of {tc} frames needs past_actions (E, {tc - 1}, {width})")

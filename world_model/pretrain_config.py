@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
-from world_model.config import EncoderConfig
+from world_model.config import TUBELET_SIZE, EncoderConfig
 from world_model.train_config import OptimConfig
 
 
@@ -18,7 +18,13 @@ class PretrainConfig:
     data: list[str] = field(default_factory=list)
     """HDF5 datasets whose pixels are the pretraining video; required."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    """Architecture of the tiny VJEPA2Model (encoder + JEPA predictor) and its normalisation."""
+    """Architecture of the tiny VJEPA2Model's encoder (the one a world model then keeps)."""
+    pred_hidden_size: int = 64
+    """Width of the V-JEPA pretraining predictor (not part of the exported encoder)."""
+    pred_num_layers: int = 2
+    """Depth of the V-JEPA pretraining predictor."""
+    pred_num_heads: int = 4
+    """Heads of the V-JEPA pretraining predictor."""
     out_dir: str = "runs/pretrain"
     """Run directory; the encoder lands in `out_dir/encoder` (use it as encoder.source)."""
     steps: int = 300
@@ -36,15 +42,13 @@ class PretrainConfig:
     ema_end: float = 1.0
     """EMA momentum at the last step (linear ramp)."""
     optim: OptimConfig = field(
-        default_factory=lambda: OptimConfig(
-            lr=5e-4, start_lr=1e-4, warmup_steps=30, decay_steps=100
-        )
+        default_factory=lambda: OptimConfig(lr=5e-4, warmup_steps=30, decay_steps=100)
     )
     """AdamW and warmup/constant/decay schedule."""
     sigreg_weight: float = 0.0
     """Weight of SIGReg (world_model/sigreg.py) on the context encoder's token embeddings,
-    added to the JEPA L1 loss; 0 = plain V-JEPA. Without it the tiny encoder's features barely
-    beat random init on the probes (bench/results/probe.md); LeWM uses 0.1."""
+    added to the JEPA L1 loss; 0 = plain V-JEPA, LeWM uses 0.1. Why: without it the tiny
+    encoder's features carry little more than a random init's (docs/experiments.md)."""
     sigreg_proj: int = 256
     """Random directions per SIGReg call (LeWM: flat from 64 to 1024)."""
     seed: int = 0
@@ -66,10 +70,10 @@ class PretrainConfig:
             list(self.mask_blocks),
             list(self.mask_scales),
         )
-        if self.frames_per_clip % self.encoder.tubelet_size:
+        if self.frames_per_clip % TUBELET_SIZE:
             raise ValueError(
-                f"pretrain.frames_per_clip={self.frames_per_clip} is not a multiple of tubelet_size="
-                f"{self.encoder.tubelet_size}"
+                f"pretrain.frames_per_clip={self.frames_per_clip} is not a multiple of the "
+                f"tubelet size {TUBELET_SIZE}"
             )
         if len(self.mask_blocks) != len(self.mask_scales) or not self.mask_blocks:
             raise ValueError(

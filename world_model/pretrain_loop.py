@@ -24,11 +24,13 @@ from tqdm import tqdm
 from transformers import VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
+from world_model.config import IMAGENET_MEAN, IMAGENET_STD, TUBELET_SIZE
 from world_model.encoder import build_vjepa2_model
 from world_model.latents import iter_dataset_episodes
 from world_model.masks import tube_masks
 from world_model.pretrain_config import PretrainConfig
 from world_model.sigreg import SIGReg
+from world_model.train_config import GRAD_CLIP, WEIGHT_DECAY
 from world_model.train_state import lr_at
 
 
@@ -59,8 +61,8 @@ def preprocess(clips: Tensor, cfg: PretrainConfig) -> Tensor:
         x = F.interpolate(
             x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
         )
-    mean = torch.tensor(cfg.encoder.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.encoder.image_std).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return rearrange((x - mean) / std, "(b t) c h w -> b t c h w", b=b, t=t)
 
 
@@ -129,15 +131,15 @@ def pretrain(cfg: PretrainConfig, videos: list[np.ndarray] | None = None) -> Pat
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     videos = videos if videos is not None else load_videos(cfg.data)
-    model = build_vjepa2_model(cfg.encoder)
-    target = copy.deepcopy(model.encoder).requires_grad_(False)
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+    model = build_vjepa2_model(
+        cfg.encoder, (cfg.pred_hidden_size, cfg.pred_num_layers, cfg.pred_num_heads)
     )
+    target = copy.deepcopy(model.encoder).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=WEIGHT_DECAY)
     gen = torch.Generator().manual_seed(cfg.seed)
     sigreg = SIGReg(cfg.sigreg_proj)
     grid = cfg.encoder.crop_size // cfg.encoder.patch_size
-    slices = cfg.frames_per_clip // cfg.encoder.tubelet_size
+    slices = cfg.frames_per_clip // TUBELET_SIZE
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(out / "tb"))
@@ -154,8 +156,7 @@ def pretrain(cfg: PretrainConfig, videos: list[np.ndarray] | None = None) -> Pat
         loss = jepa_loss(model, target, x, masks, sigreg, cfg.sigreg_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
         opt.step()
         momentum = cfg.ema_start + (cfg.ema_end - cfg.ema_start) * step / max(1, cfg.steps - 1)
         ema_update(target, model.encoder, momentum)

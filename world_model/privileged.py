@@ -31,7 +31,7 @@ def recorded_task_positions(paths: list[str]) -> Tensor:
                     if ep.sim_states is None:
                         raise ValueError(
                             f"{path}: {ep.attrs.get('name', 'an episode')} has no simulator "
-                            "states, which train.oversample_moving needs; re-collect it with "
+                            "states, which the privileged position labels need; re-collect it with "
                             "wm-collect"
                         )
                     for state in ep.sim_states:

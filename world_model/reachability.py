@@ -39,11 +39,6 @@ class ReachabilityConfig:
 
     budget: int = 25
     """Labels and predictions are clipped to this many control steps (LeWM plans 5 x 5)."""
-    kind: str = "mlp"
-    """"mlp": a pair MLP on both embedded latents. "metric": a distance in a learned embedding,
-    budget x (1 - exp(-mean |f(z) - f(goal)|)); why: it is exactly 0 at the goal and smooth
-    near it, where the MLP's few-step error (val MAE ~4 steps) blurs the last centimetres,
-    while f can still weight the latent directions the cube moves."""
     embed_dim: int = 128
     """Width each latent is projected to before the pair MLP."""
     hidden_dim: int = 256
@@ -81,8 +76,6 @@ class ReachabilityConfig:
             raise ValueError(f"ReachabilityConfig.val_fraction={self.val_fraction}: in (0, 1)")
         if not self.lr > 0:
             raise ValueError(f"ReachabilityConfig.lr={self.lr}: must be > 0")
-        if self.kind not in ("mlp", "metric"):
-            raise ValueError(f"ReachabilityConfig.kind={self.kind!r}: expected mlp or metric")
 
 
 class ReachabilityHead(nn.Module):
@@ -92,13 +85,6 @@ class ReachabilityHead(nn.Module):
         super().__init__()
         self.cfg, self.num_tokens, self.latent_dim = cfg, num_tokens, latent_dim
         width = num_tokens * latent_dim
-        if cfg.kind == "metric":
-            self.metric = nn.Sequential(
-                nn.Linear(width, cfg.hidden_dim),
-                nn.GELU(),
-                nn.Linear(cfg.hidden_dim, cfg.embed_dim),
-            )
-            return
         self.embed = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, cfg.embed_dim), nn.GELU())
         self.mlp = nn.Sequential(
             nn.Linear(3 * cfg.embed_dim, cfg.hidden_dim),
@@ -114,9 +100,6 @@ class ReachabilityHead(nn.Module):
                 f"reachability head takes latents (..., {self.num_tokens}, {self.latent_dim}); "
                 f"got {tuple(z.shape)} and goal {tuple(goal.shape)}"
             )
-        if self.cfg.kind == "metric":
-            s = (self.metric(z.flatten(-2)) - self.metric(goal.flatten(-2))).abs().mean(-1)
-            return (1 - torch.exp(-s)) * self.cfg.budget
         a = self.embed(z.flatten(-2))  # [..., F]: the goal is embedded once, then broadcast
         g = self.embed(goal.flatten(-2))  # [..., F]
         a, g = torch.broadcast_tensors(a, g)
@@ -209,7 +192,16 @@ def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead |
     """The head a checkpoint declares, or None when it has none."""
 
     def build(entry: dict) -> ReachabilityHead:
-        cfg = ReachabilityConfig(**entry["config"])
+        config = dict(entry["config"])
+        # Heads saved before the learned-metric variant was deleted record kind="mlp": the
+        # only kind left. A metric head cannot be rebuilt (docs/experiments.md).
+        kind = config.pop("kind", "mlp")
+        if kind != "mlp":
+            raise ValueError(
+                f"{checkpoint}/config.json: reachability head kind={kind!r} was deleted (only "
+                "the pair-MLP head remains); retrain it: python -m world_model.reachability"
+            )
+        cfg = ReachabilityConfig(**config)
         return ReachabilityHead(cfg, entry["num_tokens"], entry["latent_dim"])
 
     return load_extra(checkpoint, KEY, build, device)

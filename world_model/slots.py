@@ -84,17 +84,12 @@ def random_slot_mask(batch: int, steps: int, num_slots: int, ratio: float, devic
     return mask
 
 
-def chamfer_distance(z: Tensor, goal: Tensor, metric: str = "l1") -> Tensor:
+def chamfer_distance(z: Tensor, goal: Tensor) -> Tensor:
     """Symmetric Chamfer distance between two sets of slots, `(..., K, D)` and `(..., K', D)`
     (broadcast over leading dims) -> `(...)`: each goal slot to its nearest slot of `z` and
     each slot of `z` to its nearest goal slot, the two means averaged. The per-pair distance
-    is the mean |a - b| (`l1`) or (a - b)^2 (`l2`) over channels, so for matching slot order
+    is the mean |a - b| over channels (the planning energy's L1), so for matching slot order
     it is at most `WorldModel.energy`'s ordered value and equals 0 only at the goal set."""
     diff = z.unsqueeze(-2) - goal.unsqueeze(-3)  # (..., K, K', D)
-    if metric == "l1":
-        pair = diff.abs().mean(-1)  # (..., K, K')
-    elif metric == "l2":
-        pair = diff.square().mean(-1)
-    else:
-        raise ValueError(f"energy metric={metric!r}; expected l1 or l2")
+    pair = diff.abs().mean(-1)  # (..., K, K')
     return 0.5 * (pair.amin(-1).mean(-1) + pair.amin(-2).mean(-1))

@@ -5,47 +5,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
 from envs.lerobot.layout import LeRobotKeys
 from world_model.config import WorldModelConfig
 
+WARMUP_START_LR = 1e-4
+"""Learning rate at step 0, ramped linearly to `lr` over `warmup_steps` (official 7.5e-5)."""
+WEIGHT_DECAY = 0.04
+"""AdamW weight decay of weight matrices (official 0.04); biases and norms get none."""
+GRAD_CLIP = 1.0
+"""The global gradient norm is clipped to this value (official)."""
+
 
 @dataclass
 class OptimConfig:
-    """AdamW with linear warmup -> constant -> linear decay (V-JEPA 2-AC schedule, shortened)."""
+    """AdamW with linear warmup -> constant -> linear decay (V-JEPA 2-AC schedule, shortened);
+    start lr, weight decay and gradient clip are the constants above."""
 
     lr: float = 3e-3
-    """Peak learning rate (official 4.25e-4 at batch 256; the tiny predictor learns faster at 3e-3:
-    held-out one-step error / copy-last 0.72 vs 0.77 at 1e-3 after 800 steps)."""
-    start_lr: float = 1e-4
-    """Learning rate at step 0, ramped linearly to `lr` over `warmup_steps` (official 7.5e-5)."""
-    final_lr: float = 0.0
-    """Learning rate reached at the end of the decay."""
+    """Peak learning rate (official 4.25e-4 at batch 256); the tiny predictor learns faster at
+    3e-3 than at 1e-3 (docs/experiments.md)."""
     warmup_steps: int = 100
     """Linear warmup length in optimizer steps."""
     decay_steps: int = 1000
-    """Length of the final linear decay; the steps in between are constant."""
-    weight_decay: float = 0.04
-    """AdamW weight decay (official 0.04)."""
-    betas: tuple[float, float] = (0.9, 0.999)
-    """AdamW betas."""
-    grad_clip: float = 1.0
-    """Clip the global gradient norm to this value; 0 disables."""
+    """Length of the final linear decay (to 0); the steps in between are constant."""
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.start_lr < 0 or self.final_lr < 0:
-            raise ValueError(
-                f"optim lr={self.lr}, start_lr={self.start_lr}, final_lr={self.final_lr}"
-            )
+        if self.lr <= 0:
+            raise ValueError(f"optim lr={self.lr} must be > 0")
         if self.warmup_steps < 0 or self.decay_steps < 0:
             raise ValueError(
                 f"optim warmup_steps={self.warmup_steps}, decay_steps={self.decay_steps}"
             )
-        if self.grad_clip < 0 or self.weight_decay < 0:
-            raise ValueError(f"optim grad_clip={self.grad_clip}, weight_decay={self.weight_decay}")
-        self.betas = tuple(self.betas)
 
 
 @dataclass
@@ -72,43 +66,31 @@ class TrainConfig:
     """Frames per training clip (official 8); needs >= auto_steps + 1."""
     auto_steps: int = 2
     """Rollout-loss steps: predictions fed back as inputs, gradient flows through (official 2).
-    With `world_model.objective=lewm`: open-loop blocks after the `world_model.history` context
+    With a `lewm` model (`conv` encoder): open-loop blocks after the `world_model.history` context
     (set it to the planner's horizon)."""
     sigreg_weight: float = 0.1
-    """`lewm` only: weight of SIGReg against the prediction MSE (LeWM: 0.1; 0.01-0.2 work,
-    0.5 collapses)."""
+    """`lewm` only: weight of SIGReg against the prediction MSE (LeWM: 0.1); too high a weight
+    collapses the latent onto the Gaussian target (docs/experiments.md)."""
     sigreg_proj: int = 1024
-    """`lewm` only: random directions per SIGReg call (LeWM: 1024, flat from 64)."""
-    idm_weight: float = 0.0
-    """`lewm` only: weight of an inverse-dynamics loss (predict each block's actions from the
-    latents before and after it; PLDM). Measured here: without it the end-to-end latents on
-    reacher barely moved within an episode (copy-last MSE 0.005 per block) and the predictor
-    never beat copy-last. 0 = LeWM's two losses only."""
+    """`lewm` only: random directions per SIGReg call (LeWM: 1024)."""
     encoder_from: str | None = None
     """`lewm` only: a trained lewm checkpoint whose encoder is kept *frozen*; only a fresh
     predictor (`world_model.predictor`, `action_block`, `history`) trains, on latents encoded
-    once (eval-mode BatchNorm, as the planner sees them) and kept in memory. Why: measured with
-    bench/plan_diagnosis, the end-to-end latent already orders plans by true distance (Spearman
-    0.77-0.81 on real final frames) while the imagined ones do not (0.53-0.55): the predictor is
-    the limit, and without the encoder in the loop it trains ~10x more steps per CPU second.
-    The encoder config comes from that checkpoint; SIGReg and the inverse-dynamics loss, which
-    shape the encoder, are off."""
+    once (eval-mode BatchNorm, as the planner sees them) and kept in memory. Why: the end-to-end
+    latent of real final frames already orders plans by true distance while the imagined ones
+    do not (bench/plan_diagnosis.py; docs/experiments.md): the predictor is the limit, and
+    without the encoder in the loop it trains many more steps per CPU second.
+    The encoder config comes from that checkpoint; SIGReg, which shapes the encoder, is off."""
     init_from: str | None = None
     """A saved world model (same architecture) whose weights this run starts from, with a fresh
     optimizer and schedule: continue a shipped model's training on more steps or data."""
-    sigreg_over: str = "step"
-    """`lewm` only: the sample set SIGReg tests. `step`: each time step's batch on its own
-    (LeWM); `clip`: all frames of the batch at once. With a CPU-sized batch (32-64 clips) a
-    per-step test sees too few samples to notice a low-rank latent (measured: effective rank
-    6 of 192 at batch 32); pooling the time steps gives it batch x clip_len samples."""
     sigreg_within: float = 0.0
     """`lewm` only: weight (relative to `sigreg_weight`) of a second SIGReg on the latents minus
     their clip's mean, i.e. on what changes within a clip. Across episodes the plain test can be
-    met by episode-constant scenery alone (reacher's target, measured: an episode-constant
-    latent the predictor copies); this one asks the moving parts for unit variance too.
-    Measured (bench/results/probe*.md): reacher fingertip probe R^2 -0.48 -> 0.67; but on the
-    Panda tasks the latent moved to the arm and lost the cube (R^2 0.89 -> 0.52), so it is off
-    by default. 0 = LeWM's SIGReg only."""
+    met by episode-constant scenery alone (reacher's target: an episode-constant latent the
+    predictor copies); this one asks the moving parts for unit variance too. Off by default:
+    it lets reacher's latent see the fingertip, but on the Panda tasks the latent moves to the
+    arm and loses the cube (docs/experiments.md). 0 = LeWM's SIGReg only."""
     motion_weight: float = 0.0
     """`lewm` only: weight each predicted transition by 1 + motion_weight x its latent change
     relative to the batch mean (world_model/lewm.py `motion_weights`), so the rarer moves of an
@@ -124,16 +106,6 @@ class TrainConfig:
     slots whose teacher-forced inputs at steps t >= 1 are replaced by a learned mask token
     (C-JEPA object-level masking; step 0 stays as the slot's identity anchor). Their next
     latents must then be inferred from the other objects. 0 = no masking."""
-    oversample_moving: float = 1.0
-    """Sampling weight of training clips in which *every* task position (Panda: end effector
-    and cube; envs/distance.py) moves by more than `moving_threshold`, against 1 for the rest;
-    1 = uniform clips, as before. Meant to teach contact; measured, it does not help here:
-    in the shipped lewm data 35 % of the 15-step clips already move the cube > 3 cm, and x4
-    (69 % of each batch) lowered protocol=dataset success (push 0.44 -> 0.24, pick-place
-    0.38 -> 0.28 held at the end, bench/results/success.md). Needs simulator states."""
-    moving_threshold: float = 0.01
-    """Displacement (the env's distance unit, m for Panda) above which a task position counts
-    as moving within a clip, for `oversample_moving`."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -141,9 +113,8 @@ class TrainConfig:
     seed: int = 0
     """Seeds init, data order and the held-out split."""
     device: str = "cpu"
-    """`cpu` or `cuda`; under torchrun each rank uses `cuda:<LOCAL_RANK>`."""
-    bf16: bool = True
-    """bf16 autocast on CUDA only (on CPU it is slower than float32, so it is never used)."""
+    """`cpu` or `cuda`; under torchrun each rank uses `cuda:<LOCAL_RANK>`. On CUDA the steps run
+    under bf16 autocast (on a CPU bf16 is slower than float32, so it is never used there)."""
     log_every: int = 50
     """Steps between TensorBoard scalars / progress-bar updates."""
     val_every: int = 500
@@ -156,7 +127,7 @@ class TrainConfig:
     """Continue from `out_dir/checkpoints/latest` when it exists."""
     num_threads: int = 0
     """torch CPU threads per process; 0 leaves torch's default. On a CPU shared with other busy
-    processes use 1: oversubscribed OpenMP threads made steps ~10x slower here."""
+    processes use 1: oversubscribed OpenMP threads make every step much slower."""
 
     def __post_init__(self) -> None:
         if isinstance(self.world_model, dict):
@@ -185,15 +156,6 @@ class TrainConfig:
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
             )
-        for name in ("sigreg_within", "idm_weight"):  # terms that only shape the encoder
-            value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"train.{name}={value} must be >= 0")
-            if self.encoder_from is not None and value > 0:
-                raise ValueError(
-                    f"train.encoder_from freezes the encoder: train.{name} > 0 would train "
-                    "nothing (set it to 0)"
-                )
         for name in ("motion_weight", "position_weight"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"train.{name}={getattr(self, name)} must be >= 0")
@@ -205,17 +167,34 @@ class TrainConfig:
                 f"train.slot_mask_ratio={self.slot_mask_ratio} masks object slots: it needs "
                 f"world_model.encoder.latent_layout=slots, not {layout!r}"
             )
-        if self.sigreg_over not in ("step", "clip"):
-            raise ValueError(f"train.sigreg_over={self.sigreg_over!r}; expected step or clip")
-        if not (self.oversample_moving >= 1.0 and self.moving_threshold > 0):
+        if self.sigreg_within < 0:
+            raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
+        if self.encoder_from is not None and self.sigreg_within > 0:
             raise ValueError(
-                f"train.oversample_moving={self.oversample_moving} must be >= 1 (1 = uniform) "
-                f"and moving_threshold={self.moving_threshold} > 0"
+                "train.encoder_from freezes the encoder: train.sigreg_within > 0 would train "
+                "nothing (set it to 0)"
             )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"train.val_fraction={self.val_fraction} must be in [0, 1)")
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"train.device={self.device!r}; expected cpu or cuda")
+
+
+def planning_recipe(cfg: TrainConfig) -> dict[str, Any]:
+    """The eval settings a model trained with `cfg` plans with (dotted `agent.*` / `planner.*`
+    keys), stored as the checkpoint's `extra.recommended_eval`. Only what differs between
+    models: a `lewm` model was trained to roll out `auto_steps` blocks open loop and its
+    latent distance is read along the whole path, so it plans over those blocks with the summed
+    energy (a CEM budget that fits that horizon on a CPU); a `frozen` model plans with the
+    defaults. The action block needs no entry: the agent reads it from the model."""
+    if cfg.world_model.objective != "lewm":
+        return {}
+    return {
+        "planner.horizon": cfg.auto_steps,
+        "planner.num_samples": 128,
+        "planner.iterations": 3,
+        "agent.energy_reduce": "sum",
+    }
 
 
 def register_configs() -> None:

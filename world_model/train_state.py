@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from envs.storage import remove_stale_temporaries, write_file
+from envs.storage import atomic_write, remove_stale_temporaries, write_file
 from world_model.checkpoint import (
     WEIGHTS,
     CorruptCheckpointError,
@@ -33,21 +32,22 @@ from world_model.checkpoint import (
     write_world_model,
 )
 from world_model.model import WorldModel
-from world_model.train_config import OptimConfig
+from world_model.train_config import WARMUP_START_LR, WEIGHT_DECAY, OptimConfig
 
 STATE = "trainer_state.pt"
 LATEST = "latest"
 
 
 def lr_at(step: int, cfg: OptimConfig, total_steps: int) -> float:
-    """Warmup (start_lr -> lr) / constant / linear decay to final_lr over the last decay_steps."""
+    """Warmup (WARMUP_START_LR -> lr) / constant / linear decay to 0 over the last
+    decay_steps."""
     if step < cfg.warmup_steps:
-        return cfg.start_lr + (cfg.lr - cfg.start_lr) * step / cfg.warmup_steps
+        return WARMUP_START_LR + (cfg.lr - WARMUP_START_LR) * step / cfg.warmup_steps
     decay_start = max(total_steps - cfg.decay_steps, cfg.warmup_steps)
     if step < decay_start or total_steps <= decay_start:
         return cfg.lr
     frac = min(1.0, (step - decay_start) / (total_steps - decay_start))
-    return cfg.lr + (cfg.final_lr - cfg.lr) * frac
+    return cfg.lr - cfg.lr * frac
 
 
 def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
@@ -59,11 +59,11 @@ def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
             (decay if p.ndim >= 2 else no_decay).append(p)
     opt = torch.optim.AdamW(
         [
-            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": decay, "weight_decay": WEIGHT_DECAY},
             {"params": no_decay, "weight_decay": 0.0},
         ],
         lr=cfg.lr,
-        betas=cfg.betas,
+        betas=(0.9, 0.999),  # AdamW's defaults, as V-JEPA 2-AC
     )
     return opt
 
@@ -105,10 +105,7 @@ def save_training_checkpoint(
         write_file(tmp / STATE, buffer.getvalue())
 
     atomic_dir(target, write)
-    pointer = ckpt_root / LATEST
-    tmp_pointer = ckpt_root / f".{LATEST}.tmp-{os.getpid()}"
-    write_file(tmp_pointer, target.name.encode())  # removed again if the disk is full
-    os.replace(tmp_pointer, pointer)
+    atomic_write(ckpt_root / LATEST, target.name.encode())  # removed again if the disk is full
     old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())[:-keep]
     for p in old:
         shutil.rmtree(p, ignore_errors=True)

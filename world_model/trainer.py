@@ -24,19 +24,13 @@ from envs.contract import EnvContract
 from envs.lerobot.layout import dataset_sources
 from world_model.checkpoint import save_world_model
 from world_model.checkpoint_schema import read_checkpoint_json
-from world_model.config import WorldModelConfig
-from world_model.data import (
-    Clips,
-    input_stats,
-    moving_clips,
-    split_episodes,
-)
+from world_model.config import RECOMMENDED_KEY, WorldModelConfig
+from world_model.data import Clips, input_stats, split_episodes
 from world_model.encoder import FrozenEncoder, build_encoder
 from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
 from world_model.losses import ACLoss, rollout_errors
 from world_model.model import WorldModel, build_world_model
-from world_model.privileged import recorded_task_positions
-from world_model.train_config import TrainConfig
+from world_model.train_config import GRAD_CLIP, TrainConfig, planning_recipe
 from world_model.train_state import (
     check_finite_metrics,
     check_finite_step,
@@ -105,8 +99,6 @@ class Trainer:
             raise ValueError(
                 f"no training clips of {cfg.clip_len} frames {block} steps apart (episodes too short?)"
             )
-        if cfg.oversample_moving > 1.0:
-            self.train_clips.weights = self.moving_weights(self.train_clips)
         if cfg.batch_size % self.dist.world_size:
             raise ValueError(
                 f"batch_size={cfg.batch_size} not divisible by world size {self.dist.world_size}"
@@ -163,20 +155,6 @@ class Trainer:
         self.model.load_state_dict(source)
         self.log(f"initialised all {len(own)} tensors from {checkpoint}")
 
-    def moving_weights(self, clips: Clips) -> Tensor:
-        """`oversample_moving` for each clip in which every task position moves, 1 for the rest."""
-        cfg = self.cfg
-        positions = recorded_task_positions(self.data_sources())
-        moving = moving_clips(positions, clips, cfg.moving_threshold)
-        frac = moving.float().mean().item()
-        drawn = cfg.oversample_moving * frac / (cfg.oversample_moving * frac + 1 - frac)
-        self.log(
-            f"clips where every task position moves > {cfg.moving_threshold}: "
-            f"{int(moving.sum())} of {len(moving)} ({frac:.1%}); drawn x{cfg.oversample_moving:g}, "
-            f"so {drawn:.1%} of each batch"
-        )
-        return torch.where(moving, cfg.oversample_moving, 1.0).double()
-
     def env_contract(self) -> EnvContract | None:
         """The env the data came from; travels with the weights (config.json "env")."""
         return dataset_contract(self.data_sources()) if self.cfg.data else None
@@ -213,7 +191,7 @@ class Trainer:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """bf16 autocast on CUDA only (slower than float32 on CPU)."""
-        if self.cfg.bf16 and self.device.type == "cuda":
+        if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
@@ -234,9 +212,8 @@ class Trainer:
             loss, parts = self.loss_fn(*batch)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip = self.cfg.optim.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         check_finite_step(self.step, loss, grad_norm, self.out_dir)
         lr = self.opt.param_groups[0]["lr"]
         self.opt.step()
@@ -327,6 +304,7 @@ class Trainer:
                 "encoder_hash": self.encoder_key,
                 "step": self.step,
                 "train_config": asdict(self.cfg),
+                RECOMMENDED_KEY: planning_recipe(self.cfg),
             }
             save_world_model(self.model, self.out_dir / "world_model", extra=extra)
             if self.writer is not None:

@@ -24,7 +24,7 @@ import importlib
 import math
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -39,6 +39,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
+from agent.policy import DeployedPolicy
 from agent.ros.messages import COMMAND_QOS, LATCHED_QOS, action_msg, sensor_qos, spin
 from agent.ros.safety import (
     LatestSlot,
@@ -50,24 +51,9 @@ from agent.ros.safety import (
     twist_from_action,
     validate_vector,
 )
-from envs.contract import EnvContract
 
 
-class Policy(Protocol):
-    """What the node needs from the agent (``agent.mpc.MPCAgent`` satisfies it)."""
-
-    action_low: np.ndarray
-    action_high: np.ndarray
-    image_size: int
-    contract: EnvContract | None  # what the model was trained on: rate, bounds, workspace
-    stats: Any  # ``plan_ms`` and ``energy`` as attributes (AgentStats) or dict keys
-
-    def set_goal(self, goal_pixels: np.ndarray) -> None: ...
-    def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray: ...
-    def reset(self) -> None: ...
-
-
-def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Policy:
+def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> DeployedPolicy:
     """Build the policy from ``"module:callable"`` (default ``agent.factory:load_agent``).
 
     A dotted factory keeps the node independent of how a policy is built, so a user can
@@ -100,7 +86,7 @@ def _stat_text(stats: Any, key: str) -> str:
 class PolicyNode(Node):
     """Subscribes to camera, state and goal; publishes clamped commands and diagnostics."""
 
-    def __init__(self, policy: Policy | None = None, **node_kwargs: Any) -> None:
+    def __init__(self, policy: DeployedPolicy | None = None, **node_kwargs: Any) -> None:
         super().__init__("wm_policy", **node_kwargs)
         p = self._declare_parameters()
         self.policy = policy or load_policy(

@@ -1,0 +1,69 @@
+"""A checkpoint directory as the agent sees it, read from its config.json once.
+
+Before the model loads, evaluation needs the checkpoint's action block (the goal offset of
+protocol=dataset / replay, the oracle's blocks), its env contract and its recommended planner
+settings; `read_checkpoint` parses and validates config.json for all of them, through the
+world model's own reader (`world_model.checkpoint.read_config`: format, version upgrades,
+retired keys), and `load_model` loads the weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from envs.contract import EnvContract
+from world_model.config import RECOMMENDED_KEY, WorldModelConfig
+
+if TYPE_CHECKING:
+    import torch
+
+    from world_model import WorldModel
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint directory says about the model it holds."""
+
+    path: Path
+    world_model: WorldModelConfig | None = None
+    """Architecture, action block, history and latent layout; None when the directory holds
+    no config.json (the oracle's default checkpoint next to a foreign env)."""
+    env: EnvContract | None = None
+    """The env the model was trained on (rate, bounds, image size, workspace)."""
+    recommended: dict[str, Any] = field(default_factory=dict)
+    """The eval settings it plans with (`extra.recommended_eval`, agent/config.py)."""
+
+    @property
+    def action_block(self) -> int:
+        """Control steps k per predictor step (1 without a model)."""
+        return self.world_model.action_block if self.world_model is not None else 1
+
+    @property
+    def latent_layout(self) -> str | None:
+        """`tokens` or `pooled` (None without a model)."""
+        return self.world_model.encoder.latent_layout if self.world_model is not None else None
+
+    def load_model(self, device: str | torch.device = "cpu") -> WorldModel:
+        """The world model's weights on `device`, eval mode (world_model.load_world_model)."""
+        from world_model import load_world_model
+
+        return load_world_model(self.path, device)
+
+
+def read_checkpoint(checkpoint: str | Path | CheckpointInfo) -> CheckpointInfo:
+    """Parse `checkpoint/config.json` once (an already read `CheckpointInfo` passes through).
+    A directory without config.json gives an info without a model; a malformed file or
+    recommended entry is refused by name."""
+    from agent.config import check_recommended
+    from world_model.checkpoint import CONFIG, read_config
+
+    if isinstance(checkpoint, CheckpointInfo):
+        return checkpoint
+    path = Path(checkpoint)
+    if not (path / CONFIG).is_file():
+        return CheckpointInfo(path)
+    cfg, _, env, extra = read_config(path)
+    recommended = check_recommended(extra.get(RECOMMENDED_KEY, {}), path / CONFIG)
+    return CheckpointInfo(path, cfg, env, recommended)

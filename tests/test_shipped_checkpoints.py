@@ -1,0 +1,45 @@
+"""Every checkpoint in checkpoints/ loads with today's code, and so do older files that still
+record options deleted since (world_model/config.py `RETIRED_KEYS`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent.checkpoint import read_checkpoint
+from agent.config import AgentConfig, with_recommended
+from planners import CEMConfig
+from world_model import load_world_model
+from world_model.reachability import load_head
+
+CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*/config.json"))
+
+
+@pytest.mark.parametrize("config", CHECKPOINTS, ids=lambda p: p.parent.name)
+def test_shipped_checkpoint_loads_with_its_head_and_settings(config: Path) -> None:
+    checkpoint = config.parent
+    info = read_checkpoint(checkpoint)
+    model = load_world_model(checkpoint)
+    assert model.env_contract is not None and model.env_contract == info.env
+    assert model.action_block == info.action_block
+    load_head(checkpoint)  # None when it ships none
+    agent, planner, _ = with_recommended(AgentConfig(), CEMConfig(), info.recommended, set())
+    assert planner.select == "best" and agent.stay_if_better  # the defaults, not per model
+
+
+def test_a_retired_key_loads_only_with_its_off_value(tmp_path: Path) -> None:
+    source = next(p.parent for p in CHECKPOINTS if p.parent.name.endswith("_lewm"))
+    checkpoint = tmp_path / "old"
+    shutil.copytree(source, checkpoint)
+    path = checkpoint / "config.json"
+    payload = json.loads(path.read_text())
+    payload["world_model"]["encoder"]["inverse_dynamics_out"] = 0  # written before its deletion
+    path.write_text(json.dumps(payload))
+    load_world_model(checkpoint)
+    payload["world_model"]["encoder"]["inverse_dynamics_out"] = 14
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="inverse_dynamics_out is set, but that option was"):
+        load_world_model(checkpoint)
