@@ -269,25 +269,3 @@ def test_within_clip_sigreg_makes_the_latent_follow_what_moves(one_thread):
     background alone; the within-clip term gives the moving dot a larger share of the latent."""
     for seed in (0, 1):
         assert _within_share(1.0, seed) > 10 * _within_share(0.0, seed)
-
-
-def test_motion_weights_favour_transitions_where_the_latent_moves():
-    from world_model.lewm import motion_weights
-
-    z_prev = torch.zeros(4, 2, 1, 8)
-    z_next = z_prev.clone()
-    z_next[0, 0] += 2.0  # one transition moves a lot, the rest a little
-    z_next[1:] += 0.1
-    assert torch.equal(motion_weights(z_prev, z_next, 0.0), torch.ones(4, 2))
-    w = motion_weights(z_prev, z_next, 1.0)
-    assert w.shape == (4, 2) and w[0, 0] > 3 * w[1, 0] and (w >= 1).all()
-    model = build_world_model(lewm_cfg()).train()
-    frames = torch.randint(0, 255, (8, 4, 3, 16, 16), dtype=torch.uint8)
-    args = (frames, torch.randn(8, 3, 14), torch.randn(8, 4, 7))
-    torch.manual_seed(0)
-    plain = LeWMLoss(model, 2, 2, 0.1, 32)(*args)[1]
-    torch.manual_seed(0)
-    weighted = LeWMLoss(model, 2, 2, 0.1, 32, motion_weight=4.0)(*args)[1]
-    assert not torch.allclose(plain[0], weighted[0])  # the teacher-forcing term is reweighted
-    with pytest.raises(ValueError, match="motion_weight"):
-        TrainConfig(motion_weight=-1.0)

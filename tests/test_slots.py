@@ -95,9 +95,9 @@ def test_masking_changes_inputs_only_at_masked_slots_after_the_anchor():
     z = torch.randn(5, 3, 4, 16)
     actions, states = torch.randn(5, 3, 14), torch.randn(5, 3, 7)
     with torch.no_grad():
-        plain = pred._tokens(z, actions, states)[0].unflatten(-2, (3, -1))  # (B, T, 2 + K, C)
+        plain = pred._tokens(z, actions, states).unflatten(-2, (3, -1))  # (B, T, 2 + K, C)
         masked_z = pred.mask_slots(z, mask)
-        masked = pred._tokens(masked_z, actions, states, mask)[0].unflatten(-2, (3, -1))
+        masked = pred._tokens(masked_z, actions, states, mask).unflatten(-2, (3, -1))
     changed = (plain != masked).any(-1)  # (B, T, 2 + K)
     assert not changed[:, :, :2].any()  # action and state tokens untouched
     assert torch.equal(changed[:, :, 2:], mask)

@@ -98,70 +98,25 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm block: x + attn(norm1(x)), then x + mlp(norm2(x)).
+    """Pre-norm block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
 
-    With `adaln` the norms are modulated by a per-token conditioning vector (AdaLN-zero, DiT;
-    LeWM and JEPA-WMs condition on the action this way): shift, scale and gate of both
-    sub-layers come from a zero-initialised Linear, so the block starts as the identity and
-    the action reaches every token of its step directly, not only through attention."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        mlp_ratio: float,
-        qkv_bias: bool,
-        eps: float,
-        adaln: bool = False,
-    ):
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, eps: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = MLP(dim, int(dim * mlp_ratio))
-        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim)) if adaln else None
-
-    def init_adaln(self) -> None:
-        """Zero modulation: the block is the identity until training moves it (AdaLN-zero)."""
-        if self.ada is not None:
-            nn.init.zeros_(self.ada[1].weight)
-            nn.init.zeros_(self.ada[1].bias)
-
-    def _modulation(self, cond: Tensor | None) -> list[Tensor] | None:
-        if self.ada is None:
-            return None
-        if cond is None:
-            raise ValueError("an AdaLN block needs the conditioning tokens (cond)")
-        return list(self.ada(cond).chunk(6, dim=-1))  # 6 x (..., n, C)
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None, cond: Tensor | None = None
+        self, x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor | None
     ) -> tuple[Tensor, KV]:
-        mod = self._modulation(cond)
-        if mod is None:
-            h, kv = self.attn(self.norm1(x), cos, sin, mask)
-            x = x + h
-            return x + self.mlp(self.norm2(x)), kv
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod
-        h, kv = self.attn(self.norm1(x) * (1 + scale1) + shift1, cos, sin, mask)
-        x = x + gate1 * h
-        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2), kv
+        h, kv = self.attn(self.norm1(x), cos, sin, mask)
+        x = x + h
+        return x + self.mlp(self.norm2(x)), kv
 
     def step(
-        self,
-        x: Tensor,
-        cos: Tensor,
-        sin: Tensor,
-        shared: KV | None,
-        own: KV | None,
-        cond: Tensor | None = None,
+        self, x: Tensor, cos: Tensor, sin: Tensor, shared: KV | None, own: KV | None
     ) -> tuple[Tensor, KV]:
-        mod = self._modulation(cond)
-        if mod is None:
-            h, kv = self.attn.step(self.norm1(x), cos, sin, shared, own)
-            x = x + h
-            return x + self.mlp(self.norm2(x)), kv
-        shift1, scale1, gate1, shift2, scale2, gate2 = mod
-        h, kv = self.attn.step(self.norm1(x) * (1 + scale1) + shift1, cos, sin, shared, own)
-        x = x + gate1 * h
-        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2), kv
+        h, kv = self.attn.step(self.norm1(x), cos, sin, shared, own)
+        x = x + h
+        return x + self.mlp(self.norm2(x)), kv

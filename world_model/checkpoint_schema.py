@@ -46,7 +46,7 @@ ADDED_LATER: dict[type, frozenset[str]] = {
         {"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}
         | {"num_slots", "slot_iters"}  # read only by the slots layout, which came after them
     ),
-    PredictorConfig: frozenset({"use_state", "adaln"}),  # adaln absent: no AdaLN
+    PredictorConfig: frozenset({"use_state"}),
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
     EnvContract: frozenset(
         {"env_revision", "workspace_low", "workspace_high", "camera_pos", "camera_target"}

@@ -177,9 +177,6 @@ class PredictorConfig:
     with it off); on small data it starts from the copy-last baseline instead of from zero."""
     normalize_output: bool = True
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
-    adaln: bool = False
-    """Condition every block on its step's action by AdaLN-zero (LeWM, JEPA-WMs) on top of the
-    action token. Not in the official predictor (its weights load only with this off)."""
     action_mean: list[float] | None = None
     """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
     fills these four from the training data (actions in metres are ~0.05 while the encoder
@@ -292,6 +289,7 @@ RETIRED_KEYS: dict[str, dict[str, Any]] = {
         "init_seed": None,
     },
     "predictor": {
+        "adaln": False,  # AdaLN-zero action conditioning: no gain on cube (docs/experiments.md)
         "action_dim": ACTION_DIM,
         "state_dim": STATE_DIM,
         "mlp_ratio": MLP_RATIO,

@@ -47,7 +47,6 @@ class LeWMLoss(nn.Module):
         num_proj: int,
         cached: bool = False,
         within_weight: float = 0.0,
-        motion_weight: float = 0.0,
         position_weight: float = 0.0,
         slot_mask_ratio: float = 0.0,
     ) -> None:
@@ -58,7 +57,6 @@ class LeWMLoss(nn.Module):
         self.sigreg_weight = sigreg_weight
         self.sigreg = SIGReg(num_proj)
         self.within_weight = within_weight
-        self.motion_weight = motion_weight
         self.position_weight = position_weight
         self.slot_mask_ratio = slot_mask_ratio
         if slot_mask_ratio > 0 and not self.predictor.slots:
@@ -81,15 +79,11 @@ class LeWMLoss(nn.Module):
             b, steps, k = z.shape[0], z.shape[1] - 1, z.shape[2]
             mask = random_slot_mask(b, steps, k, self.slot_mask_ratio, z.device)  # (B, T-1, K)
         z_tf = self.predictor(z[:, :-1], actions, states[:, :-1], mask)  # (B, T-1, N, D)
-        tf_err = (z_tf - z[:, 1:]).square().mean(dim=(-2, -1))  # (B, T-1)
-        w = motion_weights(z[:, :-1], z[:, 1:], self.motion_weight)  # (B, T-1)
-        tf_loss = (w * tf_err).sum() / w.sum()
+        tf_loss = (z_tf - z[:, 1:]).square().mean()
         pred, target = open_loop_rollout(
             self.predictor, z, actions, states, self.history, self.auto_steps
         )  # (B, R, N, D) each
-        prev = z[:, self.history - 1 : -1][:, : pred.shape[1]]  # the frame before each target
-        w_roll = motion_weights(prev, target, self.motion_weight)  # (B, R)
-        step_err = (w_roll * (pred - target).square().mean(dim=(2, 3))).sum(0) / w_roll.sum(0)
+        step_err = (pred - target).square().mean(dim=(0, 2, 3))  # (R,)
         if self.cached:  # SIGReg shapes the encoder, which is frozen here
             reg = z.new_zeros(())
         else:
@@ -117,17 +111,6 @@ class LeWMLoss(nn.Module):
         return loss, torch.cat(parts).detach()
 
 
-def motion_weights(z_prev: Tensor, z_next: Tensor, weight: float) -> Tensor:
-    """Per-transition loss weights `(B, R)` = 1 + weight * |z_next - z_prev|^2 / batch mean,
-    from latents `(B, R, N, D)`, with no gradient. The arm moves in every clip and the object
-    only in contact, so a plain mean lets the arm rule the loss; transitions whose latent
-    changes more (the object moved too) count more. Pixels only: no labels. 0 = plain mean."""
-    if weight <= 0:
-        return z_prev.new_ones(z_prev.shape[:2])
-    change = (z_next - z_prev).detach().square().mean(dim=(-2, -1))  # (B, R)
-    return 1 + weight * change / change.mean().clamp_min(1e-12)
-
-
 def open_loop_rollout(
     predictor: nn.Module, z: Tensor, actions: Tensor, states: Tensor, history: int, horizon: int
 ) -> tuple[Tensor, Tensor]:
@@ -147,16 +130,14 @@ def open_loop_errors(
     states: Tensor,
     history: int,
     horizon: int,
-    motion_weight: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """Open-loop rollout of `horizon` blocks from the first `history` frames of each clip:
     z `(B, T, N, D)` with T >= history + horizon, actions `(B, T-1, k*7)`, states `(B, T, 7)`
-    -> (model MSE per block `(horizon,)`, weighted by `motion_weights`, and copy-last-context
-    MSE per block `(horizon,)`). Differentiable in z and the predictor (the training loss)."""
+    -> (model MSE per block `(horizon,)`, copy-last-context MSE per block `(horizon,)`).
+    Differentiable in z and the predictor (the training loss uses it)."""
     h = history
     pred, target = open_loop_rollout(predictor, z, actions, states, history, horizon)
-    w = motion_weights(z[:, h - 1 : h - 1 + horizon], target, motion_weight)  # (B, R)
-    model_err = (w * (pred - target).square().mean(dim=(2, 3))).sum(0) / w.sum(0)
+    model_err = (pred - target).square().mean(dim=(0, 2, 3))
     copy_err = (z[:, h - 1 : h] - target).square().mean(dim=(0, 2, 3))
     return model_err, copy_err.detach()
 

@@ -123,7 +123,6 @@ class LeWMTrainer(Trainer):
             cfg.sigreg_proj,
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
-            motion_weight=cfg.motion_weight,
             position_weight=cfg.position_weight,
             slot_mask_ratio=cfg.slot_mask_ratio,
         )

@@ -72,9 +72,7 @@ class ACPredictor(nn.Module):
         if cfg.use_extrinsics:  # kept only so official weights load strictly; never used
             self.extrinsics_encoder = nn.Linear(ACTION_DIM - 1, cfg.width)
         self.predictor_blocks = nn.ModuleList(
-            Block(
-                cfg.width, cfg.num_heads, MLP_RATIO, True, LAYERNORM_EPS, cfg.adaln
-            )  # V-JEPA 2-AC
+            Block(cfg.width, cfg.num_heads, MLP_RATIO, True, LAYERNORM_EPS)  # as V-JEPA 2-AC
             for _ in range(cfg.depth)
         )
         self.predictor_norm = nn.LayerNorm(cfg.width, eps=LAYERNORM_EPS)
@@ -110,7 +108,6 @@ class ACPredictor(nn.Module):
                 if blk.attn.proj.weight.device.type != "meta":
                     blk.attn.proj.weight.div_(math.sqrt(2.0 * (i + 1)))
                     blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
-                blk.init_adaln()
 
     # -- helpers -------------------------------------------------------------------------
     def _grid(self, num_tokens: int) -> tuple[int, int] | int:
@@ -155,10 +152,9 @@ class ACPredictor(nn.Module):
 
     def _tokens(
         self, z: Tensor, actions: Tensor, states: Tensor, slot_mask: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None]:
+    ) -> Tensor:
         """`z (..., T, N, D)`, `actions (..., T, k * 7)`, `states (..., T, 7)` ->
-        tokens `(..., T * (2 + N), C)` and, with `cfg.adaln`, each token's conditioning: the
-        action embedding of its step, `(..., T * (2 + N), C)` (else None). `slot_mask
+        tokens `(..., T * (2 + N), C)`. `slot_mask
         (..., T, N)` bool: those tokens are `mask_token` added to the embedding of the slot's
         first-step latent (`z` must already carry that anchor there: `mask_slots`)."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
@@ -171,9 +167,7 @@ class ACPredictor(nn.Module):
             states = torch.zeros_like(states)
         a = self.action_encoder(actions).unsqueeze(-2)  # (..., T, 1, C)
         s = self.state_encoder(states).unsqueeze(-2)  # (..., T, 1, C)
-        x = torch.cat([a, s, patches], dim=-2)  # (..., T, 2 + N, C)
-        cond = a.expand_as(x).flatten(-3, -2) if self.cfg.adaln else None
-        return x.flatten(-3, -2), cond  # (..., T * (2 + N), C)
+        return torch.cat([a, s, patches], dim=-2).flatten(-3, -2)  # (..., T * (2 + N), C)
 
     def _readout(self, x: Tensor, z_in: Tensor) -> Tensor:
         """Drop the conditioning tokens: `(..., T * (2 + N), C)` -> latents `(..., T, N, D)`;
@@ -208,11 +202,11 @@ class ACPredictor(nn.Module):
         grid = self._grid(num)
         if slot_mask is not None:
             z = self.mask_slots(z, slot_mask)
-        x, cond = self._tokens(z, actions, states, slot_mask)
+        x = self._tokens(z, actions, states, slot_mask)
         cos, sin = self._rope(0, steps, grid, x)
         mask = self._mask(steps, COND_TOKENS + num, x.device)
         for blk in self.predictor_blocks:
-            x, _ = blk(x, cos, sin, mask, cond)
+            x, _ = blk(x, cos, sin, mask)
         return self._readout(x, z)
 
     # -- planning rollouts ---------------------------------------------------------------
@@ -246,21 +240,21 @@ class ACPredictor(nn.Module):
         grid = self._grid(n)
         shared: list[KV | None] = [None] * len(self.predictor_blocks)
         if tc > 1:  # observed history: computed once per env, shared by all S samples
-            x, cond = self._tokens(z_ctx[:, :-1], past_actions, states_ctx[:, :-1])
+            x = self._tokens(z_ctx[:, :-1], past_actions, states_ctx[:, :-1])
             cos, sin = self._rope(0, tc - 1, grid, x)  # x: (E, (Tc-1)*n, C)
             mask = self._mask(tc - 1, COND_TOKENS + n, x.device)
             for i, blk in enumerate(self.predictor_blocks):
-                x, shared[i] = blk(x, cos, sin, mask, cond)
+                x, shared[i] = blk(x, cos, sin, mask)
         own: list[KV | None] = [None] * len(self.predictor_blocks)
         z = z_ctx[:, None, -1:].expand(e, s_count, 1, n, d)  # (E, S, 1, N, D) view
         state = states_ctx[:, None, -1:].expand(e, s_count, 1, states_ctx.shape[-1])
         preds = []
         for h in range(horizon):
             act = actions[:, :, h : h + 1]  # (E, S, 1, k * 7)
-            x, cond = self._tokens(z, act, state)  # (E, S, 2 + N, C)
+            x = self._tokens(z, act, state)  # (E, S, 2 + N, C)
             cos, sin = self._rope(tc - 1 + h, 1, grid, x)
             for i, blk in enumerate(self.predictor_blocks):
-                x, own[i] = blk.step(x, cos, sin, shared[i], own[i], cond)
+                x, own[i] = blk.step(x, cos, sin, shared[i], own[i])
             z = self._readout(x, z)  # (E, S, 1, N, D)
             preds.append(z)
             state = state + self.block_displacement(act)

@@ -91,10 +91,6 @@ class TrainConfig:
     predictor copies); this one asks the moving parts for unit variance too. Off by default:
     it lets reacher's latent see the fingertip, but on the Panda tasks the latent moves to the
     arm and loses the cube (docs/experiments.md). 0 = LeWM's SIGReg only."""
-    motion_weight: float = 0.0
-    """`lewm` only: weight each predicted transition by 1 + motion_weight x its latent change
-    relative to the batch mean (world_model/lewm.py `motion_weights`), so the rarer moves of an
-    object in contact count more than the arm's every-step motion. Pixels only. 0 = plain mean."""
     position_weight: float = 0.0
     """`lewm` only, PRIVILEGED TRAINING LABELS: weight of a loss that reads the task positions
     (cube, end effector: the env's `task_positions`, from the datasets' simulator states) from
@@ -156,9 +152,8 @@ class TrainConfig:
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
             )
-        for name in ("motion_weight", "position_weight"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"train.{name}={getattr(self, name)} must be >= 0")
+        if not self.position_weight >= 0:
+            raise ValueError(f"train.position_weight={self.position_weight} must be >= 0")
         if not 0.0 <= self.slot_mask_ratio < 1.0:
             raise ValueError(f"train.slot_mask_ratio={self.slot_mask_ratio} must be in [0, 1)")
         layout = self.world_model.encoder.latent_layout
