@@ -17,10 +17,10 @@ import pytest
 import torch
 
 import envs  # noqa: F401
+from envs.clips import ClipDataset
 from envs.collect import collect, episode_plan
 from envs.collect_config import CollectConfig, PandaEnvEntry, PolicyConfig
 from envs.dataset import (
-    ClipDataset,
     DatasetError,
     discard_temporaries,
     finished_parts,
