@@ -248,7 +248,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         "anchors do: CEM 300 samples x 5 iterations, top 30, over 5 blocks of 5 control steps, "
         "all 25 executed before replanning; the oracle's cost is the distance of the task "
         "positions on true dynamics. `bench/anchors.py` says how each row was made. "
-        f"Machines: {machines(data)}; shared with other jobs. Rows measured since 2026-12-04 "
+        f"Machines: {store.machines(data)}; shared with other jobs. Rows measured since 2026-12-04 "
         "carry their command, commit and data / model recipe (`provenance` in anchors.json).",
         "",
         "| task | ours: learned | ours: oracle | ours: random | LeWM | DINO-WM | PLDM | RC-aux |",
@@ -305,15 +305,6 @@ def to_markdown(data: dict[str, Any]) -> str:
                 f"{row.get('train_time') or 'training time not recorded'}."
             )
     return "\n".join(lines) + "\n"
-
-
-def machines(data: dict[str, Any]) -> str:
-    """The machines the rows ran on (rows from before provenance: the file's old line)."""
-    seen = {store.machine_line(r["provenance"]["machine"]) for r in data["rows"].values()
-            if "provenance" in r}  # fmt: skip
-    if "machine" in data:
-        seen.add(data["machine"])
-    return "; ".join(sorted(seen)) or "not recorded"
 
 
 def _hard(row: dict[str, Any]) -> str:

@@ -219,6 +219,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machines(data: dict[str, Any]) -> str:
+    """The machines the rows ran on (rows from before provenance: the file's old line)."""
+    seen = {machine_line(r["provenance"]["machine"]) for r in data["rows"].values()
+            if "provenance" in r}  # fmt: skip
+    if "machine" in data:
+        seen.add(data["machine"])
+    return "; ".join(sorted(seen)) or "not recorded"
+
+
 def machine_line(m: dict[str, Any] | str) -> str:
     """One readable line for a markdown header (old results stored a plain string)."""
     if isinstance(m, str):

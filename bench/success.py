@@ -170,17 +170,8 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machines(data: dict[str, Any]) -> str:
-    """The machines the rows ran on (rows from before provenance: the file's old line)."""
-    seen = {store.machine_line(r["provenance"]["machine"]) for r in data["rows"].values()
-            if "provenance" in r}  # fmt: skip
-    if "machine" in data:
-        seen.add(data["machine"])
-    return "; ".join(sorted(seen)) or "not recorded"
-
-
 def render(data: dict[str, Any]) -> str:
-    return to_markdown(data["rows"], machines(data))
+    return to_markdown(data["rows"], store.machines(data))
 
 
 def row_key(row: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from envs.contract import EnvContract
 from envs.dataset import DatasetError, Episode, non_finite
+from envs.dataset import _decode as _plain  # JSON-ready attrs, as the HDF5 reader decodes them
 from envs.lerobot.layout import (
     CHUNKS_SIZE,
     CODEBASE_VERSION,
@@ -358,20 +359,6 @@ def _tasks_table(tasks: dict[str, int]) -> Any:
         "pandas_version": "2.2.3",
     }  # fmt: skip
     return table.replace_schema_metadata({b"pandas": json.dumps(pandas).encode()})
-
-
-def _plain(value: Any) -> Any:
-    """JSON-ready attrs: numpy scalars to Python, JSON strings to their objects."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        value = value.decode()
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def write_lerobot(
