@@ -79,7 +79,7 @@ class AgentConfig:
     """Weight of the latent distance in the energy (0 with a head: head only)."""
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
-    budget, world_model/reachability.py); > 0 needs a checkpoint that ships the head."""
+    budget, world_model/heads/reachability.py); > 0 needs a checkpoint that ships the head."""
     stay_if_better: bool = True
     """Hold still when the current observation's energy, kept for the whole horizon, is no
     higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Why: near the

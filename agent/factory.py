@@ -86,7 +86,7 @@ def load_agent(
     the blocks it was trained for instead of the CEM default of one step. A planner *config*
     is taken as given.
     """
-    from world_model.reachability import load_head
+    from world_model.heads.reachability import load_head
 
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
     if not path.exists():

@@ -176,7 +176,7 @@ class MPCAgent(PlanningAgent):
         if cfg.reachability_weight > 0 and reachability is None:
             raise ValueError(
                 f"reachability_weight={cfg.reachability_weight} but no reachability head: train "
-                "one into the checkpoint (python -m world_model.reachability)"
+                "one into the checkpoint (python -m world_model.heads.reachability)"
             )
         self.reachability = reachability
         # Videos: also imagine the chosen plan once more per plan, for its energy per block.

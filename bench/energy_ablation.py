@@ -37,7 +37,7 @@ ROWS = {
 
 def build(args: argparse.Namespace, row: str, env, wm) -> MPCAgent:
     """The learned agent of one ablation row (a fresh planner, same seed, every row)."""
-    from world_model.reachability import load_head
+    from world_model.heads.reachability import load_head
 
     cfg = CEMConfig(
         horizon=args.horizon,

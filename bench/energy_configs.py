@@ -40,7 +40,7 @@ from bench import store
 from envs.experts import PUSH_Z
 from envs.panda_model import CUBE_HALF
 from world_model import load_world_model
-from world_model.reachability import load_head
+from world_model.heads.reachability import load_head
 
 OUT = store.RESULTS
 CONFIGS = ("start", "arm_at_goal", "cube_at_goal", "standoff")

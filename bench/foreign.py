@@ -82,7 +82,7 @@ def train(name: str, data: str, steps: int, work: Path) -> dict:
     if (run / "world_model").is_dir() and log.exists():
         out, wall = log.read_text(), float("nan")
     else:
-        out, wall = cli("world_model.train", *args)
+        out, wall = cli("world_model.training.train", *args)
         log.write_text(out)
     keep = last_validation(run / "tb")
     for line in out.splitlines():  # wall time of the training loop itself, from tqdm

@@ -33,9 +33,9 @@ import torch
 from bench import store
 from envs.dataset import open_dataset
 from world_model import WorldModelConfig, build_world_model, load_world_model
-from world_model.data import Clips, split_episodes
-from world_model.lewm import load_frames, open_loop_errors
-from world_model.sigreg import effective_rank
+from world_model.training.data import Clips, split_episodes
+from world_model.training.lewm import load_frames, open_loop_errors
+from world_model.training.sigreg import effective_rank
 
 RESULTS = store.RESULTS
 COLLAPSE_RANK = 10.0  # effective rank below this is reported as collapsed

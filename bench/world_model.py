@@ -21,10 +21,10 @@ import torch
 
 from bench import store
 from world_model import load_world_model
-from world_model.data import Clips, split_episodes
-from world_model.latents import cached_latents
-from world_model.losses import rollout_errors
-from world_model.train_config import TrainConfig
+from world_model.training.config import TrainConfig
+from world_model.training.data import Clips, split_episodes
+from world_model.training.latents import cached_latents
+from world_model.training.losses import rollout_errors
 
 RESULTS = store.RESULTS
 
@@ -57,7 +57,7 @@ def rollout_timing(model, samples: int, horizons: list[int], reps: int) -> list[
 
 def train_throughput(model_dir: Path, data: list[str], cache_dir: str, steps: int) -> dict:
     """Clips/s of `Trainer.train_step` at the default batch on the cached latents."""
-    from world_model.trainer import Trainer
+    from world_model.training.trainer import Trainer
 
     extra = json.loads((model_dir / "config.json").read_text())
     cfg = TrainConfig(

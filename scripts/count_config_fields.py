@@ -24,7 +24,7 @@ def count(config_name: str) -> int:
 
 def main() -> None:
     from agent.config import register_configs as register_eval
-    from world_model.train_config import register_configs as register_train
+    from world_model.training.config import register_configs as register_train
 
     register_eval()
     register_train()

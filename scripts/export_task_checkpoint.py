@@ -14,7 +14,7 @@ from pathlib import Path
 
 from world_model import load_world_model, save_world_model
 from world_model.checkpoint import read_config
-from world_model.latents import dataset_contract
+from world_model.training.latents import dataset_contract
 
 
 def main(src: str, dataset: str, dst: str) -> None:

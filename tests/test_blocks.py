@@ -13,7 +13,7 @@ from agent.blocks import blocks_to_execute, make_block_planner, tile_bounds, unb
 from agent.config import AgentConfig
 from agent.mpc import MPCAgent
 from planners import CEMConfig, MPPIConfig
-from world_model.model import latent_energy
+from world_model.model.world_model import latent_energy
 
 LOW = np.array([-0.075, -0.075, -0.075, 0, 0, 0, -1], np.float32)
 HIGH = -LOW

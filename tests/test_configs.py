@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from agent.config import EvalConfig
 from planners.config import CEMConfig, MPPIConfig
 from world_model.config import WorldModelConfig
-from world_model.train_config import TrainConfig
+from world_model.training.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SCHEMAS: dict[str, type] = {

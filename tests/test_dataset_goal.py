@@ -131,7 +131,7 @@ def test_recorded_task_positions_are_the_simulators(tmp_path):
     the cube restored from each saved state."""
     from envs.dataset import open_dataset
     from envs.sim_state import set_sim_state
-    from world_model.privileged import recorded_task_positions
+    from world_model.heads.privileged import recorded_task_positions
 
     out = tmp_path / "push40.h5"
     env = gym.make(ENV_ID)

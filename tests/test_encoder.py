@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from world_model import EncoderConfig
-from world_model.encoder import build_encoder, build_vjepa2_model
-from world_model.official import hf_to_official_encoder
+from world_model.model.encoder import build_encoder, build_vjepa2_model
+from world_model.model.official import hf_to_official_encoder
 
 CFG = EncoderConfig(crop_size=32, patch_size=8, hidden_size=48, num_layers=2, num_heads=4)
 

@@ -8,11 +8,11 @@ import torch
 
 from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig
-from world_model.encoder import build_encoder, build_vjepa2_model
-from world_model.masks import tube_masks
-from world_model.pretrain_config import PretrainConfig
-from world_model.pretrain_loop import context_encode, pretrain
-from world_model.train_config import OptimConfig
+from world_model.model.encoder import build_encoder, build_vjepa2_model
+from world_model.training.config import OptimConfig
+from world_model.training.masks import tube_masks
+from world_model.training.pretrain_config import PretrainConfig
+from world_model.training.pretrain_loop import context_encode, pretrain
 
 ENC = EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2)
 PRED = {"pred_hidden_size": 16, "pred_num_layers": 1, "pred_num_heads": 2}  # the JEPA predictor
@@ -42,7 +42,7 @@ def test_context_encoder_ignores_target_tokens():
 
 def test_context_sigreg_sees_collapse_and_trains_the_encoder():
     """The SIGReg term of wm-pretrain: larger for collapsed tokens, with encoder gradients."""
-    from world_model.sigreg import SIGReg
+    from world_model.training.sigreg import SIGReg
 
     model = build_vjepa2_model(ENC, (16, 1, 2))
     x = torch.randn(4, 2, 3, 16, 16)

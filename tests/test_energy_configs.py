@@ -9,7 +9,7 @@ import numpy as np
 import envs  # noqa: F401  (registers the wm/* ids)
 from bench.energy_configs import CONFIGS, measure, posed_frames
 from world_model import WorldModelConfig, build_world_model, save_world_model
-from world_model.reachability import ReachabilityConfig, ReachabilityHead, save_head
+from world_model.heads.reachability import ReachabilityConfig, ReachabilityHead, save_head
 
 
 def test_posed_frames_differ_and_leave_the_live_simulator_alone():

@@ -268,8 +268,8 @@ def test_an_episode_with_nan_is_never_written(tmp_path) -> None:
 
 def test_empty_dataset_error_names_the_file(tmp_path) -> None:
     from tests.test_train import TINY_WM
-    from world_model.encoder import build_encoder
-    from world_model.latents import cached_latents
+    from world_model.model.encoder import build_encoder
+    from world_model.training.latents import cached_latents
 
     (tmp_path / "parts").mkdir()
     path = merge_parts(tmp_path / "parts", tmp_path / "empty.h5", _root_attrs(), indices=[])
@@ -284,8 +284,8 @@ def _root_attrs() -> dict:
 
 def test_corrupt_latent_cache_is_rebuilt(tmp_path) -> None:
     from tests.test_train import TINY_WM
-    from world_model.encoder import build_encoder
-    from world_model.latents import cached_latents
+    from world_model.model.encoder import build_encoder
+    from world_model.training.latents import cached_latents
 
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(2, length=4, size=16))
     encoder = build_encoder(TINY_WM.encoder)

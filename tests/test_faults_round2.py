@@ -172,7 +172,7 @@ def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, t
 
 def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -> None:
     from envs.collect import collect
-    from world_model.latents import dataset_contract
+    from world_model.training.latents import dataset_contract
 
     out = collect(small_collect(tmp_path / "reach.h5", n=1))
     fresh = dataset_contract([out])
@@ -184,7 +184,7 @@ def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -
         f["data"].attrs["env_contract"] = json.dumps(stamp)
     assert dataset_contract([out]) == fresh  # filled from its `camera` and `env_kwargs` attrs
     from tests.test_train import tiny_cfg
-    from world_model.trainer import Trainer
+    from world_model.training.trainer import Trainer
 
     cfg = tiny_cfg(tmp_path / "run", data=[str(out)], steps=1, val_fraction=0.0, batch_size=2)
     Trainer(cfg).run()
@@ -222,7 +222,7 @@ def test_string_typed_actions_are_named(tmp_path) -> None:
 
 def test_a_non_finite_validation_metric_stops_training(tmp_path) -> None:
     from tests.test_faults_train import _trainer
-    from world_model.train_state import NonFiniteTrainingError
+    from world_model.training.train_state import NonFiniteTrainingError
 
     trainer = _trainer(tmp_path, ckpt_every=2, val_every=3)
     val = trainer.val_clips  # held-out data that blows the model up; training data is fine
@@ -245,9 +245,9 @@ def _still_episodes(num: int = 3):
 
 def test_a_dataset_whose_frames_never_change_is_refused_by_name(tmp_path) -> None:
     from tests.test_train import TINY_WM
-    from world_model.encoder import build_encoder
-    from world_model.latents import cached_latents
-    from world_model.lewm import load_frames
+    from world_model.model.encoder import build_encoder
+    from world_model.training.latents import cached_latents
+    from world_model.training.lewm import load_frames
 
     path = write_h5(tmp_path / "still.h5", _still_episodes())
     with pytest.raises(ValueError, match=rf"{path}: in all 3 episodes every frame equals"):
@@ -362,7 +362,7 @@ def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -
     different: it combines with a new one (the known values win), while a real difference is
     still refused by name."""
     from envs.collect import collect
-    from world_model.latents import dataset_contract
+    from world_model.training.latents import dataset_contract
 
     new = collect(small_collect(tmp_path / "new.h5", n=1))
     old = tmp_path / "old.h5"

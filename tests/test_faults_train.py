@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trainer(out: Path, data=None, **kw):
-    from world_model.trainer import Trainer
+    from world_model.training.trainer import Trainer
 
     return Trainer(tiny_cfg(out, **kw), latents=data if data is not None else random_latents())
 
@@ -42,7 +42,7 @@ def _train_until(trainer, step: int) -> None:
 
 def test_training_stops_at_the_first_non_finite_loss(tmp_path) -> None:
     from world_model import load_world_model
-    from world_model.train_state import NonFiniteTrainingError
+    from world_model.training.train_state import NonFiniteTrainingError
 
     trainer = _trainer(tmp_path, ckpt_every=2)
     _train_until(trainer, 3)
@@ -166,7 +166,7 @@ def test_wm_train_killed_at_random_points_resumes(tmp_path) -> None:
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=6, size=16))
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "world_model.train", f"data=[{h5}]", f"out_dir={out}",
+        sys.executable, "-m", "world_model.training.train", f"data=[{h5}]", f"out_dir={out}",
         f"cache_dir={tmp_path / 'cache'}", "steps=100000", "batch_size=4", "clip_len=3",
         "ckpt_every=1", "keep_checkpoints=2", "log_every=50", "val_every=1000",
         "optim.warmup_steps=1", "optim.decay_steps=1", "num_threads=1", *TINY_WM_OVERRIDES,
@@ -219,8 +219,8 @@ def test_a_cost_function_returning_numpy_is_accepted() -> None:
 
 def test_an_encoder_with_nan_weights_is_caught_before_caching(tmp_path) -> None:
     from tests.test_train import TINY_WM
-    from world_model.encoder import build_encoder
-    from world_model.latents import cached_latents
+    from world_model.model.encoder import build_encoder
+    from world_model.training.latents import cached_latents
 
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(2, length=4, size=16))
     encoder = build_encoder(TINY_WM.encoder)

@@ -55,7 +55,7 @@ def test_collect_train_eval_from_the_cli(tmp_path, env_id):
     assert "2 episodes" in log and "Traceback" not in log  # no EGL teardown noise either
     run = tmp_path / "wm"
     cli(
-        "world_model.train",
+        "world_model.training.train",
         f"data=[{data}]",
         f"out_dir={run}",
         f"cache_dir={tmp_path / 'cache'}",

@@ -21,7 +21,7 @@ from envs.lerobot.convert import export_hdf5, import_lerobot
 from envs.lerobot.video import VideoFileWriter, decode_span
 from tests.synthetic import synthetic_episodes
 from tests.test_train import SYNTHETIC_CONTRACT, TINY_WM_OVERRIDES, write_h5
-from world_model.latents import dataset_contract
+from world_model.training.latents import dataset_contract
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +331,7 @@ def test_wm_train_on_a_lerobot_directory(exported, tmp_path):
     _, d = exported
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "world_model.train", f"data=[{d}]", f"out_dir={out}",
+        sys.executable, "-m", "world_model.training.train", f"data=[{d}]", f"out_dir={out}",
         f"cache_dir={tmp_path / 'cache'}", "lerobot.camera_key=observation.image",
         "steps=2", "batch_size=4", "clip_len=3", "log_every=1", "val_every=2", "ckpt_every=2",
         "optim.warmup_steps=1", "optim.decay_steps=1", *TINY_WM_OVERRIDES,

@@ -14,11 +14,11 @@ import torch
 from tests.synthetic import synthetic_episodes
 from world_model import load_world_model, save_world_model
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
-from world_model.data import Clips
-from world_model.lewm import LeWMLoss, load_frames
-from world_model.lewm_trainer import LeWMTrainer
-from world_model.model import build_world_model
-from world_model.train_config import OptimConfig, TrainConfig
+from world_model.model.world_model import build_world_model
+from world_model.training.config import OptimConfig, TrainConfig
+from world_model.training.data import Clips
+from world_model.training.lewm import LeWMLoss, load_frames
+from world_model.training.lewm_trainer import LeWMTrainer
 
 from .test_train import write_h5
 
@@ -213,7 +213,7 @@ def test_wm_train_lewm_cli(tmp_path):
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=12, size=16))
     out = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "world_model.train", "--config-name", "train_lewm",
+        sys.executable, "-m", "world_model.training.train", "--config-name", "train_lewm",
         f"data=[{h5}]", f"out_dir={out}", "steps=4", "batch_size=4", "val_every=2",
         "ckpt_every=2", "log_every=2", "sigreg_proj=16", "optim.warmup_steps=1",
         "optim.decay_steps=1", "world_model.encoder.crop_size=16",

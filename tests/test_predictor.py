@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from world_model import PredictorConfig, build_predictor
-from world_model.predictor import ACPredictor, block_causal_mask
-from world_model.rope import rope_tables
+from world_model.model.predictor import ACPredictor, block_causal_mask
+from world_model.model.rope import rope_tables
 
 E, S, TC, H, N, D = 2, 3, 2, 4, 16, 24
 

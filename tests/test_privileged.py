@@ -12,8 +12,8 @@ from envs.experts import make_policy
 from envs.rollout import dataset_root_attrs, record_episode
 from world_model import load_world_model
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
-from world_model.lewm_trainer import LeWMTrainer
-from world_model.train_config import OptimConfig, TrainConfig
+from world_model.training.config import OptimConfig, TrainConfig
+from world_model.training.lewm_trainer import LeWMTrainer
 
 ENV_ID = "wm/PandaPush-v0"
 

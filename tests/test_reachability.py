@@ -8,7 +8,7 @@ import torch
 
 from agent.mpc import AgentConfig, MPCAgent
 from world_model import WorldModelConfig, build_world_model, save_world_model
-from world_model.reachability import (
+from world_model.heads.reachability import (
     PairSampler,
     ReachabilityConfig,
     ReachabilityHead,

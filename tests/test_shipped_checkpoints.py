@@ -13,7 +13,7 @@ from agent.checkpoint import read_checkpoint
 from agent.config import AgentConfig, with_recommended
 from planners import CEMConfig
 from world_model import load_world_model
-from world_model.reachability import load_head
+from world_model.heads.reachability import load_head
 
 CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*/config.json"))
 

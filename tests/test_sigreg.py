@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from world_model.sigreg import SIGReg, effective_rank
+from world_model.training.sigreg import SIGReg, effective_rank
 
 
 def gen(seed: int) -> torch.Generator:

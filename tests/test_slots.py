@@ -16,11 +16,11 @@ from planners import CEMConfig, make_planner
 from tests.synthetic import synthetic_episodes
 from world_model import load_world_model, save_world_model
 from world_model.config import EncoderConfig, WorldModelConfig
-from world_model.lewm import LeWMLoss
-from world_model.lewm_trainer import LeWMTrainer
-from world_model.model import build_world_model
-from world_model.slots import chamfer_distance, random_slot_mask
-from world_model.train_config import TrainConfig
+from world_model.model.slots import chamfer_distance, random_slot_mask
+from world_model.model.world_model import build_world_model
+from world_model.training.config import TrainConfig
+from world_model.training.lewm import LeWMLoss
+from world_model.training.lewm_trainer import LeWMTrainer
 
 from .test_lewm import lewm_cfg, one_thread, tiny_train_cfg  # noqa: F401 (fixture)
 from .test_train import write_h5

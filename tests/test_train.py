@@ -17,12 +17,12 @@ import torch.multiprocessing as mp
 from envs.contract import EnvContract
 from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
-from world_model.latents import LatentSet, cached_latents, dataset_contract
-from world_model.losses import ACLoss
-from world_model.predictor import ACPredictor
-from world_model.train_config import OptimConfig, TrainConfig
-from world_model.train_state import lr_at
-from world_model.trainer import Trainer
+from world_model.model.predictor import ACPredictor
+from world_model.training.config import OptimConfig, TrainConfig
+from world_model.training.latents import LatentSet, cached_latents, dataset_contract
+from world_model.training.losses import ACLoss
+from world_model.training.train_state import lr_at
+from world_model.training.trainer import Trainer
 
 TINY_WM = WorldModelConfig(
     encoder=EncoderConfig(crop_size=16, patch_size=4, hidden_size=16, num_layers=1, num_heads=2),
@@ -200,7 +200,7 @@ def write_h5(path: Path, episodes, contract: EnvContract = SYNTHETIC_CONTRACT) -
 
 
 def test_latent_cache_is_reused_and_keyed(tmp_path):
-    from world_model.encoder import build_encoder
+    from world_model.model.encoder import build_encoder
 
     h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(3, length=5, size=16))
     encoder = build_encoder(TINY_WM.encoder)
@@ -222,7 +222,7 @@ def test_wm_train_cli_end_to_end(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "world_model.train",
+        "world_model.training.train",
         f"data=[{h5}]",
         f"out_dir={out}",
         f"cache_dir={tmp_path / 'cache'}",

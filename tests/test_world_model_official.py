@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from world_model import EncoderConfig, PredictorConfig, WorldModelConfig, load_official_world_model
-from world_model.encoder import build_encoder, build_vjepa2_model
-from world_model.official import hf_to_official_encoder
-from world_model.predictor import ACPredictor
+from world_model.model.encoder import build_encoder, build_vjepa2_model
+from world_model.model.official import hf_to_official_encoder
+from world_model.model.predictor import ACPredictor
 
 ENC = EncoderConfig(backend="vjepa2", crop_size=32, patch_size=16, hidden_size=48, num_layers=2,
                     num_heads=4, latent_pool=1)  # fmt: skip

@@ -6,8 +6,8 @@ Public surface (docs/architecture.md): `WorldModel` (`encode`, `rollout`, `energ
 
 from world_model.checkpoint import load_official_world_model, load_world_model, save_world_model
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
-from world_model.model import WorldModel, build_world_model
-from world_model.predictor import ACPredictor, build_predictor
+from world_model.model.predictor import ACPredictor, build_predictor
+from world_model.model.world_model import WorldModel, build_world_model
 
 __all__ = [
     "ACPredictor",

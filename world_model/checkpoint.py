@@ -38,9 +38,9 @@ from world_model.config import (
     dataclass_from_dict,
     to_dict,
 )
-from world_model.conv_encoder import ConvEncoder
-from world_model.encoder import FrozenEncoder, build_encoder
-from world_model.model import WorldModel, predictor_for
+from world_model.model.conv_encoder import ConvEncoder
+from world_model.model.encoder import FrozenEncoder, build_encoder
+from world_model.model.world_model import WorldModel, predictor_for
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -213,7 +213,7 @@ def load_official_world_model(
     """World model from an official V-JEPA 2-AC file (`vjepa2-ac-vitg.pt`: `encoder` and
     `predictor` state dicts, weights only). `cfg` gives what the tensors do not say (heads, crop,
     normalisation; e.g. `configs/world_model/vjepa2_vitg.yaml`); the predictor loads strictly."""
-    from world_model.official import load_official_predictor
+    from world_model.model.official import load_official_predictor
 
     enc_cfg = replace(cfg.encoder, backend="vjepa2", source=str(path), device=str(device))
     encoder = build_encoder(enc_cfg)

@@ -63,7 +63,7 @@ class EncoderConfig:
     """`tokens`: a grid of N latent tokens per frame (V-JEPA 2-AC); `pooled`: one vector per
     frame (N = 1; the mean token for ViTs, a flattened-feature projection for `conv`), as in
     LeWM, which makes a multi-step CEM cheap on CPU. `slots` (`conv` only): `num_slots` object
-    slots per frame from Slot Attention over the conv feature map (C-JEPA; world_model/slots.py);
+    slots per frame from Slot Attention over the conv feature map (C-JEPA; world_model/model/slots.py);
     the predictor gives them no spatial position and the planning energy ignores slot order."""
     num_slots: int = 4
     """`slots` only: object slots K per frame (latent tokens N = K)."""

@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from world_model.config import CONV_STEM, IMAGENET_MEAN, IMAGENET_STD, EncoderConfig
-from world_model.slots import SlotAttention
+from world_model.model.slots import SlotAttention
 
 
 class Projector(nn.Module):

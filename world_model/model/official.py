@@ -18,7 +18,7 @@ from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from world_model.config import EncoderConfig, PredictorConfig
-from world_model.predictor import ACPredictor
+from world_model.model.predictor import ACPredictor
 
 PREFIXES = ("module.", "backbone.")
 

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from world_model.attention import KV, Block
 from world_model.config import (
     ACTION_DIM,
     INIT_STD,
@@ -27,7 +26,8 @@ from world_model.config import (
     STATE_DIM,
     PredictorConfig,
 )
-from world_model.rope import rope_tables, step_positions
+from world_model.model.attention import KV, Block
+from world_model.model.rope import rope_tables, step_positions
 
 COND_TOKENS = 2  # action and state tokens in front of each step's patches
 

@@ -1,7 +1,7 @@
 """`wm-train` and `wm-pretrain`, the two Hydra apps of the world model (one skeleton).
 
     wm-train data=[runs/data/reach.h5,runs/data/push.h5] steps=1000
-    torchrun --nproc_per_node=2 -m world_model.train data=[...]   # DDP (gloo on CPU)
+    torchrun --nproc_per_node=2 -m world_model.training.train data=[...]   # DDP (gloo on CPU)
     wm-pretrain data=[runs/data/reach.h5] steps=300               # self-pretrain the encoder
     wm-train ... world_model.encoder.source=runs/pretrain/encoder
 
@@ -20,7 +20,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from configs.cli import one_line_errors
-from world_model import pretrain_config, train_config
+from world_model.training import config as train_config
+from world_model.training import pretrain_config
 
 train_config.register_configs()
 pretrain_config.register_configs()
@@ -39,8 +40,8 @@ def typed_config(cfg: DictConfig, app: str) -> Any:
 def train(cfg: DictConfig) -> None:
     """Train the action-conditioned predictor on cached encoder latents, or (`--config-name
     train_lewm`, objective `lewm`) encoder and predictor end to end from pixels."""
-    from world_model.lewm_trainer import LeWMTrainer
-    from world_model.trainer import Trainer
+    from world_model.training.lewm_trainer import LeWMTrainer
+    from world_model.training.trainer import Trainer
 
     typed = typed_config(cfg, "train")
     trainer = (LeWMTrainer if typed.world_model.objective == "lewm" else Trainer)(typed)
@@ -53,6 +54,6 @@ def train(cfg: DictConfig) -> None:
 @one_line_errors("wm-pretrain")
 def pretrain(cfg: DictConfig) -> None:
     """V-JEPA pretraining of the tiny encoder on recorded sim video."""
-    from world_model.pretrain_loop import pretrain as run_pretrain
+    from world_model.training.pretrain_loop import pretrain as run_pretrain
 
     print(f"encoder written to {run_pretrain(typed_config(cfg, 'pretrain'))}")

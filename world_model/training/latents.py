@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from envs.contract import EnvContract
-from world_model.encoder import FrozenEncoder
+from world_model.model.encoder import FrozenEncoder
 
 
 class Episode(Protocol):

@@ -25,13 +25,13 @@ from transformers import VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from world_model.config import IMAGENET_MEAN, IMAGENET_STD, TUBELET_SIZE
-from world_model.encoder import build_vjepa2_model
-from world_model.latents import iter_dataset_episodes
-from world_model.masks import tube_masks
-from world_model.pretrain_config import PretrainConfig
-from world_model.sigreg import SIGReg
-from world_model.train_config import GRAD_CLIP, WEIGHT_DECAY
-from world_model.train_state import lr_at
+from world_model.model.encoder import build_vjepa2_model
+from world_model.training.config import GRAD_CLIP, WEIGHT_DECAY
+from world_model.training.latents import iter_dataset_episodes
+from world_model.training.masks import tube_masks
+from world_model.training.pretrain_config import PretrainConfig
+from world_model.training.sigreg import SIGReg
+from world_model.training.train_state import lr_at
 
 
 def load_videos(paths: list[str]) -> list[np.ndarray]:

@@ -21,16 +21,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.latents import (
+from world_model.model.slots import random_slot_mask
+from world_model.model.world_model import WorldModel
+from world_model.training.latents import (
     LatentSet,
     episode_task,
     frames_change,
     iter_dataset_episodes,
     refuse_still_data,
 )
-from world_model.model import WorldModel
-from world_model.sigreg import SIGReg
-from world_model.slots import random_slot_mask
+from world_model.training.sigreg import SIGReg
 
 
 class LeWMLoss(nn.Module):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from world_model.latents import LatentSet
+from world_model.training.latents import LatentSet
 
 
 def split_episodes(num_episodes: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:

@@ -31,8 +31,8 @@ from world_model.checkpoint import (
     read_weights,
     write_world_model,
 )
-from world_model.model import WorldModel
-from world_model.train_config import WARMUP_START_LR, WEIGHT_DECAY, OptimConfig
+from world_model.model.world_model import WorldModel
+from world_model.training.config import WARMUP_START_LR, WEIGHT_DECAY, OptimConfig
 
 STATE = "trainer_state.pt"
 LATEST = "latest"

@@ -26,7 +26,7 @@ from world_model.config import (
     TUBELET_SIZE,
     EncoderConfig,
 )
-from world_model.official import load_official_encoder
+from world_model.model.official import load_official_encoder
 
 
 class FrozenEncoder(nn.Module):

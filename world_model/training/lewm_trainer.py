@@ -14,14 +14,14 @@ from torch import Tensor
 from envs.contract import EnvContract
 from world_model.checkpoint import load_world_model
 from world_model.config import WorldModelConfig
-from world_model.conv_encoder import ConvEncoder
-from world_model.data import split_episodes
-from world_model.latents import LatentSet
-from world_model.lewm import LeWMLoss, load_frames, open_loop_errors
-from world_model.model import WorldModel, build_world_model
-from world_model.privileged import recorded_task_positions
-from world_model.sigreg import effective_rank
-from world_model.trainer import Trainer, with_input_stats
+from world_model.heads.privileged import recorded_task_positions
+from world_model.model.conv_encoder import ConvEncoder
+from world_model.model.world_model import WorldModel, build_world_model
+from world_model.training.data import split_episodes
+from world_model.training.latents import LatentSet
+from world_model.training.lewm import LeWMLoss, load_frames, open_loop_errors
+from world_model.training.sigreg import effective_rank
+from world_model.training.trainer import Trainer, with_input_stats
 
 
 def frozen_encoder(checkpoint: str, device: torch.device) -> ConvEncoder:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 
 from world_model.config import TUBELET_SIZE, EncoderConfig
-from world_model.train_config import OptimConfig
+from world_model.training.config import OptimConfig
 
 
 @dataclass
@@ -46,7 +46,7 @@ class PretrainConfig:
     )
     """AdamW and warmup/constant/decay schedule."""
     sigreg_weight: float = 0.0
-    """Weight of SIGReg (world_model/sigreg.py) on the context encoder's token embeddings,
+    """Weight of SIGReg (world_model/training/sigreg.py) on the context encoder's token embeddings,
     added to the JEPA L1 loss; 0 = plain V-JEPA, LeWM uses 0.1. Why: without it the tiny
     encoder's features carry little more than a random init's (docs/experiments.md)."""
     sigreg_proj: int = 256

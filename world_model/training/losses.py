@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from world_model.predictor import ACPredictor
+from world_model.model.predictor import ACPredictor
 
 
 class ACLoss(nn.Module):

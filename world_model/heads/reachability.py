@@ -14,7 +14,7 @@ The head lives in the world model's checkpoint directory: `reachability.safetens
 in `config.json` under `extra.reachability` (its config, input shape and validation error), so
 the world model's own format is unchanged.
 
-    python -m world_model.reachability checkpoint=runs/push data=[data/push_mixed.h5]
+    python -m world_model.heads.reachability checkpoint=runs/push data=[data/push_mixed.h5]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
+from world_model.heads.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
 
 KEY = "reachability"
 
@@ -199,7 +199,7 @@ def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead |
         if kind != "mlp":
             raise ValueError(
                 f"{checkpoint}/config.json: reachability head kind={kind!r} was deleted (only "
-                "the pair-MLP head remains); retrain it: python -m world_model.reachability"
+                "the pair-MLP head remains); retrain it: python -m world_model.heads.reachability"
             )
         cfg = ReachabilityConfig(**config)
         return ReachabilityHead(cfg, entry["num_tokens"], entry["latent_dim"])
@@ -209,7 +209,7 @@ def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead |
 
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any ReachabilityConfig field."""
-    checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.reachability")
+    checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.heads.reachability")
     cfg = ReachabilityConfig(**fields)
     head, metrics = train_head(episodes, cfg)
     lengths = np.array([len(e) - 1 for e in episodes])

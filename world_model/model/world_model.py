@@ -9,10 +9,10 @@ from torch import Tensor, nn
 
 from envs.contract import EnvContract
 from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
-from world_model.conv_encoder import ConvEncoder
-from world_model.encoder import FrozenEncoder, build_encoder
-from world_model.predictor import ACPredictor
-from world_model.slots import chamfer_distance
+from world_model.model.conv_encoder import ConvEncoder
+from world_model.model.encoder import FrozenEncoder, build_encoder
+from world_model.model.predictor import ACPredictor
+from world_model.model.slots import chamfer_distance
 
 
 class WorldModel(nn.Module):

@@ -25,13 +25,13 @@ from envs.lerobot.layout import dataset_sources
 from world_model.checkpoint import save_world_model
 from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
-from world_model.data import Clips, input_stats, split_episodes
-from world_model.encoder import FrozenEncoder, build_encoder
-from world_model.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
-from world_model.losses import ACLoss, rollout_errors
-from world_model.model import WorldModel, build_world_model
-from world_model.train_config import GRAD_CLIP, TrainConfig, planning_recipe
-from world_model.train_state import (
+from world_model.model.encoder import FrozenEncoder, build_encoder
+from world_model.model.world_model import WorldModel, build_world_model
+from world_model.training.config import GRAD_CLIP, TrainConfig, planning_recipe
+from world_model.training.data import Clips, input_stats, split_episodes
+from world_model.training.latents import LatentSet, cached_latents, dataset_contract, encoder_hash
+from world_model.training.losses import ACLoss, rollout_errors
+from world_model.training.train_state import (
     check_finite_metrics,
     check_finite_step,
     make_optimizer,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from world_model.rope import apply_rope
+from world_model.model.rope import apply_rope
 
 KV = tuple[Tensor, Tensor]
 
