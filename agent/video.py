@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from envs.storage import DiskFullError, disk_full_guard
+from envs.storage import DiskFullError, atomic_write
 
 
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:
@@ -94,15 +93,15 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames[0].shape[:2]
     rate = Fraction(fps).limit_denominator()  # 12.5 Hz stays 25/2, not 12
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    cmd = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
-        "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
-        "-r", str(rate), "-i", "-", "-an",
-        "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "25", "-f", "mp4", str(tmp),
-    ]  # fmt: skip
     raw = b"".join(np.ascontiguousarray(f, dtype=np.uint8).tobytes() for f in frames)
-    with disk_full_guard(path, cleanup=tmp):
+
+    def encode(tmp: Path) -> None:
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error",
+            "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{width}x{height}", "-pix_fmt", "rgb24",
+            "-r", str(rate), "-i", "-", "-an",
+            "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "25", "-f", "mp4", str(tmp),
+        ]  # fmt: skip
         done = subprocess.run(cmd, input=raw, capture_output=True)
         if done.returncode != 0:
             said = " / ".join(done.stderr.decode(errors="replace").strip().splitlines()[-3:])
@@ -111,5 +110,5 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
                     errno.ENOSPC, f"no space left on device while writing {path} (ffmpeg: {said})"
                 )
             raise OSError(errno.EIO, f"ffmpeg could not write {path} ({said})")
-    os.replace(tmp, path)
-    return path
+
+    return atomic_write(path, encode)

@@ -33,16 +33,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from envs.storage import atomic_write
+
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 Render = Callable[[dict[str, Any]], str]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to a temp file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @contextmanager
@@ -67,9 +62,9 @@ def _write(name: str, data: dict[str, Any], render: Render | None, out: Path) ->
     # Both texts first: a renderer that fails leaves both files as they were.
     text = json.dumps(data, indent=2, default=float) + "\n"
     markdown = render(data) if render is not None else None
-    write_atomic(out / f"{name}.json", text)
+    atomic_write(out / f"{name}.json", text.encode())
     if markdown is not None:
-        write_atomic(out / f"{name}.md", markdown)
+        atomic_write(out / f"{name}.md", markdown.encode())
 
 
 def update(

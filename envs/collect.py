@@ -144,7 +144,8 @@ def collect(cfg: CollectConfig) -> Path:
     parts = _parts_dir(cfg)
     # Dead writers' leftovers first: on a full disk they are what fills it.
     discard_temporaries(parts)  # half-written parts of dead writers
-    remove_stale_temporaries(out.parent, f"{out.name}.tmp.*")  # a killed merge
+    for pattern in (f".{out.name}.tmp-*", f"{out.name}.tmp.*"):  # a killed merge (older: .tmp.)
+        remove_stale_temporaries(out.parent, pattern)
     remove_path(out.with_name(f"{out.name}.tmp"))  # the pid-less name earlier versions used
     check_writable(parts)  # before the first episode, not after it
     done = check_parts(finished_parts(parts), cfg, parts)

@@ -32,7 +32,7 @@ import h5py
 import numpy as np
 
 from envs.dataset_checks import outside_bounds, recorded_action_bounds
-from envs.storage import check_free_space, disk_full_guard, remove_stale_temporaries
+from envs.storage import atomic_write, check_free_space, remove_stale_temporaries
 
 if TYPE_CHECKING:
     from envs.lerobot.read import LeRobotReader
@@ -96,11 +96,9 @@ def write_episode_part(
             raise DatasetError(f"episode {index} (attrs {episode.attrs}): {problem}; not written")
     parts_dir.mkdir(parents=True, exist_ok=True)
     final = parts_dir / f"demo_{index}.h5"
-    tmp = parts_dir / f"demo_{index}.h5.tmp.{os.getpid()}"
-    with disk_full_guard(final, cleanup=tmp):
-        _write_part_file(tmp, index, episode, compression, part_attrs or {})
-    os.replace(tmp, final)  # atomic: a part exists whole or not at all
-    return final
+    # atomic: a part exists whole or not at all
+    write = lambda tmp: _write_part_file(tmp, index, episode, compression, part_attrs or {})  # noqa: E731
+    return atomic_write(final, write)
 
 
 def _write_part_file(
@@ -149,7 +147,7 @@ def finished_parts(parts_dir: Path) -> dict[int, Path]:
 
 def discard_temporaries(parts_dir: Path) -> int:
     """Delete half-written parts whose writer process is gone (a killed run's leftovers)."""
-    return len(remove_stale_temporaries(parts_dir, "*.tmp.*"))
+    return len(remove_stale_temporaries(parts_dir, "*.tmp[.-]*"))  # ours and older releases' names
 
 
 def merge_parts(
@@ -171,11 +169,8 @@ def merge_parts(
     if missing:
         raise DatasetError(f"{parts_dir}: parts {missing[:10]} are missing, cannot merge")
     parts = [(k, found[k]) for k in wanted]
-    tmp = out_path.with_name(f"{out_path.name}.tmp.{os.getpid()}")
     check_free_space(out_path, sum(p.stat().st_size for _, p in parts) + MERGE_MARGIN)
-    with disk_full_guard(out_path, cleanup=tmp):
-        _write_merged(tmp, parts, root_attrs)
-    os.replace(tmp, out_path)
+    atomic_write(out_path, lambda tmp: _write_merged(tmp, parts, root_attrs))
     for _, part in parts:
         part.unlink()
     if not any(parts_dir.iterdir()):

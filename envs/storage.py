@@ -96,6 +96,27 @@ def atomic_write(
     return path
 
 
+def atomic_dir(target: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact.
+
+    A full disk raises `DiskFullError` naming `target` and removes the temporary folder (it
+    would otherwise keep the disk full); folders of killed writers are removed at the next
+    run's start (`envs.storage.remove_stale_temporaries`).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    with disk_full_guard(target, cleanup=tmp):
+        tmp.mkdir()
+        write(tmp)
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def remove_path(path: Path) -> None:
     """Delete a file or a folder tree; missing is fine (also on a read-only mount, where
     unlinking a missing file fails with EROFS rather than ENOENT)."""

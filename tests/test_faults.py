@@ -127,7 +127,12 @@ def test_collect_rerecords_a_truncated_part_and_drops_dead_temporaries(tmp_path,
     parts = leave_parts(small_collect(out, n=3), monkeypatch)
     parts[1].write_bytes(parts[1].read_bytes()[:200])  # bit rot / a bad disk
     pid = dead_pid()  # a merge and a part write killed half-way
-    for stale in (f"x.h5.tmp.{pid}", "x.h5.tmp", f"x.h5.parts/demo_2.h5.tmp.{pid}"):
+    for stale in (
+        f".x.h5.tmp-{pid}",
+        f"x.h5.tmp.{pid}",
+        "x.h5.tmp",
+        f"x.h5.parts/.demo_2.h5.tmp-{pid}",
+    ):
         (tmp_path / stale).write_bytes(b"\0" * 4096)
     collect(small_collect(out, n=3))
     with open_dataset(out) as reader:

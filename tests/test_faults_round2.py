@@ -286,7 +286,7 @@ def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkey
         out = disk / "x.h5"
         with pytest.raises(DiskFullError, match=rf"while writing {out}: it needs about"):
             collect(small_collect(out, n=3))
-        stale = disk / f"x.h5.tmp.{dead_pid()}"  # what a merge that HDF5 aborted leaves
+        stale = disk / f".x.h5.tmp-{dead_pid()}"  # what a merge that HDF5 aborted leaves
         with pytest.raises(OSError), open(stale, "wb") as f:
             while True:  # fill the disk, as the aborted merge did
                 f.write(b"\0" * 4096)

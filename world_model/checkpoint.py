@@ -11,8 +11,6 @@ dir + rename). `read_config` and `read_weights` are the checks every load path g
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +23,7 @@ from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
 from envs.contract import EnvContract
-from envs.storage import disk_full_guard, write_file
+from envs.storage import atomic_dir, write_file
 from world_model.checkpoint_schema import (
     CheckpointConfigError,
     CorruptCheckpointError,
@@ -44,27 +42,6 @@ from world_model.model.world_model import WorldModel, predictor_for
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-
-
-def atomic_dir(target: Path, write: Any) -> None:
-    """Call `write(tmp_dir)` then move tmp_dir onto `target`; a kill leaves the old one intact.
-
-    A full disk raises `DiskFullError` naming `target` and removes the temporary folder (it
-    would otherwise keep the disk full); folders of killed writers are removed at the next
-    run's start (`envs.storage.remove_stale_temporaries`).
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    with disk_full_guard(target, cleanup=tmp):
-        tmp.mkdir()
-        write(tmp)
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dict[str, Any]:

@@ -23,11 +23,6 @@ from envs.storage import atomic_write
 T = TypeVar("T")
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """`envs.storage.atomic_write` with a world-readable result (bench/anchors.py uses it)."""
-    atomic_write(path, write, mode=0o644)
-
-
 def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[str, Any]) -> Path:
     """Write `<key>.safetensors` into the checkpoint and declare it (with `entry`) in config.json."""
     checkpoint = Path(checkpoint)

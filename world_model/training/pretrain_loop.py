@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from tqdm import tqdm
 from transformers import VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
+from envs.storage import atomic_dir
 from world_model.config import IMAGENET_MEAN, IMAGENET_STD, TUBELET_SIZE
 from world_model.model.encoder import build_vjepa2_model
 from world_model.training.config import GRAD_CLIP, WEIGHT_DECAY
@@ -117,11 +116,7 @@ def export_encoder(model: VJEPA2Model, target: VJEPA2Encoder, path: Path) -> Non
     """`save_pretrained` folder whose encoder is the EMA target (what `encoder.source` loads)."""
     export = copy.deepcopy(model)
     export.encoder.load_state_dict(target.state_dict())
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    export.save_pretrained(tmp)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    atomic_dir(path, export.save_pretrained)
 
 
 def pretrain(cfg: PretrainConfig, videos: list[np.ndarray] | None = None) -> Path:

@@ -21,11 +21,10 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from envs.storage import atomic_write, remove_stale_temporaries, write_file
+from envs.storage import atomic_dir, atomic_write, remove_stale_temporaries, write_file
 from world_model.checkpoint import (
     WEIGHTS,
     CorruptCheckpointError,
-    atomic_dir,
     check_finite,
     read_config,
     read_weights,
