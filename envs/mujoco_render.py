@@ -58,7 +58,7 @@ def simple_geoms_model(model: mujoco.MjModel) -> mujoco.MjModel:
             continue
         if shown.size == 0:  # no collision geom to stand in: each mesh becomes its box
             for g in meshes:
-                _mesh_to_box(fast, int(g))
+                mesh_to_box(fast, int(g))
             continue
         rgba = np.mean([_rgba(fast, int(g)) for g in meshes], axis=0)
         fast.geom_group[meshes] = HIDDEN_GROUP
@@ -90,7 +90,7 @@ def _rgba(model: mujoco.MjModel, geom: int) -> np.ndarray:
     return model.mat_rgba[matid].copy() if matid >= 0 else model.geom_rgba[geom].copy()
 
 
-def _mesh_to_box(model: mujoco.MjModel, geom: int) -> None:
+def mesh_to_box(model: mujoco.MjModel, geom: int) -> None:
     """Turn mesh geom ``geom`` into the box of its axis-aligned bounds (geom frame)."""
     centre, half = model.geom_aabb[geom, :3].copy(), model.geom_aabb[geom, 3:].copy()
     model.geom_type[geom] = mujoco.mjtGeom.mjGEOM_BOX

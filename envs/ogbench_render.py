@@ -27,6 +27,8 @@ import copy
 import mujoco
 import numpy as np
 
+from envs.mujoco_render import mesh_to_box
+
 ARM_RGBA = (0.3, 0.32, 0.36, 0.1)  # mean of the UR5e materials; OGBench's pixel-task alpha
 FAST_GROUP = 4  # geom group drawn by the fast renderer (hidden geoms go to group 5)
 HIDDEN_GROUP = 5
@@ -44,7 +46,7 @@ def fast_render_model(model: mujoco.MjModel) -> mujoco.MjModel:
         fast.geom_group[g] = HIDDEN_GROUP
         is_mesh = kind == mujoco.mjtGeom.mjGEOM_MESH
         if name.startswith("ur5e/robotiq") and group == 2 and is_mesh:
-            _mesh_to_box(fast, g)
+            mesh_to_box(fast, g)
             fast.geom_group[g] = FAST_GROUP
         elif name.startswith("ur5e/robotiq") and "pad" in name and not is_mesh:
             continue  # collision pad boxes would double the visual pads turned into boxes
@@ -58,18 +60,6 @@ def fast_render_model(model: mujoco.MjModel) -> mujoco.MjModel:
     fast.vis.quality.numslices = 8
     fast.vis.quality.numstacks = 4
     return fast
-
-
-def _mesh_to_box(model: mujoco.MjModel, geom: int) -> None:
-    """Turn mesh geom ``geom`` into the box of its axis-aligned bounds (geom frame)."""
-    centre, half = model.geom_aabb[geom, :3].copy(), model.geom_aabb[geom, 3:].copy()
-    model.geom_type[geom] = mujoco.mjtGeom.mjGEOM_BOX
-    model.geom_dataid[geom] = -1
-    model.geom_size[geom] = np.maximum(half, 1e-3)
-    # The aabb centre is in the geom frame: move the geom origin there (rendering-only model).
-    rot = np.empty(9)
-    mujoco.mju_quat2Mat(rot, model.geom_quat[geom])
-    model.geom_pos[geom] += rot.reshape(3, 3) @ centre
 
 
 class SceneRenderer:
