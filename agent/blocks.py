@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.checkpoint import read_checkpoint
+from planners import make_planner, planner_config
+
 
 def action_block(world_model: object) -> int:
     """Control steps per imagined step k of a world model (1 for models without blocks)."""
@@ -26,7 +29,6 @@ def action_block(world_model: object) -> int:
 def checkpoint_action_block(checkpoint: str | Path) -> int:
     """k of a checkpoint directory without loading it (1 for a missing directory, e.g. the
     oracle's default checkpoint on a foreign env); agent/checkpoint.py reads it."""
-    from agent.checkpoint import read_checkpoint
 
     return read_checkpoint(checkpoint).action_block
 
@@ -55,7 +57,6 @@ def make_block_planner(
 ):
     """A planner over blocks on `device`: per-step bounds `(A,)` tiled to `(k * A,)`, horizon
     in blocks."""
-    from planners import make_planner, planner_config
 
     block_low, block_high = tile_bounds(low, high, k)
     return make_planner(planner_config(planner_cfg), block_low, block_high, device)

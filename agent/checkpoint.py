@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.config import check_recommended
 from envs.contract import EnvContract
+from world_model.checkpoint import CONFIG, read_config
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
 
 if TYPE_CHECKING:
@@ -56,8 +58,6 @@ def read_checkpoint(checkpoint: str | Path | CheckpointInfo) -> CheckpointInfo:
     """Parse `checkpoint/config.json` once (an already read `CheckpointInfo` passes through).
     A directory without config.json gives an info without a model; a malformed file or
     recommended entry is refused by name."""
-    from agent.config import check_recommended
-    from world_model.checkpoint import CONFIG, read_config
 
     if isinstance(checkpoint, CheckpointInfo):
         return checkpoint

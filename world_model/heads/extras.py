@@ -18,7 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from envs.dataset import open_dataset
 from envs.storage import atomic_write
+from world_model.checkpoint_schema import read_checkpoint_json
 
 T = TypeVar("T")
 
@@ -42,7 +44,6 @@ def load_extra(
     checkpoint: str | Path, key: str, build: Callable[[dict[str, Any]], nn.Module], device: str
 ) -> nn.Module | None:
     """The module `build(entry)` with the weights the checkpoint declares under `key`, or None."""
-    from world_model.checkpoint_schema import read_checkpoint_json  # the schema, checked once
 
     checkpoint = Path(checkpoint)
     entry = read_checkpoint_json(checkpoint)["extra"].get(key)
@@ -65,7 +66,6 @@ def encode_episodes(
     `cache`: a safetensors file the latents are read from if it exists, else written to (the
     caller keys it to one checkpoint and data list; encoding is the slow part on a CPU).
     """
-    from envs.dataset import open_dataset
 
     if cache is not None and Path(cache).is_file():
         stored = load_file(str(cache))
@@ -92,7 +92,6 @@ def encode_task_goals(world_model: Any, paths: list[str]) -> tuple[torch.Tensor,
     """Each episode's recorded goal image, encoded `(E, N, D)`, and whether the episode reached
     it `(E,)` bool: the collector stores the task's goal image with every episode, which is
     exactly what a user gives the agent (protocol=task), unlike a hindsight frame."""
-    from envs.dataset import open_dataset
 
     goals, success = [], []
     for path in paths:

@@ -16,11 +16,14 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
 from envs.contract import EnvContract
+from envs.dataset import open_dataset
+from envs.storage import atomic_write, remove_stale_temporaries
 from world_model.model.encoder import FrozenEncoder
 
 
@@ -71,7 +74,6 @@ class LatentSet:
 
 def iter_dataset_episodes(path: str | Path) -> Iterator[Episode]:
     """The one coupling point with `envs.dataset`: episodes of one HDF5 file."""
-    from envs.dataset import open_dataset  # lower layer; imported lazily so tests can skip it
 
     reader = open_dataset(path)
     try:
@@ -84,7 +86,6 @@ def iter_dataset_episodes(path: str | Path) -> Iterator[Episode]:
 
 def dataset_contract(paths: Iterable[str | Path]) -> EnvContract:
     """The env contract every dataset of a training run was recorded under (they must agree)."""
-    from envs.dataset import open_dataset
 
     found: list[tuple[str, EnvContract]] = []
     for path in paths:
@@ -113,7 +114,6 @@ def dataset_contract(paths: Iterable[str | Path]) -> EnvContract:
 
 def count_episodes(path: str | Path) -> int:
     """Episodes in one dataset file (for the progress bar)."""
-    from envs.dataset import open_dataset
 
     with open_dataset(path) as reader:
         return len(reader)
@@ -214,7 +214,6 @@ def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
         "starts": data.starts.contiguous(),
         "lengths": data.lengths.contiguous(),
     }
-    from envs.storage import atomic_write
 
     metadata = {"tasks": json.dumps(data.tasks), "meta": json.dumps(meta)}
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
@@ -222,7 +221,6 @@ def save_latent_set(data: LatentSet, path: Path, meta: dict[str, Any]) -> None:
 
 def load_latent_set(path: Path) -> LatentSet:
     """Read a cache file; ValueError naming it when unreadable or holding NaN/inf."""
-    from safetensors import safe_open
 
     try:
         t = load_file(str(path))
@@ -240,7 +238,6 @@ def cached_latents(
     paths: Iterable[str | Path], encoder: FrozenEncoder, cache_dir: str | Path, log: Any = print
 ) -> LatentSet:
     """Latents of all datasets, from `cache_dir` when present, else encoded and cached."""
-    from envs.storage import remove_stale_temporaries
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
