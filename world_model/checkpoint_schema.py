@@ -42,10 +42,7 @@ ADDED_LATER: dict[type, frozenset[str]] = {
         # no privileged position head (pixels only)
         | {"position_dims", "position_mean", "position_std"}
     ),
-    EncoderConfig: frozenset(
-        {"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}
-        | {"num_slots", "slot_iters"}  # read only by the slots layout, which came after them
-    ),
+    EncoderConfig: frozenset({"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}),
     PredictorConfig: frozenset({"use_state"}),
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
     EnvContract: frozenset(

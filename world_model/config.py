@@ -47,7 +47,7 @@ plans with, e.g. a lewm model's 5-block CEM with the summed energy. wm-train wri
 `agent.config.with_recommended` applies them."""
 
 ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
-LATENT_LAYOUTS = ("tokens", "pooled", "slots")
+LATENT_LAYOUTS = ("tokens", "pooled")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -62,13 +62,7 @@ class EncoderConfig:
     latent_layout: str = "tokens"
     """`tokens`: a grid of N latent tokens per frame (V-JEPA 2-AC); `pooled`: one vector per
     frame (N = 1; the mean token for ViTs, a flattened-feature projection for `conv`), as in
-    LeWM, which makes a multi-step CEM cheap on CPU. `slots` (`conv` only): `num_slots` object
-    slots per frame from Slot Attention over the conv feature map (C-JEPA; world_model/model/slots.py);
-    the predictor gives them no spatial position and the planning energy ignores slot order."""
-    num_slots: int = 4
-    """`slots` only: object slots K per frame (latent tokens N = K)."""
-    slot_iters: int = 3
-    """`slots` only: Slot Attention iterations (Locatello et al. 2020: 3)."""
+    LeWM, which makes a multi-step CEM cheap on CPU."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """`conv` only: channels of the conv stages: a 4 x 4 patchify stem (`CONV_STEM`), then
     stride-2 3x3 convs (64 px: 16 -> 8 -> 4 x 4 features)."""
@@ -105,17 +99,14 @@ class EncoderConfig:
             raise ValueError(
                 f"encoder.backend={self.backend!r}; expected one of {ENCODER_BACKENDS}"
             )
+        if self.latent_layout == "slots":
+            raise ValueError(
+                "encoder.latent_layout=slots (object slots) was deleted: no gain on cube "
+                "(docs/experiments.md); retrain with tokens or pooled"
+            )
         if self.latent_layout not in LATENT_LAYOUTS:
             raise ValueError(
                 f"encoder.latent_layout={self.latent_layout!r}; expected one of {LATENT_LAYOUTS}"
-            )
-        if self.latent_layout == "slots" and self.backend != "conv":
-            raise ValueError(
-                f"encoder.latent_layout=slots needs encoder.backend=conv, got {self.backend!r}"
-            )
-        if self.num_slots < 1 or self.slot_iters < 1:
-            raise ValueError(
-                f"encoder.num_slots={self.num_slots} and slot_iters={self.slot_iters} must be >= 1"
             )
         self.conv_channels = [int(c) for c in self.conv_channels]
         if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:
@@ -287,6 +278,8 @@ RETIRED_KEYS: dict[str, dict[str, Any]] = {
         "layernorm_eps": LAYERNORM_EPS,
         "tubelet_size": TUBELET_SIZE,
         "init_seed": None,
+        "num_slots": None,  # object slots: read only by the deleted slots layout
+        "slot_iters": None,
     },
     "predictor": {
         "adaln": False,  # AdaLN-zero action conditioning: no gain on cube (docs/experiments.md)

@@ -12,7 +12,6 @@ from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
 from world_model.model.conv_encoder import ConvEncoder
 from world_model.model.encoder import FrozenEncoder, build_encoder
 from world_model.model.predictor import ACPredictor
-from world_model.model.slots import chamfer_distance
 
 
 class WorldModel(nn.Module):
@@ -30,11 +29,6 @@ class WorldModel(nn.Module):
             raise ValueError(
                 f"predictor.embed_dim={predictor.cfg.embed_dim} but the encoder latents are "
                 f"{encoder.dim}-dimensional"
-            )
-        if predictor.slots != (cfg.encoder.latent_layout == "slots"):
-            raise ValueError(
-                f"predictor built with slots={predictor.slots} for latent_layout="
-                f"{cfg.encoder.latent_layout!r} (build it with `predictor_for(cfg)`)"
             )
         if predictor.action_block != cfg.action_block:
             raise ValueError(
@@ -65,7 +59,7 @@ class WorldModel(nn.Module):
 
     @property
     def latent_layout(self) -> str:
-        """`tokens` (N latents per frame), `pooled` (N = 1) or `slots` (N = K object slots)."""
+        """`tokens` (N latents per frame) or `pooled` (N = 1)."""
         return self.cfg.encoder.latent_layout
 
     @property
@@ -134,11 +128,7 @@ class WorldModel(nn.Module):
         return out * std + mean
 
     def energy(self, z: Tensor, goal: Tensor) -> Tensor:
-        """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`
-        for grid and pooled latents; for `slots` the symmetric Chamfer distance, because the
-        goal image's slots need not come out in the same order as the imagined ones."""
-        if self.latent_layout == "slots":
-            return chamfer_distance(z, goal)
+        """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`."""
         return latent_energy(z, goal)
 
 
@@ -149,9 +139,8 @@ def latent_energy(z: Tensor, goal: Tensor) -> Tensor:
 
 
 def predictor_for(cfg: WorldModelConfig) -> ACPredictor:
-    """The (untrained) predictor `cfg` describes: its action blocks and, for the `slots`
-    layout, slot tokens without grid positions plus the mask token."""
-    return ACPredictor(cfg.predictor, cfg.action_block, cfg.encoder.latent_layout == "slots")
+    """The (untrained) predictor `cfg` describes, with its action blocks."""
+    return ACPredictor(cfg.predictor, cfg.action_block)
 
 
 def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:

@@ -97,11 +97,6 @@ class TrainConfig:
     encoded, teacher-forced and open-loop predicted latents through a linear head saved with
     the model (`world_model.position_dims`). It asks the predictor to carry the object's
     contact motion explicitly. 0 = pixels only (LeWM, C-JEPA), the headline recipe."""
-    slot_mask_ratio: float = 0.0
-    """`lewm` with `world_model.encoder.latent_layout=slots` only: share of each clip's object
-    slots whose teacher-forced inputs at steps t >= 1 are replaced by a learned mask token
-    (C-JEPA object-level masking; step 0 stays as the slot's identity anchor). Their next
-    latents must then be inferred from the other objects. 0 = no masking."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -154,14 +149,6 @@ class TrainConfig:
             )
         if not self.position_weight >= 0:
             raise ValueError(f"train.position_weight={self.position_weight} must be >= 0")
-        if not 0.0 <= self.slot_mask_ratio < 1.0:
-            raise ValueError(f"train.slot_mask_ratio={self.slot_mask_ratio} must be in [0, 1)")
-        layout = self.world_model.encoder.latent_layout
-        if self.slot_mask_ratio > 0 and layout != "slots" and self.encoder_from is None:
-            raise ValueError(
-                f"train.slot_mask_ratio={self.slot_mask_ratio} masks object slots: it needs "
-                f"world_model.encoder.latent_layout=slots, not {layout!r}"
-            )
         if self.sigreg_within < 0:
             raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
         if self.encoder_from is not None and self.sigreg_within > 0:

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.model.slots import random_slot_mask
 from world_model.model.world_model import WorldModel
 from world_model.training.latents import (
     LatentSet,
@@ -48,7 +47,6 @@ class LeWMLoss(nn.Module):
         cached: bool = False,
         within_weight: float = 0.0,
         position_weight: float = 0.0,
-        slot_mask_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -58,12 +56,6 @@ class LeWMLoss(nn.Module):
         self.sigreg = SIGReg(num_proj)
         self.within_weight = within_weight
         self.position_weight = position_weight
-        self.slot_mask_ratio = slot_mask_ratio
-        if slot_mask_ratio > 0 and not self.predictor.slots:
-            raise ValueError(
-                f"train.slot_mask_ratio={slot_mask_ratio} masks object slots: it needs "
-                "world_model.encoder.latent_layout=slots (set it to 0 for other layouts)"
-            )
         self.position_head = model.position_head
         if position_weight > 0 and self.position_head is None:
             raise ValueError("train.position_weight > 0 needs world_model.position_dims > 0")
@@ -74,11 +66,7 @@ class LeWMLoss(nn.Module):
         """`positions (B, T, P)`: normalised task positions of each frame, for the privileged
         head (`position_weight > 0`), else None."""
         z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
-        mask = None
-        if self.slot_mask_ratio > 0:  # C-JEPA: masked slots' inputs at t >= 1, targets all
-            b, steps, k = z.shape[0], z.shape[1] - 1, z.shape[2]
-            mask = random_slot_mask(b, steps, k, self.slot_mask_ratio, z.device)  # (B, T-1, K)
-        z_tf = self.predictor(z[:, :-1], actions, states[:, :-1], mask)  # (B, T-1, N, D)
+        z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
         tf_loss = (z_tf - z[:, 1:]).square().mean()
         pred, target = open_loop_rollout(
             self.predictor, z, actions, states, self.history, self.auto_steps

@@ -124,7 +124,6 @@ class LeWMTrainer(Trainer):
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
             position_weight=cfg.position_weight,
-            slot_mask_ratio=cfg.slot_mask_ratio,
         )
 
     def local_batch(self, step: int) -> tuple[Tensor, ...]:
