@@ -100,7 +100,7 @@ def test_loss_trains_encoder_and_sigreg_counters_collapse(one_thread):
     frames = torch.randint(0, 255, (8, 4, 3, 16, 16), dtype=torch.uint8)
     loss, parts = loss_fn(frames, torch.randn(8, 3, 14), torch.randn(8, 4, 7))
     loss.backward()
-    assert parts.shape == (5,) and torch.isfinite(loss)  # tf, sigreg, position, 2 steps
+    assert parts.shape == (4,) and torch.isfinite(loss)  # tf, sigreg, 2 steps
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
 

@@ -218,16 +218,6 @@ class WorldModelConfig:
     history: int = 1
     """Context frames (at the block stride) the model was trained to condition on; the agent
     feeds at most this many."""
-    position_dims: int = 0
-    """PRIVILEGED TRAINING LABELS. > 0: a linear head reads the task positions (the env's
-    `task_positions`, e.g. cube and end effector, from recorded simulator states) from encoded
-    AND predicted latents, and its loss (`train.position_weight`) makes the predictor carry the
-    object's motion. LeWM and C-JEPA train from pixels only: rows of such models say so.
-    0 = no head (pixels only)."""
-    position_mean: list[float] | None = None
-    """Per-dimension offset of the head's targets (training positions), `position_dims` long."""
-    position_std: list[float] | None = None
-    """Per-dimension scale of the head's targets."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -238,16 +228,6 @@ class WorldModelConfig:
             raise ValueError(
                 f"world_model.action_block={self.action_block} and history={self.history} "
                 "must be >= 1"
-            )
-        if self.position_dims < 0 or (
-            self.position_dims > 0
-            and not (
-                len(self.position_mean or []) == len(self.position_std or []) == self.position_dims
-            )
-        ):
-            raise ValueError(
-                f"world_model.position_dims={self.position_dims} needs position_mean and "
-                "position_std of that length (wm-train fills them)"
             )
         if self.objective == "lewm" and self.predictor.normalize_output:
             raise ValueError(
@@ -265,7 +245,12 @@ class WorldModelConfig:
 
 
 RETIRED_KEYS: dict[str, dict[str, Any]] = {
-    "world_model": {"objective": None},  # now derived from encoder.backend (was validated equal)
+    "world_model": {
+        "objective": None,  # now derived from encoder.backend (was validated equal)
+        "position_dims": 0,  # privileged position head: no gain on cube (docs/experiments.md)
+        "position_mean": None,  # its target statistics, null without the head
+        "position_std": None,
+    },
     "encoder": {
         "inverse_dynamics_out": 0,
         "conv_stem": CONV_STEM,

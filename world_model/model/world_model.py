@@ -38,12 +38,6 @@ class WorldModel(nn.Module):
         self.encoder = encoder
         self.predictor = predictor
         self.cfg = cfg
-        # privileged training labels only (config.position_dims): task positions from latents
-        self.position_head = (
-            nn.Linear(encoder.num_tokens * encoder.dim, cfg.position_dims)
-            if cfg.position_dims > 0
-            else None
-        )
         # The env the model was trained on (config.json "env"); None without training data.
         self.env_contract = env_contract
 
@@ -117,16 +111,6 @@ class WorldModel(nn.Module):
             past_actions = past_actions.to(device, dtype)
         return self.predictor.rollout(z_ctx, states_ctx, actions, past_actions, use_cache)
 
-    def read_positions(self, z: Tensor) -> Tensor:
-        """Task positions `(..., P)` in the env's units from latents `(..., N, D)` (needs the
-        privileged head, `position_dims > 0`)."""
-        if self.position_head is None:
-            raise ValueError("this world model has no position head (position_dims = 0)")
-        out = self.position_head(z.flatten(-2))  # (..., P), normalised units
-        mean = torch.tensor(self.cfg.position_mean, device=out.device, dtype=out.dtype)
-        std = torch.tensor(self.cfg.position_std, device=out.device, dtype=out.dtype)
-        return out * std + mean
-
     def energy(self, z: Tensor, goal: Tensor) -> Tensor:
         """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`."""
         return latent_energy(z, goal)
@@ -165,5 +149,4 @@ def build_world_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED + 1)
         predictor = predictor_for(cfg)
-    model = WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)
-    return model.to(device or cfg.encoder.device) if model.position_head is not None else model
+    return WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)

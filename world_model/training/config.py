@@ -91,12 +91,6 @@ class TrainConfig:
     predictor copies); this one asks the moving parts for unit variance too. Off by default:
     it lets reacher's latent see the fingertip, but on the Panda tasks the latent moves to the
     arm and loses the cube (docs/experiments.md). 0 = LeWM's SIGReg only."""
-    position_weight: float = 0.0
-    """`lewm` only, PRIVILEGED TRAINING LABELS: weight of a loss that reads the task positions
-    (cube, end effector: the env's `task_positions`, from the datasets' simulator states) from
-    encoded, teacher-forced and open-loop predicted latents through a linear head saved with
-    the model (`world_model.position_dims`). It asks the predictor to carry the object's
-    contact motion explicitly. 0 = pixels only (LeWM, C-JEPA), the headline recipe."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -147,8 +141,6 @@ class TrainConfig:
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
             )
-        if not self.position_weight >= 0:
-            raise ValueError(f"train.position_weight={self.position_weight} must be >= 0")
         if self.sigreg_within < 0:
             raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
         if self.encoder_from is not None and self.sigreg_within > 0:
