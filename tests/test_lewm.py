@@ -109,7 +109,7 @@ def tiny_train_cfg(out_dir, data_path, **kw) -> TrainConfig:
     base = dict(
         data=[str(data_path)], out_dir=str(out_dir), world_model=lewm_cfg(), steps=6,
         batch_size=4, clip_len=4, auto_steps=2, sigreg_proj=16, val_fraction=0.25,
-        log_every=2, val_every=3, ckpt_every=3, optim=OptimConfig(warmup_steps=2, decay_steps=2),
+        log_every=2, val_every=3, optim=OptimConfig(warmup_steps=2, decay_steps=2),
     )  # fmt: skip
     return TrainConfig(**(base | kw))
 
@@ -215,7 +215,7 @@ def test_wm_train_lewm_cli(tmp_path):
     cmd = [
         sys.executable, "-m", "world_model.training.train", "--config-name", "train_lewm",
         f"data=[{h5}]", f"out_dir={out}", "steps=4", "batch_size=4", "val_every=2",
-        "ckpt_every=2", "log_every=2", "sigreg_proj=16", "optim.warmup_steps=1",
+        "log_every=2", "sigreg_proj=16", "optim.warmup_steps=1",
         "optim.decay_steps=1", "world_model.encoder.crop_size=16",
         "world_model.encoder.conv_channels=[8,16]", "world_model.encoder.proj_hidden=32",
         "world_model.encoder.hidden_size=16", "world_model.predictor.embed_dim=16",

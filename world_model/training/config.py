@@ -103,9 +103,8 @@ class TrainConfig:
     log_every: int = 50
     """Steps between TensorBoard scalars / progress-bar updates."""
     val_every: int = 500
-    """Steps between validation passes (teacher-forcing + rollout errors per horizon step)."""
-    ckpt_every: int = 500
-    """Steps between resumable checkpoints."""
+    """Steps between validation passes (teacher-forcing + rollout errors per horizon step); each
+    pass, and the last step, also writes a resumable checkpoint."""
     keep_checkpoints: int = 2
     """Resumable checkpoints to keep (oldest deleted)."""
     resume: bool = True
@@ -127,7 +126,6 @@ class TrainConfig:
             "batch_size",
             "log_every",
             "val_every",
-            "ckpt_every",
             "keep_checkpoints",
         ):
             if getattr(self, name) < 1:

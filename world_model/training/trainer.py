@@ -296,8 +296,7 @@ class Trainer:
                 self.tb(val, self.step)
                 check_finite_metrics(self.step, val, self.out_dir)
                 metrics |= val
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
-                self.checkpoint()
+                self.checkpoint()  # resumable, at each validation pass (a finite one)
         bar.close()
         if self.dist.is_main:
             extra = {
