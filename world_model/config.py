@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from configs.schema import FITTED
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel pixel mean / std (after scaling to [0, 1]) of every encoder (ImageNet's)."""
@@ -168,15 +170,16 @@ class PredictorConfig:
     with it off); on small data it starts from the copy-last baseline instead of from zero."""
     normalize_output: bool = True
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
-    action_mean: list[float] | None = None
+    action_mean: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
-    fills these four from the training data (actions in metres are ~0.05 while the encoder
-    init is ~0.02: unscaled, the action signal starts ~100x weaker than the patches)."""
-    action_std: list[float] | None = None
+    fits these four to the training data and saves them with the model (actions in metres are
+    ~0.05 while the encoder init is ~0.02: unscaled, the action signal starts ~100x weaker than
+    the patches); marked fitted, they are not on the command line (configs/schema.py)."""
+    action_std: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension action scale (divides); null = 1 (official weights: keep null)."""
-    state_mean: list[float] | None = None
+    state_mean: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension state offset; null = 0."""
-    state_std: list[float] | None = None
+    state_std: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension state scale; null = 1."""
 
     def __post_init__(self) -> None:

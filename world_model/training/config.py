@@ -9,6 +9,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from configs.schema import cli_schema
 from envs.lerobot.layout import LeRobotKeys
 from world_model.config import WorldModelConfig
 
@@ -170,7 +171,9 @@ def planning_recipe(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def register_configs() -> None:
-    """Register the schemas so YAML typos and wrong types fail when Hydra composes."""
+    """Register the schemas so YAML typos and wrong types fail when Hydra composes: the
+    dataclasses less their fitted fields (the normalisation statistics `wm-train` computes,
+    configs/schema.py); `apps.typed_config` builds the real `TrainConfig`."""
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(group="world_model", name="world_model_schema", node=WorldModelConfig)
+    cs.store(name="train_schema", node=cli_schema(TrainConfig))
+    cs.store(group="world_model", name="world_model_schema", node=cli_schema(WorldModelConfig))
