@@ -77,7 +77,7 @@ def collect(name: str, spec: dict, episodes: int, work: Path) -> dict:
 def train(name: str, data: str, steps: int, work: Path) -> dict:
     run = work / f"{name}_wm"
     args = [f"data=[{data}]", f"out_dir={run}", f"cache_dir={work / 'cache'}", f"steps={steps}"]
-    args += ["num_threads=1", "val_every=100", "ckpt_every=100"]  # 1 thread: shared cores
+    args += ["num_threads=1", "val_every=100"]  # 1 thread: shared cores
     log = work / f"{name}_train.log"  # kept: a resumed finished run prints no metrics
     if (run / "world_model").is_dir() and log.exists():
         out, wall = log.read_text(), float("nan")

@@ -14,8 +14,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from agent.config import EvalConfig
+from configs.schema import FITTED, cli_schema, from_container
 from planners.config import CEMConfig, MPPIConfig
-from world_model.config import WorldModelConfig
+from world_model.config import PredictorConfig, WorldModelConfig
 from world_model.training.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -58,3 +59,67 @@ def test_every_planner_and_world_model_yaml_is_checked() -> None:
         f"{g}/{p.name}" for g in ("planner", "world_model") for p in (CONFIGS / g).glob("*.yaml")
     }
     assert found <= set(SCHEMAS)
+
+
+# ----- fitted fields: on the dataclass (and the checkpoint), never on the command line -----
+@dataclasses.dataclass
+class _Inner:
+    keep: int = 3
+    stat: list[float] | None = dataclasses.field(default=None, metadata=FITTED)
+
+
+@dataclasses.dataclass
+class _Outer:
+    name: str = "x"
+    inner: _Inner = dataclasses.field(default_factory=lambda: _Inner(keep=5))
+    plain: list[int] = dataclasses.field(default_factory=lambda: [1, 2])
+    fit: float | None = dataclasses.field(default=None, metadata=FITTED)
+
+
+@dataclasses.dataclass
+class _NothingFitted:
+    a: int = 1
+
+
+def test_cli_schema_drops_exactly_the_fitted_fields_keeping_defaults_nested() -> None:
+    schema = cli_schema(_Outer)
+    assert [f.name for f in dataclasses.fields(schema)] == ["name", "inner", "plain"]
+    inner = dataclasses.fields(schema)[1].type
+    assert [f.name for f in dataclasses.fields(inner)] == ["keep"]
+    assert inner is cli_schema(_Inner) and schema is cli_schema(_Outer)  # one class each
+    default = schema()
+    assert (default.name, default.inner.keep, default.plain) == ("x", 5, [1, 2])
+    assert cli_schema(_NothingFitted) is _NothingFitted
+    assert OmegaConf.to_container(OmegaConf.structured(schema)) == {
+        "name": "x", "inner": {"keep": 5}, "plain": [1, 2]
+    }  # fmt: skip
+    built = from_container(_Outer, {"name": "y", "inner": {"keep": 7}})
+    assert built == _Outer(name="y", inner=_Inner(keep=7))
+    with pytest.raises(ValueError, match=r"inner\.stat is fitted from the training data"):
+        from_container(_Outer, {"inner": {"stat": [0.0]}})
+
+
+FITTED_STATS = {"action_mean", "action_std", "state_mean", "state_std"}
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"),
+    [("train", []), ("train_lewm", []), ("train", ["world_model=vjepa2_vitg"])],
+)
+def test_composed_train_config_lacks_the_fitted_statistics(name, overrides) -> None:
+    from hydra import compose, initialize_config_module
+
+    from world_model.training.apps import typed_config
+    from world_model.training.config import register_configs
+
+    register_configs()
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose(name, overrides=["data=[a.h5]", *overrides])
+    assert not FITTED_STATS & set(cfg.world_model.predictor)
+    assert {f.name for f in dataclasses.fields(PredictorConfig)} >= FITTED_STATS
+    if "world_model=vjepa2_vitg" in overrides:
+        return  # encoder.source=??? must be given
+    typed = typed_config(cfg, TrainConfig, "train")
+    assert type(typed) is TrainConfig and type(typed.world_model) is WorldModelConfig
+    assert type(typed.world_model.predictor) is PredictorConfig
+    assert typed.world_model.predictor.action_mean is None  # wm-train fits it

@@ -124,27 +124,3 @@ def test_episodes_that_need_the_cube_moved_are_flagged(tmp_path):
         assert info["every_position_moves"] == (ee > threshold and moved > threshold)
         flags.append(info["every_position_moves"])
     assert any(flags) and not all(flags)  # windows before and during the push
-
-
-def test_recorded_task_positions_are_the_simulators(tmp_path):
-    """The privileged labels (train.position_weight) are the simulator's task positions:
-    the cube restored from each saved state."""
-    from envs.dataset import open_dataset
-    from envs.sim_state import set_sim_state
-    from world_model.heads.privileged import recorded_task_positions
-
-    out = tmp_path / "push40.h5"
-    env = gym.make(ENV_ID)
-    ep = record_episode(env, make_policy("expert", env, seed=3), 3)
-    write_episode_part(tmp_path / "parts", 0, ep)
-    merge_parts(tmp_path / "parts", out, dataset_root_attrs(ENV_ID, {}, env, {"name": "expert"}))
-    episode = open_dataset(out)[0]
-    positions = recorded_task_positions([str(out)])  # (F, 2, 3): end effector, cube
-    frames = len(episode.sim_states)
-    assert positions.shape == (frames, 2, 3)
-    probe = gym.make(ENV_ID)
-    probe.reset(seed=3)
-    base = probe.unwrapped
-    for t in (0, frames // 2, frames - 1):
-        set_sim_state(probe, episode.sim_states[t])
-        assert np.allclose(positions[t, 1].numpy(), base.data.xpos[base._cube_body], atol=1e-6)

@@ -221,15 +221,16 @@ def test_string_typed_actions_are_named(tmp_path) -> None:
 
 
 def test_a_non_finite_validation_metric_stops_training(tmp_path) -> None:
-    from tests.test_faults_train import _trainer
+    from tests.test_faults_train import _train_until, _trainer
     from world_model.training.train_state import NonFiniteTrainingError
 
-    trainer = _trainer(tmp_path, ckpt_every=2, val_every=3)
+    trainer = _trainer(tmp_path, val_every=2)
+    _train_until(trainer, 2)  # a checkpoint at the first validation pass
     val = trainer.val_clips  # held-out data that blows the model up; training data is fine
     trainer.val_clips = dataclasses.replace(
         val, data=dataclasses.replace(val.data, latents=val.data.latents * float("inf"))
     )
-    with pytest.raises(NonFiniteTrainingError, match=r"step 3: non-finite validation .*val/"):
+    with pytest.raises(NonFiniteTrainingError, match=r"step 4: non-finite validation .*val/"):
         trainer.run()
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step_0000002"
     assert not (tmp_path / "world_model").exists()

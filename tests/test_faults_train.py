@@ -36,7 +36,7 @@ def _train_until(trainer, step: int) -> None:
     while trainer.step < step:
         trainer.train_step(*trainer.local_batch(trainer.step))
         trainer.step += 1
-        if trainer.step % trainer.cfg.ckpt_every == 0:
+        if trainer.step % trainer.cfg.val_every == 0:
             trainer.checkpoint()
 
 
@@ -44,7 +44,7 @@ def test_training_stops_at_the_first_non_finite_loss(tmp_path) -> None:
     from world_model import load_world_model
     from world_model.training.train_state import NonFiniteTrainingError
 
-    trainer = _trainer(tmp_path, ckpt_every=2)
+    trainer = _trainer(tmp_path, val_every=2)
     _train_until(trainer, 3)
     trainer.train_clips.data.latents[:] = float("nan")  # the data goes bad mid-run
     with pytest.raises(NonFiniteTrainingError, match="step 3: non-finite loss nan"):
@@ -89,7 +89,7 @@ def test_resume_applies_the_version_check(tmp_path) -> None:
 def test_corrupt_latest_checkpoint_falls_back_to_an_intact_one(tmp_path, damage, capsys):
     from world_model.checkpoint import CorruptCheckpointError
 
-    _trainer(tmp_path, steps=4, ckpt_every=2).run()
+    _trainer(tmp_path, steps=4, val_every=2).run()
     ckpts = tmp_path / "checkpoints"
     latest = ckpts / "step_0000004"
     {
@@ -100,7 +100,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_an_intact_one(tmp_path, damage,
         "no latest": lambda: (ckpts / "latest").write_text("step_0000009"),
     }[damage]()
     capsys.readouterr()
-    resumed = _trainer(tmp_path, steps=6, ckpt_every=2)
+    resumed = _trainer(tmp_path, steps=6, val_every=2)
     logs = capsys.readouterr().out
     expected = 4 if damage == "no latest" else 2
     assert resumed.step == expected
@@ -121,14 +121,14 @@ def test_resume_with_another_architecture_names_the_shapes(tmp_path) -> None:
 
     from tests.test_train import TINY_WM
 
-    _trainer(tmp_path, steps=2, ckpt_every=2).run()
+    _trainer(tmp_path, steps=2, val_every=2).run()
     wider = replace(TINY_WM, predictor=replace(TINY_WM.predictor, width=48))
     with pytest.raises(ValueError, match=r"architecture changed.*\(32,.*\(48,.*resume=false"):
         _trainer(tmp_path, steps=4, world_model=wider)
 
 
 def test_temporaries_of_killed_runs_are_removed_at_start(tmp_path) -> None:
-    _trainer(tmp_path, steps=2, ckpt_every=2).run()
+    _trainer(tmp_path, steps=2, val_every=2).run()
     ckpts, pid = tmp_path / "checkpoints", dead_pid()
     for name in (f".step_0000004.tmp-{pid}", f".step_0000002.old-{pid}"):
         (ckpts / name).mkdir()
@@ -137,7 +137,7 @@ def test_temporaries_of_killed_runs_are_removed_at_start(tmp_path) -> None:
     (tmp_path / f".world_model.tmp-{pid}").mkdir()
     live = ckpts / f".step_0000006.tmp-{os.getpid()}"  # a live writer's: left alone
     live.mkdir()
-    trainer = _trainer(tmp_path, steps=4, ckpt_every=2)
+    trainer = _trainer(tmp_path, steps=4, val_every=2)
     assert temporaries(tmp_path) == [live]
     assert trainer.step == 2
 
@@ -147,7 +147,7 @@ def test_training_on_a_full_disk(tmp_path) -> None:
 
     with tmpfs(tmp_path / "small", "600k") as disk:
         with pytest.raises(DiskFullError, match=f"no space left on device while writing {disk}"):
-            _trainer(disk / "run", steps=400, ckpt_every=1, keep_checkpoints=1000).run()
+            _trainer(disk / "run", steps=400, val_every=1, keep_checkpoints=1000).run()
         assert not temporaries(disk), "a half-written checkpoint folder keeps the disk full"
         latest = (disk / "run" / "checkpoints" / "latest").read_text()
         load_world_model(disk / "run" / "checkpoints" / latest)  # still valid
@@ -168,7 +168,7 @@ def test_wm_train_killed_at_random_points_resumes(tmp_path) -> None:
     cmd = [
         sys.executable, "-m", "world_model.training.train", f"data=[{h5}]", f"out_dir={out}",
         f"cache_dir={tmp_path / 'cache'}", "steps=100000", "batch_size=4", "clip_len=3",
-        "ckpt_every=1", "keep_checkpoints=2", "log_every=50", "val_every=1000",
+        "val_every=1", "keep_checkpoints=2", "log_every=50",
         "optim.warmup_steps=1", "optim.decay_steps=1", "num_threads=1", *TINY_WM_OVERRIDES,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -333,7 +333,7 @@ def test_wm_train_on_a_lerobot_directory(exported, tmp_path):
     cmd = [
         sys.executable, "-m", "world_model.training.train", f"data=[{d}]", f"out_dir={out}",
         f"cache_dir={tmp_path / 'cache'}", "lerobot.camera_key=observation.image",
-        "steps=2", "batch_size=4", "clip_len=3", "log_every=1", "val_every=2", "ckpt_every=2",
+        "steps=2", "batch_size=4", "clip_len=3", "log_every=1", "val_every=2",
         "optim.warmup_steps=1", "optim.decay_steps=1", *TINY_WM_OVERRIDES,
     ]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

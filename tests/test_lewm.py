@@ -100,7 +100,7 @@ def test_loss_trains_encoder_and_sigreg_counters_collapse(one_thread):
     frames = torch.randint(0, 255, (8, 4, 3, 16, 16), dtype=torch.uint8)
     loss, parts = loss_fn(frames, torch.randn(8, 3, 14), torch.randn(8, 4, 7))
     loss.backward()
-    assert parts.shape == (5,) and torch.isfinite(loss)  # tf, sigreg, position, 2 steps
+    assert parts.shape == (4,) and torch.isfinite(loss)  # tf, sigreg, 2 steps
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
 
@@ -109,7 +109,7 @@ def tiny_train_cfg(out_dir, data_path, **kw) -> TrainConfig:
     base = dict(
         data=[str(data_path)], out_dir=str(out_dir), world_model=lewm_cfg(), steps=6,
         batch_size=4, clip_len=4, auto_steps=2, sigreg_proj=16, val_fraction=0.25,
-        log_every=2, val_every=3, ckpt_every=3, optim=OptimConfig(warmup_steps=2, decay_steps=2),
+        log_every=2, val_every=3, optim=OptimConfig(warmup_steps=2, decay_steps=2),
     )  # fmt: skip
     return TrainConfig(**(base | kw))
 
@@ -215,7 +215,7 @@ def test_wm_train_lewm_cli(tmp_path):
     cmd = [
         sys.executable, "-m", "world_model.training.train", "--config-name", "train_lewm",
         f"data=[{h5}]", f"out_dir={out}", "steps=4", "batch_size=4", "val_every=2",
-        "ckpt_every=2", "log_every=2", "sigreg_proj=16", "optim.warmup_steps=1",
+        "log_every=2", "sigreg_proj=16", "optim.warmup_steps=1",
         "optim.decay_steps=1", "world_model.encoder.crop_size=16",
         "world_model.encoder.conv_channels=[8,16]", "world_model.encoder.proj_hidden=32",
         "world_model.encoder.hidden_size=16", "world_model.predictor.embed_dim=16",

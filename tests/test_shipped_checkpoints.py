@@ -43,3 +43,29 @@ def test_a_retired_key_loads_only_with_its_off_value(tmp_path: Path) -> None:
     path.write_text(json.dumps(payload))
     with pytest.raises(ValueError, match="inverse_dynamics_out is set, but that option was"):
         load_world_model(checkpoint)
+
+
+def test_a_checkpoint_written_before_slots_and_the_position_head_were_deleted_loads(
+    tmp_path: Path,
+) -> None:
+    """Files written while `latent_layout=slots` and the privileged position head existed
+    record `num_slots` / `slot_iters` and `position_dims` / `position_mean` / `position_std`:
+    they load with those options off; a slots model or one with a position head is refused."""
+    source = next(p.parent for p in CHECKPOINTS if p.parent.name.endswith("_lewm"))
+    checkpoint = tmp_path / "old"
+    shutil.copytree(source, checkpoint)
+    path = checkpoint / "config.json"
+    payload = json.loads(path.read_text())
+    payload["world_model"]["encoder"] |= {"num_slots": 4, "slot_iters": 3}
+    payload["world_model"] |= {"position_dims": 0, "position_mean": None, "position_std": None}
+    path.write_text(json.dumps(payload))
+    assert load_world_model(checkpoint).latent_layout == "pooled"
+    payload["world_model"] |= {"position_dims": 6, "position_mean": [0.0] * 6}
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="position_dims is set, but that option was deleted"):
+        load_world_model(checkpoint)
+    payload["world_model"] |= {"position_dims": 0, "position_mean": None}
+    payload["world_model"]["encoder"]["latent_layout"] = "slots"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="latent_layout=slots .* was deleted"):
+        load_world_model(checkpoint)

@@ -76,7 +76,6 @@ def tiny_cfg(out_dir: Path, **kw) -> TrainConfig:
         val_fraction=0.2,
         log_every=2,
         val_every=3,
-        ckpt_every=3,
         optim=OptimConfig(warmup_steps=2, decay_steps=2),
     )
     return TrainConfig(**(base | kw))
@@ -231,7 +230,6 @@ def test_wm_train_cli_end_to_end(tmp_path):
         "clip_len=3",
         "log_every=2",
         "val_every=2",
-        "ckpt_every=2",
         "optim.warmup_steps=1",
         "optim.decay_steps=1",
         *TINY_WM_OVERRIDES,

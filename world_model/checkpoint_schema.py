@@ -37,15 +37,8 @@ CONFIG = "config.json"
 ADDED_LATER: dict[type, frozenset[str]] = {
     # The shipped *_tiny checkpoints predate these; absent = frozen encoder, one step per
     # action, one context frame, a token grid, no conv encoder, the state fed to the predictor.
-    WorldModelConfig: frozenset(
-        {"objective", "action_block", "history"}
-        # no privileged position head (pixels only)
-        | {"position_dims", "position_mean", "position_std"}
-    ),
-    EncoderConfig: frozenset(
-        {"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}
-        | {"num_slots", "slot_iters"}  # read only by the slots layout, which came after them
-    ),
+    WorldModelConfig: frozenset({"objective", "action_block", "history"}),
+    EncoderConfig: frozenset({"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}),
     PredictorConfig: frozenset({"use_state"}),
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
     EnvContract: frozenset(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from configs.schema import FITTED
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Per-channel pixel mean / std (after scaling to [0, 1]) of every encoder (ImageNet's)."""
@@ -47,7 +49,7 @@ plans with, e.g. a lewm model's 5-block CEM with the summed energy. wm-train wri
 `agent.config.with_recommended` applies them."""
 
 ENCODER_BACKENDS = ("tiny", "vjepa2", "conv")
-LATENT_LAYOUTS = ("tokens", "pooled", "slots")
+LATENT_LAYOUTS = ("tokens", "pooled")
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -62,13 +64,7 @@ class EncoderConfig:
     latent_layout: str = "tokens"
     """`tokens`: a grid of N latent tokens per frame (V-JEPA 2-AC); `pooled`: one vector per
     frame (N = 1; the mean token for ViTs, a flattened-feature projection for `conv`), as in
-    LeWM, which makes a multi-step CEM cheap on CPU. `slots` (`conv` only): `num_slots` object
-    slots per frame from Slot Attention over the conv feature map (C-JEPA; world_model/model/slots.py);
-    the predictor gives them no spatial position and the planning energy ignores slot order."""
-    num_slots: int = 4
-    """`slots` only: object slots K per frame (latent tokens N = K)."""
-    slot_iters: int = 3
-    """`slots` only: Slot Attention iterations (Locatello et al. 2020: 3)."""
+    LeWM, which makes a multi-step CEM cheap on CPU."""
     conv_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     """`conv` only: channels of the conv stages: a 4 x 4 patchify stem (`CONV_STEM`), then
     stride-2 3x3 convs (64 px: 16 -> 8 -> 4 x 4 features)."""
@@ -105,17 +101,14 @@ class EncoderConfig:
             raise ValueError(
                 f"encoder.backend={self.backend!r}; expected one of {ENCODER_BACKENDS}"
             )
+        if self.latent_layout == "slots":
+            raise ValueError(
+                "encoder.latent_layout=slots (object slots) was deleted: no gain on cube "
+                "(docs/experiments.md); retrain with tokens or pooled"
+            )
         if self.latent_layout not in LATENT_LAYOUTS:
             raise ValueError(
                 f"encoder.latent_layout={self.latent_layout!r}; expected one of {LATENT_LAYOUTS}"
-            )
-        if self.latent_layout == "slots" and self.backend != "conv":
-            raise ValueError(
-                f"encoder.latent_layout=slots needs encoder.backend=conv, got {self.backend!r}"
-            )
-        if self.num_slots < 1 or self.slot_iters < 1:
-            raise ValueError(
-                f"encoder.num_slots={self.num_slots} and slot_iters={self.slot_iters} must be >= 1"
             )
         self.conv_channels = [int(c) for c in self.conv_channels]
         if not self.conv_channels or min(self.conv_channels) < 1 or self.proj_hidden < 1:
@@ -177,15 +170,16 @@ class PredictorConfig:
     with it off); on small data it starts from the copy-last baseline instead of from zero."""
     normalize_output: bool = True
     """Non-affine LayerNorm on predicted latents, matching the encoder's latent normalisation."""
-    action_mean: list[float] | None = None
+    action_mean: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension action offset subtracted before the action encoder; null = 0. `wm-train`
-    fills these four from the training data (actions in metres are ~0.05 while the encoder
-    init is ~0.02: unscaled, the action signal starts ~100x weaker than the patches)."""
-    action_std: list[float] | None = None
+    fits these four to the training data and saves them with the model (actions in metres are
+    ~0.05 while the encoder init is ~0.02: unscaled, the action signal starts ~100x weaker than
+    the patches); marked fitted, they are not on the command line (configs/schema.py)."""
+    action_std: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension action scale (divides); null = 1 (official weights: keep null)."""
-    state_mean: list[float] | None = None
+    state_mean: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension state offset; null = 0."""
-    state_std: list[float] | None = None
+    state_std: list[float] | None = field(default=None, metadata=FITTED)
     """Per-dimension state scale; null = 1."""
 
     def __post_init__(self) -> None:
@@ -227,16 +221,6 @@ class WorldModelConfig:
     history: int = 1
     """Context frames (at the block stride) the model was trained to condition on; the agent
     feeds at most this many."""
-    position_dims: int = 0
-    """PRIVILEGED TRAINING LABELS. > 0: a linear head reads the task positions (the env's
-    `task_positions`, e.g. cube and end effector, from recorded simulator states) from encoded
-    AND predicted latents, and its loss (`train.position_weight`) makes the predictor carry the
-    object's motion. LeWM and C-JEPA train from pixels only: rows of such models say so.
-    0 = no head (pixels only)."""
-    position_mean: list[float] | None = None
-    """Per-dimension offset of the head's targets (training positions), `position_dims` long."""
-    position_std: list[float] | None = None
-    """Per-dimension scale of the head's targets."""
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -247,16 +231,6 @@ class WorldModelConfig:
             raise ValueError(
                 f"world_model.action_block={self.action_block} and history={self.history} "
                 "must be >= 1"
-            )
-        if self.position_dims < 0 or (
-            self.position_dims > 0
-            and not (
-                len(self.position_mean or []) == len(self.position_std or []) == self.position_dims
-            )
-        ):
-            raise ValueError(
-                f"world_model.position_dims={self.position_dims} needs position_mean and "
-                "position_std of that length (wm-train fills them)"
             )
         if self.objective == "lewm" and self.predictor.normalize_output:
             raise ValueError(
@@ -274,7 +248,12 @@ class WorldModelConfig:
 
 
 RETIRED_KEYS: dict[str, dict[str, Any]] = {
-    "world_model": {"objective": None},  # now derived from encoder.backend (was validated equal)
+    "world_model": {
+        "objective": None,  # now derived from encoder.backend (was validated equal)
+        "position_dims": 0,  # privileged position head: no gain on cube (docs/experiments.md)
+        "position_mean": None,  # its target statistics, null without the head
+        "position_std": None,
+    },
     "encoder": {
         "inverse_dynamics_out": 0,
         "conv_stem": CONV_STEM,
@@ -287,6 +266,8 @@ RETIRED_KEYS: dict[str, dict[str, Any]] = {
         "layernorm_eps": LAYERNORM_EPS,
         "tubelet_size": TUBELET_SIZE,
         "init_seed": None,
+        "num_slots": None,  # object slots: read only by the deleted slots layout
+        "slot_iters": None,
     },
     "predictor": {
         "adaln": False,  # AdaLN-zero action conditioning: no gain on cube (docs/experiments.md)

@@ -1,2 +1,2 @@
 """Optional learned modules that travel inside a checkpoint directory beside the world model
-(`extra.<key>` in its config.json): the reachability head and the privileged position head."""
+(`extra.<key>` in its config.json): the reachability head."""

@@ -15,7 +15,6 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from world_model.config import CONV_STEM, IMAGENET_MEAN, IMAGENET_STD, EncoderConfig
-from world_model.model.slots import SlotAttention
 
 
 class Projector(nn.Module):
@@ -37,8 +36,7 @@ class Projector(nn.Module):
 class ConvEncoder(nn.Module):
     """`(B, T, 3, H, W)` uint8 or float in [0, 1] -> latents `(B, T, N, D)` float32, with
     gradients (it trains). `pooled`: N = 1 from the flattened final feature map (keeps where
-    things are, unlike a global average); `tokens`: N = cells of the final map, each projected;
-    `slots`: N = `num_slots` object slots from Slot Attention over the final map, each projected.
+    things are, unlike a global average); `tokens`: N = cells of the final map, each projected.
     """
 
     def __init__(self, cfg: EncoderConfig) -> None:
@@ -52,8 +50,6 @@ class ConvEncoder(nn.Module):
             c_in = c
         self.trunk = nn.Sequential(*stages)
         self.side = cfg.crop_size // stem // 2 ** (len(cfg.conv_channels) - 1)
-        if cfg.latent_layout == "slots":
-            self.slot_attention = SlotAttention(c_in, self.side, cfg.num_slots, cfg.slot_iters)
         pooled = cfg.latent_layout == "pooled"
         self.projector = Projector(
             c_in * self.side**2 if pooled else c_in, cfg.proj_hidden, cfg.hidden_size
@@ -66,10 +62,7 @@ class ConvEncoder(nn.Module):
 
     @property
     def num_tokens(self) -> int:
-        layout = self.cfg.latent_layout
-        return (
-            1 if layout == "pooled" else self.cfg.num_slots if layout == "slots" else self.side**2
-        )
+        return 1 if self.cfg.latent_layout == "pooled" else self.side**2
 
     @property
     def dim(self) -> int:
@@ -87,8 +80,6 @@ class ConvEncoder(nn.Module):
         feats = self.trunk((x - self.mean) / self.std)  # (F, C, side, side)
         if self.cfg.latent_layout == "pooled":
             z = self.projector(feats.flatten(1))[:, None]  # (F, 1, D)
-        elif self.cfg.latent_layout == "slots":  # BatchNorm sees F * K slot samples
-            z = self.projector(self.slot_attention(feats))  # (F, K, C) -> (F, K, D)
         else:
             z = self.projector(rearrange(feats, "f c h w -> f (h w) c"))  # (F, side^2, D)
         return rearrange(z, "(b t) n d -> b t n d", b=b, t=t)

@@ -3,10 +3,6 @@
 Per time step t the token sequence is `[action_t, state_t, patches_t (N)]`; a block-causal mask
 lets step t see steps <= t; the patch outputs of step t predict the latents of frame t + 1.
 `build_predictor("vjepa2-ac-vitg")` has exactly the official checkpoint's keys and shapes.
-
-With `slots=True` (the `slots` latent layout) the N tokens are object slots: they have no place
-on a grid, so every token of a step gets the RoPE position (t, 0, 0) and the predictor is
-permutation-equivariant over slots; a learned `mask_token` serves object-level masking.
 """
 
 from __future__ import annotations
@@ -54,18 +50,14 @@ class ACPredictor(nn.Module):
 
     With `action_block` k > 1 each predictor step spans k control steps: its action input is the
     block's k actions concatenated in time order, `(..., k * action_dim)` (frameskip, as in
-    DINO-WM and LeWM), so a few predictor steps cover a contact event.
+    DINO-WM and LeWM), so a few predictor steps cover a contact event."""
 
-    `slots`: the latent tokens are an unordered set of object slots (time-only RoPE positions)
-    and `forward` accepts an object-level `slot_mask`."""
-
-    def __init__(self, cfg: PredictorConfig, action_block: int = 1, slots: bool = False) -> None:
+    def __init__(self, cfg: PredictorConfig, action_block: int = 1) -> None:
         super().__init__()
         if action_block < 1:
             raise ValueError(f"action_block={action_block} must be >= 1")
         self.cfg = cfg
         self.action_block = action_block
-        self.slots = slots
         self.predictor_embed = nn.Linear(cfg.embed_dim, cfg.width)
         self.action_encoder = nn.Linear(action_block * ACTION_DIM, cfg.width)
         self.state_encoder = nn.Linear(STATE_DIM, cfg.width)
@@ -78,8 +70,6 @@ class ACPredictor(nn.Module):
         self.predictor_norm = nn.LayerNorm(cfg.width, eps=LAYERNORM_EPS)
         self.predictor_proj = nn.Linear(cfg.width, cfg.embed_dim)
         self.head_dim = cfg.width // cfg.num_heads
-        if slots:  # added to a masked slot's identity anchor (C-JEPA); zero-init, not a Linear
-            self.mask_token = nn.Parameter(torch.zeros(cfg.width))
         # input normalisation from the config; non-persistent so the state dict stays official
         for name, dim, fill in (("action_mean", ACTION_DIM, 0.0), ("action_std", ACTION_DIM, 1.0),
                                 ("state_mean", STATE_DIM, 0.0), ("state_std", STATE_DIM, 1.0)):  # fmt: skip
@@ -110,30 +100,19 @@ class ACPredictor(nn.Module):
                     blk.mlp.fc2.weight.div_(math.sqrt(2.0 * (i + 1)))
 
     # -- helpers -------------------------------------------------------------------------
-    def _grid(self, num_tokens: int) -> tuple[int, int] | int:
-        """The RoPE layout of a step's latent tokens: a square (rows, cols) grid, or for slots
-        just their count (no spatial position)."""
-        return num_tokens if self.slots else grid_of(num_tokens)
-
     def _rope(
-        self, t0: int, steps: int, grid: tuple[int, int] | int, ref: Tensor
+        self, t0: int, steps: int, grid: tuple[int, int], ref: Tensor
     ) -> tuple[Tensor, Tensor]:
         """cos/sin for `steps` consecutive steps starting at time t0 -> (steps * n, r) each;
-        `grid` from `_grid`."""
+        `grid` the (rows, cols) latent grid (`grid_of`)."""
         key = (t0, steps, grid, ref.device, ref.dtype)
         if key not in self._tables:
-            if isinstance(grid, int):  # slots: every token of step t sits at (t, 0, 0)
-                t = torch.arange(t0, t0 + steps, device=ref.device, dtype=torch.float32)
-                pos = torch.zeros(steps, COND_TOKENS + grid, 3, device=ref.device)
-                pos[..., 0] = t[:, None]
-                pos = pos.flatten(0, 1)  # (steps * n, 3)
-            else:
-                pos = torch.cat(
-                    [
-                        step_positions(t, grid, COND_TOKENS, self.cfg.grid_size, ref.device)
-                        for t in range(t0, t0 + steps)
-                    ]
-                )  # (steps * n, 3)
+            pos = torch.cat(
+                [
+                    step_positions(t, grid, COND_TOKENS, self.cfg.grid_size, ref.device)
+                    for t in range(t0, t0 + steps)
+                ]
+            )  # (steps * n, 3)
             self._tables[key] = rope_tables(
                 pos, self.head_dim, self.cfg.rope_repeat_quirk, ref.dtype
             )
@@ -150,16 +129,10 @@ class ACPredictor(nn.Module):
         proprio state advances by it)."""
         return actions.unflatten(-1, (self.action_block, -1)).sum(-2)  # (..., k, A) -> (..., A)
 
-    def _tokens(
-        self, z: Tensor, actions: Tensor, states: Tensor, slot_mask: Tensor | None = None
-    ) -> Tensor:
+    def _tokens(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
         """`z (..., T, N, D)`, `actions (..., T, k * 7)`, `states (..., T, 7)` ->
-        tokens `(..., T * (2 + N), C)`. `slot_mask
-        (..., T, N)` bool: those tokens are `mask_token` added to the embedding of the slot's
-        first-step latent (`z` must already carry that anchor there: `mask_slots`)."""
+        tokens `(..., T * (2 + N), C)`."""
         patches = self.predictor_embed(z)  # (..., T, N, C)
-        if slot_mask is not None:
-            patches = patches + slot_mask[..., None] * self.mask_token  # (..., T, N, C)
         actions = (actions - self.action_mean) / self.action_std
         if self.cfg.use_state:
             states = (states - self.state_mean) / self.state_std
@@ -181,28 +154,12 @@ class ACPredictor(nn.Module):
         return z
 
     # -- full (teacher forcing) ----------------------------------------------------------
-    def mask_slots(self, z: Tensor, slot_mask: Tensor) -> Tensor:
-        """Object-level masking of the inputs `z (..., T, K, D)` by `slot_mask (..., T, K)`:
-        a masked slot's latent is replaced by the same slot's latent at step 0, its identity
-        anchor, so neither its token nor the residual path (`cfg.residual`) sees its state;
-        `_tokens` then adds `mask_token`. Step 0 itself should stay unmasked."""
-        if not self.slots:
-            raise ValueError("object-level masking needs the slots latent layout")
-        anchor = z[..., :1, :, :].expand_as(z)  # (..., T, K, D)
-        return torch.where(slot_mask[..., None], anchor, z)
-
-    def forward(
-        self, z: Tensor, actions: Tensor, states: Tensor, slot_mask: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, z: Tensor, actions: Tensor, states: Tensor) -> Tensor:
         """Teacher forcing: `z (..., T, N, D)`, `actions (..., T, k * 7)` (actions[t] moves frame
-        t to t + 1), `states (..., T, 7)` -> predictions of frames 1..T `(..., T, N, D)`.
-        `slot_mask (..., T, N)` bool (slots only): replace those inputs by the mask token
-        (C-JEPA object-level masking); the predictions still cover every slot."""
+        t to t + 1), `states (..., T, 7)` -> predictions of frames 1..T `(..., T, N, D)`."""
         steps, num = z.shape[-3], z.shape[-2]
-        grid = self._grid(num)
-        if slot_mask is not None:
-            z = self.mask_slots(z, slot_mask)
-        x = self._tokens(z, actions, states, slot_mask)
+        grid = grid_of(num)
+        x = self._tokens(z, actions, states)
         cos, sin = self._rope(0, steps, grid, x)
         mask = self._mask(steps, COND_TOKENS + num, x.device)
         for blk in self.predictor_blocks:
@@ -237,7 +194,7 @@ class ACPredictor(nn.Module):
             raise ValueError(f"context of {tc} frames needs past_actions (E, {tc - 1}, {width})")
         if not use_cache:
             return self._rollout_recompute(z_ctx, states_ctx, actions, past_actions)
-        grid = self._grid(n)
+        grid = grid_of(n)
         shared: list[KV | None] = [None] * len(self.predictor_blocks)
         if tc > 1:  # observed history: computed once per env, shared by all S samples
             x = self._tokens(z_ctx[:, :-1], past_actions, states_ctx[:, :-1])
@@ -283,7 +240,6 @@ def build_predictor(
     name_or_cfg: str | PredictorConfig = "tiny",
     device: str | torch.device = "cpu",
     action_block: int = 1,
-    slots: bool = False,
 ) -> ACPredictor:
     """Predictor from a preset name (`tiny`, `vjepa2-ac-vitg`) or a config; `device="meta"`
     builds the official size without allocating memory."""
@@ -294,4 +250,4 @@ def build_predictor(
             )
         name_or_cfg = PREDICTOR_PRESETS[name_or_cfg]
     with torch.device(device):
-        return ACPredictor(name_or_cfg, action_block, slots)
+        return ACPredictor(name_or_cfg, action_block)

@@ -12,7 +12,6 @@ from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
 from world_model.model.conv_encoder import ConvEncoder
 from world_model.model.encoder import FrozenEncoder, build_encoder
 from world_model.model.predictor import ACPredictor
-from world_model.model.slots import chamfer_distance
 
 
 class WorldModel(nn.Module):
@@ -31,11 +30,6 @@ class WorldModel(nn.Module):
                 f"predictor.embed_dim={predictor.cfg.embed_dim} but the encoder latents are "
                 f"{encoder.dim}-dimensional"
             )
-        if predictor.slots != (cfg.encoder.latent_layout == "slots"):
-            raise ValueError(
-                f"predictor built with slots={predictor.slots} for latent_layout="
-                f"{cfg.encoder.latent_layout!r} (build it with `predictor_for(cfg)`)"
-            )
         if predictor.action_block != cfg.action_block:
             raise ValueError(
                 f"predictor built for action blocks of {predictor.action_block}, config says "
@@ -44,12 +38,6 @@ class WorldModel(nn.Module):
         self.encoder = encoder
         self.predictor = predictor
         self.cfg = cfg
-        # privileged training labels only (config.position_dims): task positions from latents
-        self.position_head = (
-            nn.Linear(encoder.num_tokens * encoder.dim, cfg.position_dims)
-            if cfg.position_dims > 0
-            else None
-        )
         # The env the model was trained on (config.json "env"); None without training data.
         self.env_contract = env_contract
 
@@ -65,7 +53,7 @@ class WorldModel(nn.Module):
 
     @property
     def latent_layout(self) -> str:
-        """`tokens` (N latents per frame), `pooled` (N = 1) or `slots` (N = K object slots)."""
+        """`tokens` (N latents per frame) or `pooled` (N = 1)."""
         return self.cfg.encoder.latent_layout
 
     @property
@@ -123,22 +111,8 @@ class WorldModel(nn.Module):
             past_actions = past_actions.to(device, dtype)
         return self.predictor.rollout(z_ctx, states_ctx, actions, past_actions, use_cache)
 
-    def read_positions(self, z: Tensor) -> Tensor:
-        """Task positions `(..., P)` in the env's units from latents `(..., N, D)` (needs the
-        privileged head, `position_dims > 0`)."""
-        if self.position_head is None:
-            raise ValueError("this world model has no position head (position_dims = 0)")
-        out = self.position_head(z.flatten(-2))  # (..., P), normalised units
-        mean = torch.tensor(self.cfg.position_mean, device=out.device, dtype=out.dtype)
-        std = torch.tensor(self.cfg.position_std, device=out.device, dtype=out.dtype)
-        return out * std + mean
-
     def energy(self, z: Tensor, goal: Tensor) -> Tensor:
-        """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`
-        for grid and pooled latents; for `slots` the symmetric Chamfer distance, because the
-        goal image's slots need not come out in the same order as the imagined ones."""
-        if self.latent_layout == "slots":
-            return chamfer_distance(z, goal)
+        """Latent distance to the goal, `(..., N, D)`, `(..., N, D)` -> `(...)`: `latent_energy`."""
         return latent_energy(z, goal)
 
 
@@ -149,9 +123,8 @@ def latent_energy(z: Tensor, goal: Tensor) -> Tensor:
 
 
 def predictor_for(cfg: WorldModelConfig) -> ACPredictor:
-    """The (untrained) predictor `cfg` describes: its action blocks and, for the `slots`
-    layout, slot tokens without grid positions plus the mask token."""
-    return ACPredictor(cfg.predictor, cfg.action_block, cfg.encoder.latent_layout == "slots")
+    """The (untrained) predictor `cfg` describes, with its action blocks."""
+    return ACPredictor(cfg.predictor, cfg.action_block)
 
 
 def build_any_encoder(cfg: EncoderConfig) -> FrozenEncoder | ConvEncoder:
@@ -176,5 +149,4 @@ def build_world_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED + 1)
         predictor = predictor_for(cfg)
-    model = WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)
-    return model.to(device or cfg.encoder.device) if model.position_head is not None else model
+    return WorldModel(encoder, predictor.to(device or cfg.encoder.device), cfg, env_contract)

@@ -5,8 +5,9 @@
     wm-pretrain data=[runs/data/reach.h5] steps=300               # self-pretrain the encoder
     wm-train ... world_model.encoder.source=runs/pretrain/encoder
 
-Each composes its config, turns it into the typed dataclass once (`OmegaConf.to_object`, which
-validates it) and hands it to its loop; heavy imports wait until Hydra has parsed the CLI.
+Each composes its config against a schema without the fitted fields (configs/schema.py), turns
+it into the real dataclass once (`from_container`, whose `__post_init__` validates it) and hands
+it to its loop; heavy imports wait until Hydra has parsed the CLI.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from configs.cli import one_line_errors
+from configs.schema import from_container
 from world_model.training import config as train_config
 from world_model.training import pretrain_config
 
@@ -27,9 +29,9 @@ train_config.register_configs()
 pretrain_config.register_configs()
 
 
-def typed_config(cfg: DictConfig, app: str) -> Any:
-    """The composed config as its dataclass; both apps need at least one dataset."""
-    typed = OmegaConf.to_object(cfg)
+def typed_config(cfg: DictConfig, cls: type, app: str) -> Any:
+    """The composed config as the dataclass `cls`; both apps need at least one dataset."""
+    typed = from_container(cls, OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
     if not typed.data:
         raise ValueError(f"{app}.data is empty: pass data=[path/to/dataset.h5,...]")
     return typed
@@ -43,7 +45,7 @@ def train(cfg: DictConfig) -> None:
     from world_model.training.lewm_trainer import LeWMTrainer
     from world_model.training.trainer import Trainer
 
-    typed = typed_config(cfg, "train")
+    typed = typed_config(cfg, train_config.TrainConfig, "train")
     trainer = (LeWMTrainer if typed.world_model.objective == "lewm" else Trainer)(typed)
     metrics = trainer.run()
     if trainer.dist.is_main:
@@ -56,4 +58,5 @@ def pretrain(cfg: DictConfig) -> None:
     """V-JEPA pretraining of the tiny encoder on recorded sim video."""
     from world_model.training.pretrain_loop import pretrain as run_pretrain
 
-    print(f"encoder written to {run_pretrain(typed_config(cfg, 'pretrain'))}")
+    typed = typed_config(cfg, pretrain_config.PretrainConfig, "pretrain")
+    print(f"encoder written to {run_pretrain(typed)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from configs.schema import cli_schema
 from envs.lerobot.layout import LeRobotKeys
 from world_model.config import WorldModelConfig
 
@@ -91,17 +92,6 @@ class TrainConfig:
     predictor copies); this one asks the moving parts for unit variance too. Off by default:
     it lets reacher's latent see the fingertip, but on the Panda tasks the latent moves to the
     arm and loses the cube (docs/experiments.md). 0 = LeWM's SIGReg only."""
-    position_weight: float = 0.0
-    """`lewm` only, PRIVILEGED TRAINING LABELS: weight of a loss that reads the task positions
-    (cube, end effector: the env's `task_positions`, from the datasets' simulator states) from
-    encoded, teacher-forced and open-loop predicted latents through a linear head saved with
-    the model (`world_model.position_dims`). It asks the predictor to carry the object's
-    contact motion explicitly. 0 = pixels only (LeWM, C-JEPA), the headline recipe."""
-    slot_mask_ratio: float = 0.0
-    """`lewm` with `world_model.encoder.latent_layout=slots` only: share of each clip's object
-    slots whose teacher-forced inputs at steps t >= 1 are replaced by a learned mask token
-    (C-JEPA object-level masking; step 0 stays as the slot's identity anchor). Their next
-    latents must then be inferred from the other objects. 0 = no masking."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -114,9 +104,8 @@ class TrainConfig:
     log_every: int = 50
     """Steps between TensorBoard scalars / progress-bar updates."""
     val_every: int = 500
-    """Steps between validation passes (teacher-forcing + rollout errors per horizon step)."""
-    ckpt_every: int = 500
-    """Steps between resumable checkpoints."""
+    """Steps between validation passes (teacher-forcing + rollout errors per horizon step); each
+    pass, and the last step, also writes a resumable checkpoint."""
     keep_checkpoints: int = 2
     """Resumable checkpoints to keep (oldest deleted)."""
     resume: bool = True
@@ -138,7 +127,6 @@ class TrainConfig:
             "batch_size",
             "log_every",
             "val_every",
-            "ckpt_every",
             "keep_checkpoints",
         ):
             if getattr(self, name) < 1:
@@ -151,16 +139,6 @@ class TrainConfig:
             raise ValueError(
                 f"train.sigreg_weight={self.sigreg_weight} must be >= 0 and "
                 f"sigreg_proj={self.sigreg_proj} >= 1"
-            )
-        if not self.position_weight >= 0:
-            raise ValueError(f"train.position_weight={self.position_weight} must be >= 0")
-        if not 0.0 <= self.slot_mask_ratio < 1.0:
-            raise ValueError(f"train.slot_mask_ratio={self.slot_mask_ratio} must be in [0, 1)")
-        layout = self.world_model.encoder.latent_layout
-        if self.slot_mask_ratio > 0 and layout != "slots" and self.encoder_from is None:
-            raise ValueError(
-                f"train.slot_mask_ratio={self.slot_mask_ratio} masks object slots: it needs "
-                f"world_model.encoder.latent_layout=slots, not {layout!r}"
             )
         if self.sigreg_within < 0:
             raise ValueError(f"train.sigreg_within={self.sigreg_within} must be >= 0")
@@ -193,7 +171,9 @@ def planning_recipe(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def register_configs() -> None:
-    """Register the schemas so YAML typos and wrong types fail when Hydra composes."""
+    """Register the schemas so YAML typos and wrong types fail when Hydra composes: the
+    dataclasses less their fitted fields (the normalisation statistics `wm-train` computes,
+    configs/schema.py); `apps.typed_config` builds the real `TrainConfig`."""
     cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(group="world_model", name="world_model_schema", node=WorldModelConfig)
+    cs.store(name="train_schema", node=cli_schema(TrainConfig))
+    cs.store(group="world_model", name="world_model_schema", node=cli_schema(WorldModelConfig))

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.model.slots import random_slot_mask
 from world_model.model.world_model import WorldModel
 from world_model.training.latents import (
     LatentSet,
@@ -34,9 +33,8 @@ from world_model.training.sigreg import SIGReg
 
 
 class LeWMLoss(nn.Module):
-    """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7)[, positions])`
-    -> (loss, parts = [teacher-forcing MSE, SIGReg, position MSE,
-    rollout MSE per block...])."""
+    """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7))`
+    -> (loss, parts = [teacher-forcing MSE, SIGReg, rollout MSE per block...])."""
 
     def __init__(
         self,
@@ -47,8 +45,6 @@ class LeWMLoss(nn.Module):
         num_proj: int,
         cached: bool = False,
         within_weight: float = 0.0,
-        position_weight: float = 0.0,
-        slot_mask_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -57,28 +53,10 @@ class LeWMLoss(nn.Module):
         self.sigreg_weight = sigreg_weight
         self.sigreg = SIGReg(num_proj)
         self.within_weight = within_weight
-        self.position_weight = position_weight
-        self.slot_mask_ratio = slot_mask_ratio
-        if slot_mask_ratio > 0 and not self.predictor.slots:
-            raise ValueError(
-                f"train.slot_mask_ratio={slot_mask_ratio} masks object slots: it needs "
-                "world_model.encoder.latent_layout=slots (set it to 0 for other layouts)"
-            )
-        self.position_head = model.position_head
-        if position_weight > 0 and self.position_head is None:
-            raise ValueError("train.position_weight > 0 needs world_model.position_dims > 0")
 
-    def forward(
-        self, frames: Tensor, actions: Tensor, states: Tensor, positions: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """`positions (B, T, P)`: normalised task positions of each frame, for the privileged
-        head (`position_weight > 0`), else None."""
+    def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
         z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
-        mask = None
-        if self.slot_mask_ratio > 0:  # C-JEPA: masked slots' inputs at t >= 1, targets all
-            b, steps, k = z.shape[0], z.shape[1] - 1, z.shape[2]
-            mask = random_slot_mask(b, steps, k, self.slot_mask_ratio, z.device)  # (B, T-1, K)
-        z_tf = self.predictor(z[:, :-1], actions, states[:, :-1], mask)  # (B, T-1, N, D)
+        z_tf = self.predictor(z[:, :-1], actions, states[:, :-1])  # (B, T-1, N, D)
         tf_loss = (z_tf - z[:, 1:]).square().mean()
         pred, target = open_loop_rollout(
             self.predictor, z, actions, states, self.history, self.auto_steps
@@ -95,20 +73,7 @@ class LeWMLoss(nn.Module):
                 within = z - z.mean(dim=1, keepdim=True)  # (B, T, N, D)
                 reg = reg + self.within_weight * self.sigreg(within.flatten(0, 2))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
-        pos = loss.new_zeros(())
-        if self.position_weight > 0:
-            if positions is None:
-                raise ValueError("position_weight > 0 but the batch carries no task positions")
-            h, r = self.history, pred.shape[1]
-            read = self.position_head  # encoded, teacher-forced and open-loop latents alike
-            pos = (
-                (read(z.flatten(-2)) - positions).square().mean()
-                + (read(z_tf.flatten(-2)) - positions[:, 1:]).square().mean()
-                + (read(pred.flatten(-2)) - positions[:, h : h + r]).square().mean()
-            )
-            loss = loss + self.position_weight * pos
-        parts = [tf_loss[None], reg[None], pos[None], step_err]
-        return loss, torch.cat(parts).detach()
+        return loss, torch.cat([tf_loss[None], reg[None], step_err]).detach()
 
 
 def open_loop_rollout(

@@ -13,8 +13,6 @@ from torch import Tensor
 
 from envs.contract import EnvContract
 from world_model.checkpoint import load_world_model
-from world_model.config import WorldModelConfig
-from world_model.heads.privileged import recorded_task_positions
 from world_model.model.conv_encoder import ConvEncoder
 from world_model.model.world_model import WorldModel, build_world_model
 from world_model.training.data import split_episodes
@@ -53,26 +51,6 @@ def encode_frames(
     return replace(data, latents=torch.cat(chunks))
 
 
-def with_positions(
-    wm_cfg: WorldModelConfig, data: LatentSet, episodes: Tensor, paths: list[str]
-) -> tuple[WorldModelConfig, Tensor]:
-    """The config with a privileged position head sized and normalised by the training
-    episodes, and every frame's normalised task positions `(F, P)` (load_frames' order)."""
-    positions = recorded_task_positions(paths).flatten(1)  # (F, K, D) -> (F, P)
-    if len(positions) != len(data.states):
-        raise ValueError(f"{len(positions)} task positions for {len(data.states)} frames")
-    frames = torch.cat([
-        torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]))
-        for e in episodes.tolist()
-    ])  # fmt: skip
-    mean, std = positions[frames].mean(0), positions[frames].std(0).clamp_min(1e-6)
-    cfg = replace(
-        wm_cfg, position_dims=positions.shape[1], position_mean=mean.tolist(),
-        position_std=std.tolist(),
-    )  # fmt: skip
-    return cfg, (positions - mean) / std
-
-
 class LeWMTrainer(Trainer):
     """`Trainer` for the `lewm` objective (`conv` encoder; single process)."""
 
@@ -96,10 +74,6 @@ class LeWMTrainer(Trainer):
             data = encode_frames(encoder, data, self.log)
         train_eps, val_eps = split_episodes(len(data.lengths), cfg.val_fraction, cfg.seed)
         wm_cfg = with_input_stats(wm, data, train_eps)
-        self.positions: Tensor | None = None
-        if cfg.position_weight > 0:  # privileged labels: positions from the simulator states
-            wm_cfg, self.positions = with_positions(wm_cfg, data, train_eps, self.data_sources())
-            self.log(f"privileged training labels: {wm_cfg.position_dims} task-position dims")
         model = build_world_model(wm_cfg, self.device, encoder, self.env_contract())
         return model, data, train_eps, val_eps
 
@@ -123,25 +97,12 @@ class LeWMTrainer(Trainer):
             cfg.sigreg_proj,
             cached=cfg.encoder_from is not None,
             within_weight=cfg.sigreg_within,
-            position_weight=cfg.position_weight,
-            slot_mask_ratio=cfg.slot_mask_ratio,
         )
-
-    def local_batch(self, step: int) -> tuple[Tensor, ...]:
-        """The batch of `step`, plus its clips' normalised task positions `(B, T, P)` when the
-        privileged head trains."""
-        ids = self.train_clips.clip_ids(step, self.cfg.batch_size, self.cfg.seed)
-        batch = self.train_clips.batch(ids)
-        if self.positions is None:
-            return batch
-        self.positions = self.positions.to(self.device)
-        return (*batch, self.positions[self.train_clips.frame_index(ids)])
 
     @staticmethod
     def name_parts(parts: Tensor) -> dict[str, float]:
         out = {"tf_loss": parts[0].item(), "sigreg": parts[1].item()}
-        out["position_mse"] = parts[2].item()
-        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[3:])}
+        return out | {f"rollout_err_step{k + 1}": v.item() for k, v in enumerate(parts[2:])}
 
     @torch.no_grad()
     def validate(self, max_clips: int = 256) -> dict[str, float]:

@@ -204,12 +204,12 @@ class Trainer:
             ids[self.dist.rank * per_rank : (self.dist.rank + 1) * per_rank]
         )
 
-    def train_step(self, *batch: Tensor) -> dict[str, float]:
+    def train_step(self, z: Tensor, actions: Tensor, states: Tensor) -> dict[str, float]:
         """Forward, backward, clip, AdamW and schedule step on one (local) batch: z (or
-        frames), actions, states[, task positions]."""
+        frames), actions, states."""
         self.loss_fn.train()
         with self.autocast():
-            loss, parts = self.loss_fn(*batch)
+            loss, parts = self.loss_fn(z, actions, states)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -296,8 +296,7 @@ class Trainer:
                 self.tb(val, self.step)
                 check_finite_metrics(self.step, val, self.out_dir)
                 metrics |= val
-            if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
-                self.checkpoint()
+                self.checkpoint()  # resumable, at each validation pass (a finite one)
         bar.close()
         if self.dist.is_main:
             extra = {
