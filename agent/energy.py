@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from agent.factory import load_agent, make_env
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--checkpoint", default="checkpoints/reach_tiny")
+    parser.add_argument("--checkpoint", default="checkpoints/reach_lewm")
     parser.add_argument("--env", default="wm/PandaReach-v0")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--out", default="energy.png")

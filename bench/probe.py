@@ -9,7 +9,7 @@ Also the effective rank of the latent covariance (collapse check) and the open-l
 error at the planning horizon against copy-last.
 
     python -m bench probe --data data/probe_push.h5 data/probe_pick.h5 \
-        --model random-init=random-init lewm=checkpoints/push_lewm push_tiny=checkpoints/push_tiny
+        --model random-init=random-init lewm=checkpoints/push_lewm
 
 `random-init` builds the default frozen tiny V-JEPA encoder (configs/world_model/tiny.yaml) with
 its seeded random init; `encoder:runs/pretrain/encoder` the same encoder with `wm-pretrain`'s

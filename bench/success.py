@@ -1,7 +1,7 @@
 """Success benchmark: the learned agent against random, expert and oracle, fixed step budgets.
 
     python -m bench success --episodes 50 \
-        --cell reach:learned:checkpoints/reach_tiny --cell reach:random --cell reach:expert \
+        --cell reach:learned:checkpoints/reach_lewm --cell reach:random --cell reach:expert \
         --cell reach:oracle
 
 Each cell is `task:agent[:checkpoint]`; every cell runs `agent.evaluate.evaluate` (the same
