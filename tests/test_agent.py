@@ -243,8 +243,8 @@ def test_shipped_checkpoints_carry_their_env_contract():
     from world_model import load_world_model
 
     shipped = [
-        ("reach_tiny", "wm/PandaReach-v0"),
-        ("push_tiny", "wm/PandaPush-v0"),
+        ("reach_lewm", "wm/PandaReach-v0"),
+        ("push_lewm", "wm/PandaPush-v0"),
         ("reach1_tiny", "wm/PandaReach-v1"),
     ]
     for name, env_id in shipped:

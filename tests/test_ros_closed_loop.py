@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ENV_ID, SEED = "wm/PandaReach-v0", 3
 # The checkpoint the README ships for PandaReach (a world-model directory for load_agent).
 SHIPPED_CHECKPOINT = Path(
-    os.environ.get("WM_ROS_CHECKPOINT", REPO_ROOT / "checkpoints" / "reach_tiny")
+    os.environ.get("WM_ROS_CHECKPOINT", REPO_ROOT / "checkpoints" / "reach_lewm")
 )
 _salt = itertools.count(50)
 
