@@ -212,6 +212,7 @@ def markdown(res: dict) -> str:
                 f"{cells} | {s['effective_rank']:.1f} | {ratio} | "
                 f"{s['encode_ms_per_frame']:.2f} | {row['plan_rollout_s']:.3f} |"
             )
+    lines += store.archive_notes(res["models"].values())
     return "\n".join(lines) + "\n"
 
 

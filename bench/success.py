@@ -167,6 +167,7 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
             f"| {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
             f"| {row['plan_ms_p95']:.0f} |"
         )
+    lines += store.archive_notes(rows.values())
     return "\n".join(lines) + "\n"
 
 
