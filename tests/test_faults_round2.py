@@ -79,7 +79,7 @@ def test_keys_added_after_the_shipped_checkpoints_still_default(tmp_path) -> Non
     old.mkdir()
     (old / "model.safetensors").symlink_to(src / "model.safetensors")
 
-    def drop_later_keys(payload: dict) -> None:  # what reach_tiny's config.json lacked
+    def drop_later_keys(payload: dict) -> None:  # what the retired reach_tiny's config lacked
         wm = payload["world_model"]
         for key in ("objective", "action_block", "history"):
             del wm[key]

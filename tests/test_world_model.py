@@ -176,7 +176,7 @@ def test_version_1_loads_only_when_its_env_is_known(saved, tmp_path, monkeypatch
     digest = hashlib.sha256((v1 / "model.safetensors").read_bytes()).hexdigest()
     monkeypatch.setitem(SHIPPED_V1, digest, "wm/PandaReach-v0")
     contract = load_world_model(v1).env_contract
-    # The env section the upgrade writes: what reach_tiny's v2 config.json recorded.
+    # The env section the upgrade writes: what the retired reach_tiny's v2 config.json held.
     assert contract == EnvContract.from_dict({
         "env_id": "wm/PandaReach-v0",
         "control_hz": 5.0,
