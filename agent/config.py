@@ -63,8 +63,9 @@ class AgentConfig:
     same planner on the true simulator dynamics: the ceiling for any learned model) |
     true_dynamics (the learned energy on rendered simulator frames: is the energy or the
     predictor what fails? agent/true_dynamics.py)."""
-    checkpoint: str = "checkpoints/reach_tiny"
-    """World-model checkpoint directory (model.safetensors + config.json), for `learned`."""
+    checkpoint: str = "checkpoints/reach_lewm"
+    """World-model checkpoint directory (model.safetensors + config.json), for `learned`; its
+    `extra.recommended_eval` planner settings apply unless given (`with_recommended`)."""
     execute_steps: int = 1
     """Actions executed from each plan before replanning."""
     energy_reduce: str = "last"

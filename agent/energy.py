@@ -83,17 +83,22 @@ def plot_energy(
 
 
 def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
-    """The expert's first action from reset(seed) makes the goal frame; sweep dx, dy around it."""
+    """The expert's first action from reset(seed), taken for one block of the model's k control
+    steps (the grid's candidates are blocks of k equal steps), makes the goal frame; sweep dx,
+    dy around it."""
     from envs.experts import make_policy
 
     obs, info = env.reset(seed=seed)
     true_action = make_policy("expert", env, seed=seed)(obs, info)
-    goal_obs, *_ = env.step(true_action)
+    for _ in range(agent.action_block):
+        goal_obs, *_ = env.step(true_action)
     half = float(env.action_space.high[0])
     dxs, dys, energies = energy_grid(
         agent, obs["pixels"], obs["state"], goal_obs["pixels"], true_action, half
     )
-    title = f"{env.spec.id if env.spec else 'env'} seed {seed}: one-step energy"
+    k = agent.action_block
+    step = "one-step" if k == 1 else f"{k}-step block"
+    title = f"{env.spec.id if env.spec else 'env'} seed {seed}: {step} energy"
     # The plan the agent would choose from the same start, towards the same goal frame.
     agent.reset()
     agent.set_goal(goal_obs["pixels"])
@@ -112,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     from agent.factory import load_agent, make_env
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--checkpoint", default="checkpoints/reach_tiny")
+    parser.add_argument("--checkpoint", default="checkpoints/reach_lewm")
     parser.add_argument("--env", default="wm/PandaReach-v0")
     parser.add_argument("--seed", type=int, default=1000)
     parser.add_argument("--out", default="energy.png")

@@ -91,8 +91,8 @@ def load_agent(
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(
-            f"agent.checkpoint={path} does not exist; train one with wm-train or use the "
-            "shipped checkpoints/reach_tiny"
+            f"agent.checkpoint={path} does not exist; train one with wm-train or use a "
+            "shipped one (checkpoints/reach_lewm for wm/PandaReach-v0)"
         )
     info = read_checkpoint(checkpoint)
     world_model = info.load_model(device)

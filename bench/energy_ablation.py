@@ -98,8 +98,9 @@ def to_markdown(rows: dict) -> str:
     lines = [
         "# Energy ablation (same model, planner and budget; only the energy changes)",
         "",
-        "Command: `python -m bench energy_ablation` (energy_ablation_notes.md says how the "
-        "earlier rows were made; rows since 2026-12-04 carry `provenance` in the JSON).",
+        "Command: `python -m bench energy_ablation` (rows since 2026-12-04 carry `provenance` in "
+        "the JSON; bench/results/archive/energy_ablation_notes.md says how the first rows, on "
+        "the retired push_tiny, were made).",
         "",
         "| env | protocol | energy | episodes | success | 95 % Wilson | final dist (cm) "
         "| plan p50 ms | plan ms / step | planner |",
@@ -112,6 +113,7 @@ def to_markdown(rows: dict) -> str:
             f"| [{lo:.2f}, {hi:.2f}] | {r['final_distance_m'] * 100:.1f} | {r['plan_ms_p50']:.0f} "
             f"| {r['plan_ms_per_step']:.0f} | {r['planner']} |"
         )
+    lines += store.archive_notes(rows.values())
     return "\n".join(lines) + "\n"
 
 

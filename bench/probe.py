@@ -9,7 +9,7 @@ Also the effective rank of the latent covariance (collapse check) and the open-l
 error at the planning horizon against copy-last.
 
     python -m bench probe --data data/probe_push.h5 data/probe_pick.h5 \
-        --model random-init=random-init lewm=checkpoints/push_lewm push_tiny=checkpoints/push_tiny
+        --model random-init=random-init lewm=checkpoints/push_lewm
 
 `random-init` builds the default frozen tiny V-JEPA encoder (configs/world_model/tiny.yaml) with
 its seeded random init; `encoder:runs/pretrain/encoder` the same encoder with `wm-pretrain`'s
@@ -212,6 +212,7 @@ def markdown(res: dict) -> str:
                 f"{cells} | {s['effective_rank']:.1f} | {ratio} | "
                 f"{s['encode_ms_per_frame']:.2f} | {row['plan_rollout_s']:.3f} |"
             )
+    lines += store.archive_notes(res["models"].values())
     return "\n".join(lines) + "\n"
 
 

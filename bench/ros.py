@@ -294,19 +294,13 @@ def to_markdown(res: dict[str, Any]) -> str:
     agent = res.get("agent")
     lines += ["", "## With the learned agent", ""]
     if agent:
-        r = agent["latency_64x64"]
-        lines += [
-            f"Policy: {agent['policy']}, control rate 5 Hz, 2 torch threads.",
-            "",
-            "| frame | p50 ms | p95 ms | max ms | answered | last plan_ms |",
-            "|---|---|---|---|---|---|",
-            f"| 64x64 rgb8 | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
-            f"{r['answered']}/{r['frames']} | {agent['last_plan_ms']:.0f} |",
-        ]
+        lines += agent_lines(agent)
     else:
-        lines.append(
-            "Not run: no checkpoint given (`--checkpoint DIR`); the tables above use the stand-in."
-        )
+        lines += [
+            "Not run: no checkpoint given (`--checkpoint DIR --agent-only`, e.g.",
+            "`checkpoints/reach_lewm`); the tables above use the stand-in. Agents of retired",
+            "checkpoints: archive/ros.md.",
+        ]
     lines += [
         "",
         "Above the highest rate the depth-1 subscription drops frames and the node plans on the",
@@ -315,6 +309,27 @@ def to_markdown(res: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def agent_lines(agent: dict[str, Any]) -> list[str]:
+    """The learned agent's latency table (markdown lines)."""
+    r = agent["latency_64x64"]
+    return [
+        f"Policy: {agent['policy']}, control rate 5 Hz, 2 torch threads.",
+        "",
+        "| frame | p50 ms | p95 ms | max ms | answered | last plan_ms |",
+        "|---|---|---|---|---|---|",
+        f"| 64x64 rgb8 | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
+        f"{r['answered']}/{r['frames']} | {agent['last_plan_ms']:.0f} |",
+    ]
+
+
+def render_archive(data: dict[str, Any]) -> str:
+    """archive/ros.md: the agent sections moved out of ros.json (`{"rows": {key: agent}}`)."""
+    lines = ["# ROS 2 bridge benchmark: archived learned-agent rows"]
+    for key, agent in data["rows"].items():
+        lines += ["", f"## {key}", "", *agent_lines(agent)]
+    return "\n".join([*lines, *store.archive_notes(data["rows"].values())]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

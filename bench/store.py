@@ -28,7 +28,8 @@ import platform
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,16 @@ def archive(
     if moved:
         _to_archive(name, moved, reason, archive_render or render, out)
     return list(moved)
+
+
+def archive_notes(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Markdown lines saying when and why archived rows were moved, one per date and reason
+    (empty for rows that were never archived): the tail of a table under results/archive/."""
+    moves = Counter(
+        (row["archived"]["date"], row["archived"]["reason"]) for row in rows if "archived" in row
+    )
+    lines = [f"* {date}, {n} row{'s' * (n > 1)}: {why}" for (date, why), n in sorted(moves.items())]
+    return ["", "Archived:", "", *lines] if lines else []
 
 
 def _to_archive(

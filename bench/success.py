@@ -1,7 +1,7 @@
 """Success benchmark: the learned agent against random, expert and oracle, fixed step budgets.
 
     python -m bench success --episodes 50 \
-        --cell reach:learned:checkpoints/reach_tiny --cell reach:random --cell reach:expert \
+        --cell reach:learned:checkpoints/reach_lewm --cell reach:random --cell reach:expert \
         --cell reach:oracle
 
 Each cell is `task:agent[:checkpoint]`; every cell runs `agent.evaluate.evaluate` (the same
@@ -167,6 +167,7 @@ def to_markdown(rows: dict[str, dict], machine: str) -> str:
             f"| {row['mean_final_distance'] * 100:.1f} | {row['plan_ms_p50']:.0f} "
             f"| {row['plan_ms_p95']:.0f} |"
         )
+    lines += store.archive_notes(rows.values())
     return "\n".join(lines) + "\n"
 
 

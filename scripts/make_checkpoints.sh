@@ -65,4 +65,4 @@ done
   "data=[data/pick_mixed.h5,data/pick_more.h5]" cross_fraction=0.3 steps=10000
 
 .venv/bin/python -m bench probe --data data/probe_push.h5 data/probe_pick.h5 \
-  --model lewm=checkpoints/push_lewm random-init=random-init push_tiny=checkpoints/push_tiny
+  --model lewm=checkpoints/push_lewm random-init=random-init

@@ -243,8 +243,8 @@ def test_shipped_checkpoints_carry_their_env_contract():
     from world_model import load_world_model
 
     shipped = [
-        ("reach_tiny", "wm/PandaReach-v0"),
-        ("push_tiny", "wm/PandaPush-v0"),
+        ("reach_lewm", "wm/PandaReach-v0"),
+        ("push_lewm", "wm/PandaPush-v0"),
         ("reach1_tiny", "wm/PandaReach-v1"),
     ]
     for name, env_id in shipped:
@@ -284,6 +284,41 @@ def test_energy_landscape_is_one_batched_grid(tiny_checkpoint, tmp_path):
     assert energies.std() > 0  # the action changes the prediction
     png = plot_energy(tmp_path / "e.png", dxs, dys, energies, np.zeros(7))
     assert png.stat().st_size > 1000
+
+
+def test_energy_landscape_goal_is_one_block_of_the_true_action(monkeypatch, tmp_path):
+    """With a model of k-step blocks the grid's candidates are k equal steps, so the goal frame
+    is the true action taken k times: the minimum belongs at the white cross."""
+    import agent.energy as energy
+
+    class CountSteps(gym.Wrapper):
+        steps = 0
+
+        def step(self, action):
+            self.steps += 1
+            return self.env.step(action)
+
+    class BlockAgent:  # what landscape_for_env reads of an agent, with k = 2
+        action_block, trace_imagined = 2, False
+        stats = type("Stats", (), {"imagined": [0.2, 0.1]})()
+
+        def reset(self):
+            pass
+
+        def set_goal(self, goal):
+            pass
+
+        def act(self, pixels, state):
+            return np.zeros(7, np.float32)
+
+    seen = {}
+    monkeypatch.setattr(energy, "energy_grid", lambda *a: (np.zeros(3), np.zeros(3), np.eye(3)))
+    monkeypatch.setattr(energy, "plot_energy", lambda path, *args: seen.update(args=args) or path)
+    env = CountSteps(gym.make("wm/PandaReach-v0"))
+    energy.landscape_for_env(BlockAgent(), env, 3, tmp_path / "e.png")
+    title = seen["args"][4]  # plot_energy(path, dxs, dys, energies, true_action, title, ...)
+    assert env.steps == 2 and title.endswith("2-step block energy"), (env.steps, title)
+    env.close()
 
 
 def test_random_and_expert_baselines_on_reach():

@@ -63,6 +63,27 @@ def test_success_dataset_flag_takes_a_path_or_task_paths():
         dataset_for("push", ["pusher=p.h5"])
 
 
+def test_archived_tables_say_when_and_why_rows_were_moved(tmp_path):
+    """The success table under archive/ ends with one line per date and reason; the live
+    table, whose rows were never archived, has none."""
+    from bench import store
+    from bench.success import render
+
+    row = {"task": "reach", "agent": "learned", "checkpoint": "checkpoints/old", "episodes": 2,
+           "success_rate": 0.5, "success_any_rate": 0.5, "mean_final_distance": 0.1,
+           "plan_ms_p50": 1.0, "plan_ms_p95": 2.0, "protocol": "task"}  # fmt: skip
+    store.merge("success", {"a": row, "b": row, "c": row}, render, tmp_path)
+    store.archive("success", ["a", "b"], "retired with checkpoints/old", render, tmp_path)
+    store.archive("success", ["c"], "replaced", render, tmp_path)
+    archived = (tmp_path / "archive" / "success.md").read_text()
+    assert archived.count("| task | reach | learned | checkpoints/old |") == 3
+    date = store.load("success", tmp_path / "archive")["rows"]["a"]["archived"]["date"]
+    assert archived.endswith(
+        f"Archived:\n\n* {date}, 1 row: replaced\n* {date}, 2 rows: retired with checkpoints/old\n"
+    )
+    assert "Archived" not in (tmp_path / "success.md").read_text()
+
+
 def test_success_cell_writes_a_row_with_its_provenance(tmp_path, monkeypatch):
     """`python -m bench success` smoke run (random agent, one episode) into a scratch store."""
     import json

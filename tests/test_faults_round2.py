@@ -45,7 +45,7 @@ def reach_copy(tmp_path) -> Path:
     """A copy of the shipped reach checkpoint (weights symlinked: only config.json changes)."""
     copy = tmp_path / "reach"
     copy.mkdir()
-    src = ROOT / "checkpoints" / "reach_tiny"
+    src = ROOT / "checkpoints" / "reach_lewm"
     shutil.copy(src / "config.json", copy / "config.json")
     (copy / "model.safetensors").symlink_to(src / "model.safetensors")
     return copy
@@ -64,12 +64,34 @@ def test_a_checkpoint_without_its_normalisation_statistics_is_refused(reach_copy
         load_world_model(reach_copy)
 
 
-def test_keys_added_after_the_shipped_checkpoints_still_default() -> None:
+def test_keys_added_after_the_shipped_checkpoints_still_default(tmp_path) -> None:
+    """The retired *_tiny checkpoints (copies may still be around) were written before the
+    keys in `ADDED_LATER`: reach1_tiny, same architecture, without them reads as the same
+    model and loads its weights."""
+    from world_model import load_world_model
     from world_model.checkpoint import read_config
 
-    for name in ("reach_tiny", "push_tiny", "pickplace_tiny", "reach_lewm"):
+    for name in ("reach1_tiny", "reach_lewm", "push_lewm", "pickplace_lewm"):
         cfg, _, contract, _ = read_config(ROOT / "checkpoints" / name)
         assert cfg.predictor.action_std is not None and contract.camera_pos == ()
+    src = ROOT / "checkpoints" / "reach1_tiny"
+    old = tmp_path / "tiny_before_the_keys"
+    old.mkdir()
+    (old / "model.safetensors").symlink_to(src / "model.safetensors")
+
+    def drop_later_keys(payload: dict) -> None:  # what the retired reach_tiny's config lacked
+        wm = payload["world_model"]
+        for key in ("objective", "action_block", "history"):
+            del wm[key]
+        for key in ("latent_layout", "conv_channels", "conv_stem", "proj_hidden"):
+            del wm["encoder"][key]
+        del wm["encoder"]["inverse_dynamics_out"]  # a retired key, absent = off
+        del wm["predictor"]["use_state"]
+
+    shutil.copy(src / "config.json", old / "config.json")
+    _edit_config(old, drop_later_keys)
+    assert read_config(old)[:3] == read_config(src)[:3]
+    load_world_model(old)
 
 
 @pytest.mark.parametrize(

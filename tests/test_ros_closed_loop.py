@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ENV_ID, SEED = "wm/PandaReach-v0", 3
 # The checkpoint the README ships for PandaReach (a world-model directory for load_agent).
 SHIPPED_CHECKPOINT = Path(
-    os.environ.get("WM_ROS_CHECKPOINT", REPO_ROOT / "checkpoints" / "reach_tiny")
+    os.environ.get("WM_ROS_CHECKPOINT", REPO_ROOT / "checkpoints" / "reach_lewm")
 )
 _salt = itertools.count(50)
 
@@ -90,9 +90,12 @@ def run_episode(loop: SimpleNamespace, policy_args: list[str], timeout_s: float)
     )
     if not solved:
         return None
-    steps = [m.data for _, m in loop.obs.messages("/wm/sim/steps")]
-    successes = [m.data for _, m in loop.obs.messages("/wm/success")]
-    return steps[successes.index(True)] - steps_at_start
+    # The sim publishes success, then the step count, per step; the two topics are received
+    # independently (the step count may still be in flight, and either subscription may have
+    # missed early messages), so pair by time, not by index: the first count after success.
+    solved_at = next(t for t, m in loop.obs.messages("/wm/success") if m.data)
+    assert loop.obs.wait_for(lambda: bool(loop.obs.messages("/wm/sim/steps", solved_at)), 5)
+    return loop.obs.messages("/wm/sim/steps", solved_at)[0][1].data - steps_at_start
 
 
 def test_mujoco_sim_node_and_bridge_solve_reach_with_a_state_servo(loop) -> None:

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from agent.checkpoint import read_checkpoint
-from agent.config import AgentConfig, with_recommended
+from agent.config import AgentConfig, EnvSection, with_recommended
 from planners import CEMConfig
 from world_model import load_world_model
 from world_model.heads.reachability import load_head
 
-CHECKPOINTS = sorted((Path(__file__).resolve().parents[1] / "checkpoints").glob("*/config.json"))
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*/config.json"))
 
 
 @pytest.mark.parametrize("config", CHECKPOINTS, ids=lambda p: p.parent.name)
@@ -69,3 +70,13 @@ def test_a_checkpoint_written_before_slots_and_the_position_head_were_deleted_lo
     path.write_text(json.dumps(payload))
     with pytest.raises(ValueError, match="latent_layout=slots .* was deleted"):
         load_world_model(checkpoint)
+
+
+def test_the_default_checkpoints_are_shipped_for_the_default_env() -> None:
+    """`wm-eval`'s and the ROS node's default checkpoints exist and drive the default env."""
+    import yaml
+
+    ros = yaml.safe_load((ROOT / "configs" / "ros_policy.yaml").read_text())
+    defaults = [AgentConfig().checkpoint, ros["/**"]["ros__parameters"]["checkpoint"]]
+    for checkpoint in defaults:
+        assert read_checkpoint(ROOT / checkpoint).env.env_id == EnvSection().id, checkpoint

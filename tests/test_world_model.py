@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -161,25 +162,33 @@ def test_overwrite_is_atomic(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
 
 
-def test_version_1_loads_only_when_its_env_is_known(saved, tmp_path):
-    """v1 had no env section: the shipped checkpoints are upgraded, any other is refused."""
-    shipped = copy_ckpt(REPO / "checkpoints" / "reach_tiny", tmp_path / "shipped_v1")
-    cfg = json.loads((shipped / "config.json").read_text())
-    v1 = {k: v for k, v in cfg.items() if k != "env"} | {"version": 1}
-    (shipped / "config.json").write_text(json.dumps(v1))
-    contract = load_world_model(shipped).env_contract
-    assert contract == EnvContract.from_dict(cfg["env"])
-    assert (contract.env_id, contract.control_hz, contract.image_size) == (
-        "wm/PandaReach-v0",
-        5.0,
-        64,
-    )
-    ours = copy_ckpt(saved, tmp_path / "ours_v1")
-    cfg = json.loads((ours / "config.json").read_text())
+def test_version_1_loads_only_when_its_env_is_known(saved, tmp_path, monkeypatch):
+    """v1 had no env section: the checkpoints once shipped as v1 (known by the hash of their
+    weights; the retired *_tiny, copies may still be around) are upgraded, any other refused."""
+    from world_model.checkpoint_upgrades import SHIPPED_V1
+
+    v1 = copy_ckpt(saved, tmp_path / "v1")
+    cfg = json.loads((v1 / "config.json").read_text())
     cfg.pop("env")
-    (ours / "config.json").write_text(json.dumps({**cfg, "version": 1}))
+    (v1 / "config.json").write_text(json.dumps({**cfg, "version": 1}))
     with pytest.raises(ValueError, match="version-1 checkpoint.*Retrain it.*wm-train"):
-        load_world_model(ours)
+        load_world_model(v1)
+    digest = hashlib.sha256((v1 / "model.safetensors").read_bytes()).hexdigest()
+    monkeypatch.setitem(SHIPPED_V1, digest, "wm/PandaReach-v0")
+    contract = load_world_model(v1).env_contract
+    # The env section the upgrade writes: what the retired reach_tiny's v2 config.json held.
+    assert contract == EnvContract.from_dict({
+        "env_id": "wm/PandaReach-v0",
+        "control_hz": 5.0,
+        "action_low": [-0.075, -0.075, -0.075, 0.0, 0.0, 0.0, -1.0],
+        "action_high": [0.075, 0.075, 0.075, 0.0, 0.0, 0.0, 1.0],
+        "image_size": 64,
+        "state_dim": 7,
+        "action_dim": 7,
+        "env_revision": 2,
+        "workspace_low": [0.2, -0.45, 0.015],
+        "workspace_high": [0.8, 0.45, 0.6],
+    })  # fmt: skip
 
 
 def test_contract_round_trip_and_checks():

@@ -35,8 +35,9 @@ from world_model.config import (
 CONFIG = "config.json"
 
 ADDED_LATER: dict[type, frozenset[str]] = {
-    # The shipped *_tiny checkpoints predate these; absent = frozen encoder, one step per
-    # action, one context frame, a token grid, no conv encoder, the state fed to the predictor.
+    # The retired {reach,push,pickplace}_tiny checkpoints (copies may still be around) predate
+    # these; absent = frozen encoder, one step per action, one context frame, a token grid, no
+    # conv encoder, the state fed to the predictor.
     WorldModelConfig: frozenset({"objective", "action_block", "history"}),
     EncoderConfig: frozenset({"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}),
     PredictorConfig: frozenset({"use_state"}),

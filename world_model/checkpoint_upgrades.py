@@ -21,8 +21,9 @@ from typing import Any
 from envs.contract import EnvContract
 
 # The checkpoints this project shipped as version 1, by the sha256 of their model.safetensors:
-# all three were trained on wm/Panda* data of env revision 2 recorded with the default
-# PandaEnvConfig (5 Hz, 64 px; checkpoints/*/README.md says how).
+# checkpoints/{reach,push,pickplace}_tiny, retired since (their last commit: 7ff834f; users may
+# still hold copies). All three were trained on wm/Panda* data of env revision 2 recorded with
+# the default PandaEnvConfig (5 Hz, 64 px; their README.md at that commit says how).
 SHIPPED_V1 = {
     "d5767035fdb1584c4dd79ff23b6aea132f68ed0616ce675b3bd914ce014dea5b": "wm/PandaReach-v0",
     "a220ab77ef3b3e859116be17e7dd587ace83accf28eb0c4ebf45113e82d9bc4f": "wm/PandaPush-v0",
