@@ -34,7 +34,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
       $VPIP install -q "torch==2.13.0" || $VPIP install -q "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
     fi
   fi
-  $VPIP install -q -e ".[dev,ros]"
+  # Build-backend chatter (setuptools' editable-install notice) goes to a log that is shown
+  # only when the install fails, so a newcomer sees no warnings to wonder about.
+  $VPIP install -q -e ".[dev,ros]" >.venv/setup-pip.log 2>&1 || { cat .venv/setup-pip.log >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
 echo "[setup] ok: $(.venv/bin/python -c 'import torch, mujoco; print("torch", torch.__version__, "mujoco", mujoco.__version__)')"
