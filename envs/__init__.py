@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from typing import Any
 
 # Headless offscreen rendering unless the user chose a backend (glfw needs a display).
@@ -23,6 +24,13 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import gymnasium as gym  # noqa: E402
 from gymnasium.envs.registration import register, registry  # noqa: E402
+
+# Our -v0 / -v1 ids are sibling tasks (PandaReach-v1: targets anywhere in the workspace;
+# DMCReacherEasy-v1: the arm drawn thicker), not revisions, so Gymnasium's "-v0 is out of
+# date, consider v1" would send users to a different task.
+warnings.filterwarnings(
+    "ignore", message=r".*environment wm/\w+-v0 is out of date", category=DeprecationWarning
+)
 
 # Bumped whenever the simulated scene or controller changes what an action or a frame means
 # (recorded in every dataset as ``env_revision``): 1 = 4 cm cube, IK to 0.1 mm, noslip 2;

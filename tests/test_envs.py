@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -181,3 +184,12 @@ def test_menagerie_robot_needs_its_files(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_make_vec_refuses_fork() -> None:
     with pytest.raises(ValueError, match="spawn or forkserver"):
         envs.make_vec("wm/PandaReach-v0", 2, context="fork")
+
+
+def test_making_a_v0_task_prints_no_out_of_date_warning() -> None:
+    """Our -v0 / -v1 ids are sibling tasks; Gymnasium's "consider v1" would mislead users."""
+    code = "import envs, gymnasium as gym; gym.make('wm/PandaReach-v0').close()"
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "out of date" not in done.stderr, done.stderr
