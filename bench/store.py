@@ -185,18 +185,27 @@ def command() -> str:
     return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
 
 
-def git_commit() -> str:
+def git_commit(root: Path = ROOT) -> str:
     """`git rev-parse HEAD` of the checkout (with `+dirty` if tracked files changed), or
-    "unknown" outside a git checkout."""
+    "unknown" outside a git checkout. Result files do not count as changes: a command that
+    measures several cells writes bench/results/ between them, and its code is still HEAD."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
         )
         if head.returncode != 0:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)bench/results",
+            ],  # fmt: skip
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=10,

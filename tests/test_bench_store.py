@@ -82,9 +82,8 @@ def test_provenance_names_command_commit_machine_and_model(tmp_path: Path) -> No
     assert p["dataset"] == {"path": str(tmp_path / "absent.h5"), "missing": True}
 
 
-def test_git_commit_outside_a_checkout_is_unknown(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(store, "ROOT", tmp_path)
-    assert store.git_commit() == "unknown"
+def test_git_commit_outside_a_checkout_is_unknown(tmp_path: Path) -> None:
+    assert store.git_commit(tmp_path) == "unknown"
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
@@ -163,3 +162,21 @@ def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> Non
     assert superseded_keys(rows) == [
         "push:learned:ck (replaced):x", "push:learned:old", "push:learned:prev"
     ]  # fmt: skip
+
+
+def test_git_commit_is_dirty_for_code_changes_not_for_results(tmp_path: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "bench" / "results").mkdir(parents=True)
+    (tmp_path / "bench" / "results" / "x.md").write_text("a\n")
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    clean = store.git_commit(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("+dirty")
+    (tmp_path / "bench" / "results" / "x.md").write_text("b\n")  # an earlier cell's row
+    assert store.git_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("a = 2\n")
+    assert store.git_commit(tmp_path) == clean + "+dirty"
