@@ -5,7 +5,7 @@ the predictor was trained on. Loading refuses, with a message naming the problem
 format or version, an unknown config key, a missing or unexpected tensor, a tensor whose shape
 disagrees with the config, a NaN or inf weight, and unreadable files. Writes are atomic (temp
 dir + rename). `read_config` and `read_weights` are the checks every load path goes through
-(inference here, training resume in `world_model.train_state`).
+(inference here, training resume in `world_model.training.train_state`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`wm-train world_model=lewm`: the end-to-end trainer (encoder + projector + predictor from
-pixels, `world_model.lewm`). Same loop, checkpoints, exact resume and data order as the
+pixels, `world_model.training.lewm`). Same loop, checkpoints, exact resume and data order as the
 frozen-encoder `Trainer`; only the data (raw frames, no latent cache), the loss and the
 validation differ."""
 
