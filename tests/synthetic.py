@@ -6,19 +6,9 @@ shifts it (s_{t+1} = s_t + a_t), so the latent dynamics are learnable from pixel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
-
-@dataclass
-class SyntheticEpisode:
-    pixels: np.ndarray  # (L + 1, H, W, 3) uint8
-    states: np.ndarray  # (L + 1, 7) float32
-    actions: np.ndarray  # (L, 7) float32
-    goal_pixels: np.ndarray  # (H, W, 3) uint8
-    goal_state: np.ndarray  # (7,)
-    attrs: dict = field(default_factory=dict)
+from envs.dataset import Episode
 
 
 def render(xy: np.ndarray, size: int, square: int = 10) -> np.ndarray:
@@ -31,7 +21,7 @@ def render(xy: np.ndarray, size: int, square: int = 10) -> np.ndarray:
 
 def synthetic_episodes(
     num: int, length: int = 12, size: int = 64, seed: int = 0, task: str = "synthetic"
-) -> list[SyntheticEpisode]:
+) -> list[Episode]:
     """`num` episodes of `length` actions with random bounded moves."""
     rng = np.random.default_rng(seed)
     out = []
@@ -44,7 +34,5 @@ def synthetic_episodes(
             states[t + 1] = states[t] + actions[t]
             states[t + 1, :2] = np.clip(states[t + 1, :2], -1, 1)
         pixels = np.stack([render(s[:2], size) for s in states])
-        out.append(
-            SyntheticEpisode(pixels, states, actions, pixels[-1], states[-1], {"env_id": task})
-        )
+        out.append(Episode(pixels, states, actions, pixels[-1], states[-1], {"env_id": task}))
     return out
