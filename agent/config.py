@@ -222,9 +222,25 @@ def with_recommended(
     return agent, planner, applied
 
 
+PLANNER_PRESETS = Path(__file__).resolve().parent.parent / "configs" / "planner"
+
+
 def override_keys(overrides: list[str]) -> set[str]:
-    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon)."""
-    return {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon).
+
+    Choosing a planner preset (`planner=guarded`) gives every key that preset's yaml sets, so
+    a checkpoint's recommended budget cannot turn Guarded back into a broad CEM; the keys it
+    leaves alone (the horizon) still follow the checkpoint."""
+    keys = set()
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        keys.add(key)
+        preset = PLANNER_PRESETS / f"{value}.yaml"
+        if key == "planner" and preset.is_file():
+            values = OmegaConf.to_container(OmegaConf.load(preset))
+            keys |= {f"planner.{name}" for name in values if name != "defaults"}
+    return keys
 
 
 def apply_recommended(
