@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-
 PROPOSALS = ("none", "centre", "seed")
 
 
