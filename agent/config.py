@@ -198,15 +198,20 @@ def with_recommended(
     `wm-eval`, `wm-demo` and `load_agent` (scripts, the ROS 2 node) alike.
 
     Every recommended key applies except those in `given` (dotted keys the caller set
-    explicitly) and, when `planner` is not CEM, the `planner.*` keys: they are a CEM budget.
+    explicitly) and, when `planner` is not CEM, the CEM-only `planner.*` keys: MPPI takes the
+    ones every planner shares (`PlannerConfig`: horizon, samples, iterations, proposal, ...),
+    so `planner=mppi` plans over the blocks and horizon the checkpoint was measured with.
     Returns (agent config, planner config, the settings applied); a key naming no field is
     refused with the field's section.
     """
-    applied = {
-        key: value
-        for key, value in recommended.items()
-        if key not in given and not (key.startswith("planner.") and planner.name != "cem")
-    }
+    shared = {f"planner.{f.name}" for f in dataclasses.fields(PlannerConfig)} - {"planner.name"}
+
+    def applies(key: str) -> bool:
+        if key in given:
+            return False
+        return not key.startswith("planner.") or planner.name == "cem" or key in shared
+
+    applied = {key: value for key, value in recommended.items() if applies(key)}
     updates: dict[str, dict[str, Any]] = {"agent": {}, "planner": {}}
     for key, value in applied.items():
         section, name = key.split(".", 1)
