@@ -233,6 +233,25 @@ def test_commands_outside_bounds_refused_or_clipped(tmp_path, capsys):
         assert reader[1].attrs["clipped_actions"] == 1
 
 
+def test_non_finite_values_and_wrong_types_refused(tmp_path, capsys):
+    rec, _ = scripted(episodes=1, steps=4)
+    states = [i for i, m in enumerate(rec.messages) if m[0] == "/wm/state"]
+    topic, ns, _ = rec.messages[states[1]]
+    rec.messages[states[1]] = (topic, ns, vector([np.nan] * 7, "ee_state"))
+    err = _one_line_error(capsys, _cli(tmp_path, rec.write(tmp_path / "bag")))
+    assert (
+        "episode 0 (from t=0.10 s in the bag): states holds 7 non-finite values (first at step 1"
+        in err
+    )
+    rec, _ = scripted(episodes=1, steps=4)
+    rec.add("/camera/camera_info", T0, vector([1.0] * 7, "oops"))
+    err = _one_line_error(capsys, _cli(tmp_path, rec.write(tmp_path / "bag2")))
+    assert (
+        "/camera/camera_info is std_msgs/msg/Float64MultiArray, expected sensor_msgs/msg/Camera"
+        in err
+    )
+
+
 def test_non_monotonic_stamps_refused(tmp_path, capsys):
     rec, _ = scripted(episodes=1, steps=4)
     images = [i for i, m in enumerate(rec.messages) if m[0] == "/camera/image_raw"]

@@ -43,6 +43,16 @@ from envs.rosbag.resample import (
 )
 from envs.storage import remove_path
 
+TOPIC_TYPES = {
+    "image": IMAGE_TYPES,
+    "state": VECTOR_TYPES,
+    "command": VECTOR_TYPES,
+    "camera_info": ("sensor_msgs/msg/CameraInfo",),
+    "goal_image": IMAGE_TYPES,
+    "success": ("std_msgs/msg/Bool",),
+    "distance": ("std_msgs/msg/Float64", "std_msgs/msg/Float32"),
+}
+"""The types each contract topic may have (the episode marker may have any)."""
 DIM = 7  # state and action length of the contract (docs/ros.md) and of the HDF5 layout
 CLOCK_SKEW_S = 1.0  # camera header stamps further than this from receive times: unsynced clocks
 
@@ -159,7 +169,7 @@ def import_bag(bag_path: str | Path, out: str | Path, opts: ImportOptions) -> Im
         contract, root_attrs = _contract(opts, control_hz, first, streams["camera_info"], bag)
         plans = _plan(bag, streams, contract, opts)
         notes = _drop_cut_episode(bag, streams, plans, contract, opts)
-        reports = _check_actions(bag, plans, commands, command_ns, contract, opts)
+        reports = _check_values(bag, plans, streams, contract, opts)
         parts = out.with_name(f"{out.name}.parts.tmp.{os.getpid()}")
         remove_path(parts)
         try:
@@ -179,29 +189,23 @@ def import_bag(bag_path: str | Path, out: str | Path, opts: ImportOptions) -> Im
 
 # ------------------------------------------------------------------------------ first pass
 def _require_topics(bag: Bag, topics: Topics) -> None:
+    """The image, state and command topics must be there; every contract topic there must
+    have a type we read."""
     have = bag.topics
-    missing = [
-        f"{flag} {name}"
-        for flag, name in (
-            ("--image-topic", topics.image),
-            ("--state-topic", topics.state),
-            ("--command-topic", topics.command),
-        )
-        if name not in have
-    ]
+    required = {"image": topics.image, "state": topics.state, "command": topics.command}
+    missing = {role: name for role, name in required.items() if name not in have}
     if missing:
+        flags = ", ".join(f"--{role}-topic" for role in missing)
         raise RosbagError(
-            f"{bag.path}: no {', '.join(m.split(' ', 1)[1] for m in missing)} in the bag; it has "
-            f"{bag.describe_topics()}; name yours with {', '.join(m.split(' ', 1)[0] for m in missing)}"
+            f"{bag.path}: no {', '.join(missing.values())} in the bag; it has "
+            f"{bag.describe_topics()}; name yours with {flags}"
         )
-    for name, types in (
-        (topics.image, IMAGE_TYPES),
-        (topics.state, VECTOR_TYPES),
-        (topics.command, VECTOR_TYPES),
-    ):
-        if have[name].msgtype not in types:
+    for role, types in TOPIC_TYPES.items():
+        name = getattr(topics, role)
+        if name in have and have[name].msgtype not in types:
             raise RosbagError(
-                f"{bag.path}: {name} is {have[name].msgtype}, expected one of {', '.join(types)}"
+                f"{bag.path}: {name} is {have[name].msgtype}, expected {' or '.join(types)} "
+                f"(--{role.replace('_', '-')}-topic names another)"
             )
 
 
@@ -464,23 +468,25 @@ def _drop_cut_episode(
     ]
 
 
-def _check_actions(
+def _check_values(
     bag: Bag,
     plans: list[StepPlan],
-    commands: np.ndarray,
-    command_ns: np.ndarray,
+    streams: dict[str, _Stream],
     contract: EnvContract,
     opts: ImportOptions,
 ) -> list[EpisodeReport]:
-    """Refuse non-finite commands and (unless clipping) commands outside the bounds."""
+    """Refuse non-finite commands or states and (unless clipping) commands outside the bounds,
+    naming the episode and step."""
     low, high = np.asarray(contract.action_low), np.asarray(contract.action_high)
+    commands, states = np.asarray(streams["command"].values), np.asarray(streams["state"].values)
     reports = []
     for e, plan in enumerate(plans):
         actions = commands[plan.commands]  # (L, 7)
-        start_s = (command_ns[plan.commands[0]] - bag.start_ns) / 1e9
+        start_s = (streams["command"].ns[plan.commands[0]] - bag.start_ns) / 1e9
         where = f"{bag.path}: episode {e} (from t={start_s:.2f} s in the bag)"
-        if problem := non_finite("commands", actions):
-            raise RosbagError(f"{where}: {problem}")
+        for key, values in (("commands", actions), ("states", states[plan.states])):
+            if problem := non_finite(key, values):
+                raise RosbagError(f"{where}: {problem}")
         clipped = 0
         if problem := outside_bounds(actions, low, high):
             if not opts.clip_actions:
