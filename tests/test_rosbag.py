@@ -342,3 +342,28 @@ def test_options_refuse_bad_values():
         ImportOptions(env_id="x", clock="gps")
     with pytest.raises(RosbagError):
         raise RosbagError("is a ValueError")
+
+
+@pytest.mark.slow
+def test_wm_train_on_an_imported_bag(tmp_path):
+    """The imported file trains as it is: ``wm-train data=[out.h5]`` carries its contract."""
+    import subprocess
+    import sys
+
+    from tests.test_train import TINY_WM_OVERRIDES
+    from world_model import load_world_model
+
+    rec, _ = scripted(episodes=4, steps=6)
+    bag = rec.write(tmp_path / "bag", "mcap")
+    import_bag(bag, tmp_path / "out.h5", _options())
+    cmd = [
+        sys.executable, "-m", "world_model.training.train", f"data=[{tmp_path / 'out.h5'}]",
+        f"out_dir={tmp_path / 'run'}", f"cache_dir={tmp_path / 'cache'}", "steps=2",
+        "batch_size=4", "clip_len=3", "log_every=1", "val_every=2", "optim.warmup_steps=1",
+        "optim.decay_steps=1", *TINY_WM_OVERRIDES,
+    ]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    with open_dataset(tmp_path / "out.h5") as reader:
+        contract = EnvContract.from_dataset_attrs(reader.attrs)
+    assert load_world_model(tmp_path / "run" / "world_model").env_contract == contract
