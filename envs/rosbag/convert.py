@@ -167,8 +167,8 @@ def import_bag(bag_path: str | Path, out: str | Path, opts: ImportOptions) -> Im
         control_hz = opts.control_hz or _rate(bag, command_ns)
         first = _first_frame(bag, opts.topics.image)
         contract, root_attrs = _contract(opts, control_hz, first, streams["camera_info"], bag)
-        plans = _plan(bag, streams, contract, opts)
-        notes = _drop_cut_episode(bag, streams, plans, contract, opts)
+        plans, notes = _plan(bag, streams, contract, opts)
+        notes += _drop_cut_episode(bag, streams, plans, contract, opts)
         reports = _check_values(bag, plans, streams, contract, opts)
         parts = out.with_name(f"{out.name}.parts.tmp.{os.getpid()}")
         remove_path(parts)
@@ -410,7 +410,8 @@ def _registered_contract(
 # ------------------------------------------------------------------------------ planning
 def _plan(
     bag: Bag, streams: dict[str, _Stream], contract: EnvContract, opts: ImportOptions
-) -> list[StepPlan]:
+) -> tuple[list[StepPlan], list[str]]:
+    """The steps of each episode, and a note for each run of commands left out."""
     period = int(round(1e9 / contract.control_hz))
     command_ns = np.asarray(streams["command"].ns, np.int64)
     frame_ns = np.asarray(streams["image"].ns, np.int64)
@@ -423,7 +424,7 @@ def _plan(
     groups = split_episodes(command_ns, period, opts.gap_periods, starts)
     max_age = int(round((opts.max_frame_age_s or 1 / contract.control_hz) * 1e9))
     camera_period = float(np.median(np.diff(frame_ns))) if len(frame_ns) > 1 else None
-    plans = []
+    plans, notes = [], []
     for i, idx in enumerate(groups):
         if starts is not None:
             later = starts[starts > command_ns[idx[-1]]]
@@ -435,12 +436,18 @@ def _plan(
         )
         if plan is not None and len(plan):
             plans.append(plan)
+        else:
+            start_s = (command_ns[idx[0]] - bag.start_ns) / 1e9
+            notes.append(
+                f"{len(idx)} commands from t={start_s:.2f} s have no frame and state before "
+                "them: not imported"
+            )
     if not plans:
         raise RosbagError(
             f"{bag.path}: {len(command_ns)} commands on {opts.topics.command}, but none has both a "
             f"frame ({opts.topics.image}) and a state ({opts.topics.state}) before it"
         )
-    return plans
+    return plans, notes
 
 
 def _drop_cut_episode(
