@@ -92,6 +92,8 @@ class Bag:
     readers: list[Reader]
     cuts: list[Cut] = field(default_factory=list)
     storage: str = ""
+    scanned: set[int] = field(default_factory=set)
+    """ids of the readers of repaired MCAP copies (no index; read in file order)."""
 
     @property
     def topics(self) -> dict[str, TopicInfo]:
@@ -114,8 +116,16 @@ class Bag:
             conns = [c for c in reader.connections if c.topic in topics]
             if not conns:
                 continue
+            if id(reader) in self.scanned:
+                # A repaired MCAP copy has no index: read it in file order. rosbags' own
+                # unindexed read refuses messages out of timestamp order, which a recorder that
+                # stamps send times writes (its callbacks run in arrival order); each topic's
+                # own order is checked by the importer.
+                source = reader.storage.messages_scan(conns)
+            else:
+                source = reader.messages(connections=conns)
             try:
-                for conn, stamp, raw in reader.messages(connections=conns):
+                for conn, stamp, raw in source:
                     yield conn.topic, conn.msgtype, stamp, raw
             except (ReaderError, sqlite3.Error, OSError, struct.error) as err:
                 cut = Cut(Path(str(getattr(reader, "path", self.path))), f"read error ({err})")
@@ -188,6 +198,8 @@ def _open(path: Path, scratch: Path, stack: contextlib.ExitStack) -> Bag:
         if reader is not None:
             stack.callback(reader.close)
             bag.readers.append(reader)
+            if file.suffix == ".mcap" and reader.path != file:
+                bag.scanned.add(id(reader))
     if not bag.readers:
         raise RosbagError(f"{path}: no readable storage file ({'; '.join(map(str, bag.cuts))})")
     return bag
