@@ -81,8 +81,9 @@ class ImportOptions:
     clip_actions: bool = False
     """Clip commands outside the action bounds (counted) instead of refusing the bag."""
     clock: str = "header"
-    """Frame times: ``header`` (the camera's stamps) or ``receive`` (the bag's receive times,
-    for a camera whose clock is not synced with the recorder's)."""
+    """Frame times: ``header`` (the camera's stamps) or ``receive`` (the bag's own timestamps,
+    as for states and commands: arrival times from ``ros2 bag record``, send times from
+    ``wm-ros-record``; for a camera whose clock is not synced with the recorder's)."""
 
     def __post_init__(self) -> None:
         if self.clock not in ("header", "receive"):
