@@ -3,6 +3,7 @@ install (`rosbags`): ``python -m envs.rosbag info|import``. The topic contract, 
 resampling rules and the report are in docs/ros.md, "From a robot back to training"."""
 
 from envs.rosbag.bag import RosbagError, Topics, open_bag
-from envs.rosbag.convert import ImportOptions, ImportReport, import_bag
+from envs.rosbag.convert import ImportReport, import_bag
+from envs.rosbag.options import ImportOptions
 
 __all__ = ["ImportOptions", "ImportReport", "RosbagError", "Topics", "import_bag", "open_bag"]

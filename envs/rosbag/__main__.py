@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "info":
         _info(args.bag)
         return 0
-    from envs.rosbag.convert import ImportOptions, import_bag
+    from envs.rosbag import ImportOptions, import_bag
 
     topics = Topics().under(args.namespace)
     overrides = {f.name: getattr(args, f"{f.name}_topic") for f in fields(Topics)}
