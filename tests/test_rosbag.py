@@ -176,6 +176,27 @@ def test_encodings(tmp_path, encoding):
     np.testing.assert_array_equal(ep.pixels, want)
 
 
+def test_compressed_png_frames(tmp_path):
+    import io
+
+    from PIL import Image
+
+    from tests.rosbag_synthetic import TS, header
+
+    rec, expected = scripted(episodes=1, steps=3)
+    for i, (topic, ns, msg) in enumerate(rec.messages):
+        if topic == "/camera/image_raw":
+            png = io.BytesIO()
+            Image.fromarray(msg.data.reshape(msg.height, msg.width, 3)).save(png, format="PNG")
+            data = np.frombuffer(png.getvalue(), np.uint8)
+            compressed = TS.types["sensor_msgs/msg/CompressedImage"](header(ns), "png", data)
+            rec.messages[i] = (topic, ns, compressed)
+    _, (ep,), _ = _import(tmp_path, rec)
+    np.testing.assert_array_equal(
+        ep.pixels, np.stack([frame_pixels(k) for k in expected[0]["frames"]])
+    )
+
+
 # ------------------------------------------------------------------------------ bad input
 def _cli(tmp_path: Path, bag: Path, *extra: str) -> list[str]:
     bound = [
