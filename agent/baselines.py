@@ -3,8 +3,9 @@
 The oracle runs the *same* planner as the learned agent but scores candidates with the true
 dynamics (the simulator state copied per candidate), so the gap between the two is the price of
 the learned model, not of the planner. Goals given as a state (replay / dataset goals,
-envs/goal_state.py) are planned towards through envs/oracle.py, which works for any env whose
-state envs/sim_state.py can save; the wm/* envs' own goals through their ``oracle_cost``.
+envs/goals/goal_state.py) are planned towards through envs/common/oracle.py, which works for
+any env whose state envs/common/sim_state.py can save; the wm/* envs' own goals through their
+``oracle_cost``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class RandomAgent(BaseAgent):
 
 
 class PolicyAgent(BaseAgent):
-    """Wraps an `envs.experts` policy `(obs, info) -> action` (privileged simulator state)."""
+    """Wraps an `envs.common.experts` policy `(obs, info) -> action` (privileged simulator
+    state)."""
 
     def __init__(self, policy: Callable, action_low: np.ndarray, action_high: np.ndarray) -> None:
         super().__init__(action_low, action_high)
@@ -97,8 +99,8 @@ def oracle_cost_fn(env: gym.Env, reduce: str = "last") -> Callable[[np.ndarray],
     ``reduce`` mirrors the learned agent's ``energy_reduce`` (last | sum over the plan) for
     state goals; the wm/* envs' own ``oracle_cost`` always scores the end of the plan.
     """
-    from envs.oracle import state_oracle_cost
-    from envs.sim_state import get_sim_state, state_kind
+    from envs.common.oracle import state_oracle_cost
+    from envs.common.sim_state import get_sim_state, state_kind
 
     if _has_wrapper_attr(env, "goal_features"):  # a goal given as a state (replay, dataset)
 

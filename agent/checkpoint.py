@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config import check_recommended
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from world_model.checkpoint import CONFIG, read_config
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
 

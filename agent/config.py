@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from envs.distance import DistanceConfig
+from envs.common.distance import DistanceConfig
 from planners.config import PlannerConfig
 from world_model.config import RECOMMENDED_KEY
 
@@ -35,14 +35,14 @@ class EnvSection:
     """Fixed control-step budget per episode (ANCHORS lesson 4: no replanning until success)."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
     """How state goals (replay, dataset) are scored: positions, unit, threshold
-    (envs/distance.py; defaults per env in envs/README.md)."""
+    (envs/common/distance.py; defaults per env in envs/README.md)."""
     protocol: str = "task"
     """task: the env's own goal image and success | dataset (DINO-WM, LeWM): start = a state
     of a held-out recorded trajectory (`dataset`), goal = its frame `goal_offset` control steps
-    later (envs/dataset_goal.py) | replay: goal = the frame a behaviour policy reaches
-    `goal_offset` control steps after the same seed's start (envs/replay_goal.py; any env whose
-    state envs/sim_state.py can save: MuJoCo, dm_control, classic control). dataset and replay
-    goals are scored by task-position distance."""
+    later (envs/goals/dataset_goal.py) | replay: goal = the frame a behaviour policy reaches
+    `goal_offset` control steps after the same seed's start (envs/goals/replay_goal.py; any env
+    whose state envs/common/sim_state.py can save: MuJoCo, dm_control, classic control). dataset
+    and replay goals are scored by task-position distance."""
     dataset: str = ""
     """Held-out HDF5 with simulator states (wm-collect), for protocol=dataset."""
     goal_offset: int = 0
@@ -89,7 +89,7 @@ class AgentConfig:
     it is (position-delta control, as the Panda tasks); set false for torque control."""
     allow_contract_change: bool = False
     """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
-    env contract (envs/contract.py), e.g. a robustness study; the differences are recorded in
+    env contract (envs/common/contract.py), e.g. a robustness study; the differences are recorded in
     results.json (`contract_changes`). Rate, bounds, dims and image size are never waived."""
 
     def __post_init__(self) -> None:

@@ -86,7 +86,7 @@ def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
     """The expert's first action from reset(seed), taken for one block of the model's k control
     steps (the grid's candidates are blocks of k equal steps), makes the goal frame; sweep dx,
     dy around it."""
-    from envs.experts import make_policy
+    from envs.common.experts import make_policy
 
     obs, info = env.reset(seed=seed)
     true_action = make_policy("expert", env, seed=seed)(obs, info)

@@ -21,9 +21,9 @@ from agent.replay import expert_subgoals
 from agent.rollout import EpisodeResult, run_episode
 from agent.stats import wilson_interval
 from agent.video import write_video
-from envs.contract import EnvContract
-from envs.goal_state import distance_info
-from envs.storage import atomic_write
+from envs.common.contract import EnvContract
+from envs.data.storage import atomic_write
+from envs.goals.goal_state import distance_info
 
 
 def moving_subset(results: list[EpisodeResult]) -> dict[str, Any]:

@@ -20,11 +20,11 @@ from agent.checkpoint import CheckpointInfo, read_checkpoint
 from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
 from agent.true_dynamics import TrueDynamicsAgent
-from envs.contract import EnvContract
-from envs.distance import DistanceConfig
-from envs.experts import make_policy
-from envs.foreign import make_gym_env
-from envs.replay_goal import ReplayGoal
+from envs.common.contract import EnvContract
+from envs.common.distance import DistanceConfig
+from envs.common.experts import make_policy
+from envs.foreign.make import make_gym_env
+from envs.goals.replay_goal import ReplayGoal
 from planners import PlannerConfig, planner_config
 from planners.config import CONFIGS
 
@@ -39,16 +39,16 @@ def make_env(
 ):
     """A pixels/state env; foreign Gymnasium ids go through the pixel adapter. Goals per
     `protocol` (agent/config.py EnvSection): the env's own (task), the recorded frame
-    `goal_offset` control steps ahead in `dataset` (envs/dataset_goal.py), or where a behaviour
-    policy gets in `goal_offset` steps from the same seed (replay)."""
+    `goal_offset` control steps ahead in `dataset` (envs/goals/dataset_goal.py), or where a
+    behaviour policy gets in `goal_offset` steps from the same seed (replay)."""
     kwargs = dict(kwargs or {})
-    # Foreign ids are rendered at image_size where the env allows it (envs/foreign.py).
+    # Foreign ids are rendered at image_size where the env allows it (envs/foreign/make.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
     env = make(env_id, **kwargs)
     if protocol == "replay":
         env = ReplayGoal(env, goal_offset, distance=distance)
     if protocol == "dataset":
-        from envs.dataset_goal import DatasetGoal
+        from envs.goals.dataset_goal import DatasetGoal
 
         env = DatasetGoal(env, dataset, offset=goal_offset, distance=distance)
     return env

@@ -17,7 +17,7 @@ import torch
 
 from agent.blocks import action_block, blocks_to_execute, unblock
 from agent.config import AgentConfig
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from planners.base import Planner, Proposal
 
 if TYPE_CHECKING:
@@ -219,7 +219,8 @@ class MPCAgent(PlanningAgent):
 
     @property
     def contract(self) -> EnvContract | None:
-        """The env the world model was trained on (rate, bounds, workspace); see envs/contract.py."""
+        """The env the world model was trained on (rate, bounds, workspace); see
+        envs/common/contract.py."""
         return self.world_model.env_contract
 
     # --- goals -------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 
 
 class Policy(Protocol):

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from agent.config import check_recommended
-from envs.storage import atomic_write
+from envs.data.storage import atomic_write
 from world_model.config import RECOMMENDED_KEY
 
 

@@ -1,6 +1,6 @@
 """Sub-goal images from a scripted demonstration (`agent.subgoal_capture_steps`).
 
-`ReplayGoal` (protocol=replay) lives in envs/replay_goal.py, next to `DatasetGoal`; it is
+`ReplayGoal` (protocol=replay) lives in envs/goals/replay_goal.py, next to `DatasetGoal`; it is
 re-exported here for older imports.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from envs.experts import make_policy
-from envs.replay_goal import ReplayGoal
+from envs.common.experts import make_policy
+from envs.goals.replay_goal import ReplayGoal
 
 __all__ = ["ReplayGoal", "expert_subgoals"]
 

@@ -53,7 +53,7 @@ def run_episode(
         raise ValueError(
             f"{env.spec.id if env.spec else env} has no goal image of its own: set "
             "env.protocol=replay env.goal_offset=K (goal = where a random policy gets in K steps), or take "
-            "start and goal from a recorded dataset (envs/dataset_goal.py, protocol=dataset)"
+            "start and goal from a recorded dataset (envs/goals/dataset_goal.py, protocol=dataset)"
         )
     goal = goal_fn(env, seed, obs, info) if goal_fn else info["goal_pixels"]
     agent.set_goal(goal)

@@ -2,7 +2,7 @@
 
 `agent.kind=true_dynamics` plans with the learned agent's planner, goal latent and energy, but
 scores each candidate on the *real* frames the simulator renders after it (restored to the
-current state per candidate, envs/oracle.py) instead of the predictor's imagined latents. It
+current state per candidate, envs/common/oracle.py) instead of the predictor's imagined latents. It
 splits a whole-task failure in two, as `bench.plan_diagnosis` does on short goals:
 
 * it fails too: the energy itself leads away from the task (e.g. the goal-image distance
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from agent.mpc import MPCAgent
-from envs.oracle import replay_plans
+from envs.common.oracle import replay_plans
 
 
 class TrueDynamicsAgent(MPCAgent):

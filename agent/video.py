@@ -10,7 +10,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from envs.storage import DiskFullError, atomic_write
+from envs.data.storage import DiskFullError, atomic_write
 
 
 def _upscale(image: np.ndarray, size: int) -> np.ndarray:

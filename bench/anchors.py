@@ -21,7 +21,7 @@ The held-out eval sets are built by `python -m bench heldout --task cube|reacher
 (the recipes are in bench/heldout.py; their per-episode starts are in anchors.json, and
 re-running the random row on a rebuilt set reproduces them exactly).
 
-Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.dataset_goal.DatasetGoal` (protocol=dataset,
+Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.goals.dataset_goal.DatasetGoal` (protocol=dataset,
 the one implementation) starts each episode from a recorded state of a held-out trajectory and
 takes as the goal image the frame 25 control steps later; 50 control steps of budget, 50
 episodes (seeds 100000+). Success is the env's own test on the goal frame's positions
@@ -53,8 +53,8 @@ from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
 from bench import store
 from bench.stats import wilson_interval
-from envs.dataset import open_dataset
-from envs.dataset_goal import DatasetGoal
+from envs.data import open_dataset
+from envs.goals.dataset_goal import DatasetGoal
 
 OUT = store.RESULTS
 GOAL_OFFSET = 25  # control steps between start and goal frame (the anchors' protocol)
@@ -68,7 +68,7 @@ TASKS = {
     # arm too (probe R^2 0.71 on the fingertip), and reacher itself is the headline row.
     "reacher1": "wm/DMCReacherEasy-v1",
     # gym-pusht (pip install -e ".[pusht]"); success: DINO-WM's / LeWM's goal-state test,
-    # envs/pusht.py. Their Push-T env takes relative actions at 224 px; gym-pusht absolute.
+    # envs/foreign/pusht.py. Their Push-T env takes relative actions at 224 px; gym-pusht absolute.
     "pusht": "gym_pusht:gym_pusht/PushT-v0",
 }
 # Published success (%), quoted as published: LeWM paper arXiv 2603.19312 (LeWM, and its

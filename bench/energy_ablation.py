@@ -61,7 +61,7 @@ def run_row(args: argparse.Namespace, row: str) -> dict:
     wm = load_world_model(args.checkpoint, device="cpu")
     env = gym.make(args.env)
     if args.dataset:
-        from envs.dataset_goal import DatasetGoal
+        from envs.goals.dataset_goal import DatasetGoal
 
         # Goal k control steps ahead, k = the planning horizon in control steps (LeWM: 5 x 5).
         env = DatasetGoal(env, args.dataset, offset=args.horizon * action_block(wm))

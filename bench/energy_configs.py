@@ -37,8 +37,8 @@ import torch
 
 import envs  # noqa: F401  (registers the wm/* ids)
 from bench import store
-from envs.experts import PUSH_Z
-from envs.panda_model import CUBE_HALF
+from envs.common.experts import PUSH_Z
+from envs.panda.model import CUBE_HALF
 from world_model import load_world_model
 from world_model.heads.reachability import load_head
 

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import envs  # noqa: E402
 from bench import store  # noqa: E402
-from envs.experts import make_policy  # noqa: E402
+from envs.common.experts import make_policy  # noqa: E402
 
 RESULTS = store.RESULTS
 SIZES = (64, 128, 256)

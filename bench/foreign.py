@@ -67,7 +67,7 @@ def collect(name: str, spec: dict, episodes: int, work: Path) -> dict:
     args = ["env=gym", f"env.id={spec['id']}", *spec["make"], *spec["collect"]]
     args += ["policy.name=smooth", f"num_episodes={episodes}", "num_workers=2", f"output={data}"]
     _, wall = cli("envs.collect", *args)
-    from envs.dataset import open_dataset
+    from envs.data import open_dataset
 
     with open_dataset(data) as reader:
         frames = sum(len(ep.actions) for ep in reader)
@@ -146,8 +146,8 @@ def render_speed(steps: int = 300) -> dict:
     import gymnasium as gym
     import numpy as np
 
-    from envs.adapter import PixelStateAdapter
-    from envs.foreign import make_gym_env
+    from envs.foreign.adapter import PixelStateAdapter
+    from envs.foreign.make import make_gym_env
 
     out = {}
     for label, make in (

@@ -3,7 +3,7 @@
 On protocol=dataset episodes (start = a held-out recorded state, goal = the frame `offset`
 control steps later) the recorded actions reach the goal by construction. For each episode this
 scores one batch of candidate plans with BOTH the learned energy and the true dynamics
-(envs/oracle.py, the simulator restored to the start):
+(envs/common/oracle.py, the simulator restored to the start):
 
 * the recorded (expert) plan, the planner's own plan, the expert plus noise at three scales,
   and uniform random plans;
@@ -50,7 +50,7 @@ from bench import store
 from bench.anchors import TASKS as ANCHOR_TASKS
 from bench.heldout import heldout_path
 from bench.success import TASKS
-from envs.oracle import replay_plans
+from envs.common.oracle import replay_plans
 
 register_configs()
 OUT = store.RESULTS

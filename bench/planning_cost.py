@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from envs.config import PandaEnvConfig
+from envs.common.config import PandaEnvConfig
 from planners.base import CostFn
 
 Rollout = Callable[[Tensor, Tensor, Tensor], Tensor]

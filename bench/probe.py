@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from bench import store
-from envs.dataset import open_dataset
+from envs.data import open_dataset
 from world_model import WorldModelConfig, build_world_model, load_world_model
 from world_model.training.data import Clips, split_episodes
 from world_model.training.lewm import load_frames, open_loop_errors
@@ -48,8 +48,8 @@ def probe_targets(path: str) -> dict[str, np.ndarray]:
     add cube xyz, ee xyz (m), gripper [0, 1]. The raw proprio vector is not probed: summed
     R^2 over it is ruled by velocities and wrapped angles a single frame cannot show."""
     import envs  # noqa: F401  (registers the wm/* ids)
-    from envs.panda import PandaEnv
-    from envs.sim_state import set_sim_state
+    from envs.common.sim_state import set_sim_state
+    from envs.panda.env import PandaEnv
 
     reader = open_dataset(path)
     env = gym.make(reader.attrs["env_id"])

@@ -4,8 +4,9 @@
 
 The scene is OGBench's cube-single-v0 (UR5e + Robotiq: 34 visual meshes, 185k faces), drawn
 through Gymnasium's ``MujocoRenderer``, the renderer of every Gymnasium MuJoCo env, with the
-foreign adapter's viewer setup (envs/adapter.py): as the model says (shadows, multisampling),
-``fast_render`` (neither), and ``fast_render`` + ``simple_geoms`` (envs/mujoco_render.py).
+foreign adapter's viewer setup (envs/foreign/adapter.py): as the model says (shadows,
+multisampling), ``fast_render`` (neither), and ``fast_render`` + ``simple_geoms``
+(envs/foreign/mujoco_render.py).
 Writes bench/results/render_speed.json and docs/simple_geoms_frames.png (the three frames).
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 from gymnasium.envs.mujoco.mujoco_rendering import MujocoRenderer
 from PIL import Image
 
-from envs.adapter import _setup_mujoco_viewer
+from envs.foreign.adapter import _setup_mujoco_viewer
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = {

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from bench import store
-from envs.config import PandaEnvConfig
+from envs.common.config import PandaEnvConfig
 
 RESULTS = store.RESULTS
 STATE = np.array([0.5, 0.0, 0.3, 0.0, 0.0, 0.0, 1.0])

@@ -58,16 +58,16 @@ MAX_EPISODE_STEPS = {
     "wm/OGBenchCube-v0": 200,  # OGBench's visual-cube-single episode length
 }
 _ENTRY_POINTS = {
-    "wm/PandaReach-v0": ("envs.panda_tasks:PandaReachEnv", {}),
+    "wm/PandaReach-v0": ("envs.panda.tasks:PandaReachEnv", {}),
     # v1: targets anywhere in the reachable workspace (v0: near the start pose only).
-    "wm/PandaReach-v1": ("envs.panda_tasks:PandaReachWorkspaceEnv", {}),
-    "wm/PandaPush-v0": ("envs.panda_tasks:PandaPushEnv", {}),
-    "wm/PandaPickPlace-v0": ("envs.panda_tasks:PandaPickPlaceEnv", {}),
+    "wm/PandaReach-v1": ("envs.panda.tasks:PandaReachWorkspaceEnv", {}),
+    "wm/PandaPush-v0": ("envs.panda.tasks:PandaPushEnv", {}),
+    "wm/PandaPickPlace-v0": ("envs.panda.tasks:PandaPickPlaceEnv", {}),
     "wm/DMCReacherEasy-v0": ("envs.dmc:DMCEnv", {"task": "reacher_easy"}),
     # v1: the same task with the arm drawn 3x thicker (rendering only), visible at 64 px.
     "wm/DMCReacherEasy-v1": ("envs.dmc:DMCEnv", {"task": "reacher_easy", "arm_scale": 3.0}),
     "wm/DMCPointMassEasy-v0": ("envs.dmc:DMCEnv", {"task": "point_mass_easy"}),
-    "wm/OGBenchCube-v0": ("envs.ogbench_cube:OGBenchCubeEnv", {}),
+    "wm/OGBenchCube-v0": ("envs.ogbench.cube:OGBenchCubeEnv", {}),
 }
 
 for _id, (_entry, _kwargs) in _ENTRY_POINTS.items():

@@ -23,9 +23,9 @@ import mujoco
 import numpy as np
 from dm_control import suite
 
-from envs.config import DMCEnvConfig
-from envs.goal_env import GoalImageEnv
-from envs.render_exit import close_at_exit
+from envs.common.config import DMCEnvConfig
+from envs.common.render_exit import close_at_exit
+from envs.goals.goal_env import GoalImageEnv
 
 _SUITE = {"reacher_easy": ("reacher", "easy"), "point_mass_easy": ("point_mass", "easy")}
 REACHER_LINKS = (0.12, 0.12)  # m, arm and hand lengths in reacher.xml
@@ -95,7 +95,7 @@ class DMCEnv(GoalImageEnv):
         return self._get_obs(), reward, False, False, self._info()
 
     def step_dynamics(self, action: np.ndarray) -> float:
-        """`step` without the frame and info (the oracle's fast path, envs/oracle.py): the
+        """`step` without the frame and info (the oracle's fast path, envs/common/oracle.py): the
         suite's reward summed over the action repeats."""
         action = np.clip(
             np.nan_to_num(np.asarray(action, np.float32)),
@@ -149,7 +149,7 @@ class DMCEnv(GoalImageEnv):
 
     def task_positions(self) -> np.ndarray:
         """Fingertip (reacher) or mass (point mass) centre (1, 3) m: what state goals compare
-        (envs/distance.py, protocol=dataset); the target itself is scenery."""
+        (envs/common/distance.py, protocol=dataset); the target itself is scenery."""
         return self.physics.data.geom_xpos[self._mover_geom][None].copy()
 
     def task_threshold(self) -> float:

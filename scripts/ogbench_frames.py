@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 import envs  # noqa: F401  (registers wm/*)
-from envs.experts import make_policy
+from envs.common.experts import make_policy
 
 
 def frames(seeds: list[int], steps: int) -> np.ndarray:

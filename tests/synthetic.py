@@ -1,4 +1,4 @@
-"""Synthetic episodes in the envs.dataset shape, for tests and smoke runs without MuJoCo.
+"""Synthetic episodes in the envs.data.episode shape, for tests and smoke runs without MuJoCo.
 
 A bright square moves on a dark 64 x 64 image; its position is the state's xy and each action
 shifts it (s_{t+1} = s_t + a_t), so the latent dynamics are learnable from pixels + actions.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.dataset import Episode
+from envs.data.episode import Episode
 
 
 def render(xy: np.ndarray, size: int, square: int = 10) -> np.ndarray:

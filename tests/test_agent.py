@@ -24,8 +24,8 @@ from agent.mpc import MPCAgent
 from agent.recommend import set_recommended
 from agent.rollout import run_episode
 from agent.video import compose_frame
-from envs.contract import EnvContract
-from envs.replay_goal import ReplayGoal
+from envs.common.contract import EnvContract
+from envs.goals.replay_goal import ReplayGoal
 from planners import CEMConfig, make_planner
 from tests.test_ros_fakes import NaNWorldModel
 from world_model import WorldModelConfig, build_world_model, save_world_model
@@ -328,7 +328,7 @@ def test_energy_landscape_goal_is_one_block_of_the_true_action(monkeypatch, tmp_
 def test_random_and_expert_baselines_on_reach():
     env = gym.make("wm/PandaReach-v0")
     from agent.baselines import PolicyAgent
-    from envs.experts import make_policy
+    from envs.common.experts import make_policy
 
     expert = PolicyAgent(make_policy("expert", env), env.action_space.low, env.action_space.high)
     random_agent = RandomAgent(env.action_space.low, env.action_space.high, seed=0)

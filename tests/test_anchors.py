@@ -12,10 +12,11 @@ import pytest
 
 import envs  # noqa: F401
 from bench import anchors
-from envs.dataset import merge_parts, open_dataset, write_episode_part
-from envs.experts import make_policy
-from envs.rollout import dataset_root_attrs, record_episode
-from envs.sim_state import set_sim_state
+from envs.collect.rollout import dataset_root_attrs, record_episode
+from envs.common.experts import make_policy
+from envs.common.sim_state import set_sim_state
+from envs.data import open_dataset
+from envs.data.hdf5 import merge_parts, write_episode_part
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,7 @@ def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:
 
 
 def test_collect_refuses_a_setting_the_id_fixes() -> None:
-    from envs.collect_config import DMCEnvEntry
+    from envs.collect.config import DMCEnvEntry
 
     with pytest.raises(ValueError, match="arm_scale=3.0"):
         DMCEnvEntry(id="wm/DMCReacherEasy-v1", task="reacher_easy", arm_scale=1.0)

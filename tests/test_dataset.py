@@ -1,4 +1,4 @@
-"""Datasets: round trip, clips, corrupt/truncated files refused, wm-collect resume after a kill."""
+"""Datasets: round trip, corrupt/truncated files refused, wm-collect resume after a kill."""
 
 from __future__ import annotations
 
@@ -14,22 +14,15 @@ import gymnasium as gym
 import h5py
 import numpy as np
 import pytest
-import torch
 
 import envs  # noqa: F401
-from envs.clips import ClipDataset
-from envs.collect import collect, episode_plan
-from envs.collect_config import CollectConfig, PandaEnvEntry, PolicyConfig
-from envs.dataset import (
-    DatasetError,
-    discard_temporaries,
-    finished_parts,
-    merge_parts,
-    open_dataset,
-    write_episode_part,
-)
-from envs.experts import make_policy
-from envs.rollout import dataset_root_attrs, record_episode
+from envs.collect.app import collect, episode_plan
+from envs.collect.config import CollectConfig, PandaEnvEntry, PolicyConfig
+from envs.collect.rollout import dataset_root_attrs, record_episode
+from envs.common.experts import make_policy
+from envs.data import open_dataset
+from envs.data.episode import DatasetError
+from envs.data.hdf5 import discard_temporaries, finished_parts, merge_parts, write_episode_part
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,21 +71,6 @@ def test_round_trip_layout_and_values(dataset: Path) -> None:
     with h5py.File(dataset) as f:  # robomimic names and compression
         g = f["data/demo_0"]
         assert g["obs/pixels"].compression == "gzip" and "dones" in g and "rewards" in g
-
-
-def test_clip_dataset(dataset: Path) -> None:
-    clips = ClipDataset([dataset], clip_len=4, stride=2)
-    assert len(clips) == 3 * 2  # starts 0, 2 in 7 frames
-    item = clips[1]
-    assert item["frames"].shape == (4, 32, 32, 3) and item["frames"].dtype == torch.uint8
-    assert item["states"].shape == (4, 7) and item["states"].dtype == torch.float32
-    assert item["actions"].shape == (3, 7) and item["actions"].dtype == torch.float32
-    with open_dataset(dataset) as reader:
-        ep = reader[0]
-    np.testing.assert_array_equal(item["frames"].numpy(), ep.pixels[2:6])
-    np.testing.assert_array_equal(item["actions"].numpy(), ep.actions[2:5])  # a[t]: t -> t+1
-    loader = torch.utils.data.DataLoader(clips, batch_size=4, num_workers=0)
-    assert next(iter(loader))["frames"].shape == (4, 4, 32, 32, 3)
 
 
 def test_truncated_file_is_refused(dataset: Path, tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from envs.dataset import merge_parts, write_episode_part
-from envs.dataset_goal import DatasetGoal
-from envs.experts import make_policy
-from envs.rollout import dataset_root_attrs, record_episode
+from envs.collect.rollout import dataset_root_attrs, record_episode
+from envs.common.experts import make_policy
+from envs.data.hdf5 import merge_parts, write_episode_part
+from envs.goals.dataset_goal import DatasetGoal
 
 ENV_ID = "wm/PandaPush-v0"
 
@@ -31,7 +31,7 @@ def recorded(tmp_path_factory) -> Path:
 
 
 def test_start_and_goal_are_the_recorded_frames_and_replay_succeeds(recorded):
-    from envs.dataset import open_dataset
+    from envs.data import open_dataset
 
     env = DatasetGoal(gym.make(ENV_ID), recorded, offset=5)
     obs, info = env.reset(seed=11)
@@ -96,8 +96,8 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
 def test_episodes_that_need_the_cube_moved_are_flagged(tmp_path):
     """`every_position_moves` is true exactly when both the end effector and the cube are
     farther than the threshold from their goal places (computed here from the recording)."""
-    from envs.dataset import open_dataset
-    from envs.sim_state import set_sim_state
+    from envs.common.sim_state import set_sim_state
+    from envs.data import open_dataset
 
     out = tmp_path / "push40.h5"
     env = gym.make(ENV_ID)

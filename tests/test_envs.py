@@ -11,7 +11,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs.experts import make_policy
+from envs.common.experts import make_policy
 
 PANDA_IDS = [i for i in envs.ENV_IDS if "Panda" in i]
 
@@ -78,7 +78,8 @@ def test_oracle_matches_execution_and_restores_state(env: gym.Env) -> None:
 
 
 def test_step_dynamics_ends_where_step_does(env: gym.Env) -> None:
-    """The oracle's render-free step (envs/oracle.py) must land the simulator in `step`'s state."""
+    """The oracle's render-free step (envs/common/oracle.py) must land the simulator in
+    `step`'s state."""
     base = env.unwrapped
     if not hasattr(base, "step_dynamics"):
         pytest.skip(f"{env.spec.id} has no step_dynamics")
@@ -159,8 +160,8 @@ def test_async_vector_env_spawn() -> None:
 
 
 def test_generic_adapter_records_any_rgb_array_env() -> None:
-    from envs.adapter import PixelStateAdapter
-    from envs.rollout import record_episode
+    from envs.collect.rollout import record_episode
+    from envs.foreign.adapter import PixelStateAdapter
 
     inner = gym.make("InvertedPendulum-v5", render_mode="rgb_array", max_episode_steps=5)
     env = PixelStateAdapter(inner, image_size=32)

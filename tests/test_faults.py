@@ -23,19 +23,14 @@ import numpy as np
 import pytest
 import torch
 
-import envs.collect
-from envs.collect import collect
-from envs.collect_config import CollectConfig, PandaEnvEntry, PolicyConfig
-from envs.collect_parts import StalePartError
-from envs.dataset import (
-    DatasetError,
-    Episode,
-    finished_parts,
-    merge_parts,
-    open_dataset,
-    write_episode_part,
-)
-from envs.storage import DiskFullError
+import envs.collect.app
+from envs.collect.app import collect
+from envs.collect.config import CollectConfig, PandaEnvEntry, PolicyConfig
+from envs.collect.parts import StalePartError
+from envs.data import open_dataset
+from envs.data.episode import DatasetError, Episode
+from envs.data.hdf5 import finished_parts, merge_parts, write_episode_part
+from envs.data.storage import DiskFullError
 from tests.synthetic import synthetic_episodes
 from tests.test_train import write_h5
 
@@ -63,7 +58,7 @@ def leave_parts(cfg: CollectConfig, monkeypatch: pytest.MonkeyPatch) -> dict[int
         raise KeyboardInterrupt("killed before the merge")
 
     with monkeypatch.context() as m:
-        m.setattr(envs.collect, "merge_parts", killed)
+        m.setattr(envs.collect.app, "merge_parts", killed)
         with pytest.raises(KeyboardInterrupt):
             collect(cfg)
     return finished_parts(Path(cfg.output + ".parts"))
@@ -220,7 +215,7 @@ def test_collect_workers_stop_when_the_collector_is_killed(tmp_path) -> None:
 
 def test_collect_checks_the_output_location_before_recording(tmp_path, monkeypatch) -> None:
     recorded = []
-    monkeypatch.setattr(envs.collect, "_record", lambda k: recorded.append(k) or (k, True))
+    monkeypatch.setattr(envs.collect.app, "_record", lambda k: recorded.append(k) or (k, True))
     with tmpfs(tmp_path / "ro", "1m") as ro:
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
         with pytest.raises(PermissionError, match="not writable"):

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the wm/* ids)
-from envs.dataset import DatasetError, open_dataset
+from envs.data import open_dataset
+from envs.data.episode import DatasetError
 from tests.synthetic import synthetic_episodes
 from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
 from tests.test_train import one_thread, write_h5  # noqa: F401  (fixture)
@@ -193,7 +194,7 @@ def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, t
 
 
 def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -> None:
-    from envs.collect import collect
+    from envs.collect.app import collect
     from world_model.training.latents import dataset_contract
 
     out = collect(small_collect(tmp_path / "reach.h5", n=1))
@@ -297,8 +298,8 @@ def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkey
     the merge checks the free space first; a dead merge's temporary is removed before the
     writable check (it is what fills the disk), and the same command resumes once there is
     room."""
-    from envs.collect import collect
-    from envs.storage import DiskFullError
+    from envs.collect.app import collect
+    from envs.data.storage import DiskFullError
     from tests.test_faults import leave_parts
 
     leave_parts(small_collect(tmp_path / "rec" / "x.h5", n=3), monkeypatch)
@@ -327,7 +328,7 @@ def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkey
 # ------------------------------------------------------------------ 7: a video on a full disk
 def test_a_video_on_a_full_disk_is_named_and_removed(tmp_path) -> None:
     from agent.video import write_video
-    from envs.storage import DiskFullError
+    from envs.data.storage import DiskFullError
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (192, 576, 3), dtype=np.uint8) for _ in range(12)]
@@ -384,7 +385,7 @@ def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -
     """An older dataset that does not record sim_dt or the camera is unknown there, not
     different: it combines with a new one (the known values win), while a real difference is
     still refused by name."""
-    from envs.collect import collect
+    from envs.collect.app import collect
     from world_model.training.latents import dataset_contract
 
     new = collect(small_collect(tmp_path / "new.h5", n=1))

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from envs.storage import DiskFullError
+from envs.data.storage import DiskFullError
 from tests.synthetic import synthetic_episodes
 from tests.test_faults import ROOT, dead_pid, temporaries, tmpfs
 from tests.test_train import one_thread, random_latents, tiny_cfg, write_h5  # noqa: F401

@@ -14,25 +14,25 @@ from agent.baselines import oracle_cost_fn
 from agent.evaluate import summarize
 from agent.rollout import EpisodeResult
 from agent.stats import wilson_interval
-from envs.adapter import PixelStateAdapter
-from envs.collect import collect, warn_without_sim_states
-from envs.collect_config import CollectConfig, PolicyConfig
-from envs.dataset import merge_parts, write_episode_part
-from envs.dataset_goal import DatasetGoal
-from envs.distance import DistanceConfig, TaskDistance
-from envs.env_hooks import EnvHooks, register_env_hooks
-from envs.experts import make_policy
-from envs.foreign import GymEnvEntry, make_gym_env, takes_render_size, task_name
-from envs.oracle import state_oracle_cost
-from envs.replay_goal import ReplayGoal
-from envs.rollout import dataset_root_attrs, record_episode
-from envs.sim_state import (
+from envs.collect.app import collect, warn_without_sim_states
+from envs.collect.config import CollectConfig, PolicyConfig
+from envs.collect.rollout import dataset_root_attrs, record_episode
+from envs.common.distance import DistanceConfig, TaskDistance
+from envs.common.experts import make_policy
+from envs.common.oracle import state_oracle_cost
+from envs.common.sim_state import (
     SimStateError,
     get_sim_state,
     set_sim_state,
     state_kind,
     storable,
 )
+from envs.data.hdf5 import merge_parts, write_episode_part
+from envs.foreign.adapter import PixelStateAdapter
+from envs.foreign.env_hooks import EnvHooks, register_env_hooks
+from envs.foreign.make import GymEnvEntry, make_gym_env, takes_render_size, task_name
+from envs.goals.dataset_goal import DatasetGoal
+from envs.goals.replay_goal import ReplayGoal
 from tests.toy_point_env import ToyPointEnv
 
 TOY = "tests.toy_point_env:ToyPoint-v0"
@@ -280,7 +280,7 @@ MESH_XML = """
 def test_simple_geoms_draw_collision_primitives_and_boxes_for_lone_meshes():
     import mujoco
 
-    from envs.mujoco_render import HIDDEN_GROUP, simple_geoms_model
+    from envs.foreign.mujoco_render import HIDDEN_GROUP, simple_geoms_model
 
     model = mujoco.MjModel.from_xml_string(MESH_XML)
     fast = simple_geoms_model(model)
@@ -304,7 +304,7 @@ def test_simple_geoms_leave_the_physics_model_alone():
 
 
 def test_free_camera_fit_frames_the_scene():
-    from envs.mujoco_render import fit_distance
+    from envs.foreign.mujoco_render import fit_distance
 
     square = np.array([[x, y, 0.0] for x in (-1, 1) for y in (-1, 1)])
     model = SimpleNamespace(vis=SimpleNamespace(global_=SimpleNamespace(fovy=90.0)))

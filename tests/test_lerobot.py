@@ -1,4 +1,4 @@
-"""LeRobotDataset v3 directories (envs/lerobot): HDF5 -> LeRobot -> HDF5 round trip, the
+"""LeRobotDataset v3 directories (envs/data/lerobot): HDF5 -> LeRobot -> HDF5 round trip, the
 documented v3 layout, a dataset written the way LeRobot writes one (N actions for N frames,
 several files, non-square cameras), refusals of corrupt ones, and a wm-train smoke run."""
 
@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from envs.dataset import DatasetError, open_dataset
-from envs.lerobot import LeRobotKeys, LeRobotReader, LeRobotSource
-from envs.lerobot.convert import export_hdf5, import_lerobot
-from envs.lerobot.video import VideoFileWriter, decode_span
+from envs.data import open_dataset
+from envs.data.episode import DatasetError
+from envs.data.lerobot import LeRobotKeys, LeRobotReader, LeRobotSource
+from envs.data.lerobot.convert import export_hdf5, import_lerobot
+from envs.data.lerobot.video import VideoFileWriter, decode_span
 from tests.synthetic import synthetic_episodes
 from tests.test_train import SYNTHETIC_CONTRACT, TINY_WM_OVERRIDES, write_h5
 from world_model.training.latents import dataset_contract
@@ -50,7 +51,7 @@ def test_round_trip_is_exact(exported, tmp_path):
 def test_full_files_roll_over_to_the_next(exported, tmp_path, monkeypatch):
     """Past data_files_size_in_mb / video_files_size_in_mb the writer opens file-001 (as
     LeRobot does); here every episode fills its files, so each lands in its own."""
-    import envs.lerobot.write as write
+    import envs.data.lerobot.write as write
 
     monkeypatch.setattr(write, "DATA_FILE_MB", 0)
     monkeypatch.setattr(write, "VIDEO_FILE_MB", 0)
@@ -353,7 +354,7 @@ def test_wm_collect_writes_a_lerobot_directory(tmp_path):
     (frames, simulator states, goals, attrs) as ``format=hdf5`` with the same seeds."""
     from dataclasses import replace
 
-    from envs.collect import collect
+    from envs.collect.app import collect
     from tests.test_dataset import _small_cfg
 
     h5 = collect(_small_cfg(tmp_path / "reach.h5", n=2))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers wm/*)
-from envs.experts import make_policy
+from envs.common.experts import make_policy
 
 ENV_ID = "wm/OGBenchCube-v0"
 
@@ -67,8 +67,8 @@ def test_sim_state_round_trip_restores_frames(env: gym.Env) -> None:
 
 def test_state_goal_distance_is_ogbench_success_test(env: gym.Env) -> None:
     """protocol=dataset scores the cube against the goal frame's cube with OGBench's 4 cm."""
-    from envs.distance import TaskDistance
-    from envs.oracle import state_oracle_cost
+    from envs.common.distance import TaskDistance
+    from envs.common.oracle import state_oracle_cost
 
     env.reset(seed=4)
     dist = TaskDistance(env)

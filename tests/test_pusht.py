@@ -12,15 +12,16 @@ import pytest
 pytest.importorskip("gym_pusht")
 
 from agent.replay import ReplayGoal  # noqa: E402
-from envs.dataset import merge_parts, open_dataset, write_episode_part  # noqa: E402
-from envs.dataset_goal import DatasetGoal  # noqa: E402
-from envs.experts import make_policy  # noqa: E402
-from envs.foreign import make_gym_env  # noqa: E402
-from envs.goal_state import distance_info  # noqa: E402
-from envs.oracle import state_oracle_cost  # noqa: E402
-from envs.pusht import goal_distance, part_distances  # noqa: E402
-from envs.rollout import dataset_root_attrs, record_episode  # noqa: E402
-from envs.sim_state import get_sim_state, set_sim_state, state_kind, storable  # noqa: E402
+from envs.collect.rollout import dataset_root_attrs, record_episode  # noqa: E402
+from envs.common.experts import make_policy  # noqa: E402
+from envs.common.oracle import state_oracle_cost  # noqa: E402
+from envs.common.sim_state import get_sim_state, set_sim_state, state_kind, storable  # noqa: E402
+from envs.data import open_dataset
+from envs.data.hdf5 import merge_parts, write_episode_part  # noqa: E402
+from envs.foreign.make import make_gym_env  # noqa: E402
+from envs.foreign.pusht import goal_distance, part_distances  # noqa: E402
+from envs.goals.dataset_goal import DatasetGoal  # noqa: E402
+from envs.goals.goal_state import distance_info  # noqa: E402
 
 PUSHT = "gym_pusht:gym_pusht/PushT-v0"
 
@@ -77,7 +78,7 @@ def test_state_restores_exactly_and_replays_deterministically():
 
 
 def test_step_dynamics_equals_the_env_step():
-    from envs.pusht import step_dynamics
+    from envs.foreign.pusht import step_dynamics
 
     env = make()
     env.reset(seed=2)

@@ -126,7 +126,7 @@ def test_real_agent_runs_in_the_node_from_a_checkpoint(loop, tmp_path) -> None:
     import gymnasium as gym
 
     import envs  # noqa: F401
-    from envs.contract import EnvContract
+    from envs.common.contract import EnvContract
     from world_model import WorldModelConfig, build_world_model, save_world_model
 
     cfg = WorldModelConfig(

@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 
 # Top-down view: x in [0.2, 0.8] m maps to image rows, y in [-0.3, 0.3] m to columns.
 VIEW_LOW, VIEW_SPAN, IMAGE_PX = np.array([0.2, -0.3]), 0.6, 64

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from tests.synthetic import synthetic_episodes
 from world_model.config import EncoderConfig, PredictorConfig, WorldModelConfig
 from world_model.model.predictor import ACPredictor
@@ -180,7 +180,8 @@ def test_ddp_step_equals_single_process(tmp_path):
 
 
 def write_h5(path: Path, episodes, contract: EnvContract = SYNTHETIC_CONTRACT) -> Path:
-    from envs.dataset import Episode, merge_parts, write_episode_part
+    from envs.data.episode import Episode
+    from envs.data.hdf5 import merge_parts, write_episode_part
 
     parts = path.parent / (path.stem + "_parts")
     for i, ep in enumerate(episodes):

@@ -9,8 +9,8 @@ import torch
 import envs  # noqa: F401
 from agent.factory import load_agent
 from agent.true_dynamics import TrueDynamicsAgent
-from envs.contract import EnvContract
-from envs.sim_state import get_sim_state, set_sim_state
+from envs.common.contract import EnvContract
+from envs.common.sim_state import get_sim_state, set_sim_state
 from world_model import WorldModelConfig, build_world_model, save_world_model
 
 

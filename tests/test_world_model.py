@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from world_model import (
     EncoderConfig,
     PredictorConfig,

@@ -22,8 +22,8 @@ from safetensors.torch import save
 from transformers import VJEPA2Config
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
-from envs.contract import EnvContract
-from envs.storage import atomic_dir, write_file
+from envs.common.contract import EnvContract
+from envs.data.storage import atomic_dir, write_file
 from world_model.checkpoint_schema import (
     CheckpointConfigError,
     CorruptCheckpointError,
@@ -55,7 +55,7 @@ def world_model_config_json(model: WorldModel, extra: dict | None = None) -> dic
             model.encoder.hf_config.to_dict() if isinstance(model.encoder, FrozenEncoder) else None
         ),
         "latent": {"num_tokens": model.num_tokens, "dim": model.latent_dim},
-        # The env the model was trained on (envs/contract.py); null for a model built without
+        # The env the model was trained on (envs/common/contract.py); null for a model built without
         # data, which the agent refuses to drive an env with.
         "env": model.env_contract.to_dict() if model.env_contract is not None else None,
         "extra": extra or {},

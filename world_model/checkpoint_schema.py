@@ -21,7 +21,7 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from world_model.checkpoint_upgrades import UPGRADES
 from world_model.config import (
     CHECKPOINT_FORMAT,

@@ -7,7 +7,7 @@ them in order when it reads a directory; the file on disk is never rewritten.
 Version history:
 
 * 1: weights, world-model config, encoder architecture, latent layout, ``extra``.
-* 2: adds the top-level ``"env"`` section, the `envs.contract.EnvContract` of the data the
+* 2: adds the top-level ``"env"`` section, the `envs.common.contract.EnvContract` of the data the
   model was trained on (env id, control rate, action box, image size, dims, workspace).
 """
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 
 # The checkpoints this project shipped as version 1, by the sha256 of their model.safetensors:
 # checkpoints/{reach,push,pickplace}_tiny, retired since (their last commit: 7ff834f; users may
@@ -38,7 +38,7 @@ _PANDA_TASKS = {
 
 def default_panda_contract(env_id: str, env_revision: int) -> EnvContract:
     """The contract of a wm/Panda* env with the default `PandaEnvConfig` (no simulator needed)."""
-    from envs.config import PandaEnvConfig
+    from envs.common.config import PandaEnvConfig
 
     cfg = PandaEnvConfig(task=_PANDA_TASKS[env_id])
     low, high = cfg.action_bounds()

@@ -27,7 +27,7 @@ TUBELET_SIZE = 2
 """Frames per V-JEPA 2 tubelet; every frame is duplicated to fill one (V-JEPA 2-AC)."""
 ACTION_DIM = 7
 """Action size the predictor reads: [dx, dy, dz, droll, dpitch, dyaw, dgripper]; envs with
-fewer action dimensions are zero-padded to it (envs/adapter.py)."""
+fewer action dimensions are zero-padded to it (envs/foreign/adapter.py)."""
 STATE_DIM = 7
 """Proprio state size the predictor reads: ee xyz, Euler xyz, gripper (padded likewise)."""
 CONV_STEM = 4

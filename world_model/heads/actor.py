@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from envs.dataset import open_dataset
+from envs.data import open_dataset
 from world_model.heads.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
 
 KEY = "actor"

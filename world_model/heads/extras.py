@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from envs.dataset import open_dataset
-from envs.storage import atomic_write
+from envs.data import open_dataset
+from envs.data.storage import atomic_write
 from world_model.checkpoint_schema import read_checkpoint_json
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from world_model.config import INIT_SEED, EncoderConfig, WorldModelConfig
 from world_model.model.conv_encoder import ConvEncoder
 from world_model.model.encoder import FrozenEncoder, build_encoder

@@ -10,7 +10,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from configs.schema import cli_schema
-from envs.lerobot.layout import LeRobotKeys
+from envs.data.lerobot.layout import LeRobotKeys
 from world_model.config import WorldModelConfig
 
 WARMUP_START_LR = 1e-4
@@ -48,8 +48,8 @@ class TrainConfig:
     """Everything `wm-train` needs; derived values are returned, never written back here."""
 
     data: list[str] = field(default_factory=list)
-    """Datasets to train on; required: HDF5 files (envs.dataset layout) or LeRobot v3
-    directories (envs.lerobot), read by the `lerobot` keys."""
+    """Datasets to train on; required: HDF5 files (envs.data.hdf5 layout) or LeRobot v3
+    directories (envs.data.lerobot), read by the `lerobot` keys."""
     lerobot: LeRobotKeys = field(default_factory=LeRobotKeys)
     """Camera, state and action features of the LeRobot directories in `data`, and the
     square image size their frames are cropped and resized to."""

@@ -21,14 +21,14 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from envs.contract import EnvContract
-from envs.dataset import open_dataset
-from envs.storage import atomic_write, remove_stale_temporaries
+from envs.common.contract import EnvContract
+from envs.data import open_dataset
+from envs.data.storage import atomic_write, remove_stale_temporaries
 from world_model.model.encoder import FrozenEncoder
 
 
 class Episode(Protocol):
-    """What an envs.dataset episode provides (only these fields are read)."""
+    """What an envs.data episode provides (only these fields are read)."""
 
     pixels: np.ndarray  # (L + 1, H, W, 3) uint8
     states: np.ndarray  # (L + 1, 7)
@@ -73,7 +73,7 @@ class LatentSet:
 
 
 def iter_dataset_episodes(path: str | Path) -> Iterator[Episode]:
-    """The one coupling point with `envs.dataset`: episodes of one HDF5 file."""
+    """The one coupling point with `envs.data`: episodes of one HDF5 file."""
 
     reader = open_dataset(path)
     try:
@@ -179,9 +179,9 @@ def encode_episodes(
 
 def file_hash(path: str | Path) -> str:
     """sha256 of a file's bytes (content, not name or mtime); of a LeRobot directory's files
-    and the keys it is read by (`envs.lerobot.content_hash`)."""
+    and the keys it is read by (`envs.data.lerobot.content_hash`)."""
     if Path(path).is_dir():
-        from envs.lerobot import content_hash
+        from envs.data.lerobot import content_hash
 
         return content_hash(path)
     h = hashlib.sha256()

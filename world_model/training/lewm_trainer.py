@@ -11,7 +11,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
-from envs.contract import EnvContract
+from envs.common.contract import EnvContract
 from world_model.checkpoint import load_world_model
 from world_model.model.conv_encoder import ConvEncoder
 from world_model.model.world_model import WorldModel, build_world_model

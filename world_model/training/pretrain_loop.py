@@ -22,7 +22,7 @@ from tqdm import tqdm
 from transformers import VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder
 
-from envs.storage import atomic_dir
+from envs.data.storage import atomic_dir
 from world_model.config import IMAGENET_MEAN, IMAGENET_STD, TUBELET_SIZE
 from world_model.model.encoder import build_vjepa2_model
 from world_model.training.config import GRAD_CLIP, WEIGHT_DECAY

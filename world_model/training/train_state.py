@@ -21,7 +21,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from envs.storage import atomic_dir, atomic_write, remove_stale_temporaries, write_file
+from envs.data.storage import atomic_dir, atomic_write, remove_stale_temporaries, write_file
 from world_model.checkpoint import (
     WEIGHTS,
     CorruptCheckpointError,
@@ -99,7 +99,7 @@ def save_training_checkpoint(
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
-        buffer = io.BytesIO()  # in memory first: see envs.storage.write_file
+        buffer = io.BytesIO()  # in memory first: see envs.data.storage.write_file
         torch.save(state, buffer)
         write_file(tmp / STATE, buffer.getvalue())
 

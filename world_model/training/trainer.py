@@ -20,8 +20,8 @@ from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from envs.contract import EnvContract
-from envs.lerobot.layout import dataset_sources
+from envs.common.contract import EnvContract
+from envs.data.lerobot.layout import dataset_sources
 from world_model.checkpoint import save_world_model
 from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
