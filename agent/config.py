@@ -233,8 +233,8 @@ PLANNER_PRESETS = Path(__file__).resolve().parent.parent / "configs" / "planner"
 def override_keys(overrides: list[str]) -> set[str]:
     """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon).
 
-    Choosing a planner preset (`planner=guarded`) gives every key that preset's yaml sets, so
-    a checkpoint's recommended budget cannot turn Guarded back into a broad CEM; the keys it
+    Choosing a planner preset (`planner=direct`) gives every key that preset's yaml sets, so
+    a checkpoint's recommended budget cannot turn Direct back into a broad CEM; the keys it
     leaves alone (the horizon) still follow the checkpoint."""
     keys = set()
     for override in overrides:

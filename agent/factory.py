@@ -129,7 +129,7 @@ def load_agent(
     actor = load_actor(path, device) if cfg.proposal != "none" else None
     if cfg.proposal != "none" and actor is None:
         raise ValueError(
-            f"planner.proposal={cfg.proposal!r} (planner=direct / guarded / actor_cem) needs an "
+            f"planner.proposal={cfg.proposal!r} (planner=direct) needs an "
             f"action head, and {path} has none; add one: python -m world_model.heads.actor "
             f"checkpoint={path} data=[<its training .h5>]"
         )

@@ -189,7 +189,7 @@ class MPCAgent(PlanningAgent):
         proposal = getattr(planner.cfg, "proposal", "none")
         if proposal != "none" and actor is None:
             raise ValueError(
-                f"planner.proposal={proposal!r} (planner=direct / guarded / actor_cem) needs an "
+                f"planner.proposal={proposal!r} (planner=direct) needs an "
                 "action head in the checkpoint; add one: python -m world_model.heads.actor "
                 "checkpoint=<dir> data=[<its training .h5>]"
             )

@@ -176,7 +176,7 @@ class SamplingPlanner:
         generators = self._env_generators(num_envs)
         proposal = self._check_proposal(proposal, num_envs)
         mean = self._initial_mean(num_envs)  # (E, H, A)
-        if cfg.proposal == "centre":  # Guarded / Direct: search around the proposal
+        if cfg.proposal == "centre":  # Direct (and CEM around it): start at the proposal
             mean = self.bounds.project(proposal[0])
         std = self._sample_std(0).expand(num_envs, horizon, -1)  # (E, H, A), reset every plan
         seen_finite = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
@@ -202,14 +202,7 @@ class SamplingPlanner:
                 ]
             )  # (E, S, H, A)
             noise[:, 0] = 0.0
-            samples = mean.unsqueeze(1) + std.unsqueeze(1) * noise  # (E, S, H, A)
-            if it == 0 and cfg.proposal == "seed":  # actor-seeded: part drawn from the head
-                n = max(1, min(num_samples - 1, round(cfg.proposal_fraction * num_samples)))
-                p_mean, p_std = proposal  # (E, H, A) each; its mean is candidate 1
-                seeded = p_mean.unsqueeze(1) + p_std.unsqueeze(1) * noise[:, 1 : n + 1]
-                seeded[:, 0] = p_mean
-                samples = torch.cat([samples[:, :1], seeded, samples[:, n + 1 :]], dim=1)
-            samples = self.bounds.project(samples)
+            samples = self.bounds.project(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
 
             # 2. Score every env's candidates in one batched call.
             costs = sanitize_costs(cost_fn(samples), num_envs, num_samples)  # (E, S)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-PROPOSALS = ("none", "centre", "seed")
+PROPOSALS = ("none", "centre")
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,12 @@ class PlannerConfig:
     """Wrap the cost function with `torch.compile` in mode reduce-overhead (CUDA graphs, as
     TD-MPC2): the GPU path; on a CPU it only adds compile time."""
     proposal: str = "none"
-    """Where a learned action proposal (the agent's action head, mean and std per block) enters
-    the search (INTACT, ANCHORS.md): "none", plain search around the warm start | "centre",
-    the sampling mean starts at the proposal, which stays a candidate (Guarded; with one sample
-    and one iteration, the proposal itself: Direct) | "seed", a `proposal_fraction` share of
-    the first iteration's samples is drawn from the proposal's Gaussian (actor-seeded CEM).
-    Why: a broad search over a learned model finds the actions it never saw the outcome of."""
-    proposal_fraction: float = 0.5
-    """proposal="seed": share of the first iteration's samples drawn from the proposal."""
+    """Where a learned action proposal (the agent's action head: its plan's mean and std per
+    block) enters the search (INTACT, ANCHORS.md): "none", plain search around the warm start
+    | "centre", the sampling mean starts at the proposal, which stays candidate 0; with one
+    sample and one iteration the plan IS the proposal (`planner=direct`). Why: a broad search
+    over a learned model finds the actions it never saw the outcome of (docs/results.md,
+    "Actor modes": Direct beat CEM, CEM around the proposal and a head-seeded CEM on cube)."""
 
     def __post_init__(self) -> None:
         def fail(field_name: str, value: object, why: str) -> None:
@@ -93,8 +91,6 @@ class PlannerConfig:
             fail("select", self.select, 'must be "mean" or "best"')
         if self.proposal not in PROPOSALS:
             fail("proposal", self.proposal, f"must be one of {PROPOSALS}")
-        if not 0 < self.proposal_fraction <= 1:
-            fail("proposal_fraction", self.proposal_fraction, "must be in (0, 1]")
 
     def elite_count(self) -> int:
         """Candidates kept per environment for the refit (K)."""

@@ -28,8 +28,6 @@ SCHEMAS: dict[str, type] = {
     "planner/cem.yaml": CEMConfig,
     "planner/mppi.yaml": MPPIConfig,
     "planner/direct.yaml": CEMConfig,
-    "planner/guarded.yaml": CEMConfig,
-    "planner/actor_cem.yaml": CEMConfig,
     "world_model/tiny.yaml": WorldModelConfig,
     "world_model/lewm.yaml": WorldModelConfig,
     "world_model/vjepa2_vitg.yaml": WorldModelConfig,

@@ -12,7 +12,7 @@ behaviour cloning), through the same parameters. Why it helps: a broad CEM over 
 model finds the actions whose outcome the model has never seen and exploits them (on our cube
 starts CEM's plan beats the expert's in imagined energy in 75-95 % of starts and ends 21-23 cm
 off); the head proposes where the data is, and the planner only checks locally (`planner=
-direct | guarded | actor_cem`, configs/planner/).
+direct`, configs/planner/direct.yaml).
 
 Here the head trains on a *frozen* checkpoint's latents (encoded once, cached), so every
 existing checkpoint, and a frozen V-JEPA 2 encoder, gets one without retraining. It lives in
