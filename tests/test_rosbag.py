@@ -1,4 +1,4 @@
-"""rosbag2 import (envs/rosbag): bags written by `rosbags`' own writer, MCAP and sqlite3, then
+"""rosbag2 import (envs/data/rosbag): bags written by `rosbags`' own writer, MCAP and sqlite3, then
 imported and compared with what was written, frame for frame. No ROS install needed."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ pytest.importorskip("rosbags", reason="pip install rosbags (a core dependency)")
 
 from envs.common.contract import EnvContract  # noqa: E402
 from envs.data import open_dataset  # noqa: E402
-from envs.rosbag import ImportOptions, RosbagError, Topics, import_bag, open_bag  # noqa: E402
-from envs.rosbag.__main__ import main  # noqa: E402
+from envs.data.rosbag import ImportOptions, RosbagError, Topics, import_bag, open_bag  # noqa: E402
+from envs.data.rosbag.__main__ import main  # noqa: E402
 from tests.rosbag_synthetic import (  # noqa: E402
     T0,
     S,
@@ -44,7 +44,7 @@ def _one_line_error(capsys, argv: list[str]) -> str:
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 1 and "\n" not in err, err
-    assert err.startswith("python -m envs.rosbag: error: ")
+    assert err.startswith("python -m envs.data.rosbag: error: ")
     return err
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from envs.common.contract import EnvContract
-from envs.rosbag.bag import Bag, RosbagError
-from envs.rosbag.messages import vertical_fov_deg
-from envs.rosbag.options import ImportOptions
-from envs.rosbag.streams import DIM, Stream
+from envs.data.rosbag.bag import Bag, RosbagError
+from envs.data.rosbag.messages import vertical_fov_deg
+from envs.data.rosbag.options import ImportOptions
+from envs.data.rosbag.streams import DIM, Stream
 
 
 def bag_contract(
