@@ -180,3 +180,51 @@ def test_git_commit_is_dirty_for_code_changes_not_for_results(tmp_path: Path) ->
     assert store.git_commit(tmp_path) == clean
     (tmp_path / "code.py").write_text("a = 2\n")
     assert store.git_commit(tmp_path) == clean + "+dirty"
+
+
+# ------------------------------------------------------------- faults (issue 32: 1, 9, 12)
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """Fail every store write into `folder` as a read-only location would (root ignores
+    chmod, so the fault is injected at the one writer)."""
+    real = store.atomic_write
+
+    def write(path, data, *args):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, data, *args)
+
+    monkeypatch.setattr(store, "atomic_write", write)
+
+
+def test_a_failed_archive_write_loses_no_row(tmp_path: Path, monkeypatch) -> None:
+    """The issue's repro: a truncated archive, or a read-only archive/, once left the row in
+    neither file. Both files are read before either is written, the archive first."""
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "demo.json").write_text('{"rows": {"x": ')
+    with pytest.raises(ValueError, match=r"archive/demo\.json is not valid JSON"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}
+
+    (tmp_path / "archive" / "demo.json").unlink()
+    _unwritable(monkeypatch, tmp_path / "archive")
+    with pytest.raises(OSError, match=r"cannot write .*archive/demo\.json"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}
+    monkeypatch.undo()
+    _unwritable(monkeypatch, tmp_path)  # the archive is written, the table is not: in both
+    with pytest.raises(OSError, match=r"cannot write .*/demo\.json"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert "k" in store.load("demo", tmp_path)["rows"]
+    assert "k" in store.load("demo", tmp_path / "archive")["rows"]
+
+
+def test_a_row_that_cannot_be_stored_is_kept_in_a_named_file(tmp_path: Path) -> None:
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "demo.json").write_text("[]")
+    with pytest.raises(store.UnstoredRowsError, match=r"archive/demo\.json") as err:
+        store.merge("demo", {"k": {"value": 2}}, _render, tmp_path)  # replaces: needs archive
+    kept = Path(str(err.value).split("kept in ")[1].split(" ")[0])
+    assert json.loads(kept.read_text()) == {"rows": {"k": {"value": 2}}}
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}  # the old row stays
