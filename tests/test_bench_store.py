@@ -228,3 +228,45 @@ def test_a_row_that_cannot_be_stored_is_kept_in_a_named_file(tmp_path: Path) -> 
     kept = Path(str(err.value).split("kept in ")[1].split(" ")[0])
     assert json.loads(kept.read_text()) == {"rows": {"k": {"value": 2}}}
     assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}  # the old row stays
+
+
+def test_bench_success_checks_the_store_before_any_episode(tmp_path: Path, monkeypatch) -> None:
+    """A truncated success.json once crashed the merge after every episode had run."""
+    from bench import success
+
+    ran: list[str] = []
+    monkeypatch.setattr(success, "OUT", tmp_path)
+    monkeypatch.setattr(success, "run_cell", lambda cell, *a: ran.append(cell))
+    (tmp_path / "success.json").write_text('{"rows": {"x": ')
+    with pytest.raises(ValueError, match=r"success\.json is not valid JSON"):
+        success.main(["--episodes", "1", "--cell", "reach:random"])
+    assert ran == []
+
+
+def test_bench_success_keeps_a_measured_row_the_store_refuses(tmp_path: Path, monkeypatch):
+    from bench import success
+
+    row = {"task": "reach", "agent": "random", "protocol": "task", "episodes": 2}
+    row |= dict(success_rate=0.5, success_any_rate=0.5, mean_final_distance=0.1)
+    row |= dict(plan_ms_p50=0.0, plan_ms_p95=0.0)
+    monkeypatch.setattr(success, "OUT", tmp_path)
+    monkeypatch.setattr(success, "run_cell", lambda *a: row)
+    monkeypatch.setattr(store, "check", lambda *a: None)  # the store breaks during the run
+    _unwritable(monkeypatch, tmp_path)
+    with pytest.raises(store.UnstoredRowsError, match="cannot write") as err:
+        success.main(["--episodes", "1", "--cell", "reach:random"])
+    kept = Path(str(err.value).split("kept in ")[1].split(" ")[0])
+    assert kept.parent != tmp_path and json.loads(kept.read_text())["rows"] == {"reach:random": row}
+    kept.unlink()
+
+
+def test_bad_bench_flags_are_one_line_before_any_episode() -> None:
+    from bench.success import check_cells
+
+    with pytest.raises(ValueError, match="bogus:random: expected task:agent"):
+        check_cells(["reach:random", "bogus:random"], 1)
+    with pytest.raises(ValueError, match="reach:bogus"):
+        check_cells(["reach:bogus"], 1)
+    res = _bench("success", "--episodes", "0", "--cell", "reach:random")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "python -m bench success: error: --episodes 0: must be >= 1"
