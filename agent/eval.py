@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from agent.checkpoint import read_checkpoint
 from agent.config import EvalConfig, apply_recommended, eval_config, register_configs
 from agent.evaluate import evaluate
-from configs.cli import one_line_errors
+from configs.cli import one_line_errors, one_line_hydra_errors
 
 REPO = Path(__file__).resolve().parent.parent
 register_configs()
@@ -37,6 +37,7 @@ def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
     return typed, out_dir, evaluate(typed, out_dir, checkpoint=checkpoint)
 
 
+@one_line_hydra_errors("wm-eval")
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")
 @one_line_errors("wm-eval")
 def main(cfg: DictConfig) -> float:
@@ -54,6 +55,7 @@ def main(cfg: DictConfig) -> float:
     return summary["success_rate"]
 
 
+@one_line_hydra_errors("wm-demo")
 @hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
 @one_line_errors("wm-demo")
 def demo(cfg: DictConfig) -> float:
