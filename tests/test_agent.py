@@ -474,3 +474,25 @@ def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):
 
     main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e.png"), "--seed", "3"])
     assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------- issue 32: faults, agent side
+def test_goal_images_read_like_observations_or_are_refused():
+    """A float goal in [0, 1] was cast to uint8 (a black frame), 300 wrapped to 44 and a 2-D
+    array became 64 sub-goals; a goal now reads like act()'s observations or is refused."""
+    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH)
+    agent.set_goal(image(1))
+    as_uint8 = agent._goals[0]
+    agent.set_goal(image(1) / 255.0)
+    torch.testing.assert_close(agent._goals[0], as_uint8, atol=1e-5, rtol=0)
+    bad = {
+        "values in": [image(1) * 1.2, image(1).astype(np.int64) + 100, -(image(1) / 255.0)],
+        "finite": [np.full((64, 64, 3), np.nan)],
+        r"\(H, W, 3\)": [np.zeros((64, 64)), np.zeros((64, 64, 4), np.uint8), [np.zeros(3)]],
+    }
+    for words, goals in bad.items():
+        for goal in goals:
+            with pytest.raises(ValueError, match=words):
+                agent.set_goal(goal)
+    torch.testing.assert_close(agent._goals[0], as_uint8, atol=1e-5, rtol=0)  # unchanged
+
