@@ -145,6 +145,8 @@ class EvalConfig:
             self.planner = planner_config(self.planner)
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: must be >= 0 (Gymnasium seeds are unsigned)")
         if self.env.max_steps < 1:
             raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
         if self.env.protocol not in PROTOCOLS:

@@ -496,3 +496,7 @@ def test_goal_images_read_like_observations_or_are_refused():
                 agent.set_goal(goal)
     torch.testing.assert_close(agent._goals[0], as_uint8, atol=1e-5, rtol=0)  # unchanged
 
+
+def test_a_negative_seed_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
+        EvalConfig(planner={"name": "cem"}, seed=-5)
