@@ -169,9 +169,8 @@ def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint
     assert agent.planner.cfg.horizon != 3 and agent.cfg.energy_reduce == "sum"
     plain = load_agent(path, recommended=False)
     assert plain.planner.cfg.horizon != 3 and plain.cfg.energy_reduce == "last"
-    set_recommended(path, {"agent.no_such_field": 1})
-    with pytest.raises(ValueError, match="no_such_field"):
-        load_agent(path)
+    with pytest.raises(ValueError, match="no_such_field"):  # refused before it is written
+        set_recommended(path, {"agent.no_such_field": 1})
 
 
 def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpoint):
@@ -500,3 +499,39 @@ def test_goal_images_read_like_observations_or_are_refused():
 def test_a_negative_seed_is_refused_by_name():
     with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
         EvalConfig(planner={"name": "cem"}, seed=-5)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"planner.num_samples": "many"}, {"agent.stay_if_better": "yes"}, {"planner.horizon": 0},
+     {"planner.bogus": 1}, {"planner.init_std": True}],
+)  # fmt: skip
+def test_recommended_settings_of_the_wrong_type_are_named(tiny_checkpoint, tmp_path, entry):
+    """{"planner.num_samples": "many"} in config.json once failed deep in CEMConfig with
+    "'<' not supported between instances of 'str' and 'int'"."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["extra"]["recommended_eval"] = entry
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    (key,) = entry
+    with pytest.raises(ValueError, match=rf"ckpt/config\.json: extra\.recommended_eval.*{key[8:]}"):
+        read_checkpoint(checkpoint)
+
+
+def test_a_checkpoint_path_that_is_a_file_is_named_as_a_file(tiny_checkpoint):
+    from world_model import load_world_model
+
+    with pytest.raises(NotADirectoryError, match=r"config\.json is a file"):
+        read_checkpoint(tiny_checkpoint / "config.json")
+    with pytest.raises(FileNotFoundError, match=r"config\.json is a file, not a world-model"):
+        load_world_model(tiny_checkpoint / "config.json")
+
+
+def test_wm_energy_errors_are_one_line(capsys):
+    from agent.energy import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--checkpoint", "/nope"])
+    assert done.value.code == 1
+    assert capsys.readouterr().err.startswith("wm-energy: error: agent.checkpoint=/nope does not")
