@@ -62,6 +62,10 @@ def read_checkpoint(checkpoint: str | Path | CheckpointInfo) -> CheckpointInfo:
     if isinstance(checkpoint, CheckpointInfo):
         return checkpoint
     path = Path(checkpoint)
+    if path.is_file():  # not "missing": the user named the wrong thing
+        raise NotADirectoryError(
+            f"{path} is a file; a checkpoint is the directory holding {CONFIG} and the weights"
+        )
     if not (path / CONFIG).is_file():
         return CheckpointInfo(path)
     cfg, _, env, extra = read_config(path)
