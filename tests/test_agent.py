@@ -19,7 +19,7 @@ from agent.baselines import OracleAgent, RandomAgent
 from agent.checkpoint import read_checkpoint
 from agent.config import AgentConfig, EnvSection, EvalConfig
 from agent.energy import energy_grid, plot_energy
-from agent.factory import load_agent, make_env
+from agent.factory import load_agent, make_agent, make_env
 from agent.mpc import MPCAgent
 from agent.recommend import set_recommended
 from agent.rollout import run_episode
@@ -535,3 +535,28 @@ def test_wm_energy_errors_are_one_line(capsys):
         main(["--checkpoint", "/nope"])
     assert done.value.code == 1
     assert capsys.readouterr().err.startswith("wm-energy: error: agent.checkpoint=/nope does not")
+
+
+def test_model_free_agents_borrow_no_unnamed_checkpoint():
+    """The oracle without agent.checkpoint once planned reach_lewm's blocks (k = 2) on any
+    env; it takes a checkpoint's blocks and settings only when named or trained on the env."""
+    from agent.checkpoint import run_checkpoint
+
+    reach_lewm = str(REPO / "checkpoints" / "reach_lewm")
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/DMCPointMassEasy-v0"),
+        agent=AgentConfig(kind="oracle", checkpoint=reach_lewm),
+        planner={"name": "cem"},
+    )
+    borrowed = run_checkpoint(cfg, named=True)
+    assert borrowed.action_block == 2 and borrowed.recommended  # named: the user's choice
+    unnamed = run_checkpoint(cfg)
+    assert unnamed.action_block == 1 and unnamed.recommended == {}
+    env = make_env(cfg.env.id)
+    assert make_agent(cfg, env).action_block == 1
+    env.close()
+    for same_env in (
+        dataclasses.replace(cfg, env=EnvSection(id="wm/PandaReach-v0")),
+        dataclasses.replace(cfg, agent=AgentConfig(kind="learned", checkpoint=reach_lewm)),
+    ):
+        assert run_checkpoint(same_env).action_block == 2
