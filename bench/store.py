@@ -106,10 +106,6 @@ def _put(name: str, texts: tuple[bytes, bytes | None], out: Path) -> None:
             raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
 
 
-def _write(name: str, data: dict[str, Any], render: Render | None, out: Path) -> None:
-    _put(name, _texts(data, render), out)
-
-
 def update(
     name: str,
     change: Callable[[dict[str, Any]], Any],
@@ -121,7 +117,7 @@ def update(
     with locked(name, out):
         data = load(name, out)
         change(data)
-        _write(name, data, render, out)
+        _put(name, _texts(data, render), out)
     return data
 
 
