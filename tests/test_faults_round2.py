@@ -220,6 +220,7 @@ def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -
     fresh = dataset_contract([out])
     assert fresh.camera_fovy == 50.0 and fresh.sim_dt == 0.002 and len(fresh.camera_pos) == 3
     with h5py.File(out, "r+") as f:  # a dataset recorded before they joined the stamp
+        del f["data"].attrs["content_sha256"]  # (and before the digest)
         stamp = json.loads(f["data"].attrs["env_contract"])
         for key in ("camera_pos", "camera_target", "camera_fovy", "sim_dt"):
             del stamp[key]
@@ -411,6 +412,7 @@ def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -
     old = tmp_path / "old.h5"
     shutil.copy(new, old)
     with h5py.File(old, "r+") as f:
+        del f["data"].attrs["content_sha256"]  # older files have no digest
         stamp = json.loads(f["data"].attrs["env_contract"])
         stamp["sim_dt"] = None
         f["data"].attrs["env_contract"] = json.dumps(stamp)
