@@ -43,8 +43,38 @@ class ToyPointEnv(gym.Env):
         return frame
 
 
+class OwnRendererEnv(ToyPointEnv):
+    """A MuJoCo scene drawn through its own ``mujoco.Renderer`` (shadows on), as pip-installed
+    arm envs do, rather than Gymnasium's MujocoRenderer: ``fast_render`` cannot reach it."""
+
+    XML = """<mujoco><worldbody><light pos="0 0 2" castshadow="true"/>
+      <geom type="plane" size="1 1 .1"/><body name="ball" pos="0 0 .1"><freejoint/>
+      <geom type="sphere" size=".05" rgba="1 0 0 1"/></body></worldbody></mujoco>"""
+
+    def __init__(self, render_mode: str | None = "rgb_array", width: int = 32) -> None:
+        import mujoco
+
+        super().__init__(render_mode)
+        self.model = mujoco.MjModel.from_xml_string(self.XML)
+        self.data = mujoco.MjData(self.model)
+        self._renderer = mujoco.Renderer(self.model, width, width)
+
+    def render(self):
+        self.data.qpos[:2] = self.pos - 0.5
+        import mujoco
+
+        mujoco.mj_forward(self.model, self.data)
+        self._renderer.update_scene(self.data)
+        return self._renderer.render()
+
+    def close(self):
+        self._renderer.close()  # before EGL's teardown at exit
+
+
 if "ToyPoint-v0" not in registry:
     register("ToyPoint-v0", entry_point=ToyPointEnv, max_episode_steps=20)
+if "OwnRenderer-v0" not in registry:
+    register("OwnRenderer-v0", entry_point=OwnRendererEnv, max_episode_steps=5)
 
 
 def position(env: gym.Env) -> np.ndarray:
