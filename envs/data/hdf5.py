@@ -33,7 +33,12 @@ from typing import Any
 import h5py
 import numpy as np
 
-from envs.data.checks import outside_bounds, recorded_action_bounds
+from envs.data.checks import (
+    bookkeeping_problem,
+    outside_bounds,
+    recorded_action_bounds,
+    restated_problem,
+)
 from envs.data.episode import DatasetError, Episode, bad_sim_states, decode_attr, non_finite
 from envs.data.storage import atomic_write, check_free_space, remove_stale_temporaries
 
@@ -323,74 +328,16 @@ class EpisodeReader:
                 )
 
     def _check_consistent(self) -> None:
-        """Root attrs that restate the env contract must agree with it (env id, rate, image
-        size, and the env kwargs that are contract fields): one of two copies edited."""
-        stamp = self.attrs.get("env_contract")
-        if not isinstance(stamp, dict):
-            return  # written before the stamp: the contract comes from these attrs alone
-        self._check_bookkeeping()
-        kwargs = self.attrs.get("env_kwargs")
-        restated = [(k, k, self.attrs.get(k)) for k in ("env_id", "control_hz", "image_size")]
-        camera = self.attrs.get("camera")
-        if isinstance(camera, dict):  # wm/Panda*: the camera pose, as in the stamp
-            restated += [
-                (f"camera.{k}", f"camera_{k}", camera.get(k)) for k in ("pos", "target", "fovy")
-            ]
-        restated += [
-            (f"env_kwargs.{k}", k, v)
-            for k, v in (kwargs if isinstance(kwargs, dict) else {}).items()
-            if k in stamp and k != "env_id"
-        ]
-        if self.names:  # the frames are what the image size says
-            height = self._file[f"data/{self.names[0]}/obs/pixels"].shape[1]
-            if height != self.attrs.get("image_size", height) or height != stamp.get(
-                "image_size", height
-            ):
-                raise DatasetError(
-                    f"{self.path}: frames are {height} px, image_size attr "
-                    f"{self.attrs.get('image_size')!r}, env_contract {stamp.get('image_size')!r}"
-                )
-        for name, key, value in restated:
-            want = stamp.get(key)
-            if value is None or want is None:
-                continue
-            same = (
-                np.allclose(np.asarray(value, float), np.asarray(want, float))
-                if not isinstance(value, str) and np.shape(value) == np.shape(want)
-                else value == want
-            )
-            if not same:
-                raise DatasetError(
-                    f"{self.path}: data attr {name}={value!r} but env_contract says "
-                    f"{key}={want!r}: one of them was edited; re-record or fix it"
-                )
-
-    def _check_bookkeeping(self) -> None:
-        """Counts and copies that must agree: ``total`` with the episodes' lengths, every
-        episode's env id and ``env_args`` (robomimic's copy) with ``env_id`` / ``env_kwargs``."""
-        data, env_id = self._file["data"], self.attrs.get("env_id")
+        """Attrs that restate each other or the env contract must agree (envs.data.checks)."""
+        data = self._file["data"]
         lengths = [int(data[name].attrs["num_samples"]) for name in self.names]
-        if "total" in self.attrs and int(self.attrs["total"]) != sum(lengths):
-            raise DatasetError(
-                f"{self.path}: data attr total={self.attrs['total']} but the episodes hold "
-                f"{sum(lengths)} steps"
-            )
-        args = self.attrs.get("env_args")
-        problems = []
-        if isinstance(args, dict):
-            if str(args.get("env_name", env_id)).rpartition(":")[2] != env_id:
-                problems.append(f"env_args.env_name={args.get('env_name')!r}, env_id={env_id!r}")
-            if "env_kwargs" in args and args["env_kwargs"] != self.attrs.get("env_kwargs"):
-                problems.append(
-                    f"env_args.env_kwargs={args['env_kwargs']} differs from env_kwargs="
-                    f"{self.attrs.get('env_kwargs')}"
-                )
-        for name in self.names:
-            own = data[name].attrs.get("env_id")
-            if own is not None and str(decode_attr(own)).rpartition(":")[2] != env_id:
-                problems.append(f"data/{name} env_id={decode_attr(own)!r}, env_id={env_id!r}")
-        if problems:
-            raise DatasetError(f"{self.path}: {problems[0]}: one of two copies was edited")
+        env_ids = {name: decode_attr(data[name].attrs.get("env_id")) for name in self.names}
+        height = data[self.names[0]]["obs/pixels"].shape[1] if self.names else None
+        problem = bookkeeping_problem(self.attrs, lengths, env_ids) or restated_problem(
+            self.attrs, height
+        )
+        if problem:
+            raise DatasetError(f"{self.path}: {problem}")
 
     def __len__(self) -> int:
         return len(self.names)

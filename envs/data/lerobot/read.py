@@ -87,40 +87,7 @@ class LeRobotReader:
                 f"{info_path}: codebase_version={version!r}, this reader reads v3.x "
                 "(convert v2.1 with lerobot's convert_dataset_v21_to_v30)"
             )
-        fps = info["fps"]
-        if isinstance(fps, bool) or not (isinstance(fps, int | float) and 0 < fps < float("inf")):
-            raise DatasetError(f"{info_path}: fps={fps!r} must be a rate > 0 (frames per second)")
-        features = info["features"]
-        if not isinstance(features, dict) or not all(
-            isinstance(f, dict) for f in features.values()
-        ):
-            raise DatasetError(
-                f"{info_path}: features must map each feature name to its dtype / shape, got "
-                f"{str(features)[:80]}"
-            )
-        for key, feature in features.items():
-            shape = feature.get("shape", [])
-            if not isinstance(shape, list) or not all(
-                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape
-            ):
-                raise DatasetError(f"{info_path}: feature {key!r} shape {shape!r}: want [n, ...]")
-            video_fps = (
-                feature.get("info", {}).get("video.fps")
-                if isinstance(feature.get("info"), dict)
-                else None
-            )
-            if video_fps is not None and video_fps != fps:
-                raise DatasetError(
-                    f"{info_path}: feature {key!r} video.fps={video_fps!r}, but fps={fps!r}"
-                )
-        extra = info.get(EXTRA, {})
-        if not isinstance(extra, dict) or not all(
-            isinstance(extra.get(k, {}), dict) for k in ("attrs", "env_contract")
-        ):
-            raise DatasetError(f"{info_path}: {EXTRA} must map attrs / env_contract to objects")
-        for name in ("data_path", "video_path"):
-            if name in info and not isinstance(info[name], str):
-                raise DatasetError(f"{info_path}: {name}={info[name]!r} is not a path template")
+        _check_info_fields(info_path, info)
         return info
 
     def _file(self, template: str, **fields: Any) -> str:
@@ -521,3 +488,41 @@ class LeRobotReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_info_fields(info_path: Path, info: dict[str, Any]) -> None:
+    """The info.json fields every read relies on have the types LeRobot writes: ``fps`` a
+    number (``true`` is not 1 Hz), ``features`` a mapping of feature dicts with integer
+    shapes, each video's ``video.fps`` the dataset's, path templates strings."""
+    fps = info["fps"]
+    if isinstance(fps, bool) or not (isinstance(fps, int | float) and 0 < fps < float("inf")):
+        raise DatasetError(f"{info_path}: fps={fps!r} must be a rate > 0 (frames per second)")
+    features = info["features"]
+    if not isinstance(features, dict) or not all(isinstance(f, dict) for f in features.values()):
+        raise DatasetError(
+            f"{info_path}: features must map each feature name to its dtype / shape, got "
+            f"{str(features)[:80]}"
+        )
+    for key, feature in features.items():
+        shape = feature.get("shape", [])
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape
+        ):
+            raise DatasetError(f"{info_path}: feature {key!r} shape {shape!r}: want [n, ...]")
+        video_fps = (
+            feature.get("info", {}).get("video.fps")
+            if isinstance(feature.get("info"), dict)
+            else None
+        )
+        if video_fps is not None and video_fps != fps:
+            raise DatasetError(
+                f"{info_path}: feature {key!r} video.fps={video_fps!r}, but fps={fps!r}"
+            )
+    extra = info.get(EXTRA, {})
+    if not isinstance(extra, dict) or not all(
+        isinstance(extra.get(k, {}), dict) for k in ("attrs", "env_contract")
+    ):
+        raise DatasetError(f"{info_path}: {EXTRA} must map attrs / env_contract to objects")
+    for name in ("data_path", "video_path"):
+        if name in info and not isinstance(info[name], str):
+            raise DatasetError(f"{info_path}: {name}={info[name]!r} is not a path template")
