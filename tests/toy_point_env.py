@@ -57,18 +57,25 @@ class OwnRendererEnv(ToyPointEnv):
         super().__init__(render_mode)
         self.model = mujoco.MjModel.from_xml_string(self.XML)
         self.data = mujoco.MjData(self.model)
-        self._renderer = mujoco.Renderer(self.model, width, width)
+        self.width, self._renderer = width, None
 
     def render(self):
-        self.data.qpos[:2] = self.pos - 0.5
         import mujoco
 
+        from envs.common.render_exit import close_at_exit
+
+        if self._renderer is None:  # as envs/panda/env.py: closed before EGL's teardown
+            self._renderer = mujoco.Renderer(self.model, self.width, self.width)
+            close_at_exit(self)
+        self.data.qpos[:2] = self.pos - 0.5
         mujoco.mj_forward(self.model, self.data)
         self._renderer.update_scene(self.data)
         return self._renderer.render()
 
     def close(self):
-        self._renderer.close()  # before EGL's teardown at exit
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
 
 
 if "ToyPoint-v0" not in registry:
