@@ -174,13 +174,15 @@ def test_hydra_compose_errors_are_one_line_naming_the_key(monkeypatch, capsys) -
 
     from configs.cli import one_line_hydra_errors
 
-    done = subprocess.run(
-        [sys.executable, "-m", "agent.eval", "episodes=abc"],
-        cwd=CONFIGS.parent, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("wm-eval: error: ")
-    assert "episodes=abc" in done.stderr and "episodes: Value 'abc'" in done.stderr
+    for module, command, key in (("agent.eval", "wm-eval", "episodes"),
+                                 ("envs.collect", "wm-collect", "num_episodes")):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", module, f"{key}=abc"],
+            cwd=CONFIGS.parent, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"{command}: error: ")
+        assert f"{key}=abc" in done.stderr and f"{key}: Value 'abc'" in done.stderr
 
     def main() -> None:
         raise ConfigCompositionException("Could not override 'env'.\nTo append use +env=x")
@@ -193,3 +195,11 @@ def test_hydra_compose_errors_are_one_line_naming_the_key(monkeypatch, capsys) -
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # the user's switch: Hydra's behaviour
     with pytest.raises(ConfigCompositionException):
         one_line_hydra_errors("wm-x")(main)()
+
+
+def test_a_negative_collection_seed_is_refused_by_name() -> None:
+    """numpy once refused it in its own words ("expected non-negative integer")."""
+    from envs.collect.config import CollectConfig
+
+    with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
+        CollectConfig(seed=-5)

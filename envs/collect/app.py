@@ -30,7 +30,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from configs.cli import one_line_errors
+from configs.cli import one_line_errors, one_line_hydra_errors
 from envs.collect.config import (
     NOISY_POLICIES,
     CollectConfig,
@@ -257,6 +257,7 @@ def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:
         bar.set_postfix(success=f"{np.mean(successes):.2f}")
 
 
+@one_line_hydra_errors("wm-collect")
 @hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
 @one_line_errors("wm-collect")
 def main(cfg: DictConfig) -> None:
