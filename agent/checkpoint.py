@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import check_recommended
+from agent.config import EvalConfig, check_recommended
 from envs.common.contract import EnvContract
 from world_model.checkpoint import CONFIG, read_config
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
@@ -62,8 +62,32 @@ def read_checkpoint(checkpoint: str | Path | CheckpointInfo) -> CheckpointInfo:
     if isinstance(checkpoint, CheckpointInfo):
         return checkpoint
     path = Path(checkpoint)
+    if path.is_file():  # not "missing": the user named the wrong thing
+        raise NotADirectoryError(
+            f"{path} is a file; a checkpoint is the directory holding {CONFIG} and the weights"
+        )
     if not (path / CONFIG).is_file():
         return CheckpointInfo(path)
     cfg, _, env, extra = read_config(path)
     recommended = check_recommended(extra.get(RECOMMENDED_KEY, {}), path / CONFIG)
     return CheckpointInfo(path, cfg, env, recommended)
+
+
+MODEL_KINDS = ("learned", "true_dynamics")
+"""Agent kinds that run the checkpoint's model; the others only plan or act like it."""
+
+
+def run_checkpoint(cfg: EvalConfig, named: bool = False) -> CheckpointInfo:
+    """The checkpoint whose action block and recommended settings a run of `cfg` takes.
+
+    The learned agents run `agent.checkpoint`. The others (oracle, random, expert) take from
+    it only the blocks, horizon and goal offset of the learned agent they are compared with,
+    so only from a checkpoint the user `named` or one trained on `cfg.env.id`: eval.yaml's
+    default (reach_lewm) once lent its blocks (k = 2) and budget to the oracle on Reacher-v5.
+    Otherwise an info without a model: blocks of one control step, no recommended settings.
+    """
+    info = read_checkpoint(cfg.agent.checkpoint)
+    if named or cfg.agent.kind in MODEL_KINDS:
+        return info
+    trained_on = info.env.env_id if info.env is not None else None
+    return info if trained_on == cfg.env.id.rpartition(":")[2] else CheckpointInfo(info.path)

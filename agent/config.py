@@ -8,6 +8,7 @@ time; `eval_config` then turns the composed config into these dataclasses once.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from envs.common.distance import DistanceConfig
-from planners.config import PlannerConfig
+from planners.config import CEMConfig, PlannerConfig
 from world_model.config import RECOMMENDED_KEY
 
 AGENT_KINDS = ("learned", "random", "expert", "oracle", "true_dynamics")
@@ -145,6 +146,8 @@ class EvalConfig:
             self.planner = planner_config(self.planner)
         if self.episodes < 1:
             raise ValueError(f"episodes={self.episodes}: must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: must be >= 0 (Gymnasium seeds are unsigned)")
         if self.env.max_steps < 1:
             raise ValueError(f"env.max_steps={self.env.max_steps}: must be >= 1")
         if self.env.protocol not in PROTOCOLS:
@@ -179,16 +182,41 @@ def register_configs() -> None:
 
 
 def check_recommended(entry: Any, source: str | Path) -> dict[str, Any]:
-    """`entry` as recommended settings, or a ValueError naming `source` and the bad key."""
+    """`entry` as recommended settings, or a ValueError naming `source` and the bad key: each
+    must name a field of `AgentConfig` or (planner.*, a CEM budget) `CEMConfig`, with a value
+    of the field's type that the config's own checks accept."""
     if not isinstance(entry, dict):
         raise ValueError(f"{source}: extra.{RECOMMENDED_KEY} must be a mapping, got {entry!r}")
-    for key in entry:
+    updates: dict[type, dict[str, Any]] = {AgentConfig: {}, CEMConfig: {}}
+    for key, value in entry.items():
         if not key.startswith(("agent.", "planner.")) or key == "agent.checkpoint":
             raise ValueError(
                 f"{source}: extra.{RECOMMENDED_KEY} key {key!r}: only agent.* and planner.* "
                 "settings (not agent.checkpoint) can travel with a checkpoint"
             )
+        section, name = key.split(".", 1)
+        cls = AgentConfig if section == "agent" else CEMConfig
+        hint = typing.get_type_hints(cls).get(name)
+        if hint is None or not _fits(value, hint):
+            want = hint.__name__ if hint else f"a field of {cls.__name__}"
+            raise ValueError(f"{source}: extra.{RECOMMENDED_KEY} {key}={value!r}: expected {want}")
+        updates[cls][name] = value
+    for cls, fields in updates.items():
+        try:
+            dataclasses.replace(cls(), **fields)  # the config's own range checks
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: extra.{RECOMMENDED_KEY}: {err}") from err
     return dict(entry)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Is `value` of the plain type `hint` (int, float, bool, str)? Other hints pass."""
+    if hint in (int, float) and isinstance(value, bool):
+        return False
+    return isinstance(value, {float: (int, float)}.get(hint, hint)) if hint in _PLAIN else True
+
+
+_PLAIN = (int, float, bool, str)
 
 
 def with_recommended(

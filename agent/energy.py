@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from agent.mpc import MPCAgent
+from configs.cli import one_line_errors
 
 
 @torch.no_grad()
@@ -110,6 +111,7 @@ def landscape_for_env(agent: MPCAgent, env, seed: int, path: Path) -> Path:
     return plot_energy(path, dxs, dys, energies, true_action, title, imagined)
 
 
+@one_line_errors("wm-energy")
 def main(argv: list[str] | None = None) -> None:
     """`wm-energy`: the energy-landscape PNG for one task instance (also an eval option)."""
     import argparse

@@ -16,10 +16,16 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from agent.checkpoint import read_checkpoint
-from agent.config import EvalConfig, apply_recommended, eval_config, register_configs
+from agent.checkpoint import run_checkpoint
+from agent.config import (
+    EvalConfig,
+    apply_recommended,
+    eval_config,
+    override_keys,
+    register_configs,
+)
 from agent.evaluate import evaluate
-from configs.cli import one_line_errors
+from configs.cli import one_line_errors, one_line_hydra_errors
 
 REPO = Path(__file__).resolve().parent.parent
 register_configs()
@@ -27,16 +33,26 @@ register_configs()
 
 def _run(cfg: DictConfig) -> tuple[EvalConfig, Path, dict]:
     typed = eval_config(cfg)
-    checkpoint = read_checkpoint(typed.agent.checkpoint)  # config.json, read once
     overrides = list(HydraConfig.get().overrides.task)
+    named = "agent.checkpoint" in override_keys(overrides)
+    checkpoint = run_checkpoint(typed, named)  # config.json, read once
     typed, applied = apply_recommended(typed, overrides, checkpoint.recommended)
     if applied:
         settings = " ".join(f"{k}={v}" for k, v in applied.items())
-        print(f"checkpoint's recommended settings (override any on the command line): {settings}")
+        print(
+            f"{checkpoint.path}'s recommended settings (override any on the command line): "
+            f"{settings}"
+        )
+    elif checkpoint.world_model is None and typed.agent.kind == "oracle":
+        print(
+            f"oracle on {typed.env.id}: blocks of 1 control step and eval.yaml's planner, no "
+            "checkpoint's settings (agent.checkpoint=<dir> plans like that model)"
+        )
     out_dir = Path(typed.out_dir or HydraConfig.get().runtime.output_dir).resolve()
     return typed, out_dir, evaluate(typed, out_dir, checkpoint=checkpoint)
 
 
+@one_line_hydra_errors("wm-eval")
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")
 @one_line_errors("wm-eval")
 def main(cfg: DictConfig) -> float:
@@ -54,6 +70,7 @@ def main(cfg: DictConfig) -> float:
     return summary["success_rate"]
 
 
+@one_line_hydra_errors("wm-demo")
 @hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
 @one_line_errors("wm-demo")
 def demo(cfg: DictConfig) -> float:

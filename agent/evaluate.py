@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from agent.checkpoint import CheckpointInfo, read_checkpoint
+from agent.checkpoint import CheckpointInfo, run_checkpoint
 from agent.config import EvalConfig
 from agent.factory import env_from_config, make_agent
 from agent.policy import Policy
@@ -143,13 +143,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`.
 
-    `checkpoint` is `cfg.agent.checkpoint` already read (agent/checkpoint.py); else it is read
-    here, once, for the env's goal offset and the agent.
+    `checkpoint` is the run's checkpoint already read (agent/checkpoint.py `run_checkpoint`);
+    else it is read here, once, for the env's goal offset and the agent.
     """
     from torch.utils.tensorboard import SummaryWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = read_checkpoint(checkpoint or cfg.agent.checkpoint)
+    checkpoint = checkpoint or run_checkpoint(cfg)
     env = env_from_config(cfg, checkpoint)
     agent = make_agent(cfg, env, checkpoint)
     for change in contract_changes(agent, env):  # allowed by agent.allow_contract_change

@@ -16,7 +16,7 @@ import gymnasium as gym
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
 from agent.blocks import action_block, make_block_planner
-from agent.checkpoint import CheckpointInfo, read_checkpoint
+from agent.checkpoint import CheckpointInfo, read_checkpoint, run_checkpoint
 from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
 from agent.true_dynamics import TrueDynamicsAgent
@@ -57,7 +57,7 @@ def make_env(
 def env_from_config(cfg: EvalConfig, checkpoint: CheckpointInfo | None = None) -> gym.Env:
     """The env of an eval config; the default goal offset (protocol=dataset / replay) is the
     planning horizon in control steps (planner.horizon x the checkpoint's action block)."""
-    checkpoint = read_checkpoint(checkpoint or cfg.agent.checkpoint)
+    checkpoint = checkpoint or run_checkpoint(cfg)
     offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block
     env = cfg.env
     return make_env(env.id, env.kwargs, env.protocol, offset, env.distance, env.dataset)
@@ -152,7 +152,7 @@ def make_agent(
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
         # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
-        k = read_checkpoint(checkpoint or cfg.agent.checkpoint).action_block
+        k = (checkpoint or run_checkpoint(cfg)).action_block
         planner = make_block_planner(cfg.planner, low, high, k)  # the simulator is on the CPU
         return OracleAgent(
             env,

@@ -233,7 +233,7 @@ class MPCAgent(PlanningAgent):
 
     def set_goal(self, goal: np.ndarray | Sequence[np.ndarray]) -> None:
         """A goal image, or a list of sub-goal images held for `cfg.subgoal_hold_steps`."""
-        images = [goal] if isinstance(goal, np.ndarray) and goal.ndim == 3 else list(goal)
+        images = goal_images(goal)
         if not images:
             raise ValueError("set_goal needs at least one image")
         if len(images) > 1 and len(self.cfg.subgoal_hold_steps) < len(images) - 1:
@@ -241,7 +241,7 @@ class MPCAgent(PlanningAgent):
                 f"{len(images)} sub-goals need at least {len(images) - 1} subgoal_hold_steps, "
                 f"got {self.cfg.subgoal_hold_steps}"
             )
-        self._goals = [self.encode_image(np.asarray(g, dtype=np.uint8))[None] for g in images]
+        self._goals = [self.encode_image(g)[None] for g in images]
         self._steps = 0
         self._queue.clear()
         self.planner.reset()
@@ -394,3 +394,30 @@ class MPCAgent(PlanningAgent):
         self._pending.append(action)
         self._steps += 1
         return action
+
+
+def goal_images(goal: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """A goal image `(H, W, 3)`, or a sequence (or `(G, H, W, 3)` stack) of sub-goal images,
+    as images the encoder reads like observations: uint8, or float32 in [0, 1]. Anything else
+    is refused with one line: a float in [0, 1] cast to uint8 was a black frame, 300 wrapped to
+    44, and a `(64, 64)` array became 64 "sub-goals"."""
+    if isinstance(goal, np.ndarray) and goal.ndim == 3:
+        goal = [goal]
+    elif isinstance(goal, np.ndarray) and goal.ndim != 4:
+        raise ValueError(f"goal image must be (H, W, 3) or a list of them, got {goal.shape}")
+    images = []
+    for i, g in enumerate(goal):
+        g = np.asarray(g)
+        what = f"goal image {i}" if len(goal) > 1 else "goal image"
+        if g.ndim != 3 or g.shape[-1] != 3:
+            raise ValueError(f"{what} must be (H, W, 3), got {g.shape}")
+        if g.dtype.kind not in "uif" or (g.dtype.kind == "f" and not np.isfinite(g).all()):
+            raise ValueError(f"{what} must hold finite numbers, got dtype {g.dtype}")
+        top = 1.0 if g.dtype.kind == "f" else 255
+        if g.size and (g.min() < 0 or g.max() > top):
+            raise ValueError(
+                f"{what} holds values in [{g.min()}, {g.max()}]; expected uint8 in [0, 255] "
+                "or float in [0, 1]"
+            )
+        images.append(g.astype(np.float32) if g.dtype.kind == "f" else g.astype(np.uint8))
+    return images

@@ -5,13 +5,17 @@
     python -m bench heldout --task push # build a held-out set with its fixed recipe
 
 Each name is a module `bench/<name>.py` whose `main()` parses the remaining arguments; every
-one writes bench/results/<name>.{json,md} through `bench.store`.
+one writes bench/results/<name>.{json,md} through `bench.store`. A named error (a bad flag
+value, an unreadable results file) prints as one line, `python -m bench <name>: error: ...`,
+like the `wm-*` commands (configs/cli.py; `HYDRA_FULL_ERROR=1` shows the traceback).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from configs.cli import one_line_errors
 
 # name -> what it measures (one line for --help); the module is bench.<name>
 BENCHES = {
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     # The module's argparse reads sys.argv: make it (and the command stored with each row)
     # read as the user typed it.
     sys.argv = [f"python -m bench {name}", *rest]
-    result = module.main()
+    result = one_line_errors(sys.argv[0])(module.main)()
     return result if isinstance(result, int) else 0
 
 

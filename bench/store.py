@@ -11,7 +11,11 @@ Every bench module writes through here, so every result file is:
   machine (with the device it actually ran on) and, where the caller knows them, the recipe of
   its data (dataset attrs) and model (checkpoint config hash);
 * **archived, never lost**: a row replaced under its key, or moved by `archive()`, goes to
-  `results/archive/<name>.{json,md}` with the date and the reason.
+  `results/archive/<name>.{json,md}` with the date and the reason. Both files are read and
+  checked before either is written, and the archive is written first, so a failure at any
+  point leaves every row in at least one file; rows `merge()` or `save()` could not store
+  are kept in a recovery file the error names (`keep_unstored`). `check()` refuses, before a
+  long run, a store these writes would fail on.
 
 The JSON layout is `{"rows": {key: row}, ...}`; single-document results (planning, envs, ...)
 use `update()` on the whole document.
@@ -28,13 +32,14 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from envs.data.storage import atomic_write
+from envs.data.storage import DiskFullError, atomic_write, check_writable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,18 +59,51 @@ def locked(name: str, out: Path = RESULTS) -> Iterator[Path]:
 
 
 def load(name: str, out: Path = RESULTS) -> dict[str, Any]:
-    """The stored document of result `name` (`{"rows": {}}` when there is none yet)."""
+    """The stored document of result `name` (`{"rows": {}}` when there is none yet); a file
+    that is not a JSON object with a `rows` mapping is refused with its path."""
     path = out / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else {"rows": {}}
+    if not path.exists():
+        return {"rows": {}}
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); restore it (git checkout -- {path}) or move it "
+            "aside"
+        ) from err
+    if not isinstance(data, dict) or not isinstance(data.get("rows", {}), dict):
+        raise ValueError(f'{path}: expected a JSON object with a "rows" mapping')
+    return data
 
 
-def _write(name: str, data: dict[str, Any], render: Render | None, out: Path) -> None:
-    # Both texts first: a renderer that fails leaves both files as they were.
+def check(name: str, out: Path = RESULTS) -> None:
+    """Refuse, before a long run, a store `merge` would fail on at its end: result `name` or
+    its archive unreadable or not a results file, or their folders not writable."""
+    for folder in (out, out / "archive"):
+        if folder == out or folder.exists():
+            with locked(name, folder):
+                load(name, folder)
+            check_writable(folder)
+
+
+def _texts(data: dict[str, Any], render: Render | None) -> tuple[bytes, bytes | None]:
+    """The JSON and markdown of a document, both made before anything is written: a renderer
+    that fails leaves every file as it was."""
     text = json.dumps(data, indent=2, default=float) + "\n"
-    markdown = render(data) if render is not None else None
-    atomic_write(out / f"{name}.json", text.encode())
-    if markdown is not None:
-        atomic_write(out / f"{name}.md", markdown.encode())
+    return text.encode(), render(data).encode() if render is not None else None
+
+
+def _put(name: str, texts: tuple[bytes, bytes | None], out: Path) -> None:
+    for suffix, text in zip(("json", "md"), texts, strict=True):
+        if text is None:
+            continue
+        path = out / f"{name}.{suffix}"
+        try:
+            atomic_write(path, text)
+        except DiskFullError:
+            raise  # already names the file
+        except OSError as err:
+            raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
 
 
 def update(
@@ -79,8 +117,46 @@ def update(
     with locked(name, out):
         data = load(name, out)
         change(data)
-        _write(name, data, render, out)
+        _put(name, _texts(data, render), out)
     return data
+
+
+class UnstoredRowsError(OSError):
+    """A store write failed; the message names the file and the recovery file that holds the
+    measured rows (`keep_unstored`)."""
+
+
+@contextmanager
+def keep_unstored(name: str, document: dict[str, Any], out: Path = RESULTS) -> Iterator[None]:
+    """If the block fails, write `document` (what was measured and not stored, in the results
+    layout) to a recovery file and say where: a named error (OSError, ValueError) becomes an
+    `UnstoredRowsError` naming both files; a bug keeps its traceback, the path goes to stderr."""
+    try:
+        yield
+    except Exception as err:
+        kept = _recovery_file(name, document, out)
+        where = (
+            f"the measured result is kept in {kept} (add its rows to {out / name}.json once "
+            "that is fixed)"
+            if kept
+            else "no folder took a recovery file, so the measured result is lost"
+        )
+        if isinstance(err, (OSError, ValueError)):
+            raise UnstoredRowsError(f"{err}; {where}") from err
+        print(f"bench.store: {name}: {where}", file=sys.stderr)
+        raise
+
+
+def _recovery_file(name: str, document: dict[str, Any], out: Path) -> Path | None:
+    """`document` as `<name>.unstored-<time>-<pid>.json` in `out`, else in the temp folder."""
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    text = json.dumps(document, indent=2, default=float).encode()
+    for folder in (out, Path(tempfile.gettempdir())):
+        try:
+            return atomic_write(folder / f"{name}.unstored-{stamp}-{os.getpid()}.json", text)
+        except OSError:
+            continue
+    return None
 
 
 def save(
@@ -93,7 +169,8 @@ def save(
         data.clear()
         data.update(document)
 
-    return update(name, change, render, out)
+    with keep_unstored(name, document, out):
+        return update(name, change, render, out)
 
 
 def merge(
@@ -105,21 +182,15 @@ def merge(
 ) -> dict[str, Any]:
     """Merge `rows` by key into result `name`; a row that replaces a different one under the
     same key sends the old one to the archive (reason "replaced by a newer run")."""
-    replaced: dict[str, dict[str, Any]] = {}
 
-    def change(data: dict[str, Any]) -> None:
-        stored = data.setdefault("rows", {})
-        for key, row in rows.items():
-            if key in stored and stored[key] != row:
-                replaced[key] = stored[key]
-            stored[key] = row
+    def change(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        replaced = {k: stored[k] for k, row in rows.items() if k in stored and stored[k] != row}
+        stored.update(rows)
+        return replaced
 
-    data = update(name, change, render, out)
-    if replaced:
-        _to_archive(
-            name, replaced, "replaced by a newer run under the same key", archive_render, out
-        )
-    return data
+    reason = "replaced by a newer run under the same key"
+    with keep_unstored(name, {"rows": rows}, out):
+        return _with_archive(name, change, reason, render, archive_render, out)
 
 
 def archive(
@@ -131,17 +202,40 @@ def archive(
     archive_render: Render | None = None,
 ) -> list[str]:
     """Move rows `keys` of result `name` to its archive with `reason`; returns the keys moved."""
+
     moved: dict[str, dict[str, Any]] = {}
 
-    def change(data: dict[str, Any]) -> None:
-        for key in keys:
-            if key in data.get("rows", {}):
-                moved[key] = data["rows"].pop(key)
+    def change(stored: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        moved.update((key, stored.pop(key)) for key in keys if key in stored)
+        return moved
 
-    update(name, change, render, out)
-    if moved:
-        _to_archive(name, moved, reason, archive_render or render, out)
+    _with_archive(name, change, reason, render, archive_render or render, out)
     return list(moved)
+
+
+def _with_archive(
+    name: str,
+    change: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]],
+    reason: str,
+    render: Render | None,
+    archive_render: Render | None,
+    out: Path,
+) -> dict[str, Any]:
+    """Apply `change(rows)`, which returns the rows it displaced, to result `name`, and append
+    those to archive/<name> with `reason`. Both files are read, checked and rendered before
+    either is written, and the archive is written first (both under their locks, always taken
+    in this order): a failure anywhere leaves every row in at least one of the two files."""
+    with locked(name, out):
+        data = load(name, out)
+        displaced = change(data.setdefault("rows", {}))
+        texts = _texts(data, render)
+        if displaced:
+            with locked(name, out / "archive"):
+                archived = load(name, out / "archive")
+                _add_archived(archived.setdefault("rows", {}), displaced, reason)
+                _put(name, _texts(archived, archive_render), out / "archive")
+        _put(name, texts, out)
+    return data
 
 
 def archive_notes(rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -154,22 +248,17 @@ def archive_notes(rows: Iterable[dict[str, Any]]) -> list[str]:
     return ["", "Archived:", "", *lines] if lines else []
 
 
-def _to_archive(
-    name: str, rows: dict[str, dict[str, Any]], reason: str, render: Render | None, out: Path
+def _add_archived(
+    stored: dict[str, dict[str, Any]], rows: dict[str, dict[str, Any]], reason: str
 ) -> None:
-    """Append `rows` to archive/<name>.json; keys that are already there get a date suffix."""
+    """Add `rows` to an archive's rows; keys that are already there get a date suffix."""
     today = datetime.date.today().isoformat()
-
-    def change(data: dict[str, Any]) -> None:
-        stored = data.setdefault("rows", {})
-        for key, row in rows.items():
-            entry = {**row, "archived": {"date": today, "reason": reason}}
-            slot, i = key, 1
-            while slot in stored and stored[slot] != entry:
-                slot, i = f"{key} (archived {today} #{i})", i + 1
-            stored[slot] = entry
-
-    update(name, change, render, out / "archive")
+    for key, row in rows.items():
+        entry = {**row, "archived": {"date": today, "reason": reason}}
+        slot, i = key, 1
+        while slot in stored and stored[slot] != entry:
+            slot, i = f"{key} (archived {today} #{i})", i + 1
+        stored[slot] = entry
 
 
 # --- provenance ------------------------------------------------------------------------------

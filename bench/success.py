@@ -39,7 +39,7 @@ from typing import Any
 from hydra import compose, initialize_config_module
 
 from agent.blocks import checkpoint_action_block
-from agent.config import eval_config, register_configs
+from agent.config import AGENT_KINDS, eval_config, register_configs
 from agent.evaluate import evaluate
 from bench import store
 from bench.heldout import heldout_path
@@ -199,6 +199,19 @@ def dataset_for(task: str, specs: list[str]) -> str:
     return chosen
 
 
+def check_cells(cells: list[str], episodes: int) -> None:
+    """Refuse a bad `--cell` or `--episodes` by name before the first episode runs."""
+    if episodes < 1:
+        raise ValueError(f"--episodes {episodes}: must be >= 1")
+    for cell in cells:
+        task, kind, *_ = [*cell.split(":"), ""]
+        if task not in TASKS or kind not in AGENT_KINDS:
+            raise ValueError(
+                f"--cell {cell}: expected task:agent[:checkpoint], task one of {list(TASKS)}, "
+                f"agent one of {list(AGENT_KINDS)}"
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cell", action="append", required=True, help="task:agent[:checkpoint]")
@@ -212,6 +225,8 @@ def main(argv: list[str] | None = None) -> None:
         help="held-out .h5 for every cell, or task=PATH for one task (default: bench heldout's)",
     )
     args = parser.parse_args(argv)
+    check_cells(args.cell, args.episodes)
+    store.check("success", OUT)  # an unwritable store fails now, not after the episodes
     for cell in args.cell:
         dataset = dataset_for(cell.split(":")[0], args.dataset)
         t0 = time.perf_counter()

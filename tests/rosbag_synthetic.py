@@ -157,7 +157,7 @@ def scripted(
 
 def measure_speed(out_dir: Path, seconds: float = 600.0, camera_hz: float = 30.0) -> str:
     """Import speed for a 64 px camera at ``camera_hz`` with 5 Hz control: one line."""
-    from envs.rosbag import import_bag
+    from envs.data.rosbag import import_bag
 
     episodes = int(seconds // 7)  # 25 steps (5 s) + 2 s pause each
     rec, _ = scripted(episodes=episodes, steps=25, camera_hz=camera_hz, size=64)
@@ -176,7 +176,7 @@ def measure_speed(out_dir: Path, seconds: float = 600.0, camera_hz: float = 30.0
 
 
 def _options() -> object:
-    from envs.rosbag import ImportOptions
+    from envs.data.rosbag import ImportOptions
 
     bound = (0.075, 0.075, 0.075, 0.0, 0.0, 0.0, 1.0)
     return ImportOptions(

@@ -36,3 +36,41 @@ def synthetic_episodes(
         pixels = np.stack([render(s[:2], size) for s in states])
         out.append(Episode(pixels, states, actions, pixels[-1], states[-1], {"env_id": task}))
     return out
+
+
+def perturbed(value: object) -> object:
+    """A different value of the same kind, for property tests of dataset readers: numbers
+    moved by one (booleans flipped), strings and JSON text changed in their first leaf, the
+    first element of a list or array changed."""
+    import json
+
+    if isinstance(value, bytes):
+        return perturbed(value.decode()).encode()
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            return value + "x"
+        return json.dumps(perturbed(decoded)) if isinstance(decoded, dict | list) else value + "x"
+    if isinstance(value, dict):
+        if not value:
+            return {"x": 1}
+        key = sorted(value)[0]
+        return {**value, key: perturbed(value[key])}
+    if isinstance(value, list):
+        return [perturbed(value[0]), *value[1:]] if value else [0]
+    if isinstance(value, np.ndarray):
+        out = value.copy()
+        flat = out.reshape(-1)
+        if flat.size and out.dtype.kind in "iu":
+            flat[0] ^= 1  # stays in range (uint8 pixels)
+        elif flat.size:
+            flat[0] = perturbed(flat[0].item())
+        return out
+    if isinstance(value, bool | np.bool_):
+        return not value
+    if value is None:
+        return 1
+    if isinstance(value, float) and np.isnan(value):
+        return 0.0
+    return value + 1 if isinstance(value, int | float | np.number) else value

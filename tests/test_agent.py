@@ -19,7 +19,7 @@ from agent.baselines import OracleAgent, RandomAgent
 from agent.checkpoint import read_checkpoint
 from agent.config import AgentConfig, EnvSection, EvalConfig
 from agent.energy import energy_grid, plot_energy
-from agent.factory import load_agent, make_env
+from agent.factory import load_agent, make_agent, make_env
 from agent.mpc import MPCAgent
 from agent.recommend import set_recommended
 from agent.rollout import run_episode
@@ -173,9 +173,8 @@ def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint
     assert agent.planner.cfg.momentum == 0.0 and agent.cfg.energy_reduce == "sum"
     plain = load_agent(path, recommended=False)
     assert plain.planner.cfg.horizon != 3 and plain.cfg.energy_reduce == "last"
-    set_recommended(path, {"agent.no_such_field": 1})
-    with pytest.raises(ValueError, match="no_such_field"):
-        load_agent(path)
+    with pytest.raises(ValueError, match="no_such_field"):  # refused before it is written
+        set_recommended(path, {"agent.no_such_field": 1})
 
 
 def test_stay_if_better_holds_still_at_the_goal_and_moves_elsewhere(tiny_checkpoint):
@@ -478,3 +477,90 @@ def test_wm_energy_cli_writes_the_png(tiny_checkpoint, tmp_path):
 
     main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e.png"), "--seed", "3"])
     assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+# ----------------------------------------------------------------- issue 32: faults, agent side
+def test_goal_images_read_like_observations_or_are_refused():
+    """A float goal in [0, 1] was cast to uint8 (a black frame), 300 wrapped to 44 and a 2-D
+    array became 64 sub-goals; a goal now reads like act()'s observations or is refused."""
+    agent = MPCAgent(tiny_world_model(), small_planner(), LOW, HIGH)
+    agent.set_goal(image(1))
+    as_uint8 = agent._goals[0]
+    agent.set_goal(image(1) / 255.0)
+    torch.testing.assert_close(agent._goals[0], as_uint8, atol=1e-5, rtol=0)
+    bad = {
+        "values in": [image(1) * 1.2, image(1).astype(np.int64) + 100, -(image(1) / 255.0)],
+        "finite": [np.full((64, 64, 3), np.nan)],
+        r"\(H, W, 3\)": [np.zeros((64, 64)), np.zeros((64, 64, 4), np.uint8), [np.zeros(3)]],
+    }
+    for words, goals in bad.items():
+        for goal in goals:
+            with pytest.raises(ValueError, match=words):
+                agent.set_goal(goal)
+    torch.testing.assert_close(agent._goals[0], as_uint8, atol=1e-5, rtol=0)  # unchanged
+
+
+def test_a_negative_seed_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
+        EvalConfig(planner={"name": "cem"}, seed=-5)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"planner.num_samples": "many"}, {"agent.stay_if_better": "yes"}, {"planner.horizon": 0},
+     {"planner.bogus": 1}, {"planner.init_std": True}],
+)  # fmt: skip
+def test_recommended_settings_of_the_wrong_type_are_named(tiny_checkpoint, tmp_path, entry):
+    """{"planner.num_samples": "many"} in config.json once failed deep in CEMConfig with
+    "'<' not supported between instances of 'str' and 'int'"."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["extra"]["recommended_eval"] = entry
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    (key,) = entry
+    with pytest.raises(ValueError, match=rf"ckpt/config\.json: extra\.recommended_eval.*{key[8:]}"):
+        read_checkpoint(checkpoint)
+
+
+def test_a_checkpoint_path_that_is_a_file_is_named_as_a_file(tiny_checkpoint):
+    from world_model import load_world_model
+
+    with pytest.raises(NotADirectoryError, match=r"config\.json is a file"):
+        read_checkpoint(tiny_checkpoint / "config.json")
+    with pytest.raises(FileNotFoundError, match=r"config\.json is a file, not a world-model"):
+        load_world_model(tiny_checkpoint / "config.json")
+
+
+def test_wm_energy_errors_are_one_line(capsys):
+    from agent.energy import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["--checkpoint", "/nope"])
+    assert done.value.code == 1
+    assert capsys.readouterr().err.startswith("wm-energy: error: agent.checkpoint=/nope does not")
+
+
+def test_model_free_agents_borrow_no_unnamed_checkpoint():
+    """The oracle without agent.checkpoint once planned reach_lewm's blocks (k = 2) on any
+    env; it takes a checkpoint's blocks and settings only when named or trained on the env."""
+    from agent.checkpoint import run_checkpoint
+
+    reach_lewm = str(REPO / "checkpoints" / "reach_lewm")
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/DMCPointMassEasy-v0"),
+        agent=AgentConfig(kind="oracle", checkpoint=reach_lewm),
+        planner={"name": "cem"},
+    )
+    borrowed = run_checkpoint(cfg, named=True)
+    assert borrowed.action_block == 2 and borrowed.recommended  # named: the user's choice
+    unnamed = run_checkpoint(cfg)
+    assert unnamed.action_block == 1 and unnamed.recommended == {}
+    env = make_env(cfg.env.id)
+    assert make_agent(cfg, env).action_block == 1
+    env.close()
+    for same_env in (
+        dataclasses.replace(cfg, env=EnvSection(id="wm/PandaReach-v0")),
+        dataclasses.replace(cfg, agent=AgentConfig(kind="learned", checkpoint=reach_lewm)),
+    ):
+        assert run_checkpoint(same_env).action_block == 2

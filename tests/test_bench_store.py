@@ -180,3 +180,93 @@ def test_git_commit_is_dirty_for_code_changes_not_for_results(tmp_path: Path) ->
     assert store.git_commit(tmp_path) == clean
     (tmp_path / "code.py").write_text("a = 2\n")
     assert store.git_commit(tmp_path) == clean + "+dirty"
+
+
+# ------------------------------------------------------------- faults (issue 32: 1, 9, 12)
+def _unwritable(monkeypatch, folder: Path) -> None:
+    """Fail every store write into `folder` as a read-only location would (root ignores
+    chmod, so the fault is injected at the one writer)."""
+    real = store.atomic_write
+
+    def write(path, data, *args):
+        if Path(path).parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, data, *args)
+
+    monkeypatch.setattr(store, "atomic_write", write)
+
+
+def test_a_failed_archive_write_loses_no_row(tmp_path: Path, monkeypatch) -> None:
+    """The issue's repro: a truncated archive, or a read-only archive/, once left the row in
+    neither file. Both files are read before either is written, the archive first."""
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "demo.json").write_text('{"rows": {"x": ')
+    with pytest.raises(ValueError, match=r"archive/demo\.json is not valid JSON"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}
+
+    (tmp_path / "archive" / "demo.json").unlink()
+    _unwritable(monkeypatch, tmp_path / "archive")
+    with pytest.raises(OSError, match=r"cannot write .*archive/demo\.json"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}
+    monkeypatch.undo()
+    _unwritable(monkeypatch, tmp_path)  # the archive is written, the table is not: in both
+    with pytest.raises(OSError, match=r"cannot write .*/demo\.json"):
+        store.archive("demo", ["k"], "test", _render, tmp_path)
+    assert "k" in store.load("demo", tmp_path)["rows"]
+    assert "k" in store.load("demo", tmp_path / "archive")["rows"]
+
+
+def test_a_row_that_cannot_be_stored_is_kept_in_a_named_file(tmp_path: Path) -> None:
+    store.merge("demo", {"k": {"value": 1}}, _render, tmp_path)
+    (tmp_path / "archive").mkdir()
+    (tmp_path / "archive" / "demo.json").write_text("[]")
+    with pytest.raises(store.UnstoredRowsError, match=r"archive/demo\.json") as err:
+        store.merge("demo", {"k": {"value": 2}}, _render, tmp_path)  # replaces: needs archive
+    kept = Path(str(err.value).split("kept in ")[1].split(" ")[0])
+    assert json.loads(kept.read_text()) == {"rows": {"k": {"value": 2}}}
+    assert store.load("demo", tmp_path)["rows"] == {"k": {"value": 1}}  # the old row stays
+
+
+def test_bench_success_checks_the_store_before_any_episode(tmp_path: Path, monkeypatch) -> None:
+    """A truncated success.json once crashed the merge after every episode had run."""
+    from bench import success
+
+    ran: list[str] = []
+    monkeypatch.setattr(success, "OUT", tmp_path)
+    monkeypatch.setattr(success, "run_cell", lambda cell, *a: ran.append(cell))
+    (tmp_path / "success.json").write_text('{"rows": {"x": ')
+    with pytest.raises(ValueError, match=r"success\.json is not valid JSON"):
+        success.main(["--episodes", "1", "--cell", "reach:random"])
+    assert ran == []
+
+
+def test_bench_success_keeps_a_measured_row_the_store_refuses(tmp_path: Path, monkeypatch):
+    from bench import success
+
+    row = {"task": "reach", "agent": "random", "protocol": "task", "episodes": 2}
+    row |= dict(success_rate=0.5, success_any_rate=0.5, mean_final_distance=0.1)
+    row |= dict(plan_ms_p50=0.0, plan_ms_p95=0.0)
+    monkeypatch.setattr(success, "OUT", tmp_path)
+    monkeypatch.setattr(success, "run_cell", lambda *a: row)
+    monkeypatch.setattr(store, "check", lambda *a: None)  # the store breaks during the run
+    _unwritable(monkeypatch, tmp_path)
+    with pytest.raises(store.UnstoredRowsError, match="cannot write") as err:
+        success.main(["--episodes", "1", "--cell", "reach:random"])
+    kept = Path(str(err.value).split("kept in ")[1].split(" ")[0])
+    assert kept.parent != tmp_path and json.loads(kept.read_text())["rows"] == {"reach:random": row}
+    kept.unlink()
+
+
+def test_bad_bench_flags_are_one_line_before_any_episode() -> None:
+    from bench.success import check_cells
+
+    with pytest.raises(ValueError, match="bogus:random: expected task:agent"):
+        check_cells(["reach:random", "bogus:random"], 1)
+    with pytest.raises(ValueError, match="reach:bogus"):
+        check_cells(["reach:bogus"], 1)
+    res = _bench("success", "--episodes", "0", "--cell", "reach:random")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "python -m bench success: error: --episodes 0: must be >= 1"

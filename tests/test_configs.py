@@ -124,3 +124,83 @@ def test_composed_train_config_lacks_the_fitted_statistics(name, overrides) -> N
     assert type(typed) is TrainConfig and type(typed.world_model) is WorldModelConfig
     assert type(typed.world_model.predictor) is PredictorConfig
     assert typed.world_model.predictor.action_mean is None  # wm-train fits it
+
+
+# ----- issue 32: every override names a field, every compose error is one line -----
+def _compose(name: str, overrides: list[str]):
+    from hydra import compose, initialize_config_module
+
+    from agent.config import register_configs as register_eval
+    from envs.collect.config import register_configs as register_collect
+    from world_model.training.config import register_configs as register_train
+
+    register_eval(), register_collect(), register_train()
+    with initialize_config_module("configs", version_base="1.3"):
+        return compose(name, overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "key"),
+    [
+        ("eval", "+foo=1", "foo is not a config key"),
+        ("eval", "+agent.foo=1", "agent.foo is not a config key"),
+        ("eval", "+planner.foo=1", "planner.foo is not a config key"),
+        ("collect", "+foo=1", "foo is not a config key"),
+        ("collect", "+env.kwargs.control_hz=10.0", "env.kwargs is not a config key"),
+        ("train", "+world_model.predictor.action_mean=[0.0]", "action_mean is fitted"),
+    ],
+)
+def test_plus_overrides_naming_no_field_are_refused(name, override, key) -> None:
+    """`+key=value` on a structured config once became a stray attribute nothing read:
+    wm-eval +agent.foo=1 and wm-collect +env.kwargs.control_hz=10.0 ran with exit 0."""
+    from configs.cli import one_line_errors
+    from configs.schema import check_known_keys
+
+    cfg = _compose(name, [override])
+    with pytest.raises(ValueError, match=key):
+        check_known_keys(cfg)
+    ran = []
+    with pytest.raises(SystemExit) as done:  # every wm-* task goes through this decorator
+        one_line_errors("wm-x")(ran.append)(cfg)
+    assert done.value.code == 1 and ran == []
+    check_known_keys(_compose("eval", ["+env.kwargs.frame_skip=10"]))  # a dict field: any key
+
+
+def test_hydra_compose_errors_are_one_line_naming_the_key(monkeypatch, capsys) -> None:
+    """Hydra printed a wrong-type override in 5-7 lines; each wm-* command prints one."""
+    import subprocess
+    import sys
+
+    from hydra.errors import ConfigCompositionException
+
+    from configs.cli import one_line_hydra_errors
+
+    for module, command, key in (("agent.eval", "wm-eval", "episodes"),
+                                 ("envs.collect", "wm-collect", "num_episodes")):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", module, f"{key}=abc"],
+            cwd=CONFIGS.parent, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"{command}: error: ")
+        assert f"{key}=abc" in done.stderr and f"{key}: Value 'abc'" in done.stderr
+
+    def main() -> None:
+        raise ConfigCompositionException("Could not override 'env'.\nTo append use +env=x")
+
+    with pytest.raises(SystemExit):
+        one_line_hydra_errors("wm-x")(main)()
+    assert capsys.readouterr().err == (
+        "wm-x: error: Could not override 'env'. To append use +env=x\n"
+    )
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # the user's switch: Hydra's behaviour
+    with pytest.raises(ConfigCompositionException):
+        one_line_hydra_errors("wm-x")(main)()
+
+
+def test_a_negative_collection_seed_is_refused_by_name() -> None:
+    """numpy once refused it in its own words ("expected non-negative integer")."""
+    from envs.collect.config import CollectConfig
+
+    with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
+        CollectConfig(seed=-5)

@@ -176,3 +176,127 @@ def test_collect_with_spawn_workers(tmp_path: Path) -> None:
     out = collect(_small_cfg(tmp_path / "pool.h5", n=4, workers=2))
     with open_dataset(out) as reader:
         assert len(reader) == 4
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_collect_parts_on_a_full_disk_fail_in_one_line(tmp_path: Path, workers: int) -> None:
+    """Issue 32 item 8: on a 400 KiB tmpfs, writing parts segfaulted (rc 139) with no workers
+    and printed dozens of h5py tracebacks with two; both left a .tmp part. Now one line, no
+    temporary, the finished parts kept for the rerun."""
+    from tests.test_faults import temporaries, tmpfs
+
+    with tmpfs(tmp_path / "small", "400k") as disk:
+        args = [
+            sys.executable, "-m", "envs.collect", "env=panda_push", "num_episodes=12",
+            f"num_workers={workers}", f"output={disk / 'p.h5'}",
+            f"hydra.run.dir={tmp_path / 'hydra'}",
+        ]  # fmt: skip
+        res = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 1, res.stderr[-2000:]
+        for noise in ("Traceback", "HDF5-DIAG", "h5py"):
+            assert noise not in res.stderr, res.stderr[-2000:]
+        assert res.stderr.count("wm-collect: error:") == 1
+        error = res.stderr[res.stderr.index("wm-collect: error:") :].splitlines()[0]
+        assert f"no space left on device while writing {disk}/p.h5.parts/demo_" in error
+        assert "finished episodes" in error and "run the same command again" in error
+        assert not temporaries(disk) and finished_parts(disk / "p.h5.parts")
+
+
+def _property_dataset(path: Path) -> Path:
+    """Two synthetic episodes with simulator states, written as wm-collect writes them."""
+    import json
+
+    from envs.common.contract import EnvContract
+    from envs.data.episode import Episode
+    from tests.synthetic import synthetic_episodes
+
+    contract = EnvContract(
+        "synthetic", 5.0, (-0.25,) * 2 + (0.0,) * 5, (0.25,) * 2 + (0.0,) * 5, 16, 7, 7,
+        camera_pos=(1.0, 0.0, 1.0), camera_target=(0.0, 0.0, 0.0), camera_fovy=45.0,
+        sim_dt=0.002,
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    for k, ep in enumerate(synthetic_episodes(2, length=4, size=16)):
+        ep = Episode(
+            ep.pixels, ep.states, ep.actions, ep.goal_pixels, ep.goal_state,
+            {"env_id": "synthetic", "seed": k, "success": True, "distance": 0.01},
+            rewards=np.zeros(4, np.float32), sim_states=rng.normal(size=(5, 6)),
+        )  # fmt: skip
+        write_episode_part(path.with_suffix(".parts"), k, ep)
+    kwargs = {"image_size": 16, "control_hz": 5.0, "sim_dt": 0.002}
+    root = {
+        "env_id": "synthetic", "env_revision": 2, "env_kwargs": json.dumps(kwargs),
+        "env_args": json.dumps({"env_name": "synthetic", "env_kwargs": kwargs}),
+        "control_hz": 5.0, "image_size": 16, "policy": json.dumps({"name": "random"}),
+        "camera": json.dumps({"name": "front", "pos": [1.0, 0.0, 1.0], "target": [0, 0, 0]}),
+        "env_contract": json.dumps(contract.to_dict()),
+    }  # fmt: skip
+    return merge_parts(path.with_suffix(".parts"), path, root)
+
+
+def _hdf5_result(path: Path) -> tuple:
+    """Everything a reader gives training and evaluation: attrs, arrays, the env contract."""
+    from envs.common.contract import EnvContract
+    from envs.data.hdf5 import DIGEST_ATTR
+
+    with open_dataset(path) as reader:
+        episodes = [
+            (e.pixels, e.states, e.actions, e.goal_pixels, e.goal_state, e.rewards,
+             e.sim_states, e.attrs)
+            for e in reader
+        ]  # fmt: skip
+        attrs = {k: v for k, v in reader.attrs.items() if k != DIGEST_ATTR}
+        return attrs, episodes, EnvContract.from_dataset_attrs(reader.attrs)
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, dict | list | tuple) and type(a) is type(b) and len(a) == len(b):
+        pairs = (
+            zip(a.items(), b.items(), strict=True)
+            if isinstance(a, dict)
+            else zip(a, b, strict=True)
+        )
+        return all(_same(x, y) for x, y in pairs)
+    return a == b
+
+
+def test_every_recorded_field_perturbed_is_refused_or_changes_nothing(tmp_path: Path) -> None:
+    """Issue 32, property: change any one attr (or delete it) or one value of any dataset of
+    a small HDF5 file; the reader refuses it, or training and evaluation get exactly what
+    they got before. Never a silently different dataset."""
+    from tests.synthetic import perturbed
+
+    original = _property_dataset(tmp_path / "d.h5")
+    expected = _hdf5_result(original)
+    with h5py.File(original) as f:
+        objects = ["data"] + [f"data/{name}" for name in f["data"]]
+        objects += [
+            f"data/{d}/{k}" for d in f["data"] for k in ("obs", "goal") if k in f["data"][d]
+        ]
+        attrs = [(o, k) for o in objects for k in f[o].attrs]
+        arrays = []
+        f["data"].visititems(
+            lambda n, o: arrays.append(f"data/{n}") if isinstance(o, h5py.Dataset) else None
+        )
+    cases = [("attr", o, k) for o, k in attrs] + [("del", o, k) for o, k in attrs]
+    cases += [("array", a, None) for a in arrays]
+    outcomes = {"refused": 0, "same": 0}
+    for kind, obj, key in cases:
+        copy = Path(shutil.copy(original, tmp_path / "p.h5"))
+        with h5py.File(copy, "r+") as f:
+            if kind == "attr":
+                f[obj].attrs[key] = perturbed(f[obj].attrs[key])
+            elif kind == "del":
+                del f[obj].attrs[key]
+            else:
+                f[obj][...] = perturbed(f[obj][()])
+        try:
+            got = _hdf5_result(copy)
+        except ValueError:  # DatasetError, or a contract that cannot be built
+            outcomes["refused"] += 1
+            continue
+        assert _same(got, expected), f"{kind} {obj} {key}: a silently different dataset"
+        outcomes["same"] += 1
+    assert outcomes["refused"] >= len(cases) - 1, outcomes  # only dropping the digest reads

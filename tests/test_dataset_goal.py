@@ -124,3 +124,98 @@ def test_episodes_that_need_the_cube_moved_are_flagged(tmp_path):
         assert info["every_position_moves"] == (ee > threshold and moved > threshold)
         flags.append(info["every_position_moves"])
     assert any(flags) and not all(flags)  # windows before and during the push
+
+
+def _edit_states(src: Path, dst: Path, edit) -> Path:
+    """A copy of ``src`` whose every ``data/demo_K/states`` is replaced by ``edit(states, K)``,
+    without a content digest (as another tool writes it: the digest would refuse any edit)."""
+    import shutil
+
+    import h5py
+
+    from envs.data.hdf5 import DIGEST_ATTR
+
+    shutil.copy(src, dst)
+    with h5py.File(dst, "r+") as f:
+        del f["data"].attrs[DIGEST_ATTR]
+        for k, name in enumerate(sorted(f["data"])):
+            g = f[f"data/{name}"]
+            states = edit(g["states"][()], k)
+            del g["states"]
+            g.create_dataset("states", data=states)
+    return dst
+
+
+def _nan_at_start(states, k):
+    if k == 0:
+        states[0, 3] = np.nan
+    return states
+
+
+def _huge(states, k):
+    if k == 1:
+        states[2, 5] = 1e300
+    return states
+
+
+def _inf(states, k):
+    if k == 0:
+        states[4, 1] = -np.inf
+    return states
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (_nan_at_start, r"push.h5: demo_0: states at step 0: .*first at index 3: nan"),
+        (_huge, r"push.h5: data/demo_1: states holds 1 values .*step 2, index 5: 1e\+300"),
+        (_inf, r"push.h5: data/demo_0: states holds 1 values .*step 4, index 1: -inf"),
+        (lambda s, k: s[:, :-1], r"push.h5: demo_\d: states at step \d+ have \(\d+,\) numbers"),
+    ],
+    ids=["nan", "1e300", "inf", "wrong length"],
+)
+def test_bad_simulator_states_are_refused_by_file_episode_and_step(
+    recorded, tmp_path, edit, message
+):
+    """Issue 32 item 4: NaN states gave NaN distances with exit 0, 1e300 "distance inf", a
+    wrong length a raw mujoco TypeError. Now one line naming the file, episode and step."""
+    from envs.data.episode import DatasetError
+
+    bad = _edit_states(recorded, tmp_path / "push.h5", edit)
+    with pytest.raises(DatasetError, match=message):
+        env = DatasetGoal(gym.make(ENV_ID), bad, offset=5)
+        env.reset(seed=11)
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"control_hz": 10.0}, r"control_hz mismatch: the dataset was recorded with "
+         r"control_hz=5.0, the env has control_hz=10.0"),
+        ({"pos_bound": 0.02}, r"action_low mismatch: .*-0.075.*-0.02"),
+        ({"image_size": 32}, r"image_size mismatch: .*image_size=64, the env has image_size=32"),
+        ({"camera_fovy": 70.0}, r"camera_fovy mismatch: .*=50.0, the env has camera_fovy=70.0"),
+        ({"sim_dt": 0.001}, r"sim_dt mismatch"),
+    ],
+    ids=["rate", "action box", "image size", "camera", "physics step"],
+)  # fmt: skip
+def test_the_eval_env_must_be_the_datasets(recorded, kwargs, field):
+    """Issue 32 items 5 and 14b: protocol=dataset checked only the env id, so a dataset of
+    another rate, action box, image size or camera was replayed without a word, by every
+    agent kind. DatasetGoal now checks the dataset's recorded env contract."""
+    with pytest.raises(ValueError, match=rf"push.h5: the dataset's env vs the eval env: {field}"):
+        DatasetGoal(gym.make(ENV_ID, **kwargs), recorded, offset=5)
+
+
+def test_every_agent_kind_meets_the_dataset_check(recorded, tmp_path):
+    from agent.config import AgentConfig, EnvSection, EvalConfig
+    from agent.evaluate import evaluate
+
+    for kind in ("random", "oracle"):
+        section = EnvSection(
+            id=ENV_ID, kwargs={"control_hz": 10.0}, protocol="dataset",
+            dataset=str(recorded), goal_offset=4, max_steps=4,
+        )  # fmt: skip
+        cfg = EvalConfig(env=section, agent=AgentConfig(kind=kind), episodes=1, videos=0)
+        with pytest.raises(ValueError, match=r"control_hz mismatch"):
+            evaluate(cfg, tmp_path / kind, progress=False)

@@ -165,14 +165,33 @@ def test_another_camera_or_physics_step_is_refused_unless_allowed(
         env.close()
 
 
-def test_a_checkpoint_without_camera_fields_is_not_checked(reach_copy) -> None:
+def test_a_checkpoint_without_camera_fields_is_checked_against_the_default(reach_copy) -> None:
+    """Issue 32 item 2: ``wm-eval agent.checkpoint=checkpoints/reach_lewm
+    "+env.kwargs.camera_fovy=90"`` ran with the wider camera (100 % -> 0 %, exit 0,
+    ``contract_changes: []``): the shipped checkpoints record no camera, and "unknown" was
+    not checked. They were trained on the env's default camera, which is what they are held to."""
+    from agent.config import AgentConfig
+    from agent.evaluate import contract_changes
     from agent.factory import load_agent
 
     env = gym.make("wm/PandaReach-v0", camera_fovy=90.0)
     try:
-        assert load_agent(reach_copy, env=env).contract.camera_fovy is None
+        assert load_agent(reach_copy).contract.camera_fovy is None  # not recorded
+        with pytest.raises(
+            ValueError, match=r"camera_fovy=50.0 \(not recorded: the env's default\), the env "
+            r"has camera_fovy=90.0.*allow_contract_change=true",
+        ):  # fmt: skip
+            load_agent(reach_copy, env=env)
+        allowed = load_agent(reach_copy, env=env, agent_cfg=AgentConfig(allow_contract_change=True))
+        (change,) = contract_changes(allowed, env)
+        assert "camera_fovy=90.0" in change
     finally:
         env.close()
+    default = gym.make("wm/PandaReach-v0")
+    try:
+        assert contract_changes(load_agent(reach_copy, env=default), default) == []
+    finally:
+        default.close()
 
 
 def test_wm_eval_records_an_allowed_change_in_results_json(stamped_checkpoint, tmp_path):
@@ -201,6 +220,7 @@ def test_datasets_give_new_checkpoints_their_camera_and_physics_step(tmp_path) -
     fresh = dataset_contract([out])
     assert fresh.camera_fovy == 50.0 and fresh.sim_dt == 0.002 and len(fresh.camera_pos) == 3
     with h5py.File(out, "r+") as f:  # a dataset recorded before they joined the stamp
+        del f["data"].attrs["content_sha256"]  # (and before the digest)
         stamp = json.loads(f["data"].attrs["env_contract"])
         for key in ("camera_pos", "camera_target", "camera_fovy", "sim_dt"):
             del stamp[key]
@@ -392,6 +412,7 @@ def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -
     old = tmp_path / "old.h5"
     shutil.copy(new, old)
     with h5py.File(old, "r+") as f:
+        del f["data"].attrs["content_sha256"]  # older files have no digest
         stamp = json.loads(f["data"].attrs["env_contract"])
         stamp["sim_dt"] = None
         f["data"].attrs["env_contract"] = json.dumps(stamp)

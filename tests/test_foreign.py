@@ -332,3 +332,24 @@ def _border_fraction(frame: np.ndarray) -> float:
     red = (frame[..., 0].astype(int) - frame[..., 1]) > 30  # (H, W)
     cols = np.flatnonzero(red.any(axis=0))
     return (cols.max() - cols.min() + 1) / frame.shape[1] if cols.size else 0.0
+
+
+def test_an_env_with_its_own_renderer_records_what_was_drawn(tmp_path):
+    """Issue 32 item 14c: on an env drawn by its own mujoco.Renderer, fast_render does nothing
+    (shadows stay) yet the dataset recorded fast_render: true; and a run refused for
+    simple_geoms left an empty .parts/ folder."""
+    from envs.data import open_dataset
+
+    own = "tests.toy_point_env:OwnRenderer-v0"
+    assert GymEnvEntry(id=own).make_kwargs()["fast_render"] is False
+    assert GymEnvEntry(id="Reacher-v5").make_kwargs()["fast_render"] is True
+    cfg = CollectConfig(
+        env=GymEnvEntry(id=own, image_size=16), policy=PolicyConfig(name="random"),
+        num_episodes=1, num_workers=0, output=str(tmp_path / "own.h5"),
+    )  # fmt: skip
+    with open_dataset(collect(cfg)) as reader:
+        assert reader.attrs["env_kwargs"]["fast_render"] is False
+    cfg.env.simple_geoms, cfg.output = True, str(tmp_path / "geoms.h5")
+    with pytest.raises(ValueError, match="simple_geoms / free_camera need a Gymnasium MujocoEnv"):
+        collect(cfg)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own.h5"]

@@ -221,14 +221,18 @@ def test_reads_a_dataset_in_lerobots_own_shape(tmp_path):
         DatasetError, match=r"observation.images.top.*24x32, not square.*image_size"
     ):
         LeRobotReader(d)  # the first observation.images.* is the default camera
-    reader = LeRobotReader(d, LeRobotKeys(image_size=8))
+    reader = LeRobotReader(d, LeRobotKeys(image_size=16))
     assert reader.camera_key == "observation.images.top" and len(reader) == 2
     ep = reader[1]
-    assert ep.pixels.shape == (4, 8, 8, 3) and ep.states.shape == (4, 3)
+    assert ep.pixels.shape == (4, 16, 16, 3) and ep.states.shape == (4, 3)
     np.testing.assert_array_equal(ep.actions, np.asarray(rows[1]["action"][:-1], np.float32))
     np.testing.assert_array_equal(ep.goal_state, ep.states[-1])  # hindsight goal: last frame
-    contract = dataset_contract([LeRobotSource(d, LeRobotKeys(image_size=8))])
-    assert (contract.env_id, contract.control_hz, contract.image_size) == ("lerobot/so101", 10.0, 8)
+    contract = dataset_contract([LeRobotSource(d, LeRobotKeys(image_size=16))])
+    assert (contract.env_id, contract.control_hz, contract.image_size) == (
+        "lerobot/so101",
+        10.0,
+        16,
+    )
     assert contract.action_low == (-1.0, -2.0) and contract.action_high == (1.0, 2.0)  # stats.json
 
     wrist = LeRobotReader(d, LeRobotKeys(camera_key="observation.images.wrist"))
@@ -279,6 +283,69 @@ def _drop_last_frame(d: Path) -> None:
     writer = VideoFileWriter(video, 5, 16, 16, "lossless")
     writer.append(frames)
     writer.close()
+    _drop_checksums(d)  # as another tool writes it: the frame check, not the checksum
+
+
+def _drop_checksums(d: Path) -> None:
+    extra = json.loads((d / "meta/info.json").read_text())["latent_planner"]
+    del extra["checksums"], extra["info_sha256"]
+    _edit_info(d, latent_planner=extra)
+
+
+def _edit_episodes(d: Path, column: str, row: int, delta: float) -> None:
+    path = d / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    values = table.column(column).to_pylist()
+    values[row] += delta
+    index = table.column_names.index(column)
+    pq.write_table(table.set_column(index, column, pa.array(values, pa.float64())), path)
+
+
+def _fps_everywhere(d: Path, fps: int) -> None:
+    info = json.loads((d / "meta/info.json").read_text())
+    info["features"]["observation.image"]["info"]["video.fps"] = fps
+    _edit_info(d, fps=fps, features=info["features"])
+
+
+def _camera_shape(d: Path, shape: list[int]) -> None:
+    info = json.loads((d / "meta/info.json").read_text())
+    info["features"]["observation.image"]["shape"] = shape
+    _edit_info(d, features=info["features"])
+    _drop_checksums(d)  # as another tool writes it: the frame check, not the info digest
+
+
+def _string_column(d: Path, column: str) -> None:
+    path = d / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    strings = pa.array([str(v) for v in table.column(column).to_pylist()])
+    pq.write_table(table.set_column(table.column_names.index(column), column, strings), path)
+
+
+def _shift_row_timestamps(d: Path, episode: int, delta: float) -> None:
+    path = d / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    ep = np.asarray(table.column("episode_index"))
+    stamps = np.asarray(table.column("timestamp")).copy()
+    stamps[ep == episode] += np.float32(delta)
+    column = pa.array(stamps, pa.float32())
+    pq.write_table(
+        table.set_column(table.column_names.index("timestamp"), "timestamp", column), path
+    )
+
+
+def _flip_an_action_bit(d: Path) -> None:
+    """One bit of one stored action, in a parquet that still parses (issue 32 item 6: an
+    action changed from 0.075 to 0.0656 and check / import exited 0)."""
+    path = d / "data/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    actions = np.asarray(table.column("action").combine_chunks().flatten()).reshape(-1, 7)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(np.float32(actions[8, 0]).tobytes())
+    assert at >= 0, "the action's bytes are not stored as such"
+    raw[at + 2] ^= 0x01  # a mantissa bit: a nearby, plausible action
+    path.write_bytes(bytes(raw))
+    changed = np.asarray(pq.read_table(path).column("action").combine_chunks().flatten())
+    assert changed.reshape(-1, 7)[8, 0] != actions[8, 0]  # parses, and says something else
 
 
 CORRUPTIONS = {
@@ -303,6 +370,48 @@ CORRUPTIONS = {
     "action outside the contract": (
         lambda d: _edit_info(d, latent_planner=_narrowed_contract(d)),
         r"episode_\d: \d+ action values lie outside the recorded bounds",
+    ),
+    # issue 32 item 6: a flipped bit parsed and changed an action
+    "bit flip": (_flip_an_action_bit, r"file-000.parquet: sha256 differs from the one recorded"),
+    # issue 32 item 7: metadata that contradicts the data
+    "span shifted": (
+        lambda d: _edit_episodes(d, "videos/observation.image/from_timestamp", 1, 0.2),
+        r"episode 1 \(observation.image\): span \[1.4000, 2.4000\) s is not its 6 frames",
+    ),
+    "spans overlap": (
+        lambda d: (
+            _edit_episodes(d, "videos/observation.image/from_timestamp", 1, 0.2),
+            _edit_episodes(d, "videos/observation.image/to_timestamp", 1, 0.2),
+        ),
+        r"episodes 1 and 2 \(observation.image\) overlap",
+    ),
+    "fps against timestamps": (
+        lambda d: _fps_everywhere(d, 10),
+        r"fps=10 in meta/info.json|span .* is not its 6 frames at fps=10",
+    ),
+    "row timestamps": (
+        lambda d: _shift_row_timestamps(d, 1, 0.2),
+        r"episode 1: row 0 has timestamp 0.2000 s, fps=5 in meta/info.json puts it at 0.0000 s",
+    ),
+    "video fps": (lambda d: _edit_info(d, fps=10), r"video.fps=5, but fps=10"),
+    "camera shape": (
+        lambda d: _camera_shape(d, [8, 8, 3]),
+        r"episode_0: camera 'observation.image' frames are \[16, 16, 3\], .* says shape \[8, 8, 3\]",
+    ),
+    "fps true": (lambda d: _edit_info(d, fps=True), r"fps=True must be a rate"),
+    # issue 32 item 12: raw tracebacks before
+    "path template": (
+        lambda d: _edit_info(d, data_path="data/{chunk}.parquet"),
+        r"data_path='data/\{chunk\}.parquet' is not a path template",
+    ),
+    "features list": (lambda d: _edit_info(d, features=[]), r"info.json: features must map"),
+    "string column": (
+        lambda d: _string_column(d, "index"),
+        r"file-000.parquet: column 'index' holds string values; expected numbers",
+    ),
+    "string action": (
+        lambda d: _string_column(d, "action"),
+        r"file-000.parquet: column 'action' holds string values; expected numbers",
     ),
 }
 
@@ -363,6 +472,11 @@ def test_wm_collect_writes_a_lerobot_directory(tmp_path):
     assert out.is_dir() and h5.is_file()  # the user's reach.h5 is not the recording's
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reach", "reach.h5"]
     assert collect(lerobot_cfg) == out  # a second run finds it complete
+    # killed between the export and deleting the recording (issue 32 item 13): the rerun tidies
+    (tmp_path / "reach.collect.h5").write_bytes(b"recording")
+    (tmp_path / "reach.collect.h5.parts").mkdir()
+    assert collect(lerobot_cfg) == out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reach", "reach.h5"]
     with open_dataset(h5) as a, open_dataset(out) as b:
         assert dataset_contract([h5]) == dataset_contract([out])
         for x, y in zip(a, b, strict=True):
@@ -371,3 +485,149 @@ def test_wm_collect_writes_a_lerobot_directory(tmp_path):
             assert x.attrs | {"name": ""} == y.attrs | {"name": ""}
     with pytest.raises(ValueError, match=r"format=lerobot writes a directory: output=.*\.h5"):
         replace(lerobot_cfg, output=str(tmp_path / "x.h5"))
+
+
+def test_check_names_checksums_and_prints_errors_in_one_line(exported, tmp_path, capsys):
+    """Issue 32 items 6 and 12: ``check`` says whether checksums were verified (datasets
+    from other tools have none, and still read), and a malformed dataset is one line."""
+    from envs.data.lerobot.__main__ import main
+
+    d = _copy(exported, tmp_path)
+    assert main(["check", str(d)]) == 0
+    assert "checksums: sha256 of" in capsys.readouterr().out
+    _drop_checksums(d)
+    assert main(["check", str(d)]) == 0
+    assert "checksums: none recorded" in capsys.readouterr().out
+    for corrupt in ("features list", "path template", "string column"):
+        d = _copy(exported, tmp_path / corrupt)
+        CORRUPTIONS[corrupt][0](d)
+        with pytest.raises(SystemExit) as exit_:
+            main(["check", str(d)])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 1 and err.count("\n") == 1, err
+        assert err.startswith("python -m envs.data.lerobot: error: ")
+
+
+def test_image_size_is_bounded_and_recorded_in_the_env_kwargs(exported, tmp_path):
+    """Issue 32 item 13: lerobot.image_size 8 and 1000 trained models no env renders for, and
+    ``import --image-size 32`` wrote the recorded 64 into the env kwargs."""
+    for size in (8, 1000):
+        with pytest.raises(ValueError, match=rf"lerobot.image_size={size}: expected 16..256"):
+            LeRobotKeys(image_size=size)
+    d = _copy(exported, tmp_path)
+    extra = json.loads((d / "meta/info.json").read_text())["latent_planner"]
+    extra["attrs"]["env_kwargs"] = {"image_size": 16}  # as wm-collect records it
+    extra["attrs"]["env_args"] = {"env_name": "synthetic", "env_kwargs": {"image_size": 16}}
+    _edit_info(d, latent_planner=extra)
+    _drop_checksums(d)
+    back = import_lerobot(d, tmp_path / "back32.h5", LeRobotKeys(image_size=32))
+    with open_dataset(back) as reader:
+        assert reader.attrs["env_kwargs"] == {"image_size": 32}
+        assert reader.attrs["env_args"]["env_kwargs"] == {"image_size": 32}
+        assert reader.attrs["image_size"] == 32 == reader[0].pixels.shape[1]
+        assert reader.attrs["env_contract"]["image_size"] == 32
+
+
+def test_a_refused_read_back_leaves_no_directory(exported, tmp_path, monkeypatch):
+    """Issue 32 item 10: an export its own reader refused stayed on disk."""
+    import envs.data.lerobot.convert as convert
+
+    def refuse(path, keys=None):
+        raise DatasetError(f"{path}: refused")
+
+    monkeypatch.setattr(convert, "LeRobotReader", refuse)
+    with pytest.raises(DatasetError, match="refused"):
+        export_hdf5(exported[0], tmp_path / "out")
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_import_deletes_the_parts_of_killed_imports(exported, tmp_path):
+    """Issue 32 item 13: ``<h5>.parts.tmp.<pid>`` of a killed import was never deleted."""
+    from tests.test_faults import dead_pid
+
+    stale = tmp_path / f"back.h5.parts.tmp.{dead_pid()}"
+    stale.mkdir()
+    (stale / "demo_0.h5").write_bytes(b"half")
+    import_lerobot(exported[1], tmp_path / "back.h5")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back.h5"]
+
+
+def _leaves(value, path=()):
+    """(path, value) of every leaf of a JSON document."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _leaves(sub, (*path, key))
+    elif isinstance(value, list) and value and isinstance(value[0], dict | list):
+        for i, sub in enumerate(value):
+            yield from _leaves(sub, (*path, i))
+    else:
+        yield path, value
+
+
+def _set_leaf(document, path, value) -> None:
+    for key in path[:-1]:
+        document = document[key]
+    document[path[-1]] = value
+
+
+def _lerobot_result(d: Path) -> tuple:
+    from envs.common.contract import EnvContract
+
+    reader = LeRobotReader(d)
+    episodes = [
+        (e.pixels, e.states, e.actions, e.goal_pixels, e.goal_state, e.rewards, e.sim_states,
+         e.attrs)
+        for e in reader
+    ]  # fmt: skip
+    return reader.attrs, episodes, EnvContract.from_dataset_attrs(reader.attrs)
+
+
+def test_every_recorded_field_perturbed_is_refused_or_changes_nothing(tmp_path):
+    """Issue 32, property: change one leaf of info.json or stats.json, one cell of any
+    parquet column (episodes, data, tasks) or one byte of the video of a small export; the
+    reader refuses it, or training and evaluation get exactly what they got before."""
+    from tests.synthetic import perturbed
+    from tests.test_dataset import _property_dataset, _same
+
+    original = export_hdf5(_property_dataset(tmp_path / "d.h5"), tmp_path / "d")
+    expected = _lerobot_result(original)
+    cases = []
+    info = json.loads((original / "meta/info.json").read_text())
+    cases += [("json", "meta/info.json", path) for path, _ in _leaves(info)]
+    stats = json.loads((original / "meta/stats.json").read_text())  # each feature's first
+    firsts = {path[0]: path for path, _ in reversed(list(_leaves(stats)))}
+    cases += [("json", "meta/stats.json", path) for path in firsts.values()]
+    for path in sorted(original.rglob("*.parquet")):
+        rel = str(path.relative_to(original))
+        cases += [("parquet", rel, column) for column in pq.read_table(path).column_names]
+    cases += [("bytes", str(p.relative_to(original)), None) for p in original.rglob("*.mp4")]
+    refused = 0
+    for kind, name, where in cases:
+        d = Path(shutil.copytree(original, tmp_path / "p", dirs_exist_ok=False))
+        target = d / name
+        if kind == "json":
+            document = json.loads(target.read_text())
+            leaf = dict(_leaves(document))[where]
+            _set_leaf(document, where, perturbed(leaf))
+            target.write_text(json.dumps(document))
+        elif kind == "parquet":
+            table = pq.read_table(target)
+            cells = table.column(where).to_pylist()
+            first = cells[0]
+            cells[0] = (
+                bytes([first[0] ^ 1]) + first[1:] if isinstance(first, bytes) else perturbed(first)
+            )
+            column = pa.array(cells, type=table.schema.field(where).type)
+            pq.write_table(table.set_column(table.column_names.index(where), where, column), target)
+        else:
+            raw = bytearray(target.read_bytes())
+            raw[len(raw) // 2] ^= 0x10
+            target.write_bytes(bytes(raw))
+        try:
+            got = _lerobot_result(d)
+        except ValueError:  # DatasetError (or a contract that cannot be built)
+            refused += 1
+        else:
+            assert _same(got, expected), f"{kind} {name} {where}: a silently different dataset"
+        shutil.rmtree(d)
+    assert refused == len(cases), (refused, len(cases))

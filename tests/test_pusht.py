@@ -158,3 +158,44 @@ def test_scripted_pusher_solves_the_own_task():
             break
     assert info["success"], f"coverage {1 - info['distance']:.2f}"
     env.close()
+
+
+def test_a_nan_pose_is_refused_and_a_missing_last_action_is_not(recorded, tmp_path):
+    """Issue 32 item 4: a NaN pose reached shapely (GEOSException) through pusht.set_state;
+    now it is refused by name, in a dataset with the file, episode and step. The NaN last
+    action of frame 0 (no action yet) stays what it is."""
+    import shutil
+
+    import h5py
+
+    from envs.data.episode import DatasetError
+
+    env = make()
+    env.reset(seed=0)
+    state = get_sim_state(env)
+    assert np.isnan(state[10:]).all()  # no action yet: by design
+    set_sim_state(env, state)  # accepted
+    state[6] = np.nan
+    with pytest.raises(ValueError, match=r"Push-T state has block_angle=nan"):
+        set_sim_state(env, state)
+    env.close()
+    bad = Path(shutil.copy(recorded, tmp_path / "pusht.h5"))
+    with h5py.File(bad, "r+") as f:
+        del f["data"].attrs["content_sha256"]  # as another tool writes it
+        for name in f["data"]:
+            f[f"data/{name}/states"][0, 4] = np.nan  # block_x of every first frame
+    with pytest.raises(DatasetError, match=r"pusht.h5: demo_\d: states at step 0: .*block_x=nan"):
+        DatasetGoal(make(), bad, offset=10).reset(seed=0)
+
+
+def test_exports_to_lerobot_and_reads_back(recorded, tmp_path):
+    """Issue 32 item 10: frame 0's simulator state is NaN by design (no last action); the
+    LeRobot writer took it and the read-back refused it, leaving the directory. Both formats
+    now store NaN as "not known at this frame" and read it back the same."""
+    from envs.data.lerobot.convert import export_hdf5
+
+    out = export_hdf5(recorded, tmp_path / "pusht_lerobot")
+    with open_dataset(recorded) as a, open_dataset(out) as b:
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x.sim_states, y.sim_states)  # NaN where NaN
+            np.testing.assert_array_equal(x.actions, y.actions)

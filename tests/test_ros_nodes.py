@@ -343,3 +343,25 @@ def test_policy_factory_and_stats_plumbing() -> None:
     assert read_stat({"plan_ms": 3}, "plan_ms", 0.0) == 3.0
     assert read_stat(SimpleNamespace(energy=0.5), "energy", 0.0) == 0.5
     assert np.isnan(read_stat(None, "energy", float("nan")))
+
+
+def test_a_policy_that_cannot_load_is_one_line(tmp_path) -> None:
+    """A missing checkpoint or a truncated safetensors once gave a raw traceback (issue 32)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "checkpoints" / "reach_lewm", ckpt)
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    for path, words in ((tmp_path / "nope", "does not exist"), (ckpt, "model.safetensors")):
+        done = subprocess.run(
+            [sys.executable, "-m", "agent.ros.policy_node", "--ros-args", "-p",
+             f"checkpoint:={path}"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith("wm-ros-policy: error: ") and done.stderr.count("\n") == 1
+        assert str(path) in done.stderr and words in done.stderr

@@ -1,5 +1,5 @@
 """``wm-ros-record`` over real Fast DDS: the fake sim driven step by step, recorded into a bag,
-imported with `envs.rosbag`, and compared with what the sim did, frame for frame."""
+imported with `envs.data.rosbag`, and compared with what the sim did, frame for frame."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from std_msgs.msg import Float64MultiArray, UInt32  # noqa: E402
 from agent.ros.harness import NodeProcess, Observer, pick_domain_id  # noqa: E402
 from agent.ros.messages import COMMAND_QOS, action_msg  # noqa: E402
 from agent.ros.recorder_node import FLUSH_PERIOD_S  # noqa: E402
-from envs.dataset import open_dataset  # noqa: E402
-from envs.rosbag import ImportOptions, import_bag, open_bag  # noqa: E402
+from envs.data import open_dataset  # noqa: E402
+from envs.data.rosbag import ImportOptions, import_bag, open_bag  # noqa: E402
 from tests.test_ros_fakes import ACTION_LOW, render_blob  # noqa: E402
 
 pytestmark = pytest.mark.ros

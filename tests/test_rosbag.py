@@ -1,4 +1,4 @@
-"""rosbag2 import (envs/rosbag): bags written by `rosbags`' own writer, MCAP and sqlite3, then
+"""rosbag2 import (envs/data/rosbag): bags written by `rosbags`' own writer, MCAP and sqlite3, then
 imported and compared with what was written, frame for frame. No ROS install needed."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("rosbags", reason="pip install rosbags (a core dependency)")
 
-from envs.contract import EnvContract  # noqa: E402
-from envs.dataset import open_dataset  # noqa: E402
-from envs.rosbag import ImportOptions, RosbagError, Topics, import_bag, open_bag  # noqa: E402
-from envs.rosbag.__main__ import main  # noqa: E402
+from envs.common.contract import EnvContract  # noqa: E402
+from envs.data import open_dataset  # noqa: E402
+from envs.data.rosbag import ImportOptions, RosbagError, Topics, import_bag, open_bag  # noqa: E402
+from envs.data.rosbag.__main__ import main  # noqa: E402
 from tests.rosbag_synthetic import (  # noqa: E402
     T0,
     S,
@@ -44,7 +44,7 @@ def _one_line_error(capsys, argv: list[str]) -> str:
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 1 and "\n" not in err, err
-    assert err.startswith("python -m envs.rosbag: error: ")
+    assert err.startswith("python -m envs.data.rosbag: error: ")
     return err
 
 
@@ -71,16 +71,6 @@ def test_import_equals_what_was_recorded(tmp_path, storage):
     assert (contract.env_id, contract.control_hz, contract.image_size) == ("ros/synthetic", 5.0, 16)
     assert contract.action_high == _options().action_high
     assert report.episodes[0].line(0).startswith("episode 0: 6 steps")
-
-
-def test_clips_for_training(tmp_path):
-    from envs.clips import ClipDataset
-
-    rec, _ = scripted(episodes=2, steps=6)
-    bag = rec.write(tmp_path / "bag", "mcap")
-    import_bag(bag, tmp_path / "out.h5", _options())
-    clips = ClipDataset([str(tmp_path / "out.h5")], clip_len=4)
-    assert len(clips) > 0
 
 
 # ------------------------------------------------------------------------------ resampling

@@ -188,9 +188,9 @@ def write_h5(path: Path, episodes, contract: EnvContract = SYNTHETIC_CONTRACT) -
         e = Episode(ep.pixels, ep.states, ep.actions, ep.goal_pixels, ep.goal_state, ep.attrs)
         write_episode_part(parts, i, e)
     root = {
-        "env_id": "synthetic",
+        "env_id": contract.env_id,
         "env_kwargs": {},
-        "control_hz": 5.0,
+        "control_hz": contract.control_hz,  # root attrs restate the contract (reader checks)
         "camera": "synthetic",
         "image_size": int(episodes[0].pixels.shape[1]),
         "policy": "random",

@@ -43,8 +43,45 @@ class ToyPointEnv(gym.Env):
         return frame
 
 
+class OwnRendererEnv(ToyPointEnv):
+    """A MuJoCo scene drawn through its own ``mujoco.Renderer`` (shadows on), as pip-installed
+    arm envs do, rather than Gymnasium's MujocoRenderer: ``fast_render`` cannot reach it."""
+
+    XML = """<mujoco><worldbody><light pos="0 0 2" castshadow="true"/>
+      <geom type="plane" size="1 1 .1"/><body name="ball" pos="0 0 .1"><freejoint/>
+      <geom type="sphere" size=".05" rgba="1 0 0 1"/></body></worldbody></mujoco>"""
+
+    def __init__(self, render_mode: str | None = "rgb_array", width: int = 32) -> None:
+        import mujoco
+
+        super().__init__(render_mode)
+        self.model = mujoco.MjModel.from_xml_string(self.XML)
+        self.data = mujoco.MjData(self.model)
+        self.width, self._renderer = width, None
+
+    def render(self):
+        import mujoco
+
+        from envs.common.render_exit import close_at_exit
+
+        if self._renderer is None:  # as envs/panda/env.py: closed before EGL's teardown
+            self._renderer = mujoco.Renderer(self.model, self.width, self.width)
+            close_at_exit(self)
+        self.data.qpos[:2] = self.pos - 0.5
+        mujoco.mj_forward(self.model, self.data)
+        self._renderer.update_scene(self.data)
+        return self._renderer.render()
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
 if "ToyPoint-v0" not in registry:
     register("ToyPoint-v0", entry_point=ToyPointEnv, max_episode_steps=20)
+if "OwnRenderer-v0" not in registry:
+    register("OwnRenderer-v0", entry_point=OwnRendererEnv, max_episode_steps=5)
 
 
 def position(env: gym.Env) -> np.ndarray:

@@ -159,7 +159,8 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
     """
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"world-model checkpoint directory {path} does not exist")
+        what = "is a file, not" if path.exists() else "does not exist: no"
+        raise FileNotFoundError(f"{path} {what} a world-model checkpoint directory")
     cfg, hf_config, env_contract, _ = read_config(path)
     weights = path / WEIGHTS
     enc_cfg = replace(cfg.encoder, source=None, device=str(device))

@@ -51,6 +51,7 @@ from agent.ros.safety import (
     twist_from_action,
     validate_vector,
 )
+from configs.cli import one_line_errors
 
 
 def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> DeployedPolicy:
@@ -59,6 +60,8 @@ def load_policy(factory: str, checkpoint: str, planner: str, device: str) -> Dep
     A dotted factory keeps the node independent of how a policy is built, so a user can
     plug in their own (or a dry-run stand-in) without editing this file.
     """
+    if not checkpoint and factory == "agent.factory:load_agent":
+        raise ValueError("no checkpoint: pass --ros-args -p checkpoint:=<checkpoint directory>")
     module_name, _, attr = factory.partition(":")
     if not attr:
         raise ValueError(
@@ -368,10 +371,16 @@ class PolicyNode(Node):
             pub.wait_for_all_acked(Duration(seconds=1.0))
 
 
+@one_line_errors("wm-ros-policy")
 def main(args: list[str] | None = None) -> None:
-    """Entry point of ``wm-ros-policy``; ROS arguments (``--ros-args -p/-r``) pass through."""
+    """Entry point of ``wm-ros-policy``; ROS arguments (``--ros-args -p/-r``) pass through. A
+    policy that cannot load (a missing or corrupt checkpoint) is one line, exit status 1."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    node = PolicyNode()
+    try:
+        node = PolicyNode()
+    except BaseException:
+        rclpy.try_shutdown()
+        raise
     spin(node, SingleThreadedExecutor(), node.close)
 
 

@@ -3,7 +3,7 @@
 Our ROS 2 support is the Kilted wheels from PyPI, which do not ship rosbag2, so a robot set
 up that way has no ``ros2 bag record``. This node subscribes to the contract topics
 (docs/ros.md) with raw (serialised) messages and writes them unchanged with `rosbags`' writer,
-as MCAP or sqlite3: ``ros2 bag info`` and ``python -m envs.rosbag`` both read the result.
+as MCAP or sqlite3: ``ros2 bag info`` and ``python -m envs.data.rosbag`` both read the result.
 Each message is stamped with the time its publisher sent it (the DDS source timestamp), where
 ``ros2 bag record`` stamps the time it arrived. A command then always counts as sent before the
 robot reacted to it: the sim steps within a millisecond of receiving a command, and a

@@ -13,6 +13,7 @@ died stop on their own.
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing as mp
 import os
@@ -29,7 +30,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from configs.cli import one_line_errors
+from configs.cli import one_line_errors, one_line_hydra_errors
 from envs.collect.config import (
     NOISY_POLICIES,
     CollectConfig,
@@ -49,7 +50,12 @@ from envs.collect.parts import (
 from envs.data import open_dataset
 from envs.data.episode import DatasetError
 from envs.data.hdf5 import discard_temporaries, finished_parts, merge_parts, write_episode_part
-from envs.data.storage import check_writable, remove_path, remove_stale_temporaries
+from envs.data.storage import (
+    DiskFullError,
+    check_writable,
+    remove_path,
+    remove_stale_temporaries,
+)
 
 register_configs()
 
@@ -142,26 +148,18 @@ def collect(cfg: CollectConfig) -> Path:
     for pattern in (f".{out.name}.tmp-*", f"{out.name}.tmp.*"):  # a killed merge (older: .tmp.)
         remove_stale_temporaries(out.parent, pattern)
     remove_path(out.with_name(f"{out.name}.tmp"))  # the pid-less name earlier versions used
-    check_writable(parts)  # before the first episode, not after it
-    done = check_parts(finished_parts(parts), cfg, parts)
-    todo = [k for k in range(cfg.num_episodes) if k not in done]
-    env = make_env(cfg.env)  # for the dataset's attrs, and to say now what it cannot record
-    if todo:
-        warn_without_sim_states(env, cfg.env.id)
-    bar = tqdm(
-        total=cfg.num_episodes, initial=cfg.num_episodes - len(todo), desc=f"collect {cfg.env.id}"
-    )
-    successes = []
-    if cfg.num_workers == 0:
-        _init_worker(cfg)
-        results = map(_record, todo)
-        _drain(results, bar, successes)
-    elif todo:
-        with mp.get_context("spawn").Pool(
-            min(cfg.num_workers, len(todo)), initializer=_init_worker, initargs=(cfg, os.getpid())
-        ) as pool:
-            _drain(pool.imap_unordered(_record, todo), bar, successes)
-    bar.close()
+    try:
+        env = _record_missing(cfg, parts)
+    except BaseException as err:
+        _tidy_parts(parts)
+        if isinstance(err, DiskFullError):
+            kept = len(finished_parts(parts))
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"{err.strerror}; the {kept} finished episodes in {parts} stay: run the same command "
+                "again once there is room",
+            ) from err
+        raise
     policy = OmegaConf.to_container(OmegaConf.structured(cfg.policy))
     attrs = dataset_root_attrs(cfg.env.id, cfg.env.make_kwargs(), env, policy)
     env.close()
@@ -176,6 +174,40 @@ def collect(cfg: CollectConfig) -> Path:
     return out
 
 
+def _record_missing(cfg: CollectConfig, parts: Path) -> gym.Env:
+    """Record the episodes ``parts`` lacks into it; -> the env (for the dataset's attrs)."""
+    check_writable(parts)  # before the first episode, not after it
+    done = check_parts(finished_parts(parts), cfg, parts)
+    todo = [k for k in range(cfg.num_episodes) if k not in done]
+    env = make_env(cfg.env)  # for the dataset's attrs, and to say now what it cannot record
+    if todo:
+        warn_without_sim_states(env, cfg.env.id)
+    bar = tqdm(
+        total=cfg.num_episodes, initial=cfg.num_episodes - len(todo), desc=f"collect {cfg.env.id}"
+    )
+    successes: list[bool] = []
+    if cfg.num_workers == 0:
+        _init_worker(cfg)
+        results = map(_record, todo)
+        _drain(results, bar, successes)
+    elif todo:
+        with mp.get_context("spawn").Pool(
+            min(cfg.num_workers, len(todo)), initializer=_init_worker, initargs=(cfg, os.getpid())
+        ) as pool:
+            _drain(pool.imap_unordered(_record, todo), bar, successes)
+    bar.close()
+    return env
+
+
+def _tidy_parts(parts: Path) -> None:
+    """After a failed recording: delete the half-written parts of workers that were stopped
+    mid-write, and the parts folder itself when no episode made it (a refused env, a full
+    disk at the first part). Finished parts stay for the rerun to resume from."""
+    discard_temporaries(parts)
+    if parts.is_dir() and not any(parts.iterdir()):
+        parts.rmdir()
+
+
 def _collect_lerobot(cfg: CollectConfig) -> Path:
     """``format=lerobot``: record into ``<output>.collect.h5`` exactly as an HDF5 run
     (resumable parts), export that to the LeRobot v3 directory ``output`` (lossless video),
@@ -183,12 +215,16 @@ def _collect_lerobot(cfg: CollectConfig) -> Path:
     from envs.data.lerobot.convert import export_hdf5
 
     out = Path(cfg.output)
+    recording = out.with_name(out.name + ".collect.h5")
     if out.exists():
         with open_dataset(out) as reader:  # a directory: the LeRobot reader checks it
             check_existing_output(reader, cfg)
         print(f"{out}: already complete ({cfg.num_episodes} episodes)")
+        # killed between the export and deleting the recording: what is left of it is ours
+        for leftover in (recording, recording.with_name(recording.name + ".parts")):
+            remove_path(leftover)
         return out
-    h5 = collect(replace(cfg, format="hdf5", output=str(out.with_name(out.name + ".collect.h5"))))
+    h5 = collect(replace(cfg, format="hdf5", output=str(recording)))
     export_hdf5(h5, out)
     h5.unlink()
     print(f"{out}: LeRobot v3 dataset")
@@ -221,6 +257,7 @@ def _drain(results: Any, bar: tqdm, successes: list[bool]) -> None:
         bar.set_postfix(success=f"{np.mean(successes):.2f}")
 
 
+@one_line_hydra_errors("wm-collect")
 @hydra.main(config_path="pkg://configs", config_name="collect", version_base="1.3")
 @one_line_errors("wm-collect")
 def main(cfg: DictConfig) -> None:

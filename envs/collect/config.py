@@ -166,6 +166,8 @@ class CollectConfig:
             raise ValueError(f"num_episodes={self.num_episodes}: must be >= 1")
         if self.num_workers < 0:
             raise ValueError(f"num_workers={self.num_workers}: must be >= 0")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: must be >= 0")
         if self.format not in ("hdf5", "lerobot"):
             raise ValueError(f"format={self.format!r}: expected hdf5 or lerobot")
         if self.format == "lerobot" and self.output.endswith(".h5"):

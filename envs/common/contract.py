@@ -8,10 +8,12 @@ env against them with `EnvContract.check_compatible` before the first action.
 
 Bounds and the workspace may be *narrowed* by the user (a smaller box is still inside what the
 model saw) but never widened; everything else must match exactly. The camera (pose, field of
-view) and the physics step are checked where both sides record them: checkpoints written before
-they joined the contract leave them empty, meaning "unknown, not checked". A study that varies
-them on purpose passes ``allow_render_change`` (``wm-eval agent.allow_contract_change=true``),
-and the differences are returned so the caller can record them.
+view) and the physics step are checked where both sides know them: checkpoints written before
+they joined the contract leave them empty, meaning "the env's default" for envs whose config
+has one (wm/Panda*), "unknown, not checked" otherwise. A study that varies them on purpose
+passes ``allow_render_change`` (``wm-eval agent.allow_contract_change=true``), and the
+differences are returned so the caller can record them. A recorded dataset is checked with
+`EnvContract.check_same`: every field must match the env that replays its goals.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class EnvContract:
     """Upper corner of that box (m)."""
     camera_pos: tuple[float, ...] = ()
     """Camera position (m, robot base frame) the frames were rendered from; empty = unknown
-    (checkpoints from before the field, envs whose camera is not a pose): not checked."""
+    (checkpoints from before the field: the env's default camera; envs whose camera is not a
+    pose: not checked)."""
     camera_target: tuple[float, ...] = ()
     """Point that camera looks at (m); empty = unknown."""
     camera_fovy: float | None = None
@@ -152,7 +155,7 @@ class EnvContract:
                 "say how many actions per second it takes"
             ) from exc
         pixels = env.observation_space["pixels"].shape
-        return cls(
+        live = cls(
             env_id=env_id,
             control_hz=control_hz,
             action_low=_floats(env.action_space.low),
@@ -165,6 +168,10 @@ class EnvContract:
             workspace_high=getattr(base, "workspace_high", ()),
             **_render_settings(base),
         )
+        # What the env's config class draws by default: what a contract that does not record
+        # its camera is compared with (`render_changes`). Not a field: never saved.
+        object.__setattr__(live, "_defaults", _default_render_settings(base))
+        return live
 
     @classmethod
     def from_dataset_attrs(cls, attrs: Mapping[str, Any]) -> EnvContract:
@@ -246,6 +253,39 @@ class EnvContract:
             )
         return changes
 
+    def check_same(self, other: EnvContract, where: str, hint: str = "") -> None:
+        """Raise ValueError unless ``other`` (the env being driven) is the env this contract
+        was recorded in: every field equal (rates and bounds up to float rounding), the camera
+        and physics step where both know them. What a recorded dataset needs: its goals were
+        reached in that many steps of that size, and its frames come from that camera; a
+        checkpoint may also be driven in a narrower box (`check_compatible`)."""
+        source = "the dataset was recorded with"
+        problems = [
+            f"{name} mismatch: {source} {name}={mine}, the env has {name}={theirs}"
+            for name, mine, theirs in self._differences(other)
+        ]
+        problems += self.render_changes(other, source)
+        if problems:
+            raise ValueError(f"{where}: {'; '.join(problems)}" + (f"; {hint}" if hint else ""))
+
+    def _differences(self, other: EnvContract) -> list[tuple[str, Any, Any]]:
+        """(field, this value, other value) for every non-render field that differs; the
+        revision only where both record one."""
+        out = []
+        for f in fields(self):
+            name, mine, theirs = f.name, getattr(self, f.name), getattr(other, f.name)
+            if name in RENDER_FIELDS or (name == "env_revision" and None in (mine, theirs)):
+                continue
+            if isinstance(mine, tuple) or name == "control_hz":
+                a, b = np.atleast_1d(mine), np.atleast_1d(theirs)
+                same = a.shape == b.shape and np.allclose(a, b, rtol=_RATE_RTOL, atol=_BOUND_ATOL)
+            else:
+                same = mine == theirs
+            if not same:
+                out.append((name, list(mine) if isinstance(mine, tuple) else mine,
+                            list(theirs) if isinstance(theirs, tuple) else theirs))  # fmt: skip
+        return out
+
     def combine(self, other: EnvContract) -> EnvContract | None:
         """One contract for data recorded under both, or None when they differ. A render
         setting that one side does not record (a dataset from before it joined the contract)
@@ -257,18 +297,29 @@ class EnvContract:
         merged, theirs = replace(self, **known), replace(other, **known)
         return merged if merged == theirs and not self.render_changes(other) else None
 
-    def render_changes(self, other: EnvContract) -> list[str]:
+    def render_changes(
+        self, other: EnvContract, source: str = "the checkpoint was trained with"
+    ) -> list[str]:
         """``"camera_fovy mismatch: the checkpoint was trained with camera_fovy=50.0, the env
-        has camera_fovy=90.0"`` for each of `RENDER_FIELDS` that both record and that differ."""
+        has camera_fovy=90.0"`` for each of `RENDER_FIELDS` that both know and that differ.
+
+        A field this contract leaves unknown is taken as ``other``'s default where ``other``
+        came from `from_env` on an env with a default config (wm/Panda*: its camera and
+        physics step): contracts written before the field joined (every shipped checkpoint)
+        were recorded with the default, so a camera set through ``env.kwargs`` is seen."""
         changes = []
+        defaults = getattr(other, "_defaults", {})
         for name in RENDER_FIELDS:
             trained, found = getattr(self, name), getattr(other, name)
+            assumed = ""
+            if trained in ((), None) and defaults.get(name) not in ((), None):
+                trained, assumed = defaults[name], " (not recorded: the env's default)"
             if trained in ((), None) or found in ((), None):
                 continue  # unknown on one side: not checked
             a, b = np.atleast_1d(trained), np.atleast_1d(found)
             if a.shape != b.shape or not np.allclose(a, b, rtol=_RATE_RTOL, atol=_BOUND_ATOL):
                 changes.append(
-                    f"{name} mismatch: the checkpoint was trained with {name}={trained}, "
+                    f"{name} mismatch: {source} {name}={trained}{assumed}, "
                     f"the env has {name}={found}"
                 )
         return changes
@@ -309,6 +360,21 @@ def _render_settings(base: Any) -> dict[str, Any]:
             "camera_fovy": cfg.camera_fovy,
         }
     return out
+
+
+def _default_render_settings(base: Any) -> dict[str, Any]:
+    """`_render_settings` of the env's default config (``default_config()``), where it has one
+    that holds a camera; empty otherwise (foreign and dm_control envs: unknown)."""
+    make_default = getattr(type(base), "default_config", None)
+    if make_default is None or not hasattr(getattr(base, "cfg", None), "camera_pos"):
+        return {}
+    cfg = make_default()
+    return {
+        "camera_pos": _floats(cfg.camera_pos),
+        "camera_target": _floats(cfg.camera_target),
+        "camera_fovy": float(cfg.camera_fovy),
+        "sim_dt": getattr(cfg, "sim_dt", None),
+    }
 
 
 def _recorded_render_settings(attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+from envs.data.episode import SIM_STATE_LIMIT
 from envs.foreign.env_hooks import hooks_for
 
 # mj_getState's full integration state: time, qpos, qvel, act, qacc_warmstart, ctrl,
@@ -113,8 +114,14 @@ def get_sim_state(env: gym.Env) -> Any:
 
 
 def set_sim_state(env: gym.Env, state: Any) -> None:
-    """Put the env back into a state returned by `get_sim_state` (same env, same task)."""
+    """Put the env back into a state returned by `get_sim_state` (same env, same task).
+
+    A flat state with a NaN (except through an env's hooks, which say themselves what may be
+    missing: Push-T's last action) or a value past `SIM_STATE_LIMIT` is refused with a
+    ValueError naming the index: no simulator restores it, and a NaN pose gives NaN
+    distances, not an error."""
     kind, base = state_kind(env), env.unwrapped
+    _check_state(env, state, nan_ok=kind == "hooks")
     if kind == "protocol":
         base.set_sim_state(copy.deepcopy(state))
     elif kind == "hooks":
@@ -133,6 +140,25 @@ def set_sim_state(env: gym.Env, state: Any) -> None:
         base.state = np.array(state, np.float64)
     else:
         base.__dict__.update(copy.deepcopy(state))
+
+
+def _check_state(env: gym.Env, state: Any, nan_ok: bool) -> None:
+    if isinstance(state, dict):
+        return  # a deepcopy state: attributes, not numbers
+    values = np.asarray(state)
+    if values.dtype == object or not np.issubdtype(values.dtype, np.number):
+        return
+    values = values.reshape(-1).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > SIM_STATE_LIMIT)
+    if not nan_ok:
+        bad |= np.isnan(values)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"{_name(env)}: sim state holds {int(bad.sum())} values no simulator restores "
+            f"(first at index {i}: {values[i]:g}; NaN, infinite or beyond {SIM_STATE_LIMIT:g})"
+        )
 
 
 def storable(env: gym.Env) -> bool:

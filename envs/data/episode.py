@@ -45,6 +45,35 @@ def non_finite(key: str, values: np.ndarray) -> str:
     return f"{key} holds {int(bad.sum())} non-finite values (first {where}{values[bad][0]})"
 
 
+SIM_STATE_LIMIT = 1e10
+"""Largest simulator-state magnitude taken as real: MuJoCo's ``mjMAXVAL``, past which
+``mj_checkPos`` / ``mj_checkVel`` treat a simulation as diverged and reset it."""
+
+
+def bad_sim_states(values: np.ndarray) -> str:
+    """ "" when `(L+1, S)` simulator states can have come from a simulator, else what and where
+    (``states holds 1 values beyond 1e10 (first at step 3: 1e+300)``).
+
+    NaN passes: it marks a number the simulator does not have at that frame (Push-T's last
+    action before the first one). Restoring a state refuses NaN wherever the simulator needs
+    the number (`envs.common.sim_state.set_sim_state`), naming the step the caller restores.
+    """
+    values = np.asarray(values)
+    if values.ndim != 2:
+        return f"states have shape {values.shape}; expected (L+1, S)"
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        return f"states have dtype {values.dtype}; expected numbers (float64)"
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > SIM_STATE_LIMIT)
+    if not bad.any():
+        return ""
+    step, index = (int(i) for i in np.argwhere(bad)[0])
+    return (
+        f"states holds {int(bad.sum())} values that are infinite or beyond {SIM_STATE_LIMIT:g} "
+        f"(first at step {step}, index {index}: {values[step, index]:g}): no simulator state"
+    )
+
+
 def decode_attr(value: Any) -> Any:
     """An HDF5 attribute as plain Python: bytes -> str, JSON text -> its value, numpy scalar ->
     Python scalar (what the readers return and the LeRobot writer stores as JSON)."""

@@ -22,6 +22,8 @@ Open a dataset through `envs.data.open_dataset`, which reads LeRobot directories
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -31,11 +33,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from envs.data.checks import outside_bounds, recorded_action_bounds
-from envs.data.episode import DatasetError, Episode, decode_attr, non_finite
+from envs.data.checks import (
+    bookkeeping_problem,
+    outside_bounds,
+    recorded_action_bounds,
+    restated_problem,
+)
+from envs.data.episode import DatasetError, Episode, bad_sim_states, decode_attr, non_finite
 from envs.data.storage import atomic_write, check_free_space, remove_stale_temporaries
 
 FORMAT_VERSION = 1
+DIGEST_ATTR = "content_sha256"  # data attr: `content_digest` of the file as merged
 ROOT_ATTRS = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
 PIXEL_CHUNK = 16  # frames per compressed chunk: a training clip touches one or two chunks
 MERGE_MARGIN = 64 * 1024  # bytes over the parts' sum a merge may need (root group, attrs)
@@ -61,21 +69,25 @@ def write_episode_part(
     for key, values in (("actions", episode.actions), ("obs/state", episode.states)):
         if problem := non_finite(key, np.asarray(values)):  # a simulation that blew up
             raise DatasetError(f"episode {index} (attrs {episode.attrs}): {problem}; not written")
+    if episode.sim_states is not None and (problem := bad_sim_states(episode.sim_states)):
+        raise DatasetError(f"episode {index} (attrs {episode.attrs}): {problem}; not written")
     parts_dir.mkdir(parents=True, exist_ok=True)
-    final = parts_dir / f"demo_{index}.h5"
-    # atomic: a part exists whole or not at all
-    write = lambda tmp: _write_part_file(tmp, index, episode, compression, part_attrs or {})  # noqa: E731
-    return atomic_write(final, write)
+    # Built in memory, then written as plain bytes: HDF5 hitting a full disk mid-write
+    # crashes the process (a segfault, or pages of HDF5 diagnostics from each worker), while
+    # a plain write raises errno 28, which `atomic_write` names and cleans up after.
+    data = _part_bytes(index, episode, compression, part_attrs or {})
+    return atomic_write(parts_dir / f"demo_{index}.h5", data)  # whole or not at all
 
 
-def _write_part_file(
-    tmp: Path, index: int, episode: Episode, compression: str, part_attrs: dict[str, Any]
-) -> None:
+def _part_bytes(
+    index: int, episode: Episode, compression: str, part_attrs: dict[str, Any]
+) -> bytes:
     opts = {"compression": compression, "fletcher32": True}
     if compression == "gzip":
         opts["compression_opts"] = 4
     length = len(episode.actions)
-    with h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         for key, value in part_attrs.items():
             f.attrs[key] = value
         g = f.create_group(f"data/demo_{index}")
@@ -99,6 +111,7 @@ def _write_part_file(
         g.create_dataset("goal/state", data=episode.goal_state.astype(np.float32))
         for key, value in {**episode.attrs, "num_samples": length}.items():
             g.attrs[key] = value
+    return buffer.getvalue()
 
 
 def finished_parts(parts_dir: Path) -> dict[int, Path]:
@@ -158,6 +171,41 @@ def _write_merged(tmp: Path, parts: list[tuple[int, Path]], root_attrs: dict[str
         data.attrs["format_version"] = FORMAT_VERSION
         data.attrs["num_demos"] = len(parts)
         data.attrs["total"] = total
+        data.attrs[DIGEST_ATTR] = content_digest(data)  # last: it covers everything above
+
+
+def content_digest(data: h5py.Group) -> str:
+    """sha256 of everything recorded under ``data`` but `DIGEST_ATTR`: every attr, and every
+    dataset's dtype, shape and stored bytes (chunked datasets: their compressed chunks with
+    their fletcher32 sums, read without decompressing, so the pixels cost only their file
+    size). An attr edited after writing (a contract widened, a rate changed) reads as a
+    different dataset instead of passing silently; fletcher32 alone covers only bit rot."""
+    h = hashlib.sha256()
+
+    def visit(name: str, obj: Any) -> None:
+        attrs = {k: _canonical(v) for k, v in obj.attrs.items() if k != DIGEST_ATTR}
+        h.update(json.dumps([name, attrs], sort_keys=True, default=str).encode())
+        if isinstance(obj, h5py.Dataset):
+            h.update(f"{obj.dtype.str}{obj.shape}".encode())
+            if obj.chunks is None:
+                h.update(np.ascontiguousarray(obj[()]).tobytes())
+            else:
+                for i in range(obj.id.get_num_chunks()):
+                    offset = obj.id.get_chunk_info(i).chunk_offset
+                    h.update(f"{offset}".encode() + obj.id.read_direct_chunk(offset)[1])
+
+    visit("data", data)
+    data.visititems(visit)
+    return h.hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    """An attr as JSON-able plain Python (bytes decoded, arrays as lists)."""
+    if isinstance(value, np.ndarray):
+        return (
+            [_canonical(v) for v in value.tolist()] if value.dtype.kind in "SO" else value.tolist()
+        )
+    return value.decode() if isinstance(value, bytes) else decode_attr(value)
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -196,6 +244,15 @@ def _check_demo(
             raise fail(f"{problem}; one NaN would make every trained weight NaN - re-record it")
         if key == "actions" and bounds is not None and (problem := outside_bounds(values, *bounds)):
             raise fail(f"{problem}; re-record it, or fix the env_contract attr if it is wrong")
+    if "states" in g:  # simulator states: protocol=dataset and the oracle restart from them
+        if g["states"].ndim != 2 or g["states"].shape[0] != length + 1:
+            raise fail(f"states has shape {g['states'].shape}; expected (L+1={length + 1}, S)")
+        try:
+            values = g["states"][()]
+        except OSError as err:
+            raise fail(f"corrupt data in 'states' ({err})") from err
+        if problem := bad_sim_states(values):
+            raise fail(f"{problem} - re-record it")
 
 
 class EpisodeReader:
@@ -242,9 +299,45 @@ class EpisodeReader:
             bounds = recorded_action_bounds(data.attrs)
         except (ValueError, KeyError, TypeError) as err:
             raise DatasetError(f"{self.path}: data attr env_contract is malformed ({err})") from err
+        widths = {}
         for name in self.names:
             _check_demo(self.path, name, data[name], bounds)
+            if "states" in data[name]:
+                widths.setdefault(data[name]["states"].shape[1], name)
+        if len(widths) > 1:  # one simulator records states of one size
+            (a, first), (b, other) = sorted(widths.items(), key=lambda kv: _demo_index(kv[1]))[:2]
+            raise DatasetError(
+                f"{self.path}: data/{other}: states are {b} numbers wide, data/{first}'s {a}: "
+                "episodes of different simulators in one file"
+            )
         self.attrs = {k: decode_attr(v) for k, v in data.attrs.items()}
+        self._check_consistent()
+        # Last, so a damaged value is named by the checks above; a file from before the
+        # digest (or from another tool) has none and is read as before.
+        self.digest_verified = DIGEST_ATTR in data.attrs
+        if self.digest_verified:
+            try:
+                digest = content_digest(data)
+            except OSError as err:
+                raise DatasetError(f"{self.path}: corrupt data ({err})") from err
+            if digest != decode_attr(data.attrs[DIGEST_ATTR]):
+                raise DatasetError(
+                    f"{self.path}: its content differs from the {DIGEST_ATTR} recorded when it "
+                    "was written: an attr or dataset was edited since (a changed rate, bound or "
+                    "value would pass as recorded); restore it or re-record it"
+                )
+
+    def _check_consistent(self) -> None:
+        """Attrs that restate each other or the env contract must agree (envs.data.checks)."""
+        data = self._file["data"]
+        lengths = [int(data[name].attrs["num_samples"]) for name in self.names]
+        env_ids = {name: decode_attr(data[name].attrs.get("env_id")) for name in self.names}
+        height = data[self.names[0]]["obs/pixels"].shape[1] if self.names else None
+        problem = bookkeeping_problem(self.attrs, lengths, env_ids) or restated_problem(
+            self.attrs, height
+        )
+        if problem:
+            raise DatasetError(f"{self.path}: {problem}")
 
     def __len__(self) -> int:
         return len(self.names)

@@ -77,7 +77,9 @@ class GymEnvEntry:
     camera_name: str = ""
     """MuJoCo camera name (takes precedence over ``camera_id``); empty = default."""
     fast_render: bool = True
-    """MuJoCo only: no shadows, reflections or multisampling (3.5x faster at 64 px)."""
+    """MuJoCo only: no shadows, reflections or multisampling (3.5x faster at 64 px). Applies
+    to envs drawn by Gymnasium's MujocoRenderer; anywhere else it does nothing, and the
+    dataset records ``fast_render: false`` (what was drawn)."""
     simple_geoms: bool = False
     """MuJoCo only: collision primitives in place of visual meshes, no textures or skybox
     (mesh-heavy scenes: several times faster; changes the pixels, envs/foreign/mujoco_render.py)."""
@@ -106,7 +108,7 @@ class GymEnvEntry:
             "image_size": self.image_size,
             "camera_id": self.camera_id,
             "camera_name": self.camera_name,
-            "fast_render": self.fast_render,
+            "fast_render": self.fast_render and draws_with_mujoco_renderer(self.id),
             **({"simple_geoms": True} if self.simple_geoms else {}),
             **({"free_camera": self.free_camera.as_dict()} if self.free_camera.as_dict() else {}),
             **dict(self.kwargs),
@@ -132,19 +134,27 @@ def registered_id(env_id: str) -> str:
     return name
 
 
+def _creator(env_id: str) -> Any:
+    creator = gym.spec(registered_id(env_id)).entry_point
+    return load_env_creator(creator) if isinstance(creator, str) else creator
+
+
+def draws_with_mujoco_renderer(env_id: str) -> bool:
+    """Whether the env is a Gymnasium MujocoEnv, drawn by its MujocoRenderer: the viewer
+    ``fast_render`` and ``simple_geoms`` set up. An env that renders through its own
+    ``mujoco.Renderer`` (or no MuJoCo at all) draws as it always does."""
+    from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+
+    creator = _creator(env_id)
+    return inspect.isclass(creator) and issubclass(creator, MujocoEnv)
+
+
 def takes_render_size(env_id: str) -> bool:
     """Whether the env's constructor accepts ``width`` / ``height`` (all Gymnasium MuJoCo envs)."""
-    spec = gym.spec(registered_id(env_id))
-    creator = spec.entry_point
-    if isinstance(creator, str):
-        creator = load_env_creator(creator)
-    if inspect.isclass(creator):
-        from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
-
-        if issubclass(creator, MujocoEnv):
-            return True
-        creator = creator.__init__
-    params = inspect.signature(creator).parameters
+    if draws_with_mujoco_renderer(env_id):
+        return True
+    creator = _creator(env_id)
+    params = inspect.signature(creator.__init__ if inspect.isclass(creator) else creator).parameters
     return "width" in params and "height" in params
 
 

@@ -77,6 +77,9 @@ def set_state(base: gym.Env, state: np.ndarray) -> None:
     s = np.asarray(state, np.float64)
     if s.shape != (len(STATE_FIELDS),):
         raise ValueError(f"Push-T state has shape {s.shape}, expected ({len(STATE_FIELDS)},)")
+    if not np.isfinite(s[:10]).all():  # only the last action may be missing (NaN)
+        field = STATE_FIELDS[int(np.argmin(np.isfinite(s[:10])))]
+        raise ValueError(f"Push-T state has {field}={s[STATE_FIELDS.index(field)]}: not a pose")
     base._setup()  # a fresh pymunk space: no contact cache from the state it was in
     base.agent.position, base.agent.velocity = tuple(s[0:2]), tuple(s[2:4])
     base.block.angle = float(s[6])  # first: pymunk turns the body about its centre of gravity

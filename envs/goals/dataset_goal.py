@@ -15,15 +15,36 @@ here to the observation's pixel size when it differs).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from PIL import Image
 
+from envs.common.contract import EnvContract
 from envs.common.distance import DistanceConfig
-from envs.common.sim_state import set_sim_state
+from envs.common.sim_state import get_sim_state, set_sim_state
 from envs.data import open_dataset
+from envs.data.episode import DatasetError, Episode
 from envs.goals.goal_state import StateGoalWrapper
+
+
+def check_recorded_env(reader: Any, env: gym.Env) -> None:
+    """Refuse an env that differs from the one the dataset was recorded in: its control rate,
+    action box, image size, dims, revision, camera and physics step (`EnvContract`). Goals a
+    recording reached in k steps at 5 Hz, or with a wider action box, are other goals at
+    10 Hz, and frames of another camera are other frames, whatever drives the env.
+
+    Every agent kind meets this check, because every protocol=dataset env is built here."""
+    try:
+        recorded = EnvContract.from_dataset_attrs(reader.attrs)
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{reader.path}: cannot tell which env recorded it ({err})") from err
+    recorded.check_same(
+        EnvContract.from_env(env),
+        where=f"{reader.path}: the dataset's env vs the eval env",
+        hint="make the eval env as the dataset's env_kwargs attr says (env.kwargs / +env.kwargs.*)",
+    )
 
 
 class DatasetGoal(StateGoalWrapper):
@@ -46,10 +67,15 @@ class DatasetGoal(StateGoalWrapper):
             raise ValueError(f"dataset goal offset={offset}: must be >= 1 control step")
         self.offset = offset
         self._reader = open_dataset(dataset)
-        own_id = env.spec.id if env.spec else None
-        recorded_id = self._reader.attrs["env_id"]
-        if own_id is not None and recorded_id != own_id:
-            raise ValueError(f"{dataset}: recorded in {recorded_id!r}, not {own_id!r}")
+        try:
+            own_id = env.spec.id if env.spec else None
+            recorded_id = self._reader.attrs["env_id"]
+            if own_id is not None and recorded_id != own_id:
+                raise ValueError(f"{dataset}: recorded in {recorded_id!r}, not {own_id!r}")
+            check_recorded_env(self._reader, env)
+        except BaseException:
+            self._reader.close()
+            raise
         self._lengths = [
             int(self._reader.episode_attrs(i)["num_samples"]) for i in range(len(self._reader))
         ]
@@ -85,9 +111,9 @@ class DatasetGoal(StateGoalWrapper):
         movable = self.movable_parts()  # before this episode's states: it resets the env
         # Same task instance as the recording (targets, colours) before restoring its states.
         _, info = self.env.reset(seed=int(episode.attrs.get("seed", seed)), options=options)
-        set_sim_state(self.env, episode.sim_states[start + self.offset])
+        self._restore(episode, start + self.offset)
         goal_pixels, self.goal_features = self._pixels(), self.task_distance.features()
-        set_sim_state(self.env, episode.sim_states[start])
+        self._restore(episode, start)
         shift = self.task_distance.part_distances(self.task_distance.features(), self.goal_features)
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
@@ -124,13 +150,31 @@ class DatasetGoal(StateGoalWrapper):
             steps = np.unique(np.linspace(0, len(episode.sim_states) - 1, frames).astype(int))
             readings = []
             for t in steps:
-                set_sim_state(self.env, episode.sim_states[t])
+                self._restore(episode, int(t))
                 readings.append(self.task_distance.features())
             moved = [self.task_distance.part_distances(r, readings[0]) for r in readings[1:]]
             moved = np.max(moved, axis=0) > self.task_distance.threshold if moved else False
             movable = moved if movable is None else movable | moved
         self._movable = np.atleast_1d(movable if movable is not None else np.zeros(0, bool))
         return self._movable
+
+    def _restore(self, episode: Episode, step: int) -> None:
+        """Set the simulator to the recorded state at ``step``; a state it cannot take (another
+        size, NaN where it needs a number) is refused naming the file, episode and step."""
+        state = episode.sim_states[step]
+        where = f"{self._reader.path}: {episode.attrs['name']}: states at step {step}"
+        own = np.shape(get_sim_state(self.env))
+        if np.shape(state) != own:
+            raise DatasetError(
+                f"{where} have {np.shape(state)} numbers, this env's simulator state {own}: "
+                "recorded from another model or version of the env"
+            )
+        try:
+            set_sim_state(self.env, state)
+        except (ValueError, TypeError) as err:
+            raise DatasetError(f"{where}: {err}") from err
+        if not np.isfinite(self.task_distance.features()).all():
+            raise DatasetError(f"{where}: the restored scene has non-finite task positions")
 
     def replay_action(self, obs: dict, info: dict) -> np.ndarray:
         """The expert row of protocol=dataset: the recorded actions that led from the start to

@@ -20,7 +20,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from configs.cli import one_line_errors
+from configs.cli import one_line_errors, one_line_hydra_errors
 from configs.schema import from_container
 from world_model.training import config as train_config
 from world_model.training import pretrain_config
@@ -37,6 +37,7 @@ def typed_config(cfg: DictConfig, cls: type, app: str) -> Any:
     return typed
 
 
+@one_line_hydra_errors("wm-train")
 @hydra.main(config_path="pkg://configs", config_name="train", version_base="1.3")
 @one_line_errors("wm-train")
 def train(cfg: DictConfig) -> None:
@@ -52,6 +53,7 @@ def train(cfg: DictConfig) -> None:
         print({k: round(v, 5) for k, v in metrics.items()})
 
 
+@one_line_hydra_errors("wm-pretrain")
 @hydra.main(config_path="pkg://configs", config_name="pretrain", version_base="1.3")
 @one_line_errors("wm-pretrain")
 def pretrain(cfg: DictConfig) -> None:

@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.src}: {len(reader)} episodes, {frames} frames")
         print(f"keys: {reader.attrs['lerobot_keys']}")
         print(f"env contract: {reader.attrs['env_contract']}")
+        verified = reader.checksums_verified
+        print(
+            f"checksums: sha256 of {verified} files verified"
+            if verified is not None
+            else "checksums: none recorded (not written by this exporter): a flipped bit in "
+            "a parquet or video file cannot be detected"
+        )
         out = args.src
     print(f"{out} ({time.perf_counter() - start:.1f} s)")
     return 0

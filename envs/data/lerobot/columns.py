@@ -18,7 +18,11 @@ def column(table: Any, name: str, rows: int, where: str) -> np.ndarray:
     import pyarrow.compute as pc
 
     col = table.column(name).combine_chunks()
-    if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type):
+    listed = pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type)
+    value_type = col.type.value_type if listed else col.type
+    if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)):
+        raise DatasetError(f"{where}: column {name!r} holds {col.type} values; expected numbers")
+    if listed:
         sizes = np.asarray(pc.list_value_length(col).fill_null(-1))  # (rows,), -1 for nulls
         if rows > 0 and ((sizes != sizes[0]).any() or sizes[0] < 0):
             raise DatasetError(f"{where}: column {name!r} has rows of different lengths or nulls")

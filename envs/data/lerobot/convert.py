@@ -15,7 +15,7 @@ from envs.data.hdf5 import ROOT_ATTRS, merge_parts, write_episode_part
 from envs.data.lerobot.layout import LeRobotKeys
 from envs.data.lerobot.read import LeRobotReader
 from envs.data.lerobot.write import write_lerobot
-from envs.data.storage import remove_path
+from envs.data.storage import remove_path, remove_stale_temporaries
 
 
 def export_hdf5(h5: str | Path, out: str | Path, codec: str = "lossless") -> Path:
@@ -23,7 +23,11 @@ def export_hdf5(h5: str | Path, out: str | Path, codec: str = "lossless") -> Pat
     with open_dataset(h5) as reader:
         contract = EnvContract.from_dataset_attrs(reader.attrs)
         path = write_lerobot(out, reader, contract, reader.attrs, codec)
-    LeRobotReader(path)  # refuses what it could not read back
+    try:
+        LeRobotReader(path)  # refuses what it could not read back
+    except BaseException:
+        remove_path(path)  # ours, just written: never leave a dataset no reader takes
+        raise
     return path
 
 
@@ -41,6 +45,7 @@ def import_lerobot(src: str | Path, h5: str | Path, keys: LeRobotKeys | None = N
             f"{src}: {state} has {dims['state_key']} values and {action} {dims['action_key']}; "
             "the HDF5 layout (envs.data.hdf5) holds 7 of each: train on the directory itself"
         )
+    remove_stale_temporaries(h5.parent, f"{h5.name}.parts.tmp.*")  # of killed imports
     parts = h5.with_name(f"{h5.name}.parts.tmp.{os.getpid()}")
     remove_path(parts)
     try:

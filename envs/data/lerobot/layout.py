@@ -51,6 +51,7 @@ DEFAULT_FEATURES = {  # LeRobot's lerobot.utils.constants.DEFAULT_FEATURES
     "task_index": {"dtype": "int64", "shape": [1], "names": None},
 }
 
+IMAGE_SIZES = (16, 256)  # the image sizes every env here takes (envs/common/config.py)
 EXTRA = "latent_planner"  # our info.json key
 EXTRA_VERSION = 1
 SIM_STATE = "sim_state"
@@ -74,12 +75,18 @@ class LeRobotKeys:
     action_key: str = "action"
     """1-D float feature; row t's action takes frame t to frame t + 1."""
     image_size: int | None = None
-    """Centre-crop each frame to a square and resize it to this side (pixels); None keeps the
-    recorded size, which must then be square."""
+    """Centre-crop each frame to a square and resize it to this side (pixels, 16..256: what
+    the envs render, so a model trained on it has an env to drive); None keeps the recorded
+    size, which must then be square."""
 
     def __post_init__(self) -> None:
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError(f"lerobot.image_size={self.image_size}: must be >= 1 or null")
+        if self.image_size is not None and not (
+            isinstance(self.image_size, int) and IMAGE_SIZES[0] <= self.image_size <= IMAGE_SIZES[1]
+        ):
+            raise ValueError(
+                f"lerobot.image_size={self.image_size!r}: expected {IMAGE_SIZES[0]}..{IMAGE_SIZES[1]}"
+                " pixels (what the envs render) or null (the recorded size)"
+            )
         for name in ("state_key", "action_key"):
             if not getattr(self, name):
                 raise ValueError(f"lerobot.{name} is empty")
@@ -113,6 +120,32 @@ def is_lerobot_dir(path: str | os.PathLike) -> bool:
 def dataset_sources(paths: list[str], keys: LeRobotKeys) -> list[str | LeRobotSource]:
     """`train.data` entries with each LeRobot directory paired with `keys`."""
     return [LeRobotSource(p, keys) if is_lerobot_dir(p) else p for p in paths]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of one file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_checksums(root: Path, skip: tuple[str, ...] = (INFO_PATH,)) -> dict[str, str]:
+    """``relative path -> sha256`` of every file under ``root`` but ``skip`` (info.json holds
+    the result: ``info.json["latent_planner"]["checksums"]``)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {
+        rel: file_sha256(p) for p in files if (rel := p.relative_to(root).as_posix()) not in skip
+    }
+
+
+def info_digest(info: dict) -> str:
+    """sha256 of info.json's content (canonical JSON) but its own checksums and this digest:
+    ``info.json["latent_planner"]["info_sha256"]``, so an edited fps or contract is seen."""
+    extra = {k: v for k, v in info.get(EXTRA, {}).items() if k not in ("checksums", "info_sha256")}
+    content = {**info, EXTRA: extra} if EXTRA in info else info
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def content_hash(source: str | os.PathLike) -> str:

@@ -9,6 +9,7 @@ the rows' timestamps, when its episode is read.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from envs.data.checks import outside_bounds
-from envs.data.episode import DatasetError, Episode, non_finite
+from envs.data.episode import DatasetError, Episode, bad_sim_states, non_finite
 from envs.data.lerobot.columns import column, png_image, read_parquet, square
 from envs.data.lerobot.layout import (
     EPISODE_ATTRS,
@@ -28,8 +29,10 @@ from envs.data.lerobot.layout import (
     SIM_STATE,
     STATS_PATH,
     LeRobotKeys,
+    file_sha256,
+    info_digest,
 )
-from envs.data.lerobot.video import VideoDecodeError, decode_span
+from envs.data.lerobot.video import TIMESTAMP_TOLERANCE_S, VideoDecodeError, decode_span
 
 _INFO_FIELDS = ("codebase_version", "fps", "features", "data_path")
 _EPISODE_COLUMNS = (
@@ -56,6 +59,7 @@ class LeRobotReader:
         self.names = [f"episode_{int(e)}" for e in self._episodes["episode_index"]]
         self.attrs = self._dataset_attrs()
         self._check_action_bounds()
+        self.checksums_verified = self._verify_checksums()
 
     # ------------------------------------------------------------------ metadata
     def _fail(self, problem: str) -> DatasetError:
@@ -83,9 +87,19 @@ class LeRobotReader:
                 f"{info_path}: codebase_version={version!r}, this reader reads v3.x "
                 "(convert v2.1 with lerobot's convert_dataset_v21_to_v30)"
             )
-        if not (isinstance(info["fps"], int | float) and info["fps"] > 0):
-            raise DatasetError(f"{info_path}: fps={info['fps']!r} must be a rate > 0")
+        _check_info_fields(info_path, info)
         return info
+
+    def _file(self, template: str, **fields: Any) -> str:
+        """``info[template]`` (data_path, video_path) filled in; a template naming other fields
+        than LeRobot's (``chunk_index``, ``file_index``, ``video_key``) is refused."""
+        try:
+            return self.info[template].format(**fields)
+        except (KeyError, IndexError, ValueError, AttributeError) as err:
+            raise DatasetError(
+                f"{self.path / INFO_PATH}: {template}={self.info[template]!r} is not a path "
+                f"template over {sorted(fields)} ({type(err).__name__}: {err})"
+            ) from err
 
     def _camera_key(self) -> str:
         features = self.info["features"]
@@ -172,12 +186,66 @@ class LeRobotReader:
                 )
             }
             for chunk, file in sorted(files):
-                rel = self.info["video_path"].format(
-                    video_key=key, chunk_index=chunk, file_index=file
-                )
+                rel = self._file("video_path", video_key=key, chunk_index=chunk, file_index=file)
                 if not (self.path / rel).is_file():
                     raise self._fail(f"video file {rel} (camera {key!r}) is missing")
+            self._check_video_spans(cols, key)
         return cols
+
+    def _check_video_spans(self, cols: dict[str, Any], key: str) -> None:
+        """Each episode's ``[from_timestamp, to_timestamp)`` span is ``length / fps`` long (to
+        half a frame) and does not overlap the next episode's in the same file: a shifted span
+        would read its neighbour's frames, which the frame timestamps alone do not reveal."""
+        prefix = f"videos/{key}/"
+        start, end = cols[prefix + "from_timestamp"], cols[prefix + "to_timestamp"]
+        length, fps = cols["length"], float(self.fps)
+        half_frame = 0.5 / fps
+        for e in range(len(length)):
+            name = f"episode {int(cols['episode_index'][e])}"
+            if (
+                start[e] < -TIMESTAMP_TOLERANCE_S
+                or abs((end[e] - start[e]) - length[e] / fps) > half_frame
+            ):
+                raise self._fail(
+                    f"meta/episodes: {name} ({key}): span [{start[e]:.4f}, {end[e]:.4f}) s is "
+                    f"not its {int(length[e])} frames at fps={self.fps} "
+                    f"({length[e] / fps:.4f} s): from_timestamp / to_timestamp were edited"
+                )
+        files = list(zip(cols[prefix + "chunk_index"], cols[prefix + "file_index"], strict=True))
+        for f in set(files):
+            mine = sorted((start[e], end[e], e) for e in range(len(files)) if files[e] == f)
+            for (_, a_end, a), (b_start, _, b) in zip(mine, mine[1:], strict=False):
+                if b_start < a_end - TIMESTAMP_TOLERANCE_S:
+                    raise self._fail(
+                        f"meta/episodes: episodes {int(cols['episode_index'][a])} and "
+                        f"{int(cols['episode_index'][b])} ({key}) overlap in their video file "
+                        f"([..., {a_end:.4f}) and [{b_start:.4f}, ...) s)"
+                    )
+
+    def _verify_checksums(self) -> int | None:
+        """sha256 of every file our exporter recorded in info.json (a flipped bit in a parquet
+        changes an action and still parses); -> files verified, None when none are recorded
+        (a dataset written by another tool)."""
+        recorded = self.info.get(EXTRA, {}).get("checksums")
+        if recorded is None:
+            return None
+        if not isinstance(recorded, dict):
+            raise self._fail(f"{INFO_PATH}: {EXTRA}.checksums is not a mapping of files")
+        if self.info[EXTRA].get("info_sha256") != info_digest(self.info):
+            raise self._fail(
+                f"{INFO_PATH} differs from the info_sha256 recorded in it: a field was edited "
+                "after it was written (fps, features, the env contract...); restore or re-export"
+            )
+        for rel, digest in sorted(recorded.items()):
+            path = self.path / rel
+            if not path.is_file():
+                raise self._fail(f"{rel} is missing (its sha256 is recorded in {INFO_PATH})")
+            if file_sha256(path) != digest:
+                raise DatasetError(
+                    f"{path}: sha256 differs from the one recorded in {INFO_PATH}: the file "
+                    "changed after it was written (a flipped bit, an edit); restore or re-export it"
+                )
+        return len(recorded)
 
     # ------------------------------------------------------------------ rows
     def _row_keys(self) -> list[str]:
@@ -194,7 +262,8 @@ class LeRobotReader:
         files: dict[str, dict[str, Any]] = {}
         eps = self._episodes
         for e in range(len(eps["episode_index"])):
-            rel = self.info["data_path"].format(
+            rel = self._file(
+                "data_path",
                 chunk_index=int(eps["data/chunk_index"][e]),
                 file_index=int(eps["data/file_index"][e]),
             )
@@ -202,9 +271,13 @@ class LeRobotReader:
                 files[rel] = self._read_data_file(rel, keys)
             cols = files[rel]
             rows = self._episode_rows(cols, e, rel)
+            self._check_timestamps(cols["timestamp"][rows], f"{self.path / rel}: episode "
+                                   f"{int(eps['episode_index'][e])}")  # fmt: skip
             for key in keys:
                 values = cols[key][rows]  # (N,) or (N, D)
-                if problem := non_finite(key, values):
+                # NaN in a simulator state marks a number it lacks (Push-T's first last action)
+                check = bad_sim_states if key == SIM_STATE else lambda v, k=key: non_finite(k, v)
+                if problem := check(values):
                     raise DatasetError(
                         f"{self.path / rel}: episode {int(eps['episode_index'][e])}: {problem}; "
                         "one NaN would make every trained weight NaN"
@@ -218,6 +291,20 @@ class LeRobotReader:
                     f"info.json says shape [{dim}]"
                 )
         return out
+
+    def _check_timestamps(self, stamps: np.ndarray, where: str) -> None:
+        """Row t's timestamp is t / fps (LeRobot writes frame_index / fps): an fps that the
+        rows contradict would give the model another control rate than the data's."""
+        stamps = np.asarray(stamps, np.float64).reshape(-1)
+        want = np.arange(len(stamps)) / float(self.fps)
+        tol = TIMESTAMP_TOLERANCE_S + 2 * float(np.spacing(np.float32(np.abs(stamps).max())))
+        off = np.abs(stamps - want)
+        if off.max() > tol:
+            t = int(np.argmax(off > tol))  # the first row out of place
+            raise DatasetError(
+                f"{where}: row {t} has timestamp {stamps[t]:.4f} s, fps={self.fps} in "
+                f"{INFO_PATH} puts it at {want[t]:.4f} s: fps and timestamps disagree"
+            )
 
     def _read_data_file(self, rel: str, keys: list[str]) -> dict[str, Any]:
         """One data parquet file as arrays (``image``: the camera's PNG cells, if stored so)."""
@@ -254,7 +341,7 @@ class LeRobotReader:
     def _dataset_attrs(self) -> dict[str, Any]:
         """The `envs.data.hdf5` root attrs this dataset stands for (env id, rate, contract)."""
         extra = self.info.get(EXTRA, {})
-        attrs = dict(extra.get("attrs", {}))
+        attrs = copy.deepcopy(extra.get("attrs", {}))  # edited below; info stays as read
         state_dim, action_dim = self.shapes[self.keys.state_key], self.shapes[self.keys.action_key]
         contract = dict(extra.get("env_contract", {}))
         if contract:  # exported by us: the recorded contract, sized to the chosen features
@@ -271,6 +358,12 @@ class LeRobotReader:
                 "action_dim": action_dim,
             }
         attrs.setdefault("env_kwargs", {})
+        # Frames read at another size (lerobot.image_size) come from an env rendering at it.
+        env_args = attrs.get("env_args")
+        inner = env_args.get("env_kwargs") if isinstance(env_args, dict) else None
+        for kwargs in (attrs["env_kwargs"], inner):
+            if isinstance(kwargs, dict) and "image_size" in kwargs:
+                kwargs["image_size"] = self.image_size
         attrs.setdefault("camera", {"name": self.camera_key})
         attrs.setdefault("policy", {"name": "lerobot"})
         attrs |= {
@@ -342,7 +435,7 @@ class LeRobotReader:
                 int(eps[f"videos/{key}/chunk_index"][i]),
                 int(eps[f"videos/{key}/file_index"][i]),
             )
-            rel = self.info["video_path"].format(video_key=key, chunk_index=chunk, file_index=file)
+            rel = self._file("video_path", video_key=key, chunk_index=chunk, file_index=file)
             try:
                 frames = decode_span(
                     self.path / rel, float(eps[f"videos/{key}/from_timestamp"][i]), stamps,
@@ -350,6 +443,12 @@ class LeRobotReader:
                 )  # fmt: skip
             except VideoDecodeError as err:
                 raise DatasetError(str(err)) from err
+        shape = self.info["features"][self.camera_key]["shape"]
+        if list(frames.shape[1:]) != list(shape):  # resized silently otherwise
+            raise DatasetError(
+                f"{self.path}: {self.names[i]}: camera {self.camera_key!r} frames are "
+                f"{list(frames.shape[1:])}, {INFO_PATH} says shape {shape}"
+            )
         return square(frames, self.image_size)
 
     def goal_pixels(self, i: int) -> np.ndarray:
@@ -389,3 +488,41 @@ class LeRobotReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_info_fields(info_path: Path, info: dict[str, Any]) -> None:
+    """The info.json fields every read relies on have the types LeRobot writes: ``fps`` a
+    number (``true`` is not 1 Hz), ``features`` a mapping of feature dicts with integer
+    shapes, each video's ``video.fps`` the dataset's, path templates strings."""
+    fps = info["fps"]
+    if isinstance(fps, bool) or not (isinstance(fps, int | float) and 0 < fps < float("inf")):
+        raise DatasetError(f"{info_path}: fps={fps!r} must be a rate > 0 (frames per second)")
+    features = info["features"]
+    if not isinstance(features, dict) or not all(isinstance(f, dict) for f in features.values()):
+        raise DatasetError(
+            f"{info_path}: features must map each feature name to its dtype / shape, got "
+            f"{str(features)[:80]}"
+        )
+    for key, feature in features.items():
+        shape = feature.get("shape", [])
+        if not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape
+        ):
+            raise DatasetError(f"{info_path}: feature {key!r} shape {shape!r}: want [n, ...]")
+        video_fps = (
+            feature.get("info", {}).get("video.fps")
+            if isinstance(feature.get("info"), dict)
+            else None
+        )
+        if video_fps is not None and video_fps != fps:
+            raise DatasetError(
+                f"{info_path}: feature {key!r} video.fps={video_fps!r}, but fps={fps!r}"
+            )
+    extra = info.get(EXTRA, {})
+    if not isinstance(extra, dict) or not all(
+        isinstance(extra.get(k, {}), dict) for k in ("attrs", "env_contract")
+    ):
+        raise DatasetError(f"{info_path}: {EXTRA} must map attrs / env_contract to objects")
+    for name in ("data_path", "video_path"):
+        if name in info and not isinstance(info[name], str):
+            raise DatasetError(f"{info_path}: {name}={info[name]!r} is not a path template")

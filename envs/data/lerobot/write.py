@@ -21,6 +21,7 @@ from envs.common.contract import EnvContract
 from envs.data.episode import (  # decode_attr: JSON-ready attrs, as the HDF5 reader decodes them
     DatasetError,
     Episode,
+    bad_sim_states,
     decode_attr,
     non_finite,
 )
@@ -44,6 +45,8 @@ from envs.data.lerobot.layout import (
     TASKS_PATH,
     VIDEO_FILE_MB,
     VIDEO_PATH,
+    file_checksums,
+    info_digest,
 )
 from envs.data.lerobot.video import CODECS, VideoFileWriter
 from envs.data.storage import disk_full_guard, remove_path, remove_stale_temporaries
@@ -59,18 +62,23 @@ class _Stats:
 
     def __init__(self) -> None:
         self.n, self.total, self.squares, self.low, self.high = 0, 0.0, 0.0, None, None
+        self.known: np.ndarray | int = 0  # non-NaN values per dimension
 
-    def add(self, values: np.ndarray) -> None:  # (N, D)
+    def add(self, values: np.ndarray) -> None:  # (N, D); NaN (a sim state's unknown) skipped
         v = values.astype(np.float64)
+        known = ~np.isnan(v)
         self.n += len(v)
-        self.total = self.total + v.sum(0)
-        self.squares = self.squares + np.square(v).sum(0)
-        self.low = v.min(0) if self.low is None else np.minimum(self.low, v.min(0))
-        self.high = v.max(0) if self.high is None else np.maximum(self.high, v.max(0))
+        self.known = self.known + known.sum(0)
+        self.total = self.total + np.where(known, v, 0.0).sum(0)
+        self.squares = self.squares + np.where(known, np.square(v), 0.0).sum(0)
+        low, high = np.where(known, v, np.inf).min(0), np.where(known, v, -np.inf).max(0)
+        self.low = low if self.low is None else np.minimum(self.low, low)
+        self.high = high if self.high is None else np.maximum(self.high, high)
 
     def as_dict(self, shape: tuple[int, ...] = (-1,)) -> dict[str, list]:
-        mean = self.total / self.n
-        std = np.sqrt(np.maximum(self.squares / self.n - mean**2, 0.0))
+        known = np.maximum(self.known, 1)
+        mean = self.total / known
+        std = np.sqrt(np.maximum(self.squares / known - mean**2, 0.0))
         out = {"min": self.low, "max": self.high, "mean": mean, "std": std}
         return {k: np.reshape(v, shape).tolist() for k, v in out.items()} | {"count": [self.n]}
 
@@ -133,6 +141,9 @@ class LeRobotWriter:
         for key, values in (("actions", episode.actions), ("states", episode.states)):
             if problem := non_finite(key, np.asarray(values)):
                 raise DatasetError(f"episode {index}: {problem}; not exported")
+        # the reader's check of the sim_state feature (NaN: a number the simulator lacks)
+        if episode.sim_states is not None and (problem := bad_sim_states(episode.sim_states)):
+            raise DatasetError(f"episode {index}: sim_state: {problem}; not exported")
         frames = np.asarray(episode.pixels, np.uint8)  # (N, H, W, 3)
         n = len(frames)
         if len(episode.states) != n or len(episode.actions) != n - 1:
@@ -266,7 +277,10 @@ class LeRobotWriter:
             k: s.as_dict((3, 1, 1) if k == CAMERA_KEY else (-1,)) for k, s in self.stats.items()
         }
         (self.tmp / STATS_PATH).write_text(json.dumps(stats, indent=2))
-        (self.tmp / INFO_PATH).write_text(json.dumps(self._info(), indent=4))
+        info = self._info()
+        info[EXTRA]["checksums"] = file_checksums(self.tmp)  # every file but info.json
+        info[EXTRA]["info_sha256"] = info_digest(info)  # and info.json itself
+        (self.tmp / INFO_PATH).write_text(json.dumps(info, indent=4))
         os.replace(self.tmp, self.out)
         return self.out
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.rosbag.bag import Bag, RosbagError, Topics, deserialize, header_stamp_ns
-from envs.rosbag.messages import IMAGE_TYPES, VECTOR_TYPES, MessageError, decode_image, vector
-from envs.rosbag.options import ImportOptions
-from envs.rosbag.resample import COUNTER_TYPES, estimate_control_hz
+from envs.data.rosbag.bag import Bag, RosbagError, Topics, deserialize, header_stamp_ns
+from envs.data.rosbag.messages import IMAGE_TYPES, VECTOR_TYPES, MessageError, decode_image, vector
+from envs.data.rosbag.options import ImportOptions
+from envs.data.rosbag.resample import COUNTER_TYPES, estimate_control_hz
 
 TOPIC_TYPES = {
     "image": IMAGE_TYPES,

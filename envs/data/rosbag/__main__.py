@@ -1,5 +1,6 @@
-"""``python -m envs.rosbag info BAG`` lists a rosbag2 bag's topics; ``python -m envs.rosbag
-import BAG --out DATASET.h5 --env-id ID`` turns it into a training dataset (docs/ros.md)."""
+"""``python -m envs.data.rosbag info BAG`` lists a rosbag2 bag's topics;
+``python -m envs.data.rosbag import BAG --out DATASET.h5 --env-id ID`` turns it into a training
+dataset (docs/ros.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from dataclasses import fields
 
 from configs.cli import one_line_errors
-from envs.rosbag.bag import Topics, open_bag
+from envs.data.rosbag.bag import Topics, open_bag
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -19,11 +20,11 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m envs.rosbag", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m envs.data.rosbag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="topics, types, counts and rates of a bag")
     info.add_argument("bag")
-    imp = sub.add_parser("import", help="bag -> HDF5 dataset (envs.dataset layout)")
+    imp = sub.add_parser("import", help="bag -> HDF5 dataset (envs.data.hdf5 layout)")
     imp.add_argument("bag")
     imp.add_argument("--out", required=True, help="the .h5 file to write (must not exist)")
     imp.add_argument("--env-id", required=True, help="wm/PandaReach-v0 (its contract) or any name")
@@ -64,13 +65,13 @@ def _info(path: str) -> None:
             print(f"truncated bag: {cut}")
 
 
-@one_line_errors("python -m envs.rosbag")
+@one_line_errors("python -m envs.data.rosbag")
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "info":
         _info(args.bag)
         return 0
-    from envs.rosbag import ImportOptions, import_bag
+    from envs.data.rosbag import ImportOptions, import_bag
 
     topics = Topics().under(args.namespace)
     overrides = {f.name: getattr(args, f"{f.name}_topic") for f in fields(Topics)}

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from envs.contract import EnvContract
-from envs.rosbag.bag import Bag, RosbagError
-from envs.rosbag.messages import vertical_fov_deg
-from envs.rosbag.options import ImportOptions
-from envs.rosbag.streams import DIM, Stream
+from envs.common.contract import EnvContract
+from envs.data.rosbag.bag import Bag, RosbagError
+from envs.data.rosbag.messages import vertical_fov_deg
+from envs.data.rosbag.options import ImportOptions
+from envs.data.rosbag.streams import DIM, Stream
 
 
 def bag_contract(
@@ -105,7 +105,7 @@ def _registered_contract(
     """A bag recorded from a registered env (``wm-ros-sim``): its contract, as wm-collect's."""
     import gymnasium as gym
 
-    from envs.rollout import dataset_root_attrs
+    from envs.collect.rollout import dataset_root_attrs
 
     if opts.action_low is not None or opts.workspace_low:
         raise RosbagError(

@@ -1,11 +1,11 @@
 """What an import needs that a bag cannot tell (`ImportOptions`), shared by the modules of
-`envs.rosbag`."""
+`envs.data.rosbag`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from envs.rosbag.bag import Topics
+from envs.data.rosbag.bag import Topics
 
 
 @dataclass(frozen=True)

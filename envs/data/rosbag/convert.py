@@ -1,9 +1,10 @@
-"""rosbag2 -> HDF5 dataset (`envs.dataset` layout), what ``python -m envs.rosbag import`` runs.
+"""rosbag2 -> HDF5 dataset (`envs.data.hdf5` layout): what ``python -m envs.data.rosbag import``
+runs.
 
 Two passes over the bag. The first reads everything but the pixels (commands, states, markers,
 camera info, goal images, and each frame's stamp from its header bytes) and plans the episodes
-and steps (`envs.rosbag.resample`); the second decodes only the frames a step uses and writes
-each episode as soon as its last frame has passed, through `envs.dataset`'s part writer and
+and steps (`envs.data.rosbag.resample`); the second decodes only the frames a step uses and writes
+each episode as soon as its last frame has passed, through `envs.data.hdf5`'s part writer and
 merge (atomic). Memory holds one episode's frames, whatever the bag's length.
 """
 
@@ -19,15 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from envs.contract import EnvContract
-from envs.dataset import Episode, merge_parts, non_finite, open_dataset, write_episode_part
-from envs.dataset_checks import outside_bounds
-from envs.lerobot.columns import square
-from envs.rosbag.bag import Bag, RosbagError, deserialize, open_bag
-from envs.rosbag.contract import bag_contract
-from envs.rosbag.options import ImportOptions
-from envs.rosbag.resample import StepPlan, marker_starts, plan_steps, split_episodes
-from envs.rosbag.streams import (
+from envs.common.contract import EnvContract
+from envs.data import open_dataset
+from envs.data.checks import outside_bounds
+from envs.data.episode import Episode, non_finite
+from envs.data.hdf5 import merge_parts, write_episode_part
+from envs.data.lerobot.columns import square
+from envs.data.rosbag.bag import Bag, RosbagError, deserialize, open_bag
+from envs.data.rosbag.contract import bag_contract
+from envs.data.rosbag.options import ImportOptions
+from envs.data.rosbag.resample import StepPlan, marker_starts, plan_steps, split_episodes
+from envs.data.rosbag.streams import (
     DIM,
     Stream,
     control_rate,
@@ -36,7 +39,7 @@ from envs.rosbag.streams import (
     read_streams,
     require_topics,
 )
-from envs.storage import remove_path
+from envs.data.storage import remove_path
 
 
 @dataclass
