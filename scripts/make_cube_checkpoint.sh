@@ -22,7 +22,7 @@ cube num_episodes=400 seed=0 output=data/ogbench_cube_train.h5
     sigreg_within=1.0 world_model.action_block=5 out_dir=runs/cube_k5
 rm -rf "$OUT" && mkdir -p "$(dirname "$OUT")" && cp -r runs/cube_k5/world_model "$OUT"
 .venv/bin/python -m world_model.heads.actor checkpoint="$OUT" \
-  "data=[data/ogbench_cube_train.h5]" goal_window=25
+  "data=[data/ogbench_cube_train.h5]"
 cp scripts/cube_checkpoint_README.md "$OUT/README.md"
 # Direct: the head's mean block, replanned every block (docs/results.md, "Actor modes").
 .venv/bin/python -m agent.recommend "$OUT" planner.proposal=centre planner.num_samples=1 \

@@ -146,3 +146,26 @@ def test_agent_direct_plans_from_the_head_and_holds_still_when_it_breaks():
     agent.set_goal(frame)
     action = agent.act(frame, np.zeros(7, np.float32))
     assert np.all(np.isfinite(action)) and "non-finite" in agent.stats.error
+
+
+def test_the_shipped_cube_checkpoint_plans_direct_with_no_flags():
+    """checkpoints/cube_lewm recommends Direct: load_agent (wm-eval, the ROS node) takes it
+    from config.json, and its commands stay inside the env's bounds on the real task."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers wm/OGBenchCube-v0)
+    from agent.factory import load_agent
+
+    env = gym.make("wm/OGBenchCube-v0")
+    agent = load_agent("checkpoints/cube_lewm", env=env)
+    assert agent.planner.cfg.proposal == "centre" and agent.planner.cfg.num_samples == 1
+    obs, info = env.reset(seed=3)
+    agent.reset()
+    agent.set_goal(info["goal_pixels"])
+    low, high = env.action_space.low, env.action_space.high
+    for _ in range(6):
+        action = agent.act(obs["pixels"], obs["state"])
+        assert np.all(action >= low - 1e-6) and np.all(action <= high + 1e-6)
+        obs, *_ = env.step(action)
+    assert agent.stats.error == ""
+    env.close()
