@@ -226,15 +226,20 @@ def with_recommended(
     `wm-eval`, `wm-demo` and `load_agent` (scripts, the ROS 2 node) alike.
 
     Every recommended key applies except those in `given` (dotted keys the caller set
-    explicitly) and, when `planner` is not CEM, the `planner.*` keys: they are a CEM budget.
+    explicitly) and, when `planner` is not CEM, the CEM-only `planner.*` keys: MPPI takes the
+    ones every planner shares (`PlannerConfig`: horizon, samples, iterations, proposal, ...),
+    so `planner=mppi` plans over the blocks and horizon the checkpoint was measured with.
     Returns (agent config, planner config, the settings applied); a key naming no field is
     refused with the field's section.
     """
-    applied = {
-        key: value
-        for key, value in recommended.items()
-        if key not in given and not (key.startswith("planner.") and planner.name != "cem")
-    }
+    shared = {f"planner.{f.name}" for f in dataclasses.fields(PlannerConfig)} - {"planner.name"}
+
+    def applies(key: str) -> bool:
+        if key in given:
+            return False
+        return not key.startswith("planner.") or planner.name == "cem" or key in shared
+
+    applied = {key: value for key, value in recommended.items() if applies(key)}
     updates: dict[str, dict[str, Any]] = {"agent": {}, "planner": {}}
     for key, value in applied.items():
         section, name = key.split(".", 1)
@@ -250,9 +255,25 @@ def with_recommended(
     return agent, planner, applied
 
 
+PLANNER_PRESETS = Path(__file__).resolve().parent.parent / "configs" / "planner"
+
+
 def override_keys(overrides: list[str]) -> set[str]:
-    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon)."""
-    return {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    """Dotted keys of Hydra command-line overrides (`planner.horizon=3` -> planner.horizon).
+
+    Choosing a planner preset (`planner=direct`) gives every key that preset's yaml sets, so
+    a checkpoint's recommended budget cannot turn Direct back into a broad CEM; the keys it
+    leaves alone (the horizon) still follow the checkpoint."""
+    keys = set()
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        keys.add(key)
+        preset = PLANNER_PRESETS / f"{value}.yaml"
+        if key == "planner" and preset.is_file():
+            values = OmegaConf.to_container(OmegaConf.load(preset))
+            keys |= {f"planner.{name}" for name in values if name != "defaults"}
+    return keys
 
 
 def apply_recommended(

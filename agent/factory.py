@@ -86,6 +86,7 @@ def load_agent(
     the blocks it was trained for instead of the CEM default of one step. A planner *config*
     is taken as given.
     """
+    from world_model.heads.actor import load_actor
     from world_model.heads.reachability import load_head
 
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
@@ -125,7 +126,14 @@ def load_agent(
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
     wants_head = agent_cfg is not None and agent_cfg.reachability_weight > 0
     head = load_head(path, device) if wants_head else None
-    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head)
+    actor = load_actor(path, device) if cfg.proposal != "none" else None
+    if cfg.proposal != "none" and actor is None:
+        raise ValueError(
+            f"planner.proposal={cfg.proposal!r} (planner=direct) needs an "
+            f"action head, and {path} has none; add one: python -m world_model.heads.actor "
+            f"checkpoint={path} data=[<its training .h5>]"
+        )
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, actor)
 
 
 def make_agent(

@@ -18,7 +18,7 @@ import torch
 from agent.blocks import action_block, blocks_to_execute, unblock
 from agent.config import AgentConfig
 from envs.common.contract import EnvContract
-from planners.base import Planner
+from planners.base import Planner, Proposal
 
 if TYPE_CHECKING:
     from world_model import WorldModel
@@ -42,6 +42,10 @@ class AgentStats:
     """Energy after each imagined block of the latest plan (when the agent traces plans)."""
 
 
+NON_FINITE_PROPOSAL = (
+    "the action head proposed non-finite actions (NaN/inf weights or latents?); searching from "
+    "the hold-still plan instead"
+)
 NON_FINITE_ENERGY = (
     "the world model gave a non-finite energy for every candidate plan (NaN/inf latents?); "
     "holding still"
@@ -128,20 +132,28 @@ class PlanningAgent(BaseAgent):
         world keeps still when the robot does); None: never compared."""
         return None
 
+    _proposal_error = ""
+
+    def proposal(self) -> Proposal | None:
+        """A learned proposal `(mean, std)`, each `(1, H, k * A)`, for planners that use one
+        (`planner.proposal`); None for the others."""
+        return None
+
     def act(self, pixels: np.ndarray, state: np.ndarray) -> np.ndarray:
         """One control step: (H, W, 3) uint8 image and (7,) state -> (7,) clipped action."""
         replanned = not self._queue
         plan_ms = 0.0
         if replanned:
             t0 = time.perf_counter()
-            plan = self.planner.plan(self.cost_function(), num_envs=1)[0]  # [H, k * A]
+            proposal = self.proposal()
+            plan = self.planner.plan(self.cost_function(), 1, proposal)[0]  # [H, k * A]
             # The planner already scored its candidates: report its best energy instead of
             # paying for one more rollout of the returned mean.
             best = self.planner.last_cost  # (E,)
             self._queued_energy = float(best[0]) if best is not None else float("nan")
             # The planner maps NaN costs to +inf: a non-finite best means none was finite.
             broken = best is not None and not np.isfinite(self._queued_energy)
-            self._queued_error = NON_FINITE_ENERGY if broken else ""
+            self._queued_error = NON_FINITE_ENERGY if broken else self._proposal_error
             plan_np = plan.detach().cpu().numpy()
             stay = self.stay_energy()
             if stay is not None and not broken and stay <= self._queued_energy:
@@ -171,8 +183,17 @@ class MPCAgent(PlanningAgent):
         action_high: np.ndarray,
         cfg: AgentConfig | None = None,
         reachability: torch.nn.Module | None = None,
+        actor: torch.nn.Module | None = None,
     ) -> None:
         cfg = cfg or AgentConfig()
+        proposal = getattr(planner.cfg, "proposal", "none")
+        if proposal != "none" and actor is None:
+            raise ValueError(
+                f"planner.proposal={proposal!r} (planner=direct) needs an "
+                "action head in the checkpoint; add one: python -m world_model.heads.actor "
+                "checkpoint=<dir> data=[<its training .h5>]"
+            )
+        self.actor = actor
         if cfg.reachability_weight > 0 and reachability is None:
             raise ValueError(
                 f"reachability_weight={cfg.reachability_weight} but no reachability head: train "
@@ -265,11 +286,9 @@ class MPCAgent(PlanningAgent):
         actions = torch.as_tensor(plan, dtype=torch.float32)[None, None]  # [1, 1, H, k * A]
         return self._energy_fn(per_step=True)(actions)[0, 0].cpu().numpy()
 
-    def _energy_fn(self, per_step: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-        """(E, S, H, k * A) -> (E, S) energies at the plan's end, or (E, S, H) per step."""
-        if not self._history:
-            raise RuntimeError("observe() an image before planning")
-        goal = self._current_goal()  # [1, N, D]
+    def _context(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The predictor's context: latents `(1, Tc, N, D)`, states `(1, Tc, 7)` and the blocks
+        between them `(1, Tc - 1, k * 7)` (None for one frame)."""
         z_ctx = torch.stack([h[0] for h in self._history])[None]  # [1, Tc, N, D]
         states = np.stack([h[1] for h in self._history])
         s_ctx = torch.as_tensor(states, dtype=torch.float32, device=self.device)[None]  # [1, Tc, 7]
@@ -278,7 +297,15 @@ class MPCAgent(PlanningAgent):
             torch.as_tensor(np.stack(past), dtype=torch.float32, device=self.device)[None]
             if past
             else None
-        )  # [1, Tc-1, 7]
+        )  # [1, Tc-1, k * 7]
+        return z_ctx, s_ctx, past_actions
+
+    def _energy_fn(self, per_step: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+        """(E, S, H, k * A) -> (E, S) energies at the plan's end, or (E, S, H) per step."""
+        if not self._history:
+            raise RuntimeError("observe() an image before planning")
+        goal = self._current_goal()  # [1, N, D]
+        z_ctx, s_ctx, past_actions = self._context()
         wm, cfg = self.world_model, self.cfg
 
         @torch.no_grad()
@@ -292,6 +319,39 @@ class MPCAgent(PlanningAgent):
             return self.plan_energy(z, goal)[..., -1]  # [E, S]
 
         return cost_fn
+
+    @torch.no_grad()
+    def proposal(self) -> Proposal | None:
+        """The action head's plan `(mean, std)`, each `(1, H, k * A)`: block h is proposed from
+        the latent the predictor imagines after blocks 0..h-1, towards the goal (INTACT's goal
+        intent `z_goal - z`). One sequence, H head and predictor calls: cheap beside a search."""
+        self._proposal_error = ""
+        if getattr(self.planner.cfg, "proposal", "none") == "none":
+            return None
+        horizon, head = self.planner.cfg.horizon, self.actor
+        goal = self._current_goal()  # [1, N, D]
+        z_ctx, s_ctx, past = self._context()
+        z = z_ctx[:, -1]  # [1, N, D]
+        prev_np = self._history[-1][2]
+        prev = (
+            torch.zeros(1, head.block_dim, device=self.device)
+            if prev_np is None
+            else torch.as_tensor(prev_np, dtype=torch.float32, device=self.device)[None]
+        )  # [1, k * A]
+        means, stds = [], []
+        for h in range(horizon):
+            mean, std = head(z, goal - z, prev)  # [1, k * A] each
+            means.append(mean)
+            stds.append(std)
+            if h + 1 < horizon:
+                actions = torch.stack(means, dim=1)[:, None]  # [1, 1, h + 1, k * A]
+                z = self.world_model.rollout(z_ctx, s_ctx, actions, past)[:, 0, -1]  # [1, N, D]
+                prev = mean
+        mean, std = torch.stack(means, dim=1), torch.stack(stds, dim=1)  # [1, H, k * A]
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            self._proposal_error = NON_FINITE_PROPOSAL
+            return torch.zeros_like(mean), torch.zeros_like(std)
+        return mean, std
 
     @torch.no_grad()
     def stay_energy(self) -> float | None:

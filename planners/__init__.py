@@ -11,7 +11,14 @@ from typing import Any
 
 import torch
 
-from planners.base import ActionBounds, CostFn, Planner, SamplingPlanner, sanitize_costs
+from planners.base import (
+    ActionBounds,
+    CostFn,
+    Planner,
+    Proposal,
+    SamplingPlanner,
+    sanitize_costs,
+)
 from planners.cem import CEMPlanner
 from planners.config import CONFIGS, CEMConfig, MPPIConfig, PlannerConfig, register_configs
 from planners.mppi import MPPIPlanner
@@ -25,6 +32,7 @@ __all__ = [
     "MPPIPlanner",
     "Planner",
     "PlannerConfig",
+    "Proposal",
     "SamplingPlanner",
     "check_inside",
     "make_planner",

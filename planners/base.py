@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 CostFn = Callable[[Tensor], Tensor]
 """Maps candidates `(E, S, H, A)` to costs `(E, S)`; lower is better, NaN/inf allowed."""
 
+Proposal = tuple[Tensor, Tensor]
+"""A learned proposal's mean and std, each `(E, H, A)` (the agent's action head rolled through
+the model); `PlannerConfig.proposal` says how the search uses it."""
+
 
 @runtime_checkable
 class Planner(Protocol):
@@ -33,8 +37,9 @@ class Planner(Protocol):
     whose costs were all non-finite); None before the first plan. The agent reports it as the
     plan's energy instead of paying for one more rollout."""
 
-    def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
-        """Return action sequences `(E, H, A)`, always inside the configured bounds."""
+    def plan(self, cost_fn: CostFn, num_envs: int = 1, proposal: Proposal | None = None) -> Tensor:
+        """Return action sequences `(E, H, A)`, always inside the configured bounds;
+        `proposal` is required when the config's `proposal` is not "none"."""
         ...
 
     def shift(self, steps: int) -> None:
@@ -157,7 +162,7 @@ class SamplingPlanner:
         self._mean = torch.cat([kept, pad], dim=1)
 
     @torch.no_grad()  # derivative-free: never build an autograd graph through the predictor
-    def plan(self, cost_fn: CostFn, num_envs: int = 1) -> Tensor:
+    def plan(self, cost_fn: CostFn, num_envs: int = 1, proposal: Proposal | None = None) -> Tensor:
         """Minimise `cost_fn` over `(E, H, A)` action sequences; one cost_fn call per iteration.
 
         Returns the plan `(E, H, A)` `select` names, inside the bounds (hold still for an env whose costs
@@ -169,7 +174,10 @@ class SamplingPlanner:
         cfg, num_samples, horizon = self.cfg, self.cfg.num_samples, self.cfg.horizon
         cost_fn = self._maybe_compile(cost_fn)
         generators = self._env_generators(num_envs)
+        proposal = self._check_proposal(proposal, num_envs)
         mean = self._initial_mean(num_envs)  # (E, H, A)
+        if cfg.proposal == "centre":  # Direct (and CEM around it): start at the proposal
+            mean = self.bounds.project(proposal[0])
         std = self._sample_std(0).expand(num_envs, horizon, -1)  # (E, H, A), reset every plan
         seen_finite = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         best = torch.full((num_envs,), float("inf"), device=self.device)
@@ -224,6 +232,26 @@ class SamplingPlanner:
         self._mean = plan.clone()
         self.last_cost = best
         return plan
+
+    def _check_proposal(self, proposal: Proposal | None, num_envs: int) -> Proposal | None:
+        """The proposal on the planner's device and dtype, checked against the config: a
+        non-finite proposal (a broken head) is refused like any other model output."""
+        kind = self.cfg.proposal
+        if kind == "none":
+            return None
+        if proposal is None:
+            raise ValueError(
+                f"planner.proposal={kind!r} needs a learned proposal (an action head); none given"
+            )
+        shape = (num_envs, self.cfg.horizon, self.action_dim)
+        mean, std = (t.to(self.device, self.dtype) for t in proposal)
+        if mean.shape != shape or std.shape != shape:
+            raise ValueError(
+                f"proposal mean {tuple(mean.shape)} / std {tuple(std.shape)}: expected {shape}"
+            )
+        if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            raise ValueError("the action head proposed non-finite actions (NaN/inf weights?)")
+        return mean, std.clamp_min(0.0)
 
     # -- hooks --------------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+PROPOSALS = ("none", "centre")
+
 
 @dataclass(frozen=True)
 class PlannerConfig:
@@ -51,6 +53,13 @@ class PlannerConfig:
     compile: bool = False
     """Wrap the cost function with `torch.compile` in mode reduce-overhead (CUDA graphs, as
     TD-MPC2): the GPU path; on a CPU it only adds compile time."""
+    proposal: str = "none"
+    """Where a learned action proposal (the agent's action head: its plan's mean and std per
+    block) enters the search (INTACT, ANCHORS.md): "none", plain search around the warm start
+    | "centre", the sampling mean starts at the proposal, which stays candidate 0; with one
+    sample and one iteration the plan IS the proposal (`planner=direct`). Why: a broad search
+    over a learned model finds the actions it never saw the outcome of (docs/results.md,
+    "Actor modes": Direct beat CEM, CEM around the proposal and a head-seeded CEM on cube)."""
 
     def __post_init__(self) -> None:
         def fail(field_name: str, value: object, why: str) -> None:
@@ -80,6 +89,8 @@ class PlannerConfig:
             fail("min_std", self.min_std, f"must be in [0, init_std={self.init_std}]")
         if self.select not in ("mean", "best"):
             fail("select", self.select, 'must be "mean" or "best"')
+        if self.proposal not in PROPOSALS:
+            fail("proposal", self.proposal, f"must be one of {PROPOSALS}")
 
     def elite_count(self) -> int:
         """Candidates kept per environment for the refit (K)."""

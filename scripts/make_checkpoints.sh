@@ -59,9 +59,9 @@ done
 # recommended energy (protocol=dataset fell from 0.66 to 0.52 with it), shipped so that
 # agent.reachability_weight=1 agent.distance_weight=0 runs as measured (bench/results/
 # energy_configs.md, success.md).
-.venv/bin/python -m world_model.reachability checkpoint=checkpoints/push_lewm \
+.venv/bin/python -m world_model.heads.reachability checkpoint=checkpoints/push_lewm \
   "data=[data/push_mixed.h5,data/push_more.h5]" cross_fraction=0.3 steps=10000
-.venv/bin/python -m world_model.reachability checkpoint=checkpoints/pickplace_lewm \
+.venv/bin/python -m world_model.heads.reachability checkpoint=checkpoints/pickplace_lewm \
   "data=[data/pick_mixed.h5,data/pick_more.h5]" cross_fraction=0.3 steps=10000
 
 .venv/bin/python -m bench probe --data data/probe_push.h5 data/probe_pick.h5 \

@@ -150,7 +150,8 @@ def test_load_agent_from_checkpoint(tiny_checkpoint):
 
 def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint, tmp_path):
     """The ROS 2 / scripting path plans as wm-eval does: the checkpoint's recommended CEM
-    budget and energy unless the caller says otherwise; never for another planner."""
+    budget and energy unless the caller says otherwise; MPPI takes the settings every planner
+    shares (the horizon and sample budget), never CEM's own (elites, momentum)."""
     import shutil
 
     from agent.recommend import set_recommended
@@ -158,15 +159,18 @@ def test_load_agent_applies_the_checkpoints_recommended_settings(tiny_checkpoint
     path = tmp_path / "rec"
     shutil.copytree(tiny_checkpoint, path)
     set_recommended(
-        path, {"planner.horizon": 3, "planner.num_samples": 24, "agent.energy_reduce": "sum"}
-    )
+        path,
+        {"planner.horizon": 3, "planner.num_samples": 24, "planner.momentum": 0.3,
+         "agent.energy_reduce": "sum"},
+    )  # fmt: skip
     agent = load_agent(path)
     assert (agent.planner.cfg.horizon, agent.planner.cfg.num_samples) == (3, 24)
     assert agent.cfg.energy_reduce == "sum"
     agent = load_agent(path, num_samples=20, num_elites=4)
     assert (agent.planner.cfg.horizon, agent.planner.cfg.num_samples) == (3, 20)
     agent = load_agent(path, "mppi")
-    assert agent.planner.cfg.horizon != 3 and agent.cfg.energy_reduce == "sum"
+    assert (agent.planner.cfg.horizon, agent.planner.cfg.num_samples) == (3, 24)
+    assert agent.planner.cfg.momentum == 0.0 and agent.cfg.energy_reduce == "sum"
     plain = load_agent(path, recommended=False)
     assert plain.planner.cfg.horizon != 3 and plain.cfg.energy_reduce == "last"
     with pytest.raises(ValueError, match="no_such_field"):  # refused before it is written

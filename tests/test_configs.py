@@ -27,6 +27,7 @@ SCHEMAS: dict[str, type] = {
     "train_lewm.yaml": TrainConfig,
     "planner/cem.yaml": CEMConfig,
     "planner/mppi.yaml": MPPIConfig,
+    "planner/direct.yaml": CEMConfig,
     "world_model/tiny.yaml": WorldModelConfig,
     "world_model/lewm.yaml": WorldModelConfig,
     "world_model/vjepa2_vitg.yaml": WorldModelConfig,

@@ -13,6 +13,7 @@ from agent.checkpoint import read_checkpoint
 from agent.config import AgentConfig, EnvSection, with_recommended
 from planners import CEMConfig
 from world_model import load_world_model
+from world_model.heads.actor import load_actor
 from world_model.heads.reachability import load_head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,13 @@ def test_shipped_checkpoint_loads_with_its_head_and_settings(config: Path) -> No
     assert model.action_block == info.action_block
     load_head(checkpoint)  # None when it ships none
     agent, planner, _ = with_recommended(AgentConfig(), CEMConfig(), info.recommended, set())
-    assert planner.select == "best" and agent.stay_if_better  # the defaults, not per model
+    assert planner.select == "best"  # the default, not per model
+    if planner.proposal == "none":
+        assert agent.stay_if_better
+    else:  # Direct: the model's energy must not veto the head's plan (docs/results.md)
+        actor = load_actor(checkpoint)
+        assert actor is not None and actor.block_dim == 7 * model.action_block
+        assert actor.latent_dim == model.latent_dim
 
 
 def test_a_retired_key_loads_only_with_its_off_value(tmp_path: Path) -> None:
