@@ -417,6 +417,9 @@ def test_a_dataset_without_render_fields_trains_beside_one_with_them(tmp_path) -
         stamp["sim_dt"] = None
         f["data"].attrs["env_contract"] = json.dumps(stamp)
         f["data"].attrs["env_kwargs"] = "{}"
+        args = json.loads(f["data"].attrs["env_args"])  # its restated copy says the same
+        args["env_kwargs"] = {}
+        f["data"].attrs["env_args"] = json.dumps(args)
     assert dataset_contract([old]).sim_dt is None
     assert dataset_contract([old, new]) == dataset_contract([new])
     assert dataset_contract([new, old]).sim_dt == 0.002
