@@ -34,15 +34,22 @@ import torch
 from torch import Tensor, nn
 
 from envs.data import open_dataset
-from world_model.heads.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
+from world_model.heads.extras import (
+    OfflineRecipe,
+    cli_episodes,
+    fit,
+    load_extra,
+    save_extra,
+    split_episodes,
+)
 
 KEY = "actor"
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0  # sigma in [0.007, 2.7] z-scored action units
 
 
 @dataclass(frozen=True)
-class ActorConfig:
-    """Head size, goal sampling and the offline training recipe."""
+class ActorConfig(OfflineRecipe):
+    """Head size and goal sampling, on the shared offline recipe."""
 
     hidden_dim: int = 256
     """Width of the head's hidden layers."""
@@ -55,30 +62,17 @@ class ActorConfig:
     goal_weight: float = 0.5
     """Weight of the goal-intent NLL against the physical-intent one (INTACT: 0.05 / 0.10)."""
     steps: int = 4000
-    """Optimiser steps."""
-    batch_size: int = 256
-    """Samples per step (each carries both intents)."""
-    lr: float = 1e-3
-    """AdamW learning rate (cosine decay to 0)."""
-    weight_decay: float = 0.01
-    """AdamW weight decay."""
-    val_fraction: float = 0.1
-    """Episodes held out to report the error."""
-    seed: int = 0
-    """Seeds the split, the samples and the initial weights."""
+    """Optimiser steps (each sample carries both intents)."""
 
     def __post_init__(self) -> None:
-        for name in ("hidden_dim", "depth", "steps", "batch_size"):
+        super().__post_init__()
+        for name in ("hidden_dim", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ActorConfig.{name}={getattr(self, name)}: must be >= 1")
         if self.goal_window < 0:
             raise ValueError(f"ActorConfig.goal_window={self.goal_window}: must be >= 0")
         if not self.goal_weight >= 0:
             raise ValueError(f"ActorConfig.goal_weight={self.goal_weight}: must be >= 0")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"ActorConfig.val_fraction={self.val_fraction}: in (0, 1)")
-        if not self.lr > 0:
-            raise ValueError(f"ActorConfig.lr={self.lr}: must be > 0")
 
 
 class ActionHead(nn.Module):

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,34 @@ from envs.data.storage import atomic_write
 from world_model.checkpoint_schema import read_checkpoint_json
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OfflineRecipe:
+    """The offline training recipe every extra shares (`fit`): its heads add their own fields."""
+
+    steps: int = 3000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """Samples per step."""
+    lr: float = 1e-3
+    """AdamW learning rate (cosine decay to 0)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    val_fraction: float = 0.1
+    """Episodes held out to report the error."""
+    seed: int = 0
+    """Seeds the split, the samples and the initial weights."""
+
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        for key in ("steps", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{name}.{key}={getattr(self, key)}: must be >= 1")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"{name}.val_fraction={self.val_fraction}: in (0, 1)")
+        if not self.lr > 0:
+            raise ValueError(f"{name}.lr={self.lr}: must be > 0")
 
 
 def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[str, Any]) -> Path:

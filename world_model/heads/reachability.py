@@ -28,14 +28,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from world_model.heads.extras import cli_episodes, fit, load_extra, save_extra, split_episodes
+from world_model.heads.extras import (
+    OfflineRecipe,
+    cli_episodes,
+    fit,
+    load_extra,
+    save_extra,
+    split_episodes,
+)
 
 KEY = "reachability"
 
 
 @dataclass(frozen=True)
-class ReachabilityConfig:
-    """Head size, label budget and the offline training recipe."""
+class ReachabilityConfig(OfflineRecipe):
+    """Head size and label budget, on the shared offline recipe."""
 
     budget: int = 25
     """Labels and predictions are clipped to this many control steps (LeWM plans 5 x 5)."""
@@ -52,30 +59,15 @@ class ReachabilityConfig:
     read the arm and, like the latent distance, calls "arm at its goal pose, cube not pushed"
     near (bench/results/energy_configs.md); another episode's frame shows the cube elsewhere,
     which is out of reach within the budget."""
-    steps: int = 3000
-    """Optimiser steps."""
-    batch_size: int = 256
-    """Pairs per step."""
-    lr: float = 1e-3
-    """AdamW learning rate (cosine decay to 0)."""
-    weight_decay: float = 0.01
-    """AdamW weight decay."""
-    val_fraction: float = 0.1
-    """Episodes held out to report the error."""
-    seed: int = 0
-    """Seeds the split, the pairs and the initial weights."""
 
     def __post_init__(self) -> None:
-        for name in ("budget", "embed_dim", "hidden_dim", "steps", "batch_size"):
+        super().__post_init__()
+        for name in ("budget", "embed_dim", "hidden_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ReachabilityConfig.{name}={getattr(self, name)}: must be >= 1")
         for name in ("far_fraction", "cross_fraction"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"ReachabilityConfig.{name}={getattr(self, name)}: in [0, 1]")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"ReachabilityConfig.val_fraction={self.val_fraction}: in (0, 1)")
-        if not self.lr > 0:
-            raise ValueError(f"ReachabilityConfig.lr={self.lr}: must be > 0")
 
 
 class ReachabilityHead(nn.Module):
