@@ -17,9 +17,13 @@ next to the published LeWM / DINO-WM / PLDM / RC-aux figures.
 The learned rows: scripts/anchor_cube_learned.sh and scripts/anchor_reacher_learned.sh (the
 lewm recipe with train.sigreg_within=1; `--label` rows are its data-size and steps variants).
 
-The held-out eval sets are built by `python -m bench heldout --task cube|reacher|reacher1|pusht`
-(the recipes are in bench/heldout.py; their per-episode starts are in anchors.json, and
-re-running the random row on a rebuilt set reproduces them exactly).
+The held-out eval sets are built by `python -m bench heldout --task
+cube|reacher|reacher1|pusht|pusht_abs` (pusht: the anchors' relative actions, pusht_abs:
+gym-pusht's absolute targets; the recipes are in bench/heldout.py; their per-episode starts
+are in anchors.json, and re-running the random row on a rebuilt set reproduces them exactly).
+Without a checkpoint the oracle plans single control steps (k = 1) over the protocol's 25:
+for CEM, which samples every step of every block independently and executes all 25 before
+replanning, that is the same search as 5 blocks of k = 5.
 
 Protocol (LeWM, arXiv 2603.19312; DINO-WM): `envs.goals.dataset_goal.DatasetGoal` (protocol=dataset,
 the one implementation) starts each episode from a recorded state of a held-out trajectory and
@@ -68,9 +72,14 @@ TASKS = {
     # arm too (probe R^2 0.71 on the fingertip), and reacher itself is the headline row.
     "reacher1": "wm/DMCReacherEasy-v1",
     # gym-pusht (pip install -e ".[pusht]"); success: DINO-WM's / LeWM's goal-state test,
-    # envs/foreign/pusht.py. Their Push-T env takes relative actions at 224 px; gym-pusht absolute.
-    "pusht": "gym_pusht:gym_pusht/PushT-v0",
+    # envs/foreign/pusht.py. pusht takes the anchors' relative actions (target = agent + 100 px
+    # x action); pusht_abs gym-pusht's own absolute targets, whose rows were measured as
+    # `--task pusht` before Push-T moved to relative actions.
+    "pusht": "pusht/PushTRelative-v0",
+    "pusht_abs": "gym_pusht:gym_pusht/PushT-v0",
 }
+# What the table says beside a task's id.
+TASK_NOTES = {"pusht": "relative actions", "pusht_abs": "absolute actions"}
 # Published success (%), quoted as published: LeWM paper arXiv 2603.19312 (LeWM, and its
 # third-party DINO-WM / PLDM figures), RC-aux arXiv 2605.07278 (its own LeWM baseline in brackets).
 PUBLISHED = {
@@ -93,6 +102,7 @@ PUBLISHED["pusht"] = {
     "PLDM": "see LeWM paper (not quoted here)",
     "RC-aux": "not quoted here",
 }
+PUBLISHED["pusht_abs"] = dict.fromkeys(PUBLISHED["pusht"], "as pusht (theirs: relative actions)")
 PUBLISHED["reacher1"] = {k: f"{v}; suite rendering" for k, v in PUBLISHED["reacher"].items()}
 # Tasks that differ only in pixels: the oracle and random rows (which never see pixels) of one
 # hold for the other when both eval sets record the same states. data/reacher1_eval.h5 and
@@ -266,8 +276,9 @@ def to_markdown(data: dict[str, Any]) -> str:
                 continue
             cells.append(_cell(row) if row else "not run")
         pub = PUBLISHED[task]
+        env = f"{TASKS[task]}; {TASK_NOTES[task]}" if task in TASK_NOTES else TASKS[task]
         lines.append(
-            f"| {task} ({TASKS[task]}) | {' | '.join(cells)} | {pub['LeWM']} | {pub['DINO-WM']} "
+            f"| {task} ({env}) | {' | '.join(cells)} | {pub['LeWM']} | {pub['DINO-WM']} "
             f"| {pub['PLDM']} | {pub['RC-aux']} |"
         )
     lines += [

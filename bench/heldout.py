@@ -68,7 +68,16 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
         "data/reacher1_eval.h5",
         ["env=dmc_reacher_easy_v1", *_REACHER, "num_episodes=30", "seed=100000"],
     ),
+    # Push-T with the anchors' relative actions (envs/foreign/pusht.py): the pusher at their
+    # data's pace (action std 0.2), noise 2-10 px (a fraction of the 100 px action scale).
     "pusht": (
+        "data/pusht_rel_eval.h5",
+        ["env.id=pusht/PushTRelative-v0", "policy.name=expert", "policy.noise=0.02",
+         "policy.noise_max=0.1", "num_episodes=30", "seed=100000"],
+    ),
+    # gym-pusht's own absolute actions: the set behind the pusht_abs rows (measured as
+    # `--task pusht` before Push-T moved to relative actions).
+    "pusht_abs": (
         "data/pusht_eval.h5",
         ["env.id=gym_pusht:gym_pusht/PushT-v0", "policy.name=expert", "policy.noise=0.02",
          "policy.noise_max=0.1", "num_episodes=30", "seed=100000"],

@@ -1,6 +1,8 @@
 """Simulated robots for the world model: Franka tabletop tasks and dm_control tasks from pixels.
 
-``import envs`` registers the Gymnasium ids below (namespace ``wm``). Every env returns
+``import envs`` registers the Gymnasium ids below (namespace ``wm``), and
+``pusht/PushTRelative-v0`` (gym-pusht's Push-T with relative actions, a foreign env made
+through envs/foreign/make.py like gym-pusht's own id). Every wm/* env returns
 ``{"pixels": uint8 (H, W, 3), "state": float32 (7,)}`` observations, takes float32 (7,) actions
 and reports ``success`` / ``distance`` in every ``info``; ``reset()`` info also carries
 ``goal_pixels`` / ``goal_state`` (the unwrapped env keeps them as attributes too).
@@ -81,6 +83,19 @@ for _id, (_entry, _kwargs) in _ENTRY_POINTS.items():
         )
 
 
+# gym-pusht's Push-T with the anchors' relative actions (envs/foreign/pusht.py): a foreign
+# env behind the pixel adapter like gym-pusht's own id, so outside the wm/ namespace. The
+# entry point is a string: gym-pusht (the [pusht] extra) is imported only when it is made.
+PUSHT_RELATIVE_ID = "pusht/PushTRelative-v0"
+if PUSHT_RELATIVE_ID not in registry:
+    register(
+        id=PUSHT_RELATIVE_ID,
+        entry_point="envs.foreign.pusht:PushTRelativeEnv",
+        kwargs={"obs_type": "state"},
+        max_episode_steps=300,  # gym-pusht's
+    )
+
+
 def make_vec(
     env_id: str, num_envs: int, context: str = "spawn", **kwargs: Any
 ) -> gym.vector.AsyncVectorEnv:
@@ -98,4 +113,4 @@ def make_vec(
     return gym.vector.AsyncVectorEnv([factory] * num_envs, context=context, shared_memory=True)
 
 
-__all__ = ["ENV_IDS", "ENV_REVISION", "MAX_EPISODE_STEPS", "make_vec"]
+__all__ = ["ENV_IDS", "ENV_REVISION", "MAX_EPISODE_STEPS", "PUSHT_RELATIVE_ID", "make_vec"]

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The pusht:learned row of bench/results/anchors.md (issue 25), from scratch with the project's
-# own commands: 1000 episodes of the scripted Push-T pusher (80 % expert with noise 0.02-0.1 of
-# the 512 px range, 20 % random; 200 steps at most; ~195k steps: ~22 min on one worker at the
-# measured 150 steps/s, about half with 2 workers on free cores), the lewm recipe's stage 1 as on reacher (within-clip SIGReg, blocks of 5
-# steps, 1800 steps: ~7 min on 2 shared cores for reacher), the held-out eval set (55 s here),
-# then 50 episodes of the anchors' protocol. Not run yet: the figures come with the row.
+# The pusht_abs:learned row of bench/results/anchors.md (issue 25; gym-pusht's absolute
+# actions, gym_pusht/PushT-v0), from scratch with the project's own commands: 1000 episodes
+# of the scripted Push-T pusher (80 % expert with noise 0.02-0.1 of the 512 px range, 20 %
+# random; 200 steps at most; ~195k steps: ~22 min on one worker at the measured 150 steps/s,
+# about half with 2 workers on free cores), the lewm recipe's stage 1 as on reacher
+# (within-clip SIGReg, blocks of 5 steps, 1800 steps: ~7 min on 2 shared cores for reacher),
+# the held-out eval set (55 s here), then 50 episodes of the anchors' protocol. Not run yet:
+# the figures come with the row.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh  # .[dev] includes gym-pusht
@@ -23,7 +25,7 @@ ID=gym_pusht:gym_pusht/PushT-v0
 PLANNER=(--override planner.horizon=5 --override planner.num_samples=300
   --override planner.num_elites=30 --override planner.iterations=5
   --override agent.energy_reduce=sum --override planner.select=best)
-PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task pusht --agent learned \
+PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task pusht_abs --agent learned \
   --dataset data/pusht_eval.h5 --checkpoint runs/pusht_k5/world_model \
   --train-data data/pusht_mixed.h5 \
   --train-time "lewm recipe stage 1 + within-clip SIGReg (sigreg_within=1), blocks of k = 5 steps, 1800 steps" \

@@ -1,6 +1,8 @@
 """gym-pusht's Push-T from the CLI's point of view: its own goal and success, exact state
 restore through its hooks, recorded states for protocol=dataset, replay goals, the oracle, the
-DINO-WM / LeWM goal-state test, and the scripted pusher (issue 25, frictions 1 and 3)."""
+DINO-WM / LeWM goal-state test, and the scripted pusher (issue 25, frictions 1 and 3); the
+anchors' relative actions (pusht/PushTRelative-v0) and the contract that tells the two
+interfaces apart (issue 30)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ pytest.importorskip("gym_pusht")
 
 from agent.replay import ReplayGoal  # noqa: E402
 from envs.collect.rollout import dataset_root_attrs, record_episode  # noqa: E402
+from envs.common.contract import NATIVE_ACTIONS, EnvContract  # noqa: E402
 from envs.common.experts import make_policy  # noqa: E402
 from envs.common.oracle import state_oracle_cost  # noqa: E402
 from envs.common.sim_state import get_sim_state, set_sim_state, state_kind, storable  # noqa: E402
@@ -24,10 +27,11 @@ from envs.goals.dataset_goal import DatasetGoal  # noqa: E402
 from envs.goals.goal_state import distance_info  # noqa: E402
 
 PUSHT = "gym_pusht:gym_pusht/PushT-v0"
+RELATIVE = "pusht/PushTRelative-v0"
 
 
-def make(max_steps: int = 0):
-    return make_gym_env(PUSHT, image_size=32, max_episode_steps=max_steps)
+def make(max_steps: int = 0, env_id: str = PUSHT):
+    return make_gym_env(env_id, image_size=32, max_episode_steps=max_steps)
 
 
 def run(env, actions) -> list[np.ndarray]:
@@ -199,3 +203,78 @@ def test_exports_to_lerobot_and_reads_back(recorded, tmp_path):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x.sim_states, y.sim_states)  # NaN where NaN
             np.testing.assert_array_equal(x.actions, y.actions)
+
+
+def test_relative_action_moves_the_target_by_action_scale_from_the_agent():
+    env = make(env_id=RELATIVE)
+    env.reset(seed=0)
+    base = env.unwrapped
+    assert base.action_scale == 100.0
+    np.testing.assert_array_equal(env.action_space.high, [1, 1, 0, 0, 0, 0, 0])  # padded to 7
+    agent = np.array(base.agent.position)
+    env.step(np.array([0.5, -0.2, 0, 0, 0, 0, 0], np.float32))
+    np.testing.assert_allclose(base._last_action, agent + [50.0, -20.0], atol=1e-4)  # PD target
+    # Beyond [-1, 1] is clipped, and so is a target outside the 512 px window.
+    agent = np.array(base.agent.position)
+    np.testing.assert_allclose(base.absolute_target([3.0, 0.0]), agent + [100.0, 0.0])
+    state = get_sim_state(env)
+    state[0:2] = [480.0, 30.0]  # the agent near a corner
+    set_sim_state(env, state)
+    np.testing.assert_allclose(base.absolute_target([1.0, -1.0]), [512.0, 0.0])
+    env.close()
+
+
+def test_relative_state_round_trips_and_step_dynamics_equals_step():
+    from envs.foreign.pusht import step_dynamics
+
+    env = make(env_id=RELATIVE)
+    env.reset(seed=2)
+    assert state_kind(env) == "hooks" and storable(env)
+    base = env.unwrapped
+    actions = np.random.default_rng(1).uniform(-1, 1, (6, 2)).astype(np.float32)
+    saved = get_sim_state(env)
+    for a in actions:
+        base.step(a)
+    stepped = get_sim_state(env)
+    set_sim_state(env, saved)
+    np.testing.assert_array_equal(get_sim_state(env), saved)  # bit-identical read-back
+    for a in actions:  # what the oracle steps: the same relative actions, the same physics
+        step_dynamics(base, a)
+    np.testing.assert_array_equal(get_sim_state(env), stepped)
+    env.close()
+
+
+def test_scripted_pusher_solves_episodes_with_relative_actions():
+    env = make(max_steps=200, env_id=RELATIVE)
+    for seed in (3, 10):  # solved in 167 and 123 steps; the pusher is capped at 25 px a step
+        obs, info = env.reset(seed=seed)
+        policy = make_policy("expert", env, seed=seed)
+        for _ in range(200):
+            action = policy(obs, info)
+            assert np.abs(action[:2]).max() <= 0.25 + 1e-6 and not action[2:].any()
+            obs, _, terminated, truncated, info = env.step(action)
+            if terminated or truncated:
+                break
+        assert info["success"], f"seed {seed}: coverage {1 - info['distance']:.2f}"
+    env.close()
+
+
+def test_contract_records_the_action_interface_and_refuses_a_mismatch(tmp_path):
+    absolute, relative = make(), make(env_id=RELATIVE)
+    trained, driven = EnvContract.from_env(absolute), EnvContract.from_env(relative)
+    assert (trained.action_interface, driven.action_interface) == (NATIVE_ACTIONS, "relative:100")
+    for model, env in ((trained, driven), (driven, trained)):
+        with pytest.raises(ValueError, match="action_interface mismatch") as err:
+            model.check_compatible(env)
+        assert "=native" in str(err.value) and "=relative:100" in str(err.value)  # one line
+        assert "\n" not in str(err.value)
+    driven.check_compatible(EnvContract.from_env(relative))  # the same interface passes
+    assert trained.combine(driven) is None  # datasets of both never train one model
+    # Contracts written before the field (checkpoints, dataset stamps) were gym-pusht's own.
+    old = {k: v for k, v in trained.to_dict().items() if k != "action_interface"}
+    assert EnvContract.from_dict(old).action_interface == NATIVE_ACTIONS
+    # A dataset recorded in the relative env says so.
+    attrs = dataset_root_attrs("pusht/PushTRelative-v0", {"image_size": 32}, relative, {})
+    assert EnvContract.from_dataset_attrs(attrs).action_interface == "relative:100"
+    absolute.close()
+    relative.close()

@@ -42,9 +42,11 @@ ADDED_LATER: dict[type, frozenset[str]] = {
     EncoderConfig: frozenset({"latent_layout", "conv_channels", "conv_stem", "proj_hidden"}),
     PredictorConfig: frozenset({"use_state"}),
     # Camera and simulation step joined the contract later: absent = unknown, not checked.
+    # The action interface too: every checkpoint before it drove its env's own actions
+    # (Push-T: gym-pusht's absolute targets), which its default, "native", says.
     EnvContract: frozenset(
         {"env_revision", "workspace_low", "workspace_high", "camera_pos", "camera_target"}
-        | {"camera_fovy", "sim_dt"}
+        | {"camera_fovy", "sim_dt", "action_interface"}
     ),
 }
 """Per config dataclass, the fields an older `config.json` may lack (their defaults apply)."""

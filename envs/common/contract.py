@@ -7,7 +7,10 @@ an env with a checkpoint (``wm-eval``, ``wm-demo``, ``wm-energy``, ``wm-ros-poli
 env against them with `EnvContract.check_compatible` before the first action.
 
 Bounds and the workspace may be *narrowed* by the user (a smaller box is still inside what the
-model saw) but never widened; everything else must match exactly. The camera (pose, field of
+model saw) but never widened; everything else must match exactly. That includes the action
+interface (what an action means where an env offers more than one: gym-pusht's absolute
+targets or the anchors' relative moves, envs/foreign/pusht.py), checked first so that a model
+run on the other interface is refused with a line naming both. The camera (pose, field of
 view) and the physics step are checked where both sides know them: checkpoints written before
 they joined the contract leave them empty, meaning "the env's default" for envs whose config
 has one (wm/Panda*), "unknown, not checked" otherwise. A study that varies them on purpose
@@ -29,6 +32,10 @@ import numpy as np
 
 _RATE_RTOL = 1e-6  # control rates are decimal numbers written as JSON: compare, don't equate
 _BOUND_ATOL = 1e-6  # bounds pass through float32 action spaces (0.075 -> 0.07500000298)
+NATIVE_ACTIONS = "native"
+"""`EnvContract.action_interface` of an env taking its own action space as it defines it (every
+env but the relative Push-T; gym-pusht's Push-T: absolute targets), and of contracts written
+before the field existed."""
 RENDER_FIELDS = ("camera_pos", "camera_target", "camera_fovy", "sim_dt")
 """What the model never sees as a number but learned from the pixels and the dynamics: a
 change is refused unless explicitly allowed (then recorded)."""
@@ -81,6 +88,11 @@ class EnvContract:
     """That camera's vertical field of view (degrees); None = unknown."""
     sim_dt: float | None = None
     """Physics time step (s) under each control step; None = unknown (not checked)."""
+    action_interface: str = NATIVE_ACTIONS
+    """What an action means: ``native`` = the env's own action space (gym-pusht: the absolute
+    target, px; contracts from before the field say nothing and are native), or the env's own
+    name for another interface (``relative:100``: Push-T's target = agent + 100 px x action,
+    ``pusht/PushTRelative-v0``). Must match exactly."""
 
     def __post_init__(self) -> None:
         for name in ("action_low", "action_high", "workspace_low", "workspace_high"):
@@ -98,6 +110,11 @@ class EnvContract:
                     raise ValueError(f"EnvContract.{name}={value}: must be > 0 (or null: unknown)")
         if not self.env_id:
             raise ValueError("EnvContract.env_id is empty")
+        if not (isinstance(self.action_interface, str) and self.action_interface):
+            raise ValueError(
+                f"EnvContract.action_interface={self.action_interface!r}: a name such as "
+                f"{NATIVE_ACTIONS!r} or 'relative:100'"
+            )
         if not (math.isfinite(self.control_hz) and self.control_hz > 0):
             raise ValueError(f"EnvContract.control_hz={self.control_hz}: must be a rate > 0 Hz")
         if self.image_size < 1 or self.state_dim < 1 or self.action_dim < 1:
@@ -166,6 +183,8 @@ class EnvContract:
             env_revision=getattr(base, "env_revision", None),  # only this project's envs have one
             workspace_low=getattr(base, "workspace_low", ()),  # only arms with a workspace box
             workspace_high=getattr(base, "workspace_high", ()),
+            # Only envs with a second interface name theirs (envs/foreign/pusht.py).
+            action_interface=getattr(base, "action_interface", NATIVE_ACTIONS),
             **_render_settings(base),
         )
         # What the env's config class draws by default: what a contract that does not record
@@ -219,7 +238,9 @@ class EnvContract:
     ) -> list[str]:
         """Raise ValueError unless ``other`` (the env being driven) fits this (trained) contract.
 
-        Id, control rate, image size, dims and revision must match; ``other``'s action box and
+        Action interface, id, control rate, image size, dims and revision must match (the
+        interface first: its line names both, where the ids of its two Push-T envs would say
+        less); ``other``'s action box and
         workspace must lie inside this one's (narrowing is fine, widening is not). Camera and
         physics step (`RENDER_FIELDS`) must match where both are known, unless
         ``allow_render_change``; returns those allowed differences (empty when none).
@@ -231,6 +252,14 @@ class EnvContract:
                 f"the env has {what}={found}"
             )
 
+        if other.action_interface != self.action_interface:
+            raise ValueError(
+                f"{where}: action_interface mismatch: the checkpoint was trained with "
+                f"action_interface={self.action_interface}, the env has "
+                f"action_interface={other.action_interface} ({NATIVE_ACTIONS}: the env's own "
+                "action space, e.g. gym-pusht's absolute targets); drive it with the env it was "
+                "trained on"
+            )
         if other.env_id != self.env_id:
             refuse("env_id", self.env_id, other.env_id)
         if not math.isclose(other.control_hz, self.control_hz, rel_tol=_RATE_RTOL):

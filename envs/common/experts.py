@@ -71,8 +71,9 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
     if expert is None:
         raise ValueError(
             f"no scripted expert for {env.spec.id if env.spec else type(base).__name__}: "
-            f"experts exist for {', '.join(EXPERT_ENVS)} and gym_pusht/PushT-v0; use a random, smooth or "
-            "module:callable behaviour policy, or the oracle as the reference"
+            f"experts exist for {', '.join(EXPERT_ENVS)}, gym_pusht/PushT-v0 and "
+            "pusht/PushTRelative-v0; use a random, smooth or module:callable behaviour policy, "
+            "or the oracle as the reference"
         )
 
     def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:

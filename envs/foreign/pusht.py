@@ -1,9 +1,18 @@
 """gym-pusht's Push-T (``gym_pusht:gym_pusht/PushT-v0``) behind this repo's hooks
-(envs/foreign/env_hooks.py).
+(envs/foreign/env_hooks.py), and its relative-action variant ``pusht/PushTRelative-v0``.
 
 Push-T is a 2-D pymunk scene in a 512 x 512 px world: a disc agent (radius 15 px) driven by a
 PD controller towards the commanded point (actions are absolute targets in [0, 512]^2, 10 Hz,
 10 physics steps of 0.01 s each), a T-shaped block, and a fixed green target pose of the T.
+
+Two action interfaces, two ids (the contract records which, envs/common/contract.py):
+
+- ``gym_pusht:gym_pusht/PushT-v0``, gym-pusht's own: the action is the absolute target (px).
+- ``pusht/PushTRelative-v0`` (`PushTRelativeEnv`), the anchors' (stable-worldmodel's
+  ``PushT(relative=True)``, DINO-WM's data): an action in [-1, 1]^2 sets the target to the
+  agent's position + ``action_scale`` (100 px) x the action, clipped into the 512 px window.
+  The same PD controller tracks it; state, frames, goals and success are gym-pusht's. CEM
+  then searches small moves around the agent instead of 25 targets anywhere in the window.
 
 State. The full state is the agent's position and velocity, the block's pose and velocities,
 and the last action (drawn by the env's 680 px ``render()`` only): 12 float64s, `STATE_FIELDS`.
@@ -33,7 +42,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import shapely.geometry as sg  # gym-pusht's own dependency (its coverage test)
-from pymunk.vec2d import Vec2d  # likewise
+from gym_pusht.envs.pusht import PushTEnv
+from pymunk.vec2d import Vec2d  # gym-pusht's own dependency
 
 from envs.foreign.env_hooks import EnvHooks, TaskMeasure
 
@@ -50,6 +60,44 @@ BLOCK_RADIUS = 77.0  # px, farthest point of the T from its centre of gravity (1
 T_OUTLINE = np.array(
     [(-60, 0), (60, 0), (60, 30), (15, 30), (15, 120), (-15, 120), (-15, 30), (-60, 30)], float
 )
+WINDOW = 512.0  # px, gym-pusht's world (its absolute action box)
+ACTION_SCALE = 100.0  # px per unit of relative action: stable-worldmodel's PushT.action_scale
+# Largest relative action of the scripted pusher (x action_scale: 25 px per step). The anchors'
+# Push-T data (DINO-WM's demonstrations) has a per-axis action std of 0.2; the pusher at full
+# speed has 0.37 and moves the T so far in 25 steps that those goals test the planner's reach
+# more than the protocol's do. Capped, it has 0.19 (slower: 4 of seeds 0-9 solved in 300 steps).
+PUSHER_MAX_MOVE = 0.25
+
+
+class PushTRelativeEnv(PushTEnv):
+    """gym-pusht's Push-T driven by relative actions, as the anchors drive it.
+
+    ``step(a)``, ``a`` in [-1, 1]^2: the PD controller's target becomes the agent's position +
+    ``action_scale`` x ``a`` (px), clipped into [0, 512]^2 (stable-worldmodel leaves it
+    unclipped; the walls stop the agent anyway, and a target outside the window would only
+    pull it harder into them). Everything else is gym-pusht's ``PushTEnv``.
+    """
+
+    def __init__(self, action_scale: float = ACTION_SCALE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not (np.isfinite(action_scale) and action_scale > 0):
+            raise ValueError(f"action_scale={action_scale}: must be > 0 px")
+        self.action_scale = float(action_scale)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    @property
+    def action_interface(self) -> str:
+        """``"relative:<action_scale>"``: what the env contract records (gym-pusht's own
+        absolute interface is the contract's default, ``native``)."""
+        return f"relative:{self.action_scale:g}"
+
+    def absolute_target(self, action: np.ndarray) -> np.ndarray:
+        """Relative action (2,) -> the absolute agent target (2,) px the PD controller tracks."""
+        move = self.action_scale * np.clip(np.asarray(action, np.float64)[:2], -1.0, 1.0)
+        return np.clip(np.asarray(self.agent.position) + move, 0.0, WINDOW)
+
+    def step(self, action: np.ndarray):
+        return super().step(self.absolute_target(action))
 
 
 def get_state(base: gym.Env) -> np.ndarray:
@@ -98,7 +146,10 @@ def _update_shapes(base: gym.Env) -> None:
 
 def step_dynamics(base: gym.Env, action: np.ndarray) -> None:
     """gym-pusht's ``step`` without its coverage (shapely), observation and info: the same
-    PD control and pymunk steps, in the same order (the oracle: 2.7x faster per step)."""
+    PD control and pymunk steps, in the same order (the oracle: 2.7x faster per step).
+    ``action`` is the env's own: a relative one for `PushTRelativeEnv`."""
+    if isinstance(base, PushTRelativeEnv):
+        action = base.absolute_target(action)
     base.n_contact_points = 0
     base._last_action = action
     for _ in range(int(1 / (base.dt * base.control_hz))):
@@ -222,15 +273,29 @@ def pusher_action(base: gym.Env, target: np.ndarray, push_depth: float = 25.0) -
     return standoff
 
 
+def relative_action(
+    base: PushTRelativeEnv, target: np.ndarray, max_move: float = PUSHER_MAX_MOVE
+) -> np.ndarray:
+    """The relative action (2,) that moves the PD target towards ``target`` (px):
+    ``(target - agent) / action_scale``, scaled down as a whole to at most ``max_move`` per axis
+    so the agent still heads for the target (clipping each axis would turn it off course)."""
+    move = (np.asarray(target, np.float64) - np.asarray(base.agent.position)) / base.action_scale
+    return move / max(1.0, float(np.abs(move).max()) / max_move)
+
+
 def make_pusher(env: gym.Env, rng: np.random.Generator, noise: float):
     """Policy ``(obs, info) -> action`` pushing the T to the env's target pose, with Gaussian
-    noise of ``noise`` x the action bound (px) per step (play data: 0.02-0.1)."""
+    noise of ``noise`` x the action bound per step: x 512 px for gym-pusht's absolute targets
+    (play data: 0.02-0.1), x ``action_scale`` (100 px) for `PushTRelativeEnv`, where it moves
+    at most `PUSHER_MAX_MOVE` per step (the anchors' pace)."""
     base = env.unwrapped
     low, high = env.action_space.low, env.action_space.high
+    relative = isinstance(base, PushTRelativeEnv)
 
     def policy(obs: dict[str, np.ndarray], info: dict[str, Any]) -> np.ndarray:
         action = np.zeros(low.shape, np.float64)
-        action[:2] = pusher_action(base, np.asarray(base.goal_pose, np.float64))
+        target = pusher_action(base, np.asarray(base.goal_pose, np.float64))
+        action[:2] = relative_action(base, target) if relative else target
         action[:2] += rng.normal(size=2) * noise * high[:2]
         return np.clip(action, low, high).astype(np.float32)
 
