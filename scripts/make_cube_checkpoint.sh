@@ -6,7 +6,7 @@
 # its frozen latents (world_model/heads/actor.py: goals up to 25 control steps ahead, the
 # protocol's offset; 4000 steps), shipped with `planner=direct` as its recommended planner.
 # Times on 2 CPU cores shared with other jobs: collection 4-10 min, training 8-18 min, head
-# 2-4 min, each 50-episode Direct row ~1 min (the CEM row ~2 min, Guarded ~5 min).
+# 2-4 min, each 50-episode Direct row ~30 s (the CEM row ~1.5 min) on a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -35,16 +35,12 @@ A=(--task cube --agent learned --dataset data/ogbench_cube_eval.h5 --checkpoint 
 COMMON=(--override agent.energy_reduce=sum --override planner.select=best
         --override agent.stay_if_better=false)
 T="scripts/make_cube_checkpoint.sh: lewm stage 1 + within-clip SIGReg, k = 5, 1800 steps; action head on its frozen latents, goal_window=25, 4000 steps"
-.venv/bin/python -m bench anchors "${A[@]}" "${COMMON[@]}" --train-time "$T; Direct" \
+.venv/bin/python -m bench anchors "${A[@]}" "${COMMON[@]}" --label direct_shipped \
+  --train-time "$T; Direct" \
   --override planner.proposal=centre --override planner.num_samples=1 \
   --override planner.num_elites=1 --override planner.iterations=1 --override planner.horizon=1 \
   --override agent.execute_steps=5
-.venv/bin/python -m bench anchors "${A[@]}" "${COMMON[@]}" --label cem \
+.venv/bin/python -m bench anchors "${A[@]}" "${COMMON[@]}" --label cem_same \
   --train-time "$T; plain CEM 300 x 5, top 30, 5 blocks, all 25 executed" \
-  --override planner.horizon=5 --override planner.num_samples=300 \
-  --override planner.num_elites=30 --override planner.iterations=5
-.venv/bin/python -m bench anchors "${A[@]}" "${COMMON[@]}" --label guarded \
-  --train-time "$T; Guarded: CEM 128 x 3, top 16, init_std 0.25 around the head's plan" \
-  --override planner.proposal=centre --override planner.num_samples=128 \
-  --override planner.num_elites=16 --override planner.iterations=3 \
-  --override planner.init_std=0.25 --override planner.horizon=5 --override agent.execute_steps=5
+  --override planner.proposal=none --override planner.horizon=5 \
+  --override planner.num_samples=300 --override planner.num_elites=30 --override planner.iterations=5
