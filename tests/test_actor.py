@@ -9,7 +9,8 @@ import torch
 from agent.config import override_keys
 from agent.mpc import AgentConfig, MPCAgent
 from planners import CEMConfig, make_planner
-from world_model import WorldModelConfig, build_world_model, save_world_model
+from tests.test_reachability import TINY  # the world model small enough for every test
+from world_model import build_world_model, save_world_model
 from world_model.heads.actor import (
     ActionHead,
     ActorConfig,
@@ -19,10 +20,6 @@ from world_model.heads.actor import (
     train_actor,
 )
 
-TINY = WorldModelConfig(
-    encoder={"hidden_size": 32, "num_layers": 1, "num_heads": 2, "latent_pool": 2},
-    predictor={"embed_dim": 32, "width": 48, "depth": 1, "num_heads": 2},
-)
 LOW = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
 
 
