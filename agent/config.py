@@ -88,6 +88,9 @@ class AgentConfig:
     goal a model that drifts under zero action scores every plan worse than standing still, so
     the agent reaches goals it then fails to hold. Assumes a zero action holds the robot where
     it is (position-delta control, as the Panda tasks); set false for torque control."""
+    bf16: bool = False
+    """Imagine rollouts under bf16 autocast (weights stay float32, energies are ranked in
+    float32). On CPUs with AVX-512 BF16 it is several times faster; see docs/results.md."""
     allow_contract_change: bool = False
     """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
     env contract (envs/common/contract.py), e.g. a robustness study; the differences are recorded in

@@ -6,6 +6,7 @@ plain numpy observations and returns plain numpy actions; torch stays inside.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -311,7 +312,8 @@ class MPCAgent(PlanningAgent):
         @torch.no_grad()
         def cost_fn(actions: torch.Tensor) -> torch.Tensor:
             actions = actions.to(self.device, torch.float32)  # [E, S, H, k * A]
-            z = wm.rollout(z_ctx, s_ctx, actions, past_actions)  # [E, S, H, N, D]
+            with self.autocast():
+                z = wm.rollout(z_ctx, s_ctx, actions, past_actions).float()  # [E, S, H, N, D]
             if per_step:
                 return self.plan_energy(z, goal)  # [E, S, H]
             if cfg.energy_reduce == "last":
@@ -319,6 +321,12 @@ class MPCAgent(PlanningAgent):
             return self.plan_energy(z, goal)[..., -1]  # [E, S]
 
         return cost_fn
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast around imagined rollouts when `agent.bf16` (float32 otherwise)."""
+        if self.cfg.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @torch.no_grad()
     def proposal(self) -> Proposal | None:
@@ -345,7 +353,8 @@ class MPCAgent(PlanningAgent):
             stds.append(std)
             if h + 1 < horizon:
                 actions = torch.stack(means, dim=1)[:, None]  # [1, 1, h + 1, k * A]
-                z = self.world_model.rollout(z_ctx, s_ctx, actions, past)[:, 0, -1]  # [1, N, D]
+                with self.autocast():
+                    z = self.world_model.rollout(z_ctx, s_ctx, actions, past)[:, 0, -1].float()
                 prev = mean
         mean, std = torch.stack(means, dim=1), torch.stack(stds, dim=1)  # [1, H, k * A]
         if not (torch.isfinite(mean).all() and torch.isfinite(std).all()):
