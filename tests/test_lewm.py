@@ -77,6 +77,13 @@ def test_block_clips_concatenate_actions_in_time_order():
     assert torch.equal(actions[0, 0], expected)
 
 
+def test_episodes_shorter_than_a_clip_give_none():
+    # Push-T's pusher ends episodes on success, some shorter than a clip's span.
+    data = load_frames_synthetic(episodes=2, length=9)  # 10 frames each
+    assert len(Clips.build(data, torch.tensor([0, 1]), clip_len=4, block=3)) == 2 * 1
+    assert len(Clips.build(data, torch.tensor([0, 1]), clip_len=4, block=4)) == 0
+
+
 def load_frames_synthetic(episodes: int, length: int):
     import tempfile
     from pathlib import Path

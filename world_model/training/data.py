@@ -58,8 +58,12 @@ class Clips:
     @staticmethod
     def build(data: LatentSet, episodes: Tensor, clip_len: int, block: int = 1) -> Clips:
         span = (clip_len - 1) * block + 1  # control-rate frames a clip covers
+        # An episode shorter than a clip (e.g. Push-T's pusher ends on success) gives none.
         starts = [
-            torch.arange(int(data.starts[e]), int(data.starts[e] + data.lengths[e]) - span + 1)
+            torch.arange(
+                int(data.starts[e]),
+                max(int(data.starts[e]), int(data.starts[e] + data.lengths[e]) - span + 1),
+            )
             for e in episodes.tolist()
         ]
         flat = torch.cat(starts) if starts else torch.zeros(0, dtype=torch.int64)
