@@ -32,8 +32,12 @@ episodes (seeds 100000+). Success is the env's own test on the goal frame's posi
 (`task_positions` / `task_threshold`): OGBench cube, cube centre within 0.04 m of where it is in
 the goal frame; reacher, fingertip within the suite's 0.06 m (target + finger radius) of the goal
 frame's fingertip. Headline: reached at any step within the budget (their episodes end at
-success); success at the end of the budget is kept too. The planner is CEM over 25 control steps
-(the anchors' 5 blocks of 5), all executed before replanning; its sample budget is a flag.
+success); success at the end of the budget is kept too. Cube rows also carry the strict test of
+the CLEAR-LeWM audit: the cube within 3 cm *and* 15 degrees of yaw (modulo its quarter-turn
+symmetry) of the goal frame's, both read from the simulator (the goal's from its recorded
+state), on all starts and on those not met at the start (at 4 cm: the cube must move). The
+planner is CEM over 25 control steps (the anchors' 5 blocks of 5), all executed before
+replanning; its sample budget is a flag.
 Writes bench/results/anchors.{json,md}; rows already in the JSON are kept unless re-run.
 """
 
@@ -64,6 +68,8 @@ OUT = store.RESULTS
 GOAL_OFFSET = 25  # control steps between start and goal frame (the anchors' protocol)
 BUDGET = 50  # control steps per episode
 SEED = 100_000
+STRICT_M, STRICT_DEG = 0.03, 15.0  # the CLEAR-LeWM audit's strict cube test
+STRICT_RAD = np.deg2rad(STRICT_DEG)
 TASKS = {
     "cube": "wm/OGBenchCube-v0",
     "reacher": "wm/DMCReacherEasy-v0",
@@ -115,14 +121,29 @@ THEIR_DATA = (
 
 
 class _StartInfo(gym.Wrapper):
-    """Keeps the reset info: was the goal already met at the start (a trivial instance)?"""
+    """Keeps the reset info: was the goal already met at the start (a trivial instance)? On
+    the cube (an env with `cube_pose_error`), also the strict test after every step: met at
+    some step (`strict_any`), met at the last (`strict_end`); None elsewhere."""
 
     solved_at_start = False
+    strict_any: bool | None = None
+    strict_end: bool | None = None
 
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
         self.solved_at_start = bool(info["success"])
+        self._pose_error = getattr(self.env.unwrapped, "cube_pose_error", None)
+        self._goal_state = self.get_wrapper_attr("goal_sim_state")
+        self.strict_any = self.strict_end = False if self._pose_error else None
         return obs, info
+
+    def step(self, action: Any):
+        out = self.env.step(action)
+        if self._pose_error is not None:
+            metres, yaw = self._pose_error(self._goal_state)
+            self.strict_end = bool(metres <= STRICT_M and yaw <= STRICT_RAD)
+            self.strict_any = self.strict_any or self.strict_end
+        return out
 
 
 def protocol_config(
@@ -182,6 +203,8 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
             "plan_ms": [ms for ms in r.plan_ms if ms > 0],
             "wall_s": time.perf_counter() - t0,
         }
+        if env.strict_any is not None:
+            episode |= {"strict_any": env.strict_any, "strict_end": env.strict_end}
         row = save_episode(setup, episode, provenance)
         print(f"{args.task} {args.agent} ep {i}: any {r.success_any} end {r.success}", flush=True)
     env.close()
@@ -237,7 +260,23 @@ def aggregate(setup: dict[str, Any], episodes: list[dict[str, Any]]) -> dict[str
         "plan_ms_per_step": float(np.sum(plan_ms)) / (n * BUDGET),
         "wall_s": float(sum(e["wall_s"] for e in episodes)),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
+        **_strict_rates(episodes),
         "per_episode": episodes,
+    }
+
+
+def _strict_rates(episodes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The strict cube test over all episodes and those not met at the start; nothing when
+    an episode lacks it (not the cube, or measured before the test existed)."""
+    if not episodes or not all("strict_any" in e for e in episodes):
+        return {}
+    n, hits = len(episodes), sum(e["strict_any"] for e in episodes)
+    hard = [e["strict_any"] for e in episodes if not e["trivial"]]
+    return {
+        "strict_any": hits / n,
+        "strict_any_ci95": wilson_interval(hits, n),
+        "strict_end": sum(e["strict_end"] for e in episodes) / n,
+        "strict_any_not_at_start": sum(hard) / len(hard) if hard else None,
     }
 
 
@@ -287,10 +326,12 @@ def to_markdown(data: dict[str, Any]) -> str:
         "row: a data-size or training-steps point, another recipe.",
         "",
         "| row | reached [95 %] / end, % | episodes | goal met at start "
-        "| success when not met at start | final dist (m) "
+        "| success when not met at start "
+        f"| strict ({100 * STRICT_M:.0f} cm, {STRICT_DEG:.0f} deg) [95 %] / when not met at start "
+        "| final dist (m) "
         "| planner (samples x iterations, elites) | plan ms (median) | plan ms per step "
         "| wall s | eval data |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, row in rows.items():
         p = row["planner"]
@@ -302,7 +343,7 @@ def to_markdown(data: dict[str, Any]) -> str:
         ds = row["dataset_size"]
         lines.append(
             f"| {key} | {_cell(row)} | {row['episodes']} | "
-            f"{row['solved_at_start']:.2f} | {_hard(row)} | "
+            f"{row['solved_at_start']:.2f} | {_hard(row)} | {_strict(row)} | "
             f"{row['mean_final_distance_m']:.3f} | {planner} | "
             f"{row['plan_ms_median']:.0f} | {_per_step(row)} | {row['wall_s']:.0f} | "
             f"{ds['episodes']} ep x "
@@ -332,6 +373,17 @@ def _hard(row: dict[str, Any]) -> str:
     """Success over the episodes whose goal was not already met at the start."""
     rate, n = row.get("success_any_not_at_start"), row.get("episodes_not_at_start", 0)
     return "-" if rate is None else f"{rate:.2f} of {n}"
+
+
+def _strict(row: dict[str, Any]) -> str:
+    """The strict cube test reached within the budget, % [95 % interval], and as a fraction
+    of the starts not met at the start; `-` for rows without it."""
+    if row.get("strict_any") is None:
+        return "-"
+    lo, hi = row["strict_any_ci95"]
+    hard = row["strict_any_not_at_start"]
+    subset = "-" if hard is None else f"{hard:.2f} of {row['episodes_not_at_start']}"
+    return f"{100 * row['strict_any']:.0f} [{100 * lo:.0f}, {100 * hi:.0f}] / {subset}"
 
 
 def _cell(row: dict[str, Any]) -> str:

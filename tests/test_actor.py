@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from agent.blocks import make_block_planner
 from agent.config import override_keys
 from agent.mpc import AgentConfig, MPCAgent
 from planners import CEMConfig, make_planner
+from tests.synthetic import synthetic_episodes
+from tests.test_lewm import lewm_cfg, tiny_train_cfg
 from tests.test_reachability import TINY  # the world model small enough for every test
-from world_model import build_world_model, save_world_model
+from tests.test_train import write_h5
+from world_model import build_world_model, load_world_model, save_world_model
 from world_model.heads.actor import (
     ActionHead,
     ActorConfig,
     BlockSampler,
+    clip_samples,
     load_actor,
     save_actor,
     train_actor,
 )
+from world_model.training.config import TrainConfig
+from world_model.training.lewm import LeWMLoss
+from world_model.training.lewm_trainer import LeWMTrainer
 
 LOW = np.array([-0.075] * 3 + [0] * 3 + [-1], np.float32)
 
@@ -84,6 +94,103 @@ def test_non_finite_head_weights_are_refused(tmp_path):
     save_actor(head, ckpt)
     with pytest.raises(ValueError, match="non-finite"):
         load_actor(ckpt)
+
+
+def test_clip_samples_align_intents_previous_blocks_and_goal_windows():
+    """The joint variant's samples: every position's physical intent is one block, position
+    0 has no previous block, goals lie 1..W blocks ahead and only where the whole window fits."""
+    b, t, w = 64, 6, 3
+    z = torch.arange(t, dtype=torch.float32)[None, :, None, None].repeat(b, 1, 1, 2)  # z_t = t
+    z.requires_grad_(True)
+    actions = torch.arange(t - 1.0)[None, :, None].repeat(b, 1, 14)  # block t: all t
+    (z_t, physical, prev, block), goal = clip_samples(z, actions, goal_blocks=w)
+    assert z_t.shape == (b, t - 1, 1, 2) and torch.all(physical == 1)
+    assert torch.all(prev[:, 0] == 0) and torch.equal(prev[:, 1:], actions[:, :-1])
+    assert torch.equal(block, actions)
+    g_z, g_intent, g_prev, g_block = goal
+    assert g_z.shape[1] == t - w  # positions 0 .. T-1-W
+    ahead = g_intent[..., 0, 0]
+    assert torch.all((ahead >= 1) & (ahead <= w)) and set(ahead.unique().tolist()) == {1, 2, 3}
+    assert torch.equal(g_block, actions[:, : t - w]) and torch.equal(g_prev, prev[:, : t - w])
+    g_intent.sum().backward()  # the goal latent is a stop-gradient target
+    assert torch.all(z.grad[:, : t - w].sum((-1, -2)) <= 0)
+    assert clip_samples(z, actions, goal_blocks=0)[1] is None
+    with pytest.raises(ValueError, match="goal window"):
+        clip_samples(z, actions, goal_blocks=t)
+
+
+def test_weight_zero_is_todays_lewm_objective_and_the_head_only_adds():
+    """No head: the LeWM loss as before, and no head in the optimizer. With one, the LeWM
+    parts stay the same numbers and the loss grows by exactly the weighted NLLs."""
+    torch.manual_seed(0)
+    model = build_world_model(lewm_cfg()).train()
+    frames = torch.randint(0, 255, (4, 5, 3, 16, 16), dtype=torch.uint8)
+    actions, states = torch.randn(4, 4, 14) * 0.1, torch.randn(4, 5, 7)
+    args = (model, 2, 2, 0.1, 16)
+    torch.manual_seed(1)
+    loss, parts = LeWMLoss(*args)(frames, actions, states)
+    head = ActionHead(ActorConfig(hidden_dim=16), 1, 16, torch.zeros(14), torch.ones(14))
+    joint = LeWMLoss(*args, actor=head, actor_weights=(0.1, 0.05), goal_blocks=2)
+    torch.manual_seed(1)
+    joint_loss, joint_parts = joint(frames, actions, states)
+    assert torch.equal(joint_parts[: len(parts)], parts) and len(joint_parts) == len(parts) + 2
+    extra = 0.1 * joint_parts[-2] + 0.05 * joint_parts[-1]
+    torch.testing.assert_close(joint_loss, loss + extra)
+    joint_loss.backward()
+    assert all(p.grad is not None for p in head.parameters())
+    assert any(p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    with pytest.raises(ValueError, match="needs actor_weight > 0"):
+        TrainConfig(world_model=lewm_cfg(), actor_goal_weight=0.05)
+    with pytest.raises(ValueError, match="spans 6 control steps"):
+        TrainConfig(world_model=lewm_cfg(), clip_len=4, actor_weight=0.1, actor_goal_window=8)
+    with pytest.raises(ValueError, match="world_model.heads.actor"):
+        TrainConfig(world_model=lewm_cfg(), encoder_from="x", actor_weight=0.1)
+
+
+def test_joint_training_ships_a_head_that_direct_plans_with(tmp_path):
+    """wm-train's lewm recipe with actor weights: the checkpoint carries the head as the frozen
+    variant saves it, Direct's proposals from it are finite and inside the bounds, and a
+    resumed run ends with the same head as an uninterrupted one. Weight 0 builds no head."""
+    torch.set_num_threads(1)
+    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(4, length=10, size=16))
+    weights = {"actor_weight": 0.1, "actor_goal_weight": 0.05, "actor_goal_window": 4}
+    plain = LeWMTrainer(tiny_train_cfg(tmp_path / "plain", h5, steps=1))
+    assert plain.actor is None and plain.optimized() is plain.model
+    plain.run()
+    assert load_actor(tmp_path / "plain" / "world_model") is None
+    straight = LeWMTrainer(tiny_train_cfg(tmp_path / "a", h5, **weights))
+    metrics = straight.run()
+    assert np.isfinite(metrics["actor_nll_goal"]) and "val/actor_goal_mse" in metrics
+    ckpt = tmp_path / "a" / "world_model"
+    head, wm = load_actor(ckpt), load_world_model(ckpt)
+    entry = json.loads((ckpt / "config.json").read_text())["extra"]["actor"]
+    assert entry["file"] == "actor.safetensors" and entry["block_dim"] == 14
+    assert entry["config"]["goal_window"] == 4 and entry["joint"]["step"] == 6
+    torch.testing.assert_close(head.action_std, wm.predictor.action_std.clamp_min(1e-3))
+    direct = make_block_planner(
+        CEMConfig(horizon=2, proposal="centre", num_samples=1, iterations=1, num_elites=1),
+        LOW, -LOW, wm.action_block,
+    )  # fmt: skip
+    agent = MPCAgent(wm, direct, LOW, -LOW, AgentConfig(stay_if_better=False), actor=head)
+    frames = synthetic_episodes(1, length=4, size=16, seed=5)[0].pixels
+    agent.set_goal(frames[-1])
+    action = agent.act(frames[0], np.zeros(7, np.float32))
+    mean, std = agent.proposal()
+    assert mean.shape == (1, 2, 14) and torch.isfinite(mean).all() and torch.isfinite(std).all()
+    assert agent.stats.error == "" and np.all(np.abs(action) <= -LOW + 1e-6)
+
+    first = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5, **weights))
+    while first.step < 3:
+        first.train_step(*first.local_batch(first.step))
+        first.step += 1
+    first.checkpoint()
+    resumed = LeWMTrainer(tiny_train_cfg(tmp_path / "b", h5, **weights))
+    assert resumed.step == 3
+    resumed.run()
+    a, b = straight.actor.state_dict(), resumed.actor.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="holds no action head"):
+        LeWMTrainer(tiny_train_cfg(tmp_path / "plain", h5, steps=2, **weights))
 
 
 def planner(**kw):

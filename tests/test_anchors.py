@@ -8,6 +8,7 @@ import multiprocessing
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import envs  # noqa: F401
@@ -78,8 +79,6 @@ def _cuda_names() -> list[str]:
 def test_reacher_v1_draws_a_thicker_arm_with_the_same_physics() -> None:
     """v1 only changes pixels: the same seed and actions give the same states, and the arm
     covers several times more pixels (what an encoder trained at 64 px needs to see it)."""
-    import numpy as np
-
     runs = {}
     for env_id in ("wm/DMCReacherEasy-v0", "wm/DMCReacherEasy-v1"):
         env = gym.make(env_id)
@@ -151,3 +150,64 @@ def test_parallel_chunks_lose_no_episode(tmp_path: Path) -> None:
     row = json.loads((tmp_path / "anchors.json").read_text())["rows"]["reacher:random"]
     assert sorted(e["seed"] for e in row["per_episode"]) == list(range(60))
     assert not list(tmp_path.glob(".anchors.json.tmp-*"))
+
+
+def test_cube_rows_carry_the_strict_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cube row records the strict test (3 cm and 15 degrees) per episode, read from the
+    simulator against the goal frame's recorded state; the recorded plan, replayed, meets it."""
+    monkeypatch.setattr(anchors, "OUT", tmp_path)
+    out = tmp_path / "cube.h5"
+    env = gym.make("wm/OGBenchCube-v0", max_episode_steps=30)
+    ep = record_episode(env, make_policy("ogbench_plan", env, noise=0.1, seed=1), 1)
+    write_episode_part(tmp_path / "parts", 0, ep)
+    attrs = dataset_root_attrs("wm/OGBenchCube-v0", {}, env, {"name": "ogbench_plan"})
+    merge_parts(tmp_path / "parts", out, attrs)
+    env.close()
+    wrapped = anchors._StartInfo(
+        anchors.DatasetGoal(anchors.make_env("wm/OGBenchCube-v0"), out, anchors.GOAL_OFFSET)
+    )
+    wrapped.reset(seed=anchors.SEED)
+    assert wrapped.strict_any is False
+    start = wrapped.get_wrapper_attr("start")[1]
+    goal_state = wrapped.get_wrapper_attr("goal_sim_state")
+    np.testing.assert_array_equal(goal_state, ep.sim_states[start + anchors.GOAL_OFFSET])
+    for _ in range(anchors.GOAL_OFFSET):  # the recorded actions reproduce the goal frame
+        wrapped.step(wrapped.get_wrapper_attr("replay_action")(None, None))
+    assert wrapped.strict_end is True and wrapped.strict_any is True
+    wrapped.close()
+    args = argparse.Namespace(
+        task="cube", agent="random", dataset=str(out), checkpoint=None, episodes=1, first=0,
+        override=[], train_data=None, train_time=None, label=None,
+    )  # fmt: skip
+    row = anchors.run_row(args)
+    assert isinstance(row["per_episode"][0]["strict_any"], bool)
+    assert 0 <= row["strict_any"] <= row["success_any"] and "strict_any_ci95" in row
+
+
+def test_the_strict_column_shows_dashes_for_rows_without_it() -> None:
+    setup = {"task": "cube", "agent": "random", "label": None, "planner": {}}
+    setup |= {"dataset_size": {"episodes": 1, "steps": 100}}
+    base = {"start": [0, 0], "success_end": False, "final_distance": 0.1, "plan_ms": [],
+            "wall_s": 0.0}  # fmt: skip
+    strict = [
+        base | {"seed": s, "trivial": t, "success_any": a, "strict_any": x, "strict_end": x}
+        for s, t, a, x in [(0, True, True, True), (1, False, True, True), (2, False, True, False),
+                           (3, False, False, False)]
+    ]  # fmt: skip
+    old = [{k: v for k, v in e.items() if not k.startswith("strict")} for e in strict]
+    rows = {"cube:random": anchors.aggregate(setup, strict)}
+    rows["cube:random:old"] = anchors.aggregate(setup | {"label": "old"}, old)
+    rows["cube:random:mixed"] = anchors.aggregate(setup | {"label": "m"}, strict[:2] + old[2:])
+    assert rows["cube:random"]["strict_any"] == 0.5
+    assert rows["cube:random"]["strict_any_not_at_start"] == pytest.approx(1 / 3)
+    assert "strict_any" not in rows["cube:random:old"]
+    table = anchors.to_markdown({"rows": rows})
+    header = next(line for line in table.splitlines() if line.startswith("| row |"))
+    assert "| strict (3 cm, 15 deg) [95 %] / when not met at start |" in header
+    line = next(x for x in table.splitlines() if x.startswith("| cube:random |"))
+    lo, hi = (round(100 * v) for v in rows["cube:random"]["strict_any_ci95"])
+    assert f"| 0.67 of 3 | 50 [{lo}, {hi}] / 0.33 of 3 |" in line
+    for key in ("cube:random:old", "cube:random:mixed"):
+        line = next(x for x in table.splitlines() if x.startswith(f"| {key} |"))
+        assert "| 0.67 of 3 | - |" in line
+    assert len(header.split("|")) == len(line.split("|"))

@@ -7,6 +7,7 @@ expert reaching the goal) run for this env in tests/test_envs.py through envs.EN
 from __future__ import annotations
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 
@@ -106,3 +107,49 @@ def test_oracle_policy_is_seeded_and_leaves_global_rng_alone(env: gym.Env) -> No
     np.testing.assert_array_equal(runs[0], runs[1])
     with pytest.raises(ValueError, match="OGBenchCube"):
         make_policy("ogbench_plan", gym.make("wm/DMCReacherEasy-v0"))
+
+
+def _yaw_quat(degrees: float) -> np.ndarray:
+    half = np.deg2rad(degrees) / 2
+    return np.array([np.cos(half), 0.0, 0.0, np.sin(half)])  # (w, x, y, z) about world z
+
+
+def _turned(degrees: float, quat: np.ndarray) -> np.ndarray:
+    """`quat` turned by `degrees` about the world's vertical."""
+    out = np.empty(4)
+    mujoco.mju_mulQuat(out, _yaw_quat(degrees), np.asarray(quat, np.float64))
+    return out
+
+
+def test_cube_yaw_error_is_modulo_the_quarter_turn() -> None:
+    """A quarter turn looks the same; errors fold into [0, 45] degrees, across 0 / 360 too,
+    and a cube tipped onto another face compares by its heading."""
+    from envs.ogbench.cube import cube_yaw_error
+
+    def err(a: float, b: float, base: np.ndarray = _yaw_quat(0)) -> float:
+        return np.rad2deg(cube_yaw_error(_turned(a, base), _turned(b, base)))
+
+    for turn in (0, 90, 180, 270, -90, 360):
+        assert err(turn, 0) == pytest.approx(0, abs=1e-6)
+    for a, b, want in [(10, 0, 10), (80, 0, 10), (100, 0, 10), (45, 0, 45), (359, 1, 2),
+                       (30, 17, 13), (-14, 0, 14), (200, 5, 15)]:  # fmt: skip
+        assert err(a, b) == pytest.approx(want, abs=1e-6), (a, b)
+    tipped = np.array([np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0])  # 90 deg about x
+    assert err(20, 0, tipped) == pytest.approx(20, abs=1e-6)
+    assert np.rad2deg(cube_yaw_error(_turned(20, tipped), _yaw_quat(0))) == pytest.approx(20)
+
+
+def test_cube_pose_error_reads_a_recorded_state_and_leaves_the_live_one(env: gym.Env) -> None:
+    env.reset(seed=2)
+    base = env.unwrapped
+    live = base.get_sim_state()
+    pos, quat = base.cube_pose()
+    q = base.model.joint("object_joint_0").qposadr[0]
+    base.data.qpos[q : q + 3] = pos + [0.02, 0.0, 0.0]
+    base.data.qpos[q + 3 : q + 7] = _turned(100, quat)  # 10 degrees modulo a quarter turn
+    recorded = base.get_sim_state()
+    base.set_sim_state(live)
+    metres, yaw = base.cube_pose_error(recorded)
+    assert metres == pytest.approx(0.02) and np.rad2deg(yaw) == pytest.approx(10, abs=1e-4)
+    np.testing.assert_array_equal(base.get_sim_state(), live)
+    assert base.cube_pose_error(live) == pytest.approx((0.0, 0.0), abs=1e-9)

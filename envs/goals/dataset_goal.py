@@ -87,6 +87,9 @@ class DatasetGoal(StateGoalWrapper):
         self._movable: np.ndarray | None = None  # (K,) parts that move in the data; lazy
         self.start: tuple[int, int] | None = None  # (episode index, start step) of this episode
         self.recorded_plan: np.ndarray | None = None  # (offset, A) the recorded start -> goal
+        # The goal frame's recorded simulator state: what a test beyond the task positions
+        # reads (the cube's orientation in bench/anchors.py's strict criterion).
+        self.goal_sim_state: np.ndarray | None = None
         self._replayed = 0  # recorded actions the expert row has used so far
 
     def _pixels(self) -> np.ndarray:
@@ -118,6 +121,7 @@ class DatasetGoal(StateGoalWrapper):
         obs = {"pixels": self._pixels(), "state": episode.states[start].astype(np.float32)}
         self.start = (index, start)
         self.recorded_plan = np.asarray(episode.actions[start : start + self.offset], np.float32)
+        self.goal_sim_state = np.asarray(episode.sim_states[start + self.offset])
         self._replayed = 0
         info = self._score(info)
         info["goal_pixels"] = goal_pixels

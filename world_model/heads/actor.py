@@ -14,13 +14,16 @@ starts CEM's plan beats the expert's in imagined energy in 75-95 % of starts and
 off); the head proposes where the data is, and the planner only checks locally (`planner=
 direct`, configs/planner/direct.yaml).
 
-Here the head trains on a *frozen* checkpoint's latents (encoded once, cached), so every
-existing checkpoint, and a frozen V-JEPA 2 encoder, gets one without retraining. It lives in
+Two ways to train it, one head and one file format: here on a *frozen* checkpoint's latents
+(encoded once, cached), so every existing checkpoint, and a frozen V-JEPA 2 encoder, gets one
+without retraining; or jointly with the encoder and predictor, INTACT's way (the lewm recipe's
+`train.actor_weight`, world_model/training/lewm.py; samples from `clip_samples`). It lives in
 the checkpoint directory as `actor.safetensors`, declared in `config.json` under
 `extra.actor`, like the reachability head.
 
     python -m world_model.heads.actor checkpoint=runs/cube_k5/world_model \
         data=[data/ogbench_cube_train.h5]
+    wm-train --config-name train_lewm actor_weight=0.1 actor_goal_weight=0.05 data=[...]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from world_model.heads.extras import (
 )
 
 KEY = "actor"
+Sample = tuple[Tensor, Tensor, Tensor, Tensor]  # (z_t, intent, previous block, block)
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0  # sigma in [0.007, 2.7] z-scored action units
 
 
@@ -175,6 +179,52 @@ class BlockSampler:
         return z, physical, goal, prev.flatten(1), block
 
 
+def clip_samples(
+    z: Tensor, actions: Tensor, goal_blocks: int, generator: torch.Generator | None = None
+) -> tuple[Sample, Sample | None]:
+    """INTACT's samples from training clips, for the joint variant (`BlockSampler` draws the
+    frozen variant's from whole episodes).
+
+    z `(B, T, N, D)`: latents one block apart; actions `(B, T - 1, k * A)`: the blocks between
+    them -> (physical, goal), each `(z_t, intent, previous block, block)`:
+    - physical, at every position t < T - 1: intent `z_t+1 - z_t`, gradients attached (the
+      encoder learns to make the change readable);
+    - goal, at the positions whose `goal_blocks` window fits in the clip: intent
+      `sg(z_t+j) - z_t`, j uniform in 1..goal_blocks (the frozen window at block multiples,
+      never shortened by the clip's end); None when `goal_blocks` is 0.
+    Position 0's previous block is zeros: the agent's first decision has none either,
+    wherever its start lies. Goal offsets are drawn on the CPU (`generator`, else torch's
+    global generator, which resumable checkpoints restore).
+    """
+    b, t = z.shape[:2]
+    prev = torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], dim=1)  # [B, T-1, kA]
+    physical = (z[:, :-1], z[:, 1:] - z[:, :-1], prev, actions)
+    if goal_blocks == 0:
+        return physical, None
+    if not 1 <= goal_blocks < t:
+        raise ValueError(f"goal window of {goal_blocks} blocks in clips of {t} frames")
+    starts = t - goal_blocks  # positions 0 .. T-1-W have a whole window ahead
+    ahead = torch.randint(1, goal_blocks + 1, (b, starts), generator=generator)  # [B, P]
+    row = (torch.arange(starts) + ahead).to(z.device)  # [B, P] goal frame of each position
+    z_goal = z.detach()[torch.arange(b, device=z.device)[:, None], row]  # [B, P, N, D]
+    z_t = z[:, :starts]  # [B, P, N, D]
+    return physical, (z_t, z_goal - z_t, prev[:, :starts], actions[:, :starts])
+
+
+@torch.no_grad()
+def intent_errors(head: ActionHead, physical: Sample, goal: Sample) -> dict[str, float]:
+    """MSE (z-scored action units) of the head's mean block under each intent, and of
+    predicting the data mean (`val_zero_mse`): the held-out figures saved with a head."""
+    metrics = {}
+    for name, (z, intent, prev, taken) in (("physical", physical), ("goal", goal)):
+        target = (taken - head.action_mean) / head.action_std
+        mean, _ = head._normalized(z, intent, prev)
+        metrics[f"val_{name}_mse"] = float((mean - target).square().mean())
+    target = (physical[3] - head.action_mean) / head.action_std
+    metrics["val_zero_mse"] = float(target.square().mean())
+    return metrics
+
+
 def train_actor(
     latents: list[Tensor],
     actions: list[Tensor],
@@ -203,15 +253,8 @@ def train_actor(
         return loss + cfg.goal_weight * head.nll(z, goal, prev, taken)
 
     fit(head, batch_loss, cfg.steps, cfg.lr, cfg.weight_decay, log_every)
-    with torch.no_grad():
-        z, physical, goal, prev, taken = val.sample(4096)
-        target = (taken - head.action_mean) / head.action_std
-        metrics = {}
-        for name, intent in (("physical", physical), ("goal", goal)):
-            mean, _ = head._normalized(z, intent, prev)
-            metrics[f"val_{name}_mse"] = float((mean - target).square().mean())
-        metrics["val_zero_mse"] = float(target.square().mean())  # predicting the data mean
-    return head, metrics
+    z, physical, goal, prev, taken = val.sample(4096)
+    return head, intent_errors(head, (z, physical, prev, taken), (z, goal, prev, taken))
 
 
 def load_actions(paths: list[str]) -> list[Tensor]:

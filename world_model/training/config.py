@@ -92,6 +92,19 @@ class TrainConfig:
     predictor copies); this one asks the moving parts for unit variance too. Off by default:
     it lets reacher's latent see the fingertip, but on the Panda tasks the latent moves to the
     arm and loses the cube (docs/experiments.md). 0 = LeWM's SIGReg only."""
+    actor_weight: float = 0.0
+    """`lewm` only: > 0 trains INTACT's action head (world_model/heads/actor.py) jointly with the
+    encoder and predictor, adding this weight x its NLL under the physical intent
+    `z_t+1 - z_t` (gradients into the encoder; INTACT, arXiv 2607.26056: 0.10). The head is
+    saved as the frozen-latent variant saves it (`actor.safetensors`, `extra.actor`), so
+    `planner=direct` plans with it. 0: no head, the objective unchanged."""
+    actor_goal_weight: float = 0.0
+    """`lewm` only: weight of the head's NLL under the goal intent `sg(z_goal) - z_t` (INTACT:
+    0.05); needs actor_weight > 0."""
+    actor_goal_window: int = 25
+    """Goal-intent targets lie 1 .. actor_goal_window // action_block blocks ahead, inside the
+    training clip (the frozen variant's window, at block multiples; 25: the anchors' offset),
+    so the clip must span it: (clip_len - 1) x action_block control steps."""
     val_fraction: float = 0.1
     """Fraction of episodes held out for validation (by a seeded episode permutation)."""
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -147,10 +160,41 @@ class TrainConfig:
                 "train.encoder_from freezes the encoder: train.sigreg_within > 0 would train "
                 "nothing (set it to 0)"
             )
+        self._check_actor()
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"train.val_fraction={self.val_fraction} must be in [0, 1)")
         if self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"train.device={self.device!r}; expected cpu or cuda")
+
+    def _check_actor(self) -> None:
+        """The joint action head's weights and goal window (`actor_*` fields)."""
+        if not (self.actor_weight >= 0 and self.actor_goal_weight >= 0):
+            raise ValueError(
+                f"train.actor_weight={self.actor_weight} and actor_goal_weight="
+                f"{self.actor_goal_weight} must be >= 0"
+            )
+        if self.actor_weight == 0:
+            if self.actor_goal_weight > 0:
+                raise ValueError(
+                    f"train.actor_goal_weight={self.actor_goal_weight} needs actor_weight > 0 "
+                    "(INTACT trains both intents: 0.10 and 0.05)"
+                )
+            return
+        frozen = "python -m world_model.heads.actor checkpoint=DIR data=[...]"
+        if self.world_model.objective != "lewm" or self.encoder_from is not None:
+            raise ValueError(
+                f"train.actor_weight={self.actor_weight} trains the head with the encoder (the "
+                f"lewm recipe: --config-name train_lewm, no encoder_from); for a frozen encoder's "
+                f"latents use {frozen}"
+            )
+        span = (self.clip_len - 1) * self.world_model.action_block
+        if not 1 <= self.actor_goal_window <= span:
+            raise ValueError(
+                f"train.actor_goal_window={self.actor_goal_window}: goals come from the training "
+                f"clip, which spans {span} control steps (clip_len - 1 = {self.clip_len - 1} "
+                f"blocks of {self.world_model.action_block}); use 1..{span} or raise clip_len "
+                f"(goals up to the episode's end: {frozen} goal_window=0)"
+            )
 
 
 def planning_recipe(cfg: TrainConfig) -> dict[str, Any]:

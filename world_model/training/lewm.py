@@ -10,6 +10,10 @@ instead of the ViT-tiny, the V-JEPA 2-AC predictor (action and proprio tokens, n
 dropout), and the added open-loop term over `auto_steps` blocks from a `history`-frame context,
 computed by the same cached `rollout` the planner calls (Fast-LeWM / VLWM: supervise the
 horizon you plan over).
+
+With `actor` (INTACT, arXiv 2607.26056; `train.actor_weight`), the action head trains in the
+same step: + w_physical x NLL(block | z_t, z_t+1 - z_t) + w_goal x NLL(block | z_t,
+sg(z_goal) - z_t), on the clip's own blocks (`world_model.heads.actor.clip_samples`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from world_model.heads.actor import ActionHead, clip_samples
 from world_model.model.world_model import WorldModel
 from world_model.training.latents import (
     LatentSet,
@@ -34,7 +39,8 @@ from world_model.training.sigreg import SIGReg
 
 class LeWMLoss(nn.Module):
     """`forward(frames (B, T, 3, H, W), actions (B, T-1, k*7), states (B, T, 7))`
-    -> (loss, parts = [teacher-forcing MSE, SIGReg, rollout MSE per block...])."""
+    -> (loss, parts = [teacher-forcing MSE, SIGReg, rollout MSE per block...]), with the
+    action head's [physical NLL, goal NLL] last when it trains (`actor`)."""
 
     def __init__(
         self,
@@ -45,6 +51,9 @@ class LeWMLoss(nn.Module):
         num_proj: int,
         cached: bool = False,
         within_weight: float = 0.0,
+        actor: ActionHead | None = None,
+        actor_weights: tuple[float, float] = (0.0, 0.0),
+        goal_blocks: int = 1,
     ) -> None:
         super().__init__()
         self.cached = cached  # inputs are latents of a frozen encoder (train.encoder_from)
@@ -53,6 +62,9 @@ class LeWMLoss(nn.Module):
         self.sigreg_weight = sigreg_weight
         self.sigreg = SIGReg(num_proj)
         self.within_weight = within_weight
+        self.actor = actor  # None: the LeWM objective alone
+        self.actor_weights = actor_weights  # (physical intent, goal intent)
+        self.goal_blocks = goal_blocks  # goal intents lie 1..goal_blocks blocks ahead
 
     def forward(self, frames: Tensor, actions: Tensor, states: Tensor) -> tuple[Tensor, Tensor]:
         z = frames if self.cached else self.encoder(frames)  # (B, T, N, D)
@@ -73,7 +85,21 @@ class LeWMLoss(nn.Module):
                 within = z - z.mean(dim=1, keepdim=True)  # (B, T, N, D)
                 reg = reg + self.within_weight * self.sigreg(within.flatten(0, 2))
         loss = tf_loss + step_err.mean() + self.sigreg_weight * reg
-        return loss, torch.cat([tf_loss[None], reg[None], step_err]).detach()
+        parts = [tf_loss[None], reg[None], step_err]
+        if self.actor is not None:
+            nll = self.actor_nll(z, actions)  # (2,)
+            loss = loss + (nll * nll.new_tensor(self.actor_weights)).sum()
+            parts.append(nll)
+        return loss, torch.cat(parts).detach()
+
+    def actor_nll(self, z: Tensor, actions: Tensor) -> Tensor:
+        """The head's NLL of the clip's blocks `(2,)`: [physical intent, goal intent] (the goal
+        term is 0, and no goal drawn, when its weight is 0)."""
+        goal_blocks = self.goal_blocks if self.actor_weights[1] > 0 else 0
+        physical, goal = clip_samples(z, actions, goal_blocks)
+        nll = self.actor.nll(*physical)
+        goal_nll = self.actor.nll(*goal) if goal is not None else torch.zeros_like(nll)
+        return torch.stack([nll, goal_nll])
 
 
 def open_loop_rollout(

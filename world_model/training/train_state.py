@@ -49,9 +49,9 @@ def lr_at(step: int, cfg: OptimConfig, total_steps: int) -> float:
     return cfg.lr - cfg.lr * frac
 
 
-def make_optimizer(model: WorldModel, cfg: OptimConfig) -> Optimizer:
+def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> Optimizer:
     """AdamW over the trainable parameters (the predictor; with the `lewm` objective also the
-    encoder), biases / norms without weight decay."""
+    encoder, and an action head trained with it), biases / norms without weight decay."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -84,13 +84,17 @@ def save_training_checkpoint(
     sched: LambdaLR,
     extra: dict[str, Any],
     keep: int,
+    write_extras: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Atomically write `checkpoints/step_<step>` and point `latest` at it; prune old ones."""
+    """Atomically write `checkpoints/step_<step>` and point `latest` at it; prune old ones.
+    `write_extras(dir)` adds heads trained with the model (their own files) to the folder."""
     ckpt_root = Path(out_dir) / "checkpoints"
     target = ckpt_root / f"step_{step:07d}"
 
     def write(tmp: Path) -> None:
         write_world_model(model, tmp, extra={**extra, "step": step})
+        if write_extras is not None:
+            write_extras(tmp)
         state = {
             "step": step,
             "optimizer": opt.state_dict(),
@@ -187,9 +191,16 @@ def check_same_shapes(path: Path, found: dict, wanted: dict) -> None:
 
 
 def resume_training(
-    out_dir: Path, model: WorldModel, opt: Optimizer, sched: LambdaLR, log: Callable
+    out_dir: Path,
+    model: WorldModel,
+    opt: Optimizer,
+    sched: LambdaLR,
+    log: Callable,
+    load_extras: Callable[[Path], None] | None = None,
 ) -> tuple[Path, int] | None:
     """Restore the newest intact checkpoint under `out_dir`; None when there is none yet.
+    `load_extras(dir)` restores heads trained with the model (`save_training_checkpoint`'s
+    `write_extras`) before the optimizer state that covers them.
 
     A corrupt one is named and skipped for the next older; when none is intact this refuses
     with the paths instead of silently starting over.
@@ -200,6 +211,8 @@ def resume_training(
             if not path.is_dir():
                 raise FileNotFoundError(f"{path} (named by {LATEST}) does not exist")
             pred, state = read_training_checkpoint(path, model)
+            if load_extras is not None:
+                load_extras(path)
         except (CorruptCheckpointError, FileNotFoundError) as err:
             log(f"checkpoint {path} is unusable: {err}")
             failures.append(f"{path}: {err}")

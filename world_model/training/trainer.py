@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from envs.common.contract import EnvContract
 from envs.data.lerobot.layout import dataset_sources
-from world_model.checkpoint import save_world_model
+from envs.data.storage import atomic_dir
+from world_model.checkpoint import write_world_model
 from world_model.checkpoint_schema import read_checkpoint_json
 from world_model.config import RECOMMENDED_KEY, WorldModelConfig
 from world_model.model.encoder import FrozenEncoder, build_encoder
@@ -107,7 +108,7 @@ class Trainer:
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.loss_fn = DistributedDataParallel(self.loss_fn, device_ids=ids)
-        self.opt = make_optimizer(self.model, cfg.optim)
+        self.opt = make_optimizer(self.optimized(), cfg.optim)
         self.sched = make_scheduler(self.opt, cfg.optim, cfg.steps)
         self.step = 0
         self.writer = None
@@ -116,7 +117,9 @@ class Trainer:
                 self.log(f"removed {path} (left by a killed or disk-full run)")
         found = None
         if cfg.resume:
-            found = resume_training(self.out_dir, self.model, self.opt, self.sched, self.log)
+            found = resume_training(
+                self.out_dir, self.model, self.opt, self.sched, self.log, self.load_extras
+            )
         if found is not None:
             ckpt, self.step = found
             self._check_same_encoder(ckpt)
@@ -166,6 +169,17 @@ class Trainer:
     def build_loss(self) -> torch.nn.Module:
         return ACLoss(self.model.predictor, self.cfg.auto_steps)
 
+    def optimized(self) -> torch.nn.Module:
+        """What the optimizer trains: the world model; a subclass adds heads trained with it."""
+        return self.model
+
+    def write_extras(self, directory: Path) -> None:
+        """Write heads trained with the world model into its checkpoint `directory` (a
+        temporary folder, renamed once complete); the world model alone has none."""
+
+    def load_extras(self, checkpoint: Path) -> None:
+        """Restore those heads from a resumable checkpoint, before its optimizer state."""
+
     def log(self, msg: str) -> None:
         if self.dist.is_main:
             tqdm.write(msg)
@@ -212,7 +226,7 @@ class Trainer:
             loss, parts = self.loss_fn(z, actions, states)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = [p for p in self.optimized().parameters() if p.requires_grad]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         check_finite_step(self.step, loss, grad_norm, self.out_dir)
         lr = self.opt.param_groups[0]["lr"]
@@ -269,6 +283,7 @@ class Trainer:
                 self.sched,
                 extra,
                 self.cfg.keep_checkpoints,
+                self.write_extras,
             )
         if self.dist.world_size > 1:
             dist.barrier()
@@ -305,7 +320,12 @@ class Trainer:
                 "train_config": asdict(self.cfg),
                 RECOMMENDED_KEY: planning_recipe(self.cfg),
             }
-            save_world_model(self.model, self.out_dir / "world_model", extra=extra)
+
+            def write(directory: Path) -> None:
+                write_world_model(self.model, directory, extra)
+                self.write_extras(directory)
+
+            atomic_dir(self.out_dir / "world_model", write)
             if self.writer is not None:
                 self.writer.close()
         return metrics
