@@ -150,12 +150,24 @@ def protocol_config(
     task: str, kind: str, checkpoint: str | None, overrides: list[str]
 ) -> EvalConfig:
     """configs/eval.yaml with the protocol's budget and planner horizon."""
+    return env_protocol_config(TASKS[task], kind, checkpoint, overrides)
+
+
+def env_protocol_config(
+    env_id: str,
+    kind: str,
+    checkpoint: str | None,
+    overrides: list[str],
+    offset: int = GOAL_OFFSET,
+    budget: int = BUDGET,
+) -> EvalConfig:
+    """`protocol_config` for any env id (wm-improve), with its goal offset and budget."""
     args = [
-        f"env.id={TASKS[task]}",
-        f"env.max_steps={BUDGET}",
+        f"env.id={env_id}",
+        f"env.max_steps={budget}",
         f"agent.kind={kind}",
-        f"agent.execute_steps={GOAL_OFFSET}",
-        f"planner.horizon={GOAL_OFFSET}",
+        f"agent.execute_steps={offset}",
+        f"planner.horizon={offset}",
         f"seed={SEED}",
         *overrides,
     ]

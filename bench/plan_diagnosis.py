@@ -86,6 +86,21 @@ def true_latent_energy(agent, frames: np.ndarray) -> np.ndarray:
     return agent.plan_energy(z[None, :, None], goal)[0, :, -1].double().cpu().numpy()
 
 
+def ranking(energy: np.ndarray, true: np.ndarray, threshold: float) -> dict:
+    """How an energy `(S,)` ranks candidate plans against their true final distances `(S,)`:
+    `spearman` (NaN when either is constant), the true distance of the energy's favourite
+    (`dist_energy_argmin`) and of the best candidate (`dist_best`), and whether the energy's
+    favourite fails for real (`energy_argmin_fails`: farther than the task's `threshold`)."""
+    favourite = float(true[np.argmin(energy)])
+    constant = np.ptp(energy) == 0 or np.ptp(true) == 0
+    return {
+        "spearman": float("nan") if constant else float(spearmanr(energy, true).statistic),
+        "dist_energy_argmin": favourite,
+        "dist_best": float(true.min()),
+        "energy_argmin_fails": bool(favourite > threshold),
+    }
+
+
 def diagnose_episode(env, agent, seed: int, n: int, moving_only: bool = False) -> dict | None:
     """One protocol=dataset start: learned energy vs true distance over the candidates (None
     with `moving_only` when the goal leaves some task position, e.g. the cube, in place)."""
@@ -109,9 +124,11 @@ def diagnose_episode(env, agent, seed: int, n: int, moving_only: bool = False) -
     energy = cost_fn(blocks)[0].double().cpu().numpy()  # (S,)
     true = oracle_cost_fn(env)(cands)  # (S,) metres
     energy_real = true_latent_energy(agent, final_frames(env, cands))
+    threshold = float(env.get_wrapper_attr("task_distance").threshold)
+    ranked = ranking(energy, true, threshold)
     return {
         "seed": seed,
-        "spearman": float(spearmanr(energy, true).statistic),
+        "spearman": ranked["spearman"],
         "spearman_true_latent": float(spearmanr(energy_real, true).statistic),
         # the expert's real final frame is the goal frame itself: leave it out of the argmin
         "dist_true_latent_argmin": float(true[1:][np.argmin(energy_real[1:])]),
@@ -121,8 +138,8 @@ def diagnose_episode(env, agent, seed: int, n: int, moving_only: bool = False) -
         "energy_plan": float(energy[1]),
         "dist_expert": float(true[0]),
         "dist_plan": float(true[1]),
-        "dist_energy_argmin": float(true[np.argmin(energy)]),
-        "dist_best": float(true.min()),
+        "dist_energy_argmin": ranked["dist_energy_argmin"],
+        "dist_best": ranked["dist_best"],
         "dist_start": float(info["distance"]),
     }
 

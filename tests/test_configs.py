@@ -14,6 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from agent.config import EvalConfig
+from bench.improve.config import ImproveConfig
 from configs.schema import FITTED, cli_schema, from_container
 from planners.config import CEMConfig, MPPIConfig
 from world_model.config import PredictorConfig, WorldModelConfig
@@ -25,6 +26,7 @@ SCHEMAS: dict[str, type] = {
     "demo.yaml": EvalConfig,
     "train.yaml": TrainConfig,
     "train_lewm.yaml": TrainConfig,
+    "improve.yaml": ImproveConfig,
     "planner/cem.yaml": CEMConfig,
     "planner/mppi.yaml": MPPIConfig,
     "planner/direct.yaml": CEMConfig,

@@ -16,12 +16,15 @@ Layout (``FORMAT_VERSION`` 1)::
 Each episode is first written as its own small file (``<out>.parts/demo_K.h5``) through a
 temporary name and an atomic rename, so an interrupted collection keeps every finished episode
 and loses at most the ones in flight; `merge_parts` then copies the parts into the final file,
-again through a temporary name. Readers refuse anything that does not match the layout.
+again through a temporary name; `append_parts` adds parts to an existing file the same way
+(wm-improve's aggregated dataset grows by each round's episodes). Readers refuse anything that
+does not match the layout.
 Open a dataset through `envs.data.open_dataset`, which reads LeRobot directories too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -158,14 +161,45 @@ def merge_parts(
     return out_path
 
 
+def append_parts(parts_dir: Path, out_path: Path, root_attrs: dict[str, Any]) -> list[int]:
+    """Add every part in ``parts_dir`` to ``out_path`` after the episodes it already holds (a
+    new file when there is none); returns the indices added.
+
+    The whole file is rewritten through a temporary and a rename, as `merge_parts` does, so a
+    kill leaves the old file or the new one, never half of one; the parts are deleted only
+    after the rename. A part whose index the file already holds was merged by a run killed
+    before it could delete the part: it is deleted, not added twice. The existing file is
+    opened (validated) first, so a damaged one is refused by name instead of copied."""
+    out_path = Path(out_path)
+    held: list[int] = []
+    if out_path.exists():
+        with EpisodeReader(out_path) as reader:
+            held = [_demo_index(name) for name in reader.names]
+    found = finished_parts(parts_dir)
+    new = sorted(k for k in found if k not in set(held))
+    if new:
+        sources = [(k, out_path) for k in held] + [(k, found[k]) for k in new]
+        needed = sum(p.stat().st_size for p in {path for _, path in sources}) + MERGE_MARGIN
+        check_free_space(out_path, needed)
+        atomic_write(out_path, lambda tmp: _write_merged(tmp, sources, root_attrs))
+    for part in found.values():
+        part.unlink()
+    if Path(parts_dir).is_dir() and not any(Path(parts_dir).iterdir()):
+        Path(parts_dir).rmdir()
+    return new
+
+
 def _write_merged(tmp: Path, parts: list[tuple[int, Path]], root_attrs: dict[str, Any]) -> None:
     total = 0
-    with h5py.File(tmp, "w") as out:
+    with h5py.File(tmp, "w") as out, contextlib.ExitStack() as stack:
         data = out.create_group("data")
+        opened: dict[Path, h5py.File] = {}  # a merged file holds many episodes: open it once
         for index, part in parts:
-            with h5py.File(part, "r") as src:
-                src.copy(src[f"data/demo_{index}"], data, name=f"demo_{index}")  # raw chunk copy
-                total += int(src[f"data/demo_{index}"].attrs["num_samples"])
+            if part not in opened:
+                opened[part] = stack.enter_context(h5py.File(part, "r"))
+            src = opened[part]
+            src.copy(src[f"data/demo_{index}"], data, name=f"demo_{index}")  # raw chunk copy
+            total += int(src[f"data/demo_{index}"].attrs["num_samples"])
         for key, value in root_attrs.items():
             data.attrs[key] = value if not isinstance(value, dict) else json.dumps(value)
         data.attrs["format_version"] = FORMAT_VERSION

@@ -233,8 +233,12 @@ def train_actor(
     action_std: Tensor,
     cfg: ActorConfig,
     log_every: int = 500,
+    init: ActionHead | None = None,
 ) -> tuple[ActionHead, dict[str, float]]:
-    """Fit a head on encoded episodes; returns it and its held-out errors (z-scored units)."""
+    """Fit a head on encoded episodes; returns it and its held-out errors (z-scored units).
+
+    `init`: a head of the same size whose weights this one starts from (wm-improve's
+    previous round: the latents moved little, so a warm start needs far fewer steps)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     train_idx, val_idx = split_episodes(list(range(len(latents))), cfg.val_fraction, gen)
 
@@ -246,6 +250,8 @@ def train_actor(
     _, num_tokens, latent_dim = latents[0].shape
     torch.manual_seed(cfg.seed)
     head = ActionHead(cfg, num_tokens, latent_dim, action_mean, action_std)
+    if init is not None:
+        head.load_state_dict(init.state_dict())  # a different size is refused by name there
 
     def batch_loss() -> Tensor:
         z, physical, goal, prev, taken = train.sample(cfg.batch_size)

@@ -33,10 +33,17 @@ class OptimConfig:
     """Linear warmup length in optimizer steps."""
     decay_steps: int = 1000
     """Length of the final linear decay (to 0); the steps in between are constant."""
+    encoder_lr_scale: float = 1.0
+    """The encoder's learning rate as a fraction of `lr` (a `lewm` model's trainable encoder;
+    a frozen one has nothing to scale). Fine-tuning on new data (`wm-improve`) moves the
+    predictor at the full rate and the encoder slower, so the latent the planner and the
+    action head read drifts little between rounds."""
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
             raise ValueError(f"optim lr={self.lr} must be > 0")
+        if not self.encoder_lr_scale >= 0:
+            raise ValueError(f"optim encoder_lr_scale={self.encoder_lr_scale} must be >= 0")
         if self.warmup_steps < 0 or self.decay_steps < 0:
             raise ValueError(
                 f"optim warmup_steps={self.warmup_steps}, decay_steps={self.decay_steps}"

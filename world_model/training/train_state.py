@@ -51,20 +51,36 @@ def lr_at(step: int, cfg: OptimConfig, total_steps: int) -> float:
 
 def make_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> Optimizer:
     """AdamW over the trainable parameters (the predictor; with the `lewm` objective also the
-    encoder, and an action head trained with it), biases / norms without weight decay."""
-    decay, no_decay = [], []
+    encoder at `encoder_lr_scale` x lr, and an action head trained with it), biases / norms
+    without weight decay. The scheduler scales every group's own rate, so the encoder keeps its
+    fraction through the schedule."""
+    # At scale 1 the two groups of runs from before the option, so their checkpoints resume.
+    scaled = cfg.encoder_lr_scale != 1.0
+    encoder = (
+        {
+            id(p)
+            for m in model.modules()
+            if isinstance(m, WorldModel)
+            for p in m.encoder.parameters()
+        }
+        if scaled
+        else set()
+    )
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": WEIGHT_DECAY},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-        betas=(0.9, 0.999),  # AdamW's defaults, as V-JEPA 2-AC
-    )
-    return opt
+            groups.setdefault((id(p) in encoder, p.ndim >= 2), []).append(p)
+    params = [
+        {
+            "params": groups[key],
+            "weight_decay": WEIGHT_DECAY if key[1] else 0.0,
+            "lr": cfg.lr * (cfg.encoder_lr_scale if key[0] else 1.0),
+        }
+        # predictor groups first: the trainer logs the first group's rate as `lr`
+        for key in ((False, True), (False, False), (True, True), (True, False))
+        if groups.get(key)
+    ]
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999))  # AdamW's, as V-JEPA 2-AC
 
 
 def make_scheduler(opt: Optimizer, cfg: OptimConfig, total_steps: int) -> LambdaLR:
