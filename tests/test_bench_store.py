@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,56 @@ def test_headline_commands_carry_the_stored_settings() -> None:
                 assert f"--override {o}" in cmd or o.startswith("agent.checkpoint="), (h.name, o)
         if h.result == "anchors" or rows[h.keys["random"]].get("protocol") == "dataset":
             assert any(c.startswith("python -m bench heldout --task") for c in cmds)
+
+
+def _written_key(cmd: str) -> str:
+    """The stored row key a `bench success` / `bench anchors` command line writes."""
+    from bench.success import row_key
+
+    args = shlex.split(cmd)[3:]  # after `python -m bench`
+    name, flags = args[0], {}
+    overrides = [v for k, v in zip(args[1:], args[2:], strict=False) if k == "--override"]
+    for k, v in zip(args[1:], args[2:], strict=False):
+        flags.setdefault(k, v)
+    if name == "anchors":
+        return f"{flags['--task']}:{flags['--agent']}" + (
+            f":{flags['--label']}" if "--label" in flags else ""
+        )
+    task, agent, *checkpoint = flags["--cell"].split(":")
+    row = dict(task=task, agent=agent, checkpoint=checkpoint[0] if checkpoint else None)
+    return row_key(row | dict(overrides=overrides, protocol=flags.get("--protocol", "task")))
+
+
+def test_headline_run_rewrites_the_cells_it_shows() -> None:
+    """`bench headline --run NAME` writes the very keys the table reads (a learned cell once
+    read an old run's key, so a re-run refreshed a row the table did not show)."""
+    from bench.headline import HEADLINES, commands
+
+    for h in HEADLINES:
+        runs = [c for c in commands(h) if c.split()[:4][-1] in ("success", "anchors")]
+        written = {_written_key(c) for c in runs}
+        for agent, key in h.keys.items():
+            if h.result == "anchors" and agent == "learned" and h.train:
+                script = (ROOT / h.train.split()[-1]).read_text()
+                assert "bench anchors" in script and "--label" not in script
+                assert key == f"{store.load(h.result)['rows'][key]['task']}:learned", h.name
+                continue
+            assert key in written, (h.name, agent, key, written)
+
+
+def test_every_headline_cell_has_provenance_or_says_so() -> None:
+    """21 cells: each stored row names its command and commit, or its cell says it has none."""
+    from bench.headline import HEADLINES, NO_PROVENANCE, has_provenance, table
+
+    lines = table().splitlines()[2:]
+    assert len(lines) == len(HEADLINES)
+    for h, line in zip(HEADLINES, lines, strict=True):
+        rows = store.load(h.result)["rows"]
+        cells = line.split(" | ")[2:5]  # learned, oracle, random
+        for agent, cell in zip(("learned", "oracle", "random"), cells, strict=True):
+            row = rows[h.keys[agent]]
+            assert has_provenance(row) or cell.endswith(NO_PROVENANCE), (h.name, agent)
+            assert not (has_provenance(row) and NO_PROVENANCE in cell), (h.name, agent)
 
 
 def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> None:
