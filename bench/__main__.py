@@ -31,7 +31,6 @@ BENCHES = {
     "planning": "planner latency, FLOP efficiency, ours vs pytorch_mppi",
     "envs": "control steps/s with pixels, expert / random success",
     "foreign": "two Gymnasium envs the project does not define, collect -> train -> eval",
-    "foreign_partial": "bench foreign's table from a still-running or interrupted work folder",
     "ros": "ROS 2 bridge latency and camera rate over real Fast DDS",
     "archive": "move superseded rows of a result to bench/results/archive/",
 }

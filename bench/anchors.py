@@ -55,8 +55,8 @@ from hydra import compose, initialize_config_module
 from agent.config import EvalConfig, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
+from agent.stats import wilson_interval
 from bench import store
-from bench.stats import wilson_interval
 from envs.data import open_dataset
 from envs.goals.dataset_goal import DatasetGoal
 

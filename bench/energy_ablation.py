@@ -23,8 +23,8 @@ import numpy as np
 from agent.blocks import action_block, make_block_planner
 from agent.mpc import AgentConfig, MPCAgent
 from agent.rollout import run_episode
+from agent.stats import wilson_interval
 from bench import store
-from bench.stats import wilson_interval
 from planners import CEMConfig
 
 OUT = store.RESULTS

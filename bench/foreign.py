@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agent.stats import wilson_or_unit as wilson
 from bench import store
-from bench.stats import wilson_or_unit as wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = store.RESULTS

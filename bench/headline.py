@@ -126,7 +126,7 @@ def _anchors_cell(row: dict[str, Any]) -> str:
 
 
 def store_wilson(rate: float, n: int) -> tuple[float, float]:
-    from bench.stats import wilson_interval
+    from agent.stats import wilson_interval
 
     return wilson_interval(round(rate * n), n)
 

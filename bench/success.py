@@ -41,9 +41,9 @@ from hydra import compose, initialize_config_module
 from agent.blocks import checkpoint_action_block
 from agent.config import AGENT_KINDS, eval_config, register_configs
 from agent.evaluate import evaluate
+from agent.stats import wilson_interval
 from bench import store
 from bench.heldout import heldout_path
-from bench.stats import wilson_interval
 
 register_configs()
 
