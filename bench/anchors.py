@@ -368,7 +368,3 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--task, --agent and --dataset are required unless --table")
     row = run_row(args)
     print(json.dumps({k: row[k] for k in ("task", "agent", "episodes", "success_any")}))
-
-
-if __name__ == "__main__":
-    main()

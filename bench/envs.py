@@ -258,7 +258,3 @@ def main(argv: list[str] | None = None) -> None:
             print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
     store.save("envs", result, to_markdown, RESULTS)
     print(to_markdown(result))
-
-
-if __name__ == "__main__":
-    main()

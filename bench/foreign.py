@@ -264,7 +264,3 @@ def main(argv: list[str] | None = None) -> None:
     result["render_speed"] = render_speed()
     store.save("foreign", result, to_markdown, OUT)
     print(to_markdown(result))
-
-
-if __name__ == "__main__":
-    main()

@@ -225,7 +225,3 @@ def main(argv: list[str] | None = None) -> None:
             subprocess.run(argv_, cwd=ROOT, check=True)
         return
     print(table(), end="")
-
-
-if __name__ == "__main__":
-    main()

@@ -82,7 +82,3 @@ def main() -> None:
     Image.fromarray(strip).resize((strip.shape[1] * 3, strip.shape[0] * 3), Image.NEAREST).save(
         ROOT / "docs" / "simple_geoms_frames.png"
     )
-
-
-if __name__ == "__main__":
-    main()

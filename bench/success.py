@@ -233,7 +233,3 @@ def main(argv: list[str] | None = None) -> None:
         row = run_cell(cell, args.episodes, args.override, args.protocol, dataset)
         store.merge("success", {row_key(row): row}, render, OUT, archive_render=render)
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()

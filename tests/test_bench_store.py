@@ -95,13 +95,30 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_bench_help_lists_every_benchmark() -> None:
-    from bench.__main__ import BENCHES
+    from bench.__main__ import BENCHES, entry
 
     res = _bench("--help")
     assert res.returncode == 0
     for name in BENCHES:
         assert f"  {name} " in res.stdout
-        assert (ROOT / "bench" / f"{name}.py").is_file()
+        assert callable(entry(name))
+
+
+def test_the_door_is_the_only_way_in() -> None:
+    """`python -m bench NAME` runs every benchmark: no bench module has a `__main__` of its
+    own, and no script or doc runs one as `python -m bench.NAME`."""
+    import re
+
+    for path in (ROOT / "bench").glob("*.py"):
+        if path.name != "__main__.py":
+            assert '__name__ == "__main__"' not in path.read_text(), path
+    docs = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "scripts").glob("*")]
+    docs += [*ROOT.glob("*/README.md"), *(ROOT / "checkpoints").glob("*/README.md")]
+    for path in docs:
+        text = path.read_text() if path.is_file() else ""
+        for line in text.splitlines():
+            if re.search(r"-m bench\.\w", line):
+                assert re.search(r"\(at [0-9a-f]{7,}\)", line), (path, line)  # older commits
 
 
 def test_unknown_benchmark_is_one_clear_line() -> None:
@@ -203,7 +220,7 @@ def test_every_headline_cell_has_provenance_or_says_so() -> None:
 
 
 def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> None:
-    from bench.archive import superseded_keys
+    from bench.store import superseded_keys
 
     rows = {
         "push:learned:ck (replaced):x": {"checkpoint": "ck (replaced)"},
