@@ -23,6 +23,7 @@ from configs.cli import one_line_errors
 # name -> ("module:function" in bench/, what it measures: one line for --help)
 BENCHES = {
     "headline": ("headline:main", "the README's headline table from the stored rows; --run NAME re-measures one"),
+    "tables": ("tables:main", "rewrite the docs' tables of stored rows (README, docs/); --check"),
     "success": ("success:main", "closed-loop success of learned / oracle / random / expert agents (Panda tasks)"),
     "anchors": ("anchors:main", "the anchors' tasks (OGBench cube, dm_control reacher) under their protocol"),
     "heldout": ("heldout:main", "build a held-out evaluation set with its fixed recipe (prints the command)"),

@@ -223,5 +223,6 @@ def main(argv: list[str] | None = None) -> None:
             if argv_[0] == "python":
                 argv_[0] = sys.executable
             subprocess.run(argv_, cwd=ROOT, check=True)
+        print("stored; `python -m bench tables` puts the new figures in the docs' tables")
         return
     print(table(), end="")
