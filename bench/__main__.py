@@ -5,10 +5,11 @@
     python -m bench heldout --task push # build a held-out set with its fixed recipe
 
 Each name runs one function of a module in bench/ (most are `bench/<name>.py`'s `main()`) that
-parses the remaining arguments; every one writes bench/results/<name>.{json,md} through
-`bench.store`. This is the only way in: the modules have no `__main__` of their own. A named error (a bad flag
-value, an unreadable results file) prints as one line, `python -m bench <name>: error: ...`,
-like the `wm-*` commands (configs/cli.py; `HYDRA_FULL_ERROR=1` shows the traceback).
+parses the remaining arguments; every measurement writes bench/results/<name>.{json,md}
+through `bench.store`, and `tables` renders the docs' tables from those rows. This is the only
+way in: the modules have no `__main__` of their own. A named error (a bad flag value, an
+unreadable results file) prints as one line, `python -m bench <name>: error: ...`, like the
+`wm-*` commands (configs/cli.py; `HYDRA_FULL_ERROR=1` shows the traceback).
 """
 
 from __future__ import annotations
