@@ -24,3 +24,9 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_or_unit(successes: int, trials: int) -> tuple[float, float]:
+    """`wilson_interval`, but (0, 1) for zero trials: a row with no episodes yet (a partial
+    run's table) says nothing, instead of raising."""
+    return (0.0, 1.0) if trials == 0 else wilson_interval(successes, trials)

@@ -59,8 +59,8 @@ from hydra import compose, initialize_config_module
 from agent.config import EvalConfig, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
+from agent.stats import wilson_interval
 from bench import store
-from bench.stats import wilson_interval
 from envs.data import open_dataset
 from envs.goals.dataset_goal import DatasetGoal
 
@@ -432,7 +432,3 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--task, --agent and --dataset are required unless --table")
     row = run_row(args)
     print(json.dumps({k: row[k] for k in ("task", "agent", "episodes", "success_any")}))
-
-
-if __name__ == "__main__":
-    main()

@@ -75,9 +75,9 @@ def _best_rate(step, steps: int, trials: int, per_call: int = 1) -> tuple[float,
 
 
 def single_process_rate(
-    size: int, steps: int, trials: int = 5, env_id: str = THROUGHPUT_ID, **kwargs
+    size: int, steps: int, trials: int = 5, env_id: str = THROUGHPUT_ID
 ) -> tuple[float, float]:
-    env = gym.make(env_id, image_size=size, max_episode_steps=10**9, **kwargs)
+    env = gym.make(env_id, image_size=size, max_episode_steps=10**9)
     env.reset(seed=0)
     env.action_space.seed(0)
     for _ in range(10):  # warm-up: renderer creation, caches
@@ -124,15 +124,12 @@ def success_rate(env_id: str, policy: str, episodes: int, noise: float = 0.0) ->
 
 
 def per_env_rates(steps: int) -> dict:
-    """64 px control steps/s of every registered env in one process (best, median of 5), plus
-    OGBench's own mesh rendering (``fast_render=False``) for comparison over fewer steps."""
+    """64 px control steps/s of every registered env in one process (best, median of 5). How
+    the frame is drawn (OGBench's meshes, `fast_render`) is `python -m bench render_speed`."""
     out = {}
     for env_id in envs.ENV_IDS:
         out[env_id] = single_process_rate(64, steps, env_id=env_id)
         print(env_id, out[env_id], flush=True)
-    slow = single_process_rate(64, 10, trials=2, env_id="wm/OGBenchCube-v0", fast_render=False)
-    out["wm/OGBenchCube-v0 (fast_render=False)"] = slow
-    print("OGBench original", slow, flush=True)
     return out
 
 
@@ -258,7 +255,3 @@ def main(argv: list[str] | None = None) -> None:
             print(env_id, {k: v["success"] for k, v in result["success"][env_id].items()})
     store.save("envs", result, to_markdown, RESULTS)
     print(to_markdown(result))
-
-
-if __name__ == "__main__":
-    main()

@@ -9,8 +9,8 @@ each over ``--episodes`` episodes with 95 % Wilson intervals. Goals follow ``--g
 ``dataset`` (the planning issue's protocol: start = a recorded state of a held-out trajectory,
 goal = the frame k steps later, budget 2k) or ``replay`` (goal = where a random policy gets
 in k steps from the same seed, budget 2k). Learned success is reported as a fraction of
-oracle success. Also measured: collection steps/s at 64 px rendered at 64 px against rendered
-at 480 px and resized. Stages whose output exists are reused (``--fresh`` redoes them).
+oracle success (collection speed by image size: `python -m bench render_speed`). Stages
+whose output exists are reused (``--fresh`` redoes them).
 Writes bench/results/foreign.{json,md}.
 """
 
@@ -25,8 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agent.stats import wilson_or_unit as wilson
 from bench import store
-from bench.stats import wilson_or_unit as wilson
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = store.RESULTS
@@ -141,31 +141,6 @@ def evaluate(name: str, spec: dict, kind: str, ckpt: str, args: argparse.Namespa
     }
 
 
-def render_speed(steps: int = 300) -> dict:
-    """Reacher-v5 steps/s with a 64 px frame per step: rendered at 64 px vs 480 px + resize."""
-    import gymnasium as gym
-    import numpy as np
-
-    from envs.foreign.adapter import PixelStateAdapter
-    from envs.foreign.make import make_gym_env
-
-    out = {}
-    for label, make in (
-        ("rendered_64px", lambda: make_gym_env("Reacher-v5", image_size=64)),
-        ("rendered_480px_resized", lambda: PixelStateAdapter(
-            gym.make("Reacher-v5", render_mode="rgb_array"), 64)),
-    ):  # fmt: skip
-        env = make()
-        env.reset(seed=0)
-        rng = np.random.default_rng(0)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            env.step(rng.uniform(env.action_space.low, env.action_space.high).astype(np.float32))
-        out[label] = steps / (time.perf_counter() - t0)
-        env.close()
-    return out
-
-
 def to_markdown(result: dict) -> str:
     lines = [
         "# Foreign Gymnasium envs, end to end from the CLI",
@@ -197,14 +172,7 @@ def to_markdown(result: dict) -> str:
     for name, env in result["envs"].items():
         ratios = {k: round(v, 3) for k, v in env.items() if k.startswith("val/ratio")}
         lines.append(f"- {ENVS[name]['id']}: {ratios}")
-    if "render_speed" in result:
-        s = result["render_speed"]
-        lines += [
-            "",
-            f"Collection speed, Reacher-v5 with a 64 px frame per step: "
-            f"{s['rendered_64px']:.0f} steps/s rendered at 64 px vs "
-            f"{s['rendered_480px_resized']:.0f} steps/s rendered at 480 px and resized.",
-        ]
+    lines += ["", "Collection speed, Reacher-v5 with a 64 px frame per step: render_speed.md."]
     return "\n".join(lines) + "\n"
 
 
@@ -261,10 +229,5 @@ def main(argv: list[str] | None = None) -> None:
     for env in result["envs"].values():
         rates = {row["agent"]: row["success"] for row in env["rows"]}
         env["learned_over_oracle"] = rates["learned"] / rates["oracle"] if rates["oracle"] else None
-    result["render_speed"] = render_speed()
     store.save("foreign", result, to_markdown, OUT)
     print(to_markdown(result))
-
-
-if __name__ == "__main__":
-    main()

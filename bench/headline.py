@@ -5,9 +5,11 @@
     python -m bench headline --run push-dataset        # re-measure it (heldout set included)
 
 Each headline row names the stored rows it shows (bench/results/success.json or
-anchors.json) and rebuilds, from those rows' own settings, the commands that measure them
-again on a fresh clone: the held-out set (`bench heldout`), then one `bench success` or
-`bench anchors` command per agent. Learned Panda rows use the shipped checkpoints (their
+anchors.json): the very keys its `--run` writes, so a re-run replaces the cells the table
+shows. It rebuilds, from those rows' own settings, the commands that measure them again on a
+fresh clone: the held-out set (`bench heldout`), then one `bench success` or `bench anchors`
+command per agent. A cell whose stored row carries no command and commit (measured before the
+store recorded them) says "no provenance"; `--run` measures it again with them. Learned Panda rows use the shipped checkpoints (their
 recipe: scripts/make_checkpoints.sh); learned anchor rows train first (scripts/anchor_*.sh).
 """
 
@@ -26,6 +28,7 @@ from bench import store
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ("learned", "oracle", "random")
 _LEWM = "agent.energy_reduce=sum planner.select=best agent.stay_if_better=true"
+NO_PROVENANCE = "no provenance"  # a cell whose stored row predates command + commit
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,13 @@ HEADLINES = (
     ),
     Headline(
         "push-dataset", "PandaPush", "dataset", "success",
-        {"learned": f"dataset:push:learned:runs/cont2_push (= the shipped push_lewm):{_LEWM}",
+        {"learned": f"dataset:push:learned:checkpoints/push_lewm:{_LEWM}",
          "oracle": "dataset:push:oracle", "random": "dataset:push:random"},
         checkpoint="checkpoints/push_lewm",
     ),
     Headline(
         "pickplace-dataset", "PandaPickPlace", "dataset", "success",
-        {"learned": "dataset:pickplace:learned:runs/cont2_pickplace (= the shipped "
-                    f"pickplace_lewm):{_LEWM}",
+        {"learned": f"dataset:pickplace:learned:checkpoints/pickplace_lewm:{_LEWM}",
          "oracle": "dataset:pickplace:oracle", "random": "dataset:pickplace:random"},
         checkpoint="checkpoints/pickplace_lewm",
     ),
@@ -96,6 +98,13 @@ HEADLINES = (
 BY_NAME = {h.name: h for h in HEADLINES}
 
 
+def has_provenance(row: dict[str, Any]) -> bool:
+    """Whether a stored row names the command and commit that made it (rows measured before
+    the store recorded them do not; the table says so rather than guess)."""
+    prov = row.get("provenance") or {}
+    return bool(prov.get("command") and prov.get("commit"))
+
+
 def _rows(results: Path) -> dict[str, dict[str, dict[str, Any]]]:
     return {name: store.load(name, results)["rows"] for name in ("success", "anchors")}
 
@@ -117,7 +126,7 @@ def _anchors_cell(row: dict[str, Any]) -> str:
 
 
 def store_wilson(rate: float, n: int) -> tuple[float, float]:
-    from bench.stats import wilson_interval
+    from agent.stats import wilson_interval
 
     return wilson_interval(round(rate * n), n)
 
@@ -189,7 +198,7 @@ def table(results: Path = store.RESULTS) -> str:
     for h in HEADLINES:
         fmt = _success_cell if h.result == "success" else _anchors_cell
         found = [rows[h.result][h.keys[agent]] for agent in AGENTS]
-        cells = [fmt(row) for row in found]
+        cells = [fmt(row) + ("" if has_provenance(row) else f", {NO_PROVENANCE}") for row in found]
         lines.append(
             f"| {h.task} | {h.protocol} | {' | '.join(cells)} | {_moving_cell(found, h.result)} "
             f"| {h.published} | `python -m bench headline --run {h.name}` |"
@@ -214,9 +223,6 @@ def main(argv: list[str] | None = None) -> None:
             if argv_[0] == "python":
                 argv_[0] = sys.executable
             subprocess.run(argv_, cwd=ROOT, check=True)
+        print("stored; `python -m bench tables` puts the new figures in the docs' tables")
         return
     print(table(), end="")
-
-
-if __name__ == "__main__":
-    main()

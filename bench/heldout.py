@@ -129,7 +129,3 @@ def main(argv: list[str] | None = None) -> None:
         print(command(task), flush=True)
         if not args.print_only:
             build(task, args.force)
-
-
-if __name__ == "__main__":
-    main()

@@ -254,7 +254,3 @@ def main(argv: list[str] | None = None) -> None:
     key = f"{args.task}:{args.checkpoint}:{' '.join(args.override)}"
     key += ":moving" if args.moving_only else ""
     store.merge("plan_diagnosis", {key: row}, render, OUT, archive_render=render)
-
-
-if __name__ == "__main__":
-    main()

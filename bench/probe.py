@@ -248,7 +248,3 @@ def main(argv: list[str] | None = None) -> None:
         data.update(res, models=models)
 
     print(markdown(store.update(out.name, change, markdown, out.parent)))
-
-
-if __name__ == "__main__":
-    main()

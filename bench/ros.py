@@ -364,7 +364,3 @@ def main(argv: list[str] | None = None) -> None:
     res["agent"] = run_agent(args) if args.checkpoint else None
     store.save(out.name, res, to_markdown, out.parent)
     print(to_markdown(res))
-
-
-if __name__ == "__main__":
-    main()

@@ -15,7 +15,8 @@ Every bench module writes through here, so every result file is:
   checked before either is written, and the archive is written first, so a failure at any
   point leaves every row in at least one file; rows `merge()` or `save()` could not store
   are kept in a recovery file the error names (`keep_unstored`). `check()` refuses, before a
-  long run, a store these writes would fail on.
+  long run, a store these writes would fail on. Rows superseded by a newer model are moved by
+  hand with `python -m bench archive` (`main_archive`).
 
 The JSON layout is `{"rows": {key: row}, ...}`; single-document results (planning, envs, ...)
 use `update()` on the whole document.
@@ -23,12 +24,15 @@ use `update()` on the whole document.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -266,11 +270,7 @@ def _add_archived(
 
 def command() -> str:
     """The command line that is running, as a user would type it again."""
-    prog = sys.argv[0]
-    if prog.endswith(".py"):  # `python -m bench.x`: argv[0] is the module's file
-        prog = f"python -m bench.{Path(prog).stem}" if Path(prog).parent.name == "bench" else prog
-        if prog.endswith("__main__"):
-            prog = "python -m bench"
+    prog = sys.argv[0]  # the door (bench/__main__.py) sets it to `python -m bench <name>`
     return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
 
 
@@ -397,3 +397,68 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --- archiving superseded rows by hand (`python -m bench archive`) ---------------------------
+
+# result name -> "module:function" rendering its markdown from the stored document
+RENDERERS = {
+    "success": "bench.success:render",
+    "anchors": "bench.anchors:to_markdown",
+    "plan_diagnosis": "bench.plan_diagnosis:render",
+    "energy_ablation": "bench.energy:render_ablation",
+    "energy_configs": "bench.energy:render_configs",
+}
+SUPERSEDED = re.compile(r"\b(previous|replaced)\b", re.IGNORECASE)
+
+
+def renderer(name: str) -> Render:
+    module, _, function = RENDERERS[name].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def superseded_keys(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Rows whose key, label or checkpoint label names their model as previous or replaced."""
+    return [
+        key
+        for key, row in rows.items()
+        if any(
+            SUPERSEDED.search(str(text or ""))
+            for text in (key, row.get("label"), row.get("checkpoint"))
+        )
+    ]
+
+
+def main_archive(argv: list[str] | None = None) -> None:
+    """Move superseded rows of a result to bench/results/archive/<name>.{json,md}.
+
+        python -m bench archive success --superseded     # rows labelled previous / replaced
+        python -m bench archive success --key "push:learned:..." --reason "retrained"
+
+    A results table keeps the rows a reader should quote: the current headline per task, agent
+    and protocol, and the variants measured beside it. A row is superseded when a newer run
+    replaced it under the same key (`merge` archives those by itself) or when its label says
+    its model was "previous" or "replaced". Archived rows keep everything they had, plus the
+    date and the reason they were moved; nothing is deleted.
+    """
+    parser = argparse.ArgumentParser(description="Move superseded rows of a result to archive/.")
+    parser.add_argument("name", choices=sorted(RENDERERS), help="the result (bench/results/NAME)")
+    parser.add_argument("--superseded", action="store_true", help="rows labelled previous/replaced")
+    parser.add_argument("--key", action="append", default=[], help="a row key to archive")
+    parser.add_argument("--reason", default="", help="why (stored with each archived row)")
+    parser.add_argument("--dry-run", action="store_true", help="list the rows, move nothing")
+    args = parser.parse_args(argv)
+    rows = load(args.name)["rows"]
+    keys = list(args.key)
+    unknown = [k for k in keys if k not in rows]
+    if unknown:
+        parser.error(f"no such rows in {args.name}.json: {unknown}")
+    if args.superseded:
+        keys += [k for k in superseded_keys(rows) if k not in keys]
+    reason = args.reason or "its label names a previous / replaced model"
+    for key in keys:
+        print(f"{'would archive' if args.dry_run else 'archive'}: {key}")
+    if keys and not args.dry_run:
+        render = renderer(args.name)
+        archive(args.name, keys, reason, render, archive_render=render)
+        print(f"{len(keys)} rows -> bench/results/archive/{args.name}.{{json,md}}")

@@ -41,9 +41,9 @@ from hydra import compose, initialize_config_module
 from agent.blocks import checkpoint_action_block
 from agent.config import AGENT_KINDS, eval_config, register_configs
 from agent.evaluate import evaluate
+from agent.stats import wilson_interval
 from bench import store
 from bench.heldout import heldout_path
-from bench.stats import wilson_interval
 
 register_configs()
 
@@ -233,7 +233,3 @@ def main(argv: list[str] | None = None) -> None:
         row = run_cell(cell, args.episodes, args.override, args.protocol, dataset)
         store.merge("success", {row_key(row): row}, render, OUT, archive_render=render)
         print(f"{cell}: success {row['success_rate']:.2f} ({time.perf_counter() - t0:.0f} s)")
-
-
-if __name__ == "__main__":
-    main()

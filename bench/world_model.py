@@ -198,7 +198,3 @@ def main(argv: list[str] | None = None) -> None:
         result["official_gpu"] = official_predictor_timing(args.official_gpu_batch, args.reps)
     store.save("world_model", result, markdown, Path(args.out))
     print(markdown(result))
-
-
-if __name__ == "__main__":
-    main()

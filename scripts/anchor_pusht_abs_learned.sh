@@ -25,7 +25,7 @@ ID=gym_pusht:gym_pusht/PushT-v0
 PLANNER=(--override planner.horizon=5 --override planner.num_samples=300
   --override planner.num_elites=30 --override planner.iterations=5
   --override agent.energy_reduce=sum --override planner.select=best)
-PYTHONPATH=$PWD .venv/bin/python -m bench.anchors --task pusht_abs --agent learned \
+PYTHONPATH=$PWD .venv/bin/python -m bench anchors --task pusht_abs --agent learned \
   --dataset data/pusht_eval.h5 --checkpoint runs/pusht_k5/world_model \
   --train-data data/pusht_mixed.h5 \
   --train-time "lewm recipe stage 1 + within-clip SIGReg (sigreg_within=1), blocks of k = 5 steps, 1800 steps" \

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.stats import wilson_interval
+from agent.stats import wilson_interval
 
 
 def test_wilson_matches_known_values():
@@ -30,7 +30,7 @@ def test_success_table_names_the_checkpoint_and_its_distinguishing_overrides():
 
 
 def test_wilson_edges_and_the_partial_table_form():
-    from bench.stats import wilson_or_unit
+    from agent.stats import wilson_or_unit
 
     assert wilson_interval(0, 50)[0] == 0.0 and wilson_interval(50, 50)[1] == 1.0
     lo, hi = wilson_interval(43, 50)
@@ -41,13 +41,13 @@ def test_wilson_edges_and_the_partial_table_form():
 
 
 def test_one_wilson_implementation():
-    """Every bench module takes its interval from bench.stats (there were three copies)."""
+    """Every bench module takes its interval from agent.stats (there were three copies)."""
     import re
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    for path in [*bench.glob("*.py"), *(bench.parent / "agent").rglob("*.py")]:
-        if path.name != "stats.py" or path.parent.name == "bench":
+    root = Path(__file__).resolve().parent.parent
+    for path in [*(root / "bench").rglob("*.py"), *(root / "agent").rglob("*.py")]:
+        if path != root / "agent" / "stats.py":
             assert not re.search(r"def wilson_interval", path.read_text()), path
 
 

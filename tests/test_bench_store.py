@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -94,13 +95,30 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_bench_help_lists_every_benchmark() -> None:
-    from bench.__main__ import BENCHES
+    from bench.__main__ import BENCHES, entry
 
     res = _bench("--help")
     assert res.returncode == 0
     for name in BENCHES:
         assert f"  {name} " in res.stdout
-        assert (ROOT / "bench" / f"{name}.py").is_file()
+        assert callable(entry(name))
+
+
+def test_the_door_is_the_only_way_in() -> None:
+    """`python -m bench NAME` runs every benchmark: no bench module has a `__main__` of its
+    own, and no script or doc runs one as `python -m bench.NAME`."""
+    import re
+
+    for path in (ROOT / "bench").glob("*.py"):
+        if path.name != "__main__.py":
+            assert '__name__ == "__main__"' not in path.read_text(), path
+    docs = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "scripts").glob("*")]
+    docs += [*ROOT.glob("*/README.md"), *(ROOT / "checkpoints").glob("*/README.md")]
+    for path in docs:
+        text = path.read_text() if path.is_file() else ""
+        for line in text.splitlines():
+            if re.search(r"-m bench\.\w", line):
+                assert re.search(r"\(at [0-9a-f]{7,}\)", line), (path, line)  # older commits
 
 
 def test_unknown_benchmark_is_one_clear_line() -> None:
@@ -151,8 +169,58 @@ def test_headline_commands_carry_the_stored_settings() -> None:
             assert any(c.startswith("python -m bench heldout --task") for c in cmds)
 
 
+def _written_key(cmd: str) -> str:
+    """The stored row key a `bench success` / `bench anchors` command line writes."""
+    from bench.success import row_key
+
+    args = shlex.split(cmd)[3:]  # after `python -m bench`
+    name, flags = args[0], {}
+    overrides = [v for k, v in zip(args[1:], args[2:], strict=False) if k == "--override"]
+    for k, v in zip(args[1:], args[2:], strict=False):
+        flags.setdefault(k, v)
+    if name == "anchors":
+        return f"{flags['--task']}:{flags['--agent']}" + (
+            f":{flags['--label']}" if "--label" in flags else ""
+        )
+    task, agent, *checkpoint = flags["--cell"].split(":")
+    row = dict(task=task, agent=agent, checkpoint=checkpoint[0] if checkpoint else None)
+    return row_key(row | dict(overrides=overrides, protocol=flags.get("--protocol", "task")))
+
+
+def test_headline_run_rewrites_the_cells_it_shows() -> None:
+    """`bench headline --run NAME` writes the very keys the table reads (a learned cell once
+    read an old run's key, so a re-run refreshed a row the table did not show)."""
+    from bench.headline import HEADLINES, commands
+
+    for h in HEADLINES:
+        runs = [c for c in commands(h) if c.split()[:4][-1] in ("success", "anchors")]
+        written = {_written_key(c) for c in runs}
+        for agent, key in h.keys.items():
+            if h.result == "anchors" and agent == "learned" and h.train:
+                script = (ROOT / h.train.split()[-1]).read_text()
+                assert "bench anchors" in script and "--label" not in script
+                assert key == f"{store.load(h.result)['rows'][key]['task']}:learned", h.name
+                continue
+            assert key in written, (h.name, agent, key, written)
+
+
+def test_every_headline_cell_has_provenance_or_says_so() -> None:
+    """21 cells: each stored row names its command and commit, or its cell says it has none."""
+    from bench.headline import HEADLINES, NO_PROVENANCE, has_provenance, table
+
+    lines = table().splitlines()[2:]
+    assert len(lines) == len(HEADLINES)
+    for h, line in zip(HEADLINES, lines, strict=True):
+        rows = store.load(h.result)["rows"]
+        cells = line.split(" | ")[2:5]  # learned, oracle, random
+        for agent, cell in zip(("learned", "oracle", "random"), cells, strict=True):
+            row = rows[h.keys[agent]]
+            assert has_provenance(row) or cell.endswith(NO_PROVENANCE), (h.name, agent)
+            assert not (has_provenance(row) and NO_PROVENANCE in cell), (h.name, agent)
+
+
 def test_archive_moves_rows_labelled_previous_or_replaced(tmp_path: Path) -> None:
-    from bench.archive import superseded_keys
+    from bench.store import superseded_keys
 
     rows = {
         "push:learned:ck (replaced):x": {"checkpoint": "ck (replaced)"},

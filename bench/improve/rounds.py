@@ -21,13 +21,13 @@ from agent.checkpoint import read_checkpoint
 from agent.config import apply_recommended
 from agent.factory import make_agent
 from agent.rollout import run_episode
+from agent.stats import wilson_interval
 from bench.anchors import SEED, env_protocol_config
 from bench.improve.config import NEGATIVE_OFFSET, ROUND_STRIDE, ImproveConfig
 from bench.improve.episodes import AggregatedData, RecordingPolicy, record
 from bench.improve.finetune import finetune
 from bench.improve.negatives import negative_figures, search_start
 from bench.improve.task import ROUNDS, ImproveTask, open_task
-from bench.stats import wilson_interval
 from envs.data.storage import atomic_write
 
 Log = Callable[[str], None]

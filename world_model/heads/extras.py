@@ -116,30 +116,6 @@ def encode_episodes(
     return out
 
 
-@torch.no_grad()
-def encode_task_goals(world_model: Any, paths: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each episode's recorded goal image, encoded `(E, N, D)`, and whether the episode reached
-    it `(E,)` bool: the collector stores the task's goal image with every episode, which is
-    exactly what a user gives the agent (protocol=task), unlike a hindsight frame."""
-
-    goals, success = [], []
-    for path in paths:
-        with open_dataset(path) as reader:
-            for i in range(len(reader)):
-                goals.append(torch.as_tensor(reader.goal_pixels(i)).permute(2, 0, 1))
-                success.append(bool(reader.episode_attrs(i).get("success", False)))
-    if not goals:
-        raise ValueError(f"no episodes in {paths}")
-    frames = torch.stack(goals)  # [E, 3, H, W]
-    z = torch.cat(
-        [
-            world_model.encode(frames[i : i + 64][None])[0].float().cpu()
-            for i in range(0, len(frames), 64)
-        ]
-    )
-    return z, torch.tensor(success)
-
-
 def split_episodes(
     episodes: list[T], val_fraction: float, generator: torch.Generator
 ) -> tuple[list[T], list[T]]:

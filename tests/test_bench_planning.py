@@ -1,4 +1,4 @@
-"""Smoke run of the planning benchmark at tiny sizes (the real run: `python -m bench.planning`)."""
+"""Smoke run of the planning benchmark at tiny sizes (the real run: `python -m bench planning`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 
 from bench import planning
-from bench.planning_cost import make_cost_fn, null_dynamics, project_predictor
 
 
 def test_planning_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
@@ -24,7 +23,7 @@ def test_planning_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
 
 
 def test_cost_functions_score_every_candidate() -> None:
-    for dynamics in (project_predictor(), null_dynamics()):
-        cost_fn = make_cost_fn(dynamics, num_envs=2)
+    for dynamics in (planning.project_predictor(), planning.null_dynamics()):
+        cost_fn = planning.make_cost_fn(dynamics, num_envs=2)
         costs = cost_fn(torch.zeros(2, 5, 3, 7))
         assert costs.shape == (2, 5) and torch.isfinite(costs).all()

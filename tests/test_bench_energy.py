@@ -1,4 +1,4 @@
-"""bench.energy_configs poses real configurations of a push instance without touching the live
+"""bench.energy poses real configurations of a push instance without touching the live
 simulator, and scores them with a checkpoint's energies."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the wm/* ids)
-from bench.energy_configs import CONFIGS, measure, posed_frames
+from bench.energy import CONFIGS, measure_configs, posed_frames
 from world_model import WorldModelConfig, build_world_model, save_world_model
 from world_model.heads.reachability import ReachabilityConfig, ReachabilityHead, save_head
 
@@ -34,11 +34,11 @@ def test_measure_reports_each_energy_relative_to_the_start(tmp_path):
     )
     wm = build_world_model(cfg)
     ckpt = save_world_model(wm, tmp_path / "wm")
-    rows = measure(str(ckpt), "wm/PandaPush-v0", instances=2, seed=0)
+    rows = measure_configs(str(ckpt), "wm/PandaPush-v0", instances=2, seed=0)
     assert [r["energy"] for r in rows] == ["distance"]  # no head in this checkpoint
     head = ReachabilityHead(ReachabilityConfig(budget=5), wm.num_tokens, wm.latent_dim)
     save_head(head, ckpt)
-    rows = measure(str(ckpt), "wm/PandaPush-v0", instances=2, seed=0)
+    rows = measure_configs(str(ckpt), "wm/PandaPush-v0", instances=2, seed=0)
     assert [r["energy"] for r in rows] == ["distance", "head"]
     for r in rows:
         assert r["start_over_start"] == 1.0 and r["instances"] == 2
