@@ -34,6 +34,7 @@ BENCHES = {
     "probe": ("probe:main", "linear probes of what a latent carries (task positions, cube, arm)"),
     "world_model": ("world_model:main", "training throughput, rollout cost, held-out error vs copy-last"),
     "planning": ("planning:main", "planner latency, FLOP efficiency, ours vs pytorch_mppi"),
+    "cpu_dtype": ("cpu_dtype:main", "bf16 autocast vs float32 on this CPU: planner cost, training step"),
     "envs": ("envs:main", "control steps/s with pixels, expert / random success"),
     "render_speed": ("render_speed:main", "steps/s by how a frame is drawn: meshes, simple_geoms, image size"),
     "foreign": ("foreign:main", "two Gymnasium envs the project does not define, collect -> train -> eval"),
