@@ -52,6 +52,7 @@ import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_module
 
+from agent.checkpoint import run_checkpoint
 from agent.config import EvalConfig, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
@@ -150,7 +151,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
     so chunks may run in parallel processes and an interrupted run keeps what it finished."""
     cfg = protocol_config(args.task, args.agent, args.checkpoint, args.override)
     env = _StartInfo(DatasetGoal(make_env(cfg.env.id), args.dataset, offset=GOAL_OFFSET))
-    agent = make_agent(cfg, env)
+    agent = make_agent(cfg, env, run_checkpoint(cfg))
     setup = {
         "task": args.task,
         "env_id": TASKS[args.task],

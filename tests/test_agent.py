@@ -261,6 +261,7 @@ def test_shipped_checkpoints_carry_their_env_contract():
 
 
 def test_videos_play_at_the_env_control_rate(tmp_path):
+    from agent.checkpoint import run_checkpoint
     from agent.evaluate import evaluate
 
     cfg = EvalConfig(
@@ -270,7 +271,7 @@ def test_videos_play_at_the_env_control_rate(tmp_path):
         episodes=1,
         videos=1,
     )
-    summary = evaluate(cfg, tmp_path, progress=False)
+    summary = evaluate(cfg, tmp_path, run_checkpoint(cfg), progress=False)
     import imageio.v2 as imageio
 
     reader = imageio.get_reader(summary["videos"][0])
@@ -557,10 +558,35 @@ def test_model_free_agents_borrow_no_unnamed_checkpoint():
     unnamed = run_checkpoint(cfg)
     assert unnamed.action_block == 1 and unnamed.recommended == {}
     env = make_env(cfg.env.id)
-    assert make_agent(cfg, env).action_block == 1
+    assert make_agent(cfg, env, unnamed).action_block == 1
     env.close()
     for same_env in (
         dataclasses.replace(cfg, env=EnvSection(id="wm/PandaReach-v0")),
         dataclasses.replace(cfg, agent=AgentConfig(kind="learned", checkpoint=reach_lewm)),
     ):
         assert run_checkpoint(same_env).action_block == 2
+
+
+def test_a_run_parses_config_json_once(monkeypatch):
+    """The checkpoint is read once per process (issue 31): `run_checkpoint` parses config.json
+    and the model, its head and the env's goal offset all come from that one read."""
+    import world_model.checkpoint as stored
+    from agent.checkpoint import run_checkpoint
+    from agent.factory import env_from_config
+
+    reads = []
+    read = stored.read_checkpoint_json
+    monkeypatch.setattr(stored, "read_checkpoint_json", lambda d: reads.append(d) or read(d))
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/PandaPush-v0", protocol="replay"),
+        agent=AgentConfig(
+            checkpoint=str(REPO / "checkpoints" / "push_lewm"), reachability_weight=0.5
+        ),
+        planner={"name": "cem", "horizon": 2},
+    )
+    checkpoint = run_checkpoint(cfg)
+    env = env_from_config(cfg, checkpoint)
+    agent = make_agent(cfg, env, checkpoint)
+    env.close()
+    assert agent.reachability is not None  # the head, declared in the same config.json
+    assert len(reads) == 1, reads
