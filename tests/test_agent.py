@@ -412,7 +412,10 @@ def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
     used = results["config"]
     assert used["planner"]["horizon"] == 2 and used["agent"]["energy_reduce"] == "sum"
     assert used["planner"]["iterations"] == 2  # the command line wins over the checkpoint
-    assert "planner.horizon=2" in proc.stdout and "planner.iterations" not in proc.stdout
+    # At start-up: the plan that runs and the layer of each value not from the config files.
+    assert "plans with cem over 2 steps (2 of the 3-step budget), 16 samples x 2" in proc.stdout
+    assert "recommended_eval: planner.horizon=2 agent.energy_reduce=sum\n" in proc.stdout
+    assert "env.max_steps=3 episodes=2 out_dir=" in proc.stdout  # the command line's
     assert (out / "videos" / "episode_000.mp4").stat().st_size > 1000
     assert (out / "energy.png").exists()
 
@@ -590,3 +593,40 @@ def test_a_run_parses_config_json_once(monkeypatch):
     env.close()
     assert agent.reachability is not None  # the head, declared in the same config.json
     assert len(reads) == 1, reads
+
+
+def test_cfg_job_prints_the_settings_that_run(tiny_checkpoint, tmp_path, capsys):
+    """`wm-eval --cfg job` printed eval.yaml's horizon 1 while the checkpoint's recommended 5
+    ran (issue 31); it now prints what runs, each value marked with the layer that set it."""
+    from agent.eval import cfg_job_overrides, show_settings
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    set_recommended(checkpoint, {"planner.horizon": 2, "planner.iterations": 5})
+    argv = ["--cfg", "job", f"agent.checkpoint={checkpoint}", "planner.iterations=3"]
+    assert show_settings("eval", "wm-eval", argv)
+    shown = capsys.readouterr().out
+    assert f"  horizon: 2  # {checkpoint} recommended_eval\n" in shown
+    assert "  iterations: 3  # command line\n" in shown
+    assert "  num_samples: 256\n" in shown  # the config files' (unmarked)
+    assert cfg_job_overrides(["-c", "job", "--resolve", "episodes=2"]) == ["episodes=2"]
+    for hydra_s in (["--cfg", "hydra"], ["--cfg", "job", "--package", "env"], ["episodes=2"]):
+        assert cfg_job_overrides(hydra_s) is None  # Hydra's own
+
+
+def test_a_horizon_past_the_budget_is_cut_unless_given():
+    """push_lewm recommends 5 blocks of 2 control steps; a 6-step budget plans 3 blocks, and
+    a horizon given on the command line stands (with a line saying so)."""
+    from agent.settings import resolve
+
+    checkpoint = read_checkpoint(REPO / "checkpoints" / "push_lewm")
+    cfg = EvalConfig(env=EnvSection(id="wm/PandaPush-v0", max_steps=6), planner={"name": "cem"})
+    settings = resolve(cfg, [], checkpoint)
+    assert settings.cfg.planner.horizon == 3 and settings.cfg.planner.num_samples == 128
+    note = settings.notes["planner.horizon"]
+    assert "plans 10 control steps (blocks of 2), past env.max_steps=6: cut to 3" in note
+    given_cfg = dataclasses.replace(cfg, planner=dataclasses.replace(cfg.planner, horizon=5))
+    given = resolve(given_cfg, ["planner.horizon=5"], checkpoint)  # as Hydra composed it
+    assert given.cfg.planner.horizon == 5 and "kept as given" in given.notes["planner.horizon"]
+    roomy = resolve(dataclasses.replace(cfg, env=EnvSection(max_steps=20)), [], checkpoint)
+    assert roomy.cfg.planner.horizon == 5 and roomy.notes == {}
