@@ -8,6 +8,9 @@ A checkpoint may change the composed config (its recommended planner settings, a
 horizon fitted to the budget: agent/settings.py), so Hydra's `--cfg job` would print settings
 that do not run. Here `--cfg job` prints the settings that run, each marked with the layer
 that set it, and exits; every run prints its plan and those layers at start-up.
+
+Env settings are spelled as in wm-collect (`env.free_camera.fit=true`, `env.control_hz=10`);
+they become the `gym.make` keywords in `env.kwargs` (agent/config.py `env_overrides`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import configs.runtime  # noqa: F401  (OpenMP settings; before torch loads)
 
 # isort: split
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -23,7 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from agent.checkpoint import run_checkpoint
-from agent.config import EvalConfig, eval_config, override_keys, register_configs
+from agent.config import EvalConfig, env_overrides, eval_config, override_keys, register_configs
 from agent.evaluate import evaluate
 from agent.settings import Settings, describe, resolve, startup_lines
 from configs.cli import one_line_errors, one_line_hydra_errors
@@ -80,29 +84,33 @@ def cfg_job_overrides(argv: list[str]) -> list[str] | None:
     return args
 
 
-def show_settings(config_name: str, command: str, argv: list[str] | None = None) -> bool:
+def show_settings(config_name: str, command: str, argv: list[str]) -> bool:
     """`<command> --cfg job <overrides>`: print the settings the run would use (agent/settings.py
     `describe`) and return True, without running; False for any other command line."""
-    overrides = cfg_job_overrides(sys.argv[1:] if argv is None else argv)
+    overrides = cfg_job_overrides(argv)
     if overrides is None:
         return False
+    from hydra import compose, initialize_config_module
 
-    @one_line_hydra_errors(command)
-    def show() -> None:
-        from hydra import compose, initialize_config_module
-
-        with initialize_config_module("configs", version_base="1.3"):
-            cfg = compose(config_name, overrides=overrides)
-        check_known_keys(cfg)
-        if config_name == "demo":
-            _demo_checkpoint(cfg)
-        print(describe(_settings(cfg, overrides), command))
-
-    show()
+    with initialize_config_module("configs", version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides)
+    check_known_keys(cfg)
+    if config_name == "demo":
+        _demo_checkpoint(cfg)
+    print(describe(_settings(cfg, overrides), command))
     return True
 
 
-@one_line_hydra_errors("wm-eval")
+def _entry(config_name: str, command: str, app: Callable[[], float]) -> float | None:
+    """A command line as wm-collect spells env settings (`env_overrides`): `--cfg job` prints
+    the settings that would run, anything else runs `app` (Hydra reads `sys.argv`)."""
+    argv = env_overrides(sys.argv[1:])
+    if show_settings(config_name, command, argv):
+        return None
+    sys.argv[1:] = argv
+    return app()
+
+
 @hydra.main(config_path="pkg://configs", config_name="eval", version_base="1.3")
 @one_line_errors("wm-eval")
 def _eval_app(cfg: DictConfig) -> float:
@@ -120,7 +128,6 @@ def _eval_app(cfg: DictConfig) -> float:
     return summary["success_rate"]
 
 
-@one_line_hydra_errors("wm-demo")
 @hydra.main(config_path="pkg://configs", config_name="demo", version_base="1.3")
 @one_line_errors("wm-demo")
 def _demo_app(cfg: DictConfig) -> float:
@@ -141,14 +148,16 @@ def _demo_app(cfg: DictConfig) -> float:
     return summary["success_rate"]
 
 
+@one_line_hydra_errors("wm-eval")
 def main() -> float | None:
     """`wm-eval`: `--cfg job` prints the settings that would run; anything else runs."""
-    return None if show_settings("eval", "wm-eval") else _eval_app()
+    return _entry("eval", "wm-eval", _eval_app)
 
 
+@one_line_hydra_errors("wm-demo")
 def demo() -> float | None:
     """`wm-demo`: `--cfg job` prints the settings that would run; anything else runs."""
-    return None if show_settings("demo", "wm-demo") else _demo_app()
+    return _entry("demo", "wm-demo", _demo_app)
 
 
 if __name__ == "__main__":

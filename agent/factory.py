@@ -45,7 +45,10 @@ def make_env(
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign/make.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
-    env = make(env_id, **kwargs)
+    try:
+        env = make(env_id, **kwargs)
+    except TypeError as exc:  # a setting this env does not take (env.free_camera on wm/*)
+        raise ValueError(f"env.id={env_id} with settings {sorted(kwargs)}: {exc}") from exc
     if protocol == "replay":
         env = ReplayGoal(env, goal_offset, distance=distance)
     if protocol == "dataset":

@@ -53,7 +53,7 @@ import numpy as np
 from hydra import compose, initialize_config_module
 
 from agent.checkpoint import run_checkpoint
-from agent.config import EvalConfig, eval_config, register_configs
+from agent.config import EvalConfig, env_overrides, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
 from bench import store
@@ -143,7 +143,7 @@ def protocol_config(
         args.append(f"agent.checkpoint={checkpoint}")
     register_configs()
     with initialize_config_module("configs", version_base="1.3"):
-        return eval_config(compose("eval", overrides=args))
+        return eval_config(compose("eval", overrides=env_overrides(args)))
 
 
 def run_row(args: argparse.Namespace) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from scipy.stats import spearmanr
 
 from agent.baselines import oracle_cost_fn
 from agent.checkpoint import run_checkpoint
-from agent.config import eval_config, register_configs
+from agent.config import env_overrides, eval_config, register_configs
 from agent.factory import env_from_config, make_agent
 from bench import store
 from bench.anchors import TASKS as ANCHOR_TASKS
@@ -146,7 +146,7 @@ def run(
         *overrides,
     ]
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = eval_config(compose("eval", overrides=args))
+        cfg = eval_config(compose("eval", overrides=env_overrides(args)))
     checkpoint = run_checkpoint(cfg)
     env = env_from_config(cfg, checkpoint)
     agent = make_agent(cfg, env, checkpoint)

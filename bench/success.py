@@ -39,7 +39,7 @@ from typing import Any
 from hydra import compose, initialize_config_module
 
 from agent.checkpoint import run_checkpoint
-from agent.config import AGENT_KINDS, eval_config, register_configs
+from agent.config import AGENT_KINDS, env_overrides, eval_config, register_configs
 from agent.evaluate import evaluate
 from bench import store
 from bench.heldout import heldout_path
@@ -80,7 +80,7 @@ def run_cell(
     if rest:
         args.append(f"agent.checkpoint={rest[0]}")
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = eval_config(compose("eval", overrides=args))
+        cfg = eval_config(compose("eval", overrides=env_overrides(args)))
     checkpoint = run_checkpoint(cfg)  # config.json, read once
     if protocol == "dataset":  # budget 2k, k = the goal offset (the horizon in control steps)
         offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block

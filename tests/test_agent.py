@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
@@ -630,3 +631,39 @@ def test_a_horizon_past_the_budget_is_cut_unless_given():
     assert given.cfg.planner.horizon == 5 and "kept as given" in given.notes["planner.horizon"]
     roomy = resolve(dataclasses.replace(cfg, env=EnvSection(max_steps=20)), [], checkpoint)
     assert roomy.cfg.planner.horizon == 5 and roomy.notes == {}
+
+
+def test_env_settings_are_spelled_as_in_wm_collect(monkeypatch, capsys):
+    """`env.free_camera.fit=true` worked in wm-collect and was refused by wm-eval, whose Hydra
+    hint (`+env.free_camera.fit=true`) added a key nothing read (issue 31)."""
+    from hydra import compose, initialize_config_module
+
+    from agent.config import env_overrides, eval_config, register_configs
+    from agent.eval import main
+    from envs.collect.config import register_configs as register_collect
+    from envs.foreign.make import GymEnvEntry
+
+    register_configs()
+    register_collect()
+    settings = ["env.id=Reacher-v5", "env.free_camera.fit=true", "env.simple_geoms=true"]
+    with initialize_config_module("configs", version_base="1.3"):
+        typed = eval_config(
+            compose("eval", overrides=env_overrides([*settings, "+env.kwargs.frame_skip=10"]))
+        )
+        collect = compose("collect", overrides=["env=gym", *settings])
+    assert typed.env.kwargs == {
+        "free_camera": {"fit": True},
+        "simple_geoms": True,
+        "frame_skip": 10,
+    }
+    entry = GymEnvEntry(**OmegaConf.to_container(collect.env))
+    assert entry.make_kwargs()["free_camera"] == {"fit": True} and entry.simple_geoms
+    with pytest.raises(
+        ValueError, match=r"'max_step' is no env setting.*'\+env\.kwargs\.max_step=3'"
+    ):
+        env_overrides(["env.max_step=3"])  # a typo, not a gym.make keyword
+    monkeypatch.setattr(sys, "argv", ["wm-eval", "--cfg", "job", *settings])
+    assert main() is None  # printed, did not run
+    assert (
+        "  kwargs:\n    free_camera:\n      fit: true  # command line\n" in capsys.readouterr().out
+    )
