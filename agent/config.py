@@ -136,8 +136,9 @@ class EvalConfig:
     """Torch device of the world model and planner ("cuda", "cuda:1", "cpu")."""
     videos: int = 3
     """Episodes to record as mp4 (camera | goal | energy); 0 = none. With videos, a learned
-    agent on a wm/Panda* env also draws the V-JEPA 2-style energy landscape of the first
-    episode (energy.png)."""
+    agent on a wm/Panda* env also draws energy.png for the first episode's start: the V-JEPA
+    2-style energy landscape, the planner's candidates and the chosen plan, imagined against
+    the simulator (agent/energy.py)."""
     out_dir: str = ""
     """Where results go; empty = Hydra's run directory."""
 

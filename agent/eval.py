@@ -142,7 +142,7 @@ def _demo_app(cfg: DictConfig) -> float:
         f"{summary['mean_final_distance'] * 100:.1f} cm; planning p50 "
         f"{summary['plan_ms_p50']:.0f} ms per action\n"
         f"videos (camera | goal | energy): {out_dir / 'videos'}\n"
-        f"energy landscape: {summary.get('energy_plot', '-')}\n"
+        f"energy landscape, candidates and the first plan: {summary.get('energy_plot', '-')}\n"
         f"results: {out_dir / 'results.json'}"
     )
     return summary["success_rate"]

@@ -318,11 +318,12 @@ def test_energy_landscape_goal_is_one_block_of_the_true_action(monkeypatch, tmp_
 
     seen = {}
     monkeypatch.setattr(energy, "energy_grid", lambda *a: (np.zeros(3), np.zeros(3), np.eye(3)))
+    monkeypatch.setattr(energy, "explain_plan", lambda *a: None)  # its own test below
     monkeypatch.setattr(energy, "plot_energy", lambda path, *args: seen.update(args=args) or path)
     env = CountSteps(gym.make("wm/PandaReach-v0"))
     energy.landscape_for_env(BlockAgent(), env, 3, tmp_path / "e.png")
     title = seen["args"][4]  # plot_energy(path, dxs, dys, energies, true_action, title, ...)
-    assert env.steps == 2 and title.endswith("2-step block energy"), (env.steps, title)
+    assert env.steps == 2 and "2-step block actions" in title, (env.steps, title)
     env.close()
 
 
@@ -667,3 +668,24 @@ def test_env_settings_are_spelled_as_in_wm_collect(monkeypatch, capsys):
     assert (
         "  kwargs:\n    free_camera:\n      fit: true  # command line\n" in capsys.readouterr().out
     )
+
+
+def test_energy_png_explains_the_first_plan(tiny_checkpoint, tmp_path):
+    """energy.png's plan panel was one dot for a horizon-1 model (issue 31); it now shows every
+    candidate's energy per iteration and the chosen plan's distance to the goal, imagined
+    against the simulator's frames for the same actions, from the observed frame on."""
+    from agent.energy import explain_plan, plot_energy
+
+    budget = {"num_samples": 8, "num_elites": 2, "iterations": 2, "horizon": 2}
+    agent = load_agent(tiny_checkpoint, **budget)
+    env = gym.make("wm/PandaReach-v0")
+    obs, info = env.reset(seed=4)
+    plan = explain_plan(agent, env, obs, info["goal_pixels"])
+    env.close()
+    assert [c.shape for c in plan.candidates] == [(8,), (8,)]
+    assert plan.chosen == pytest.approx(plan.candidates[-1].min())
+    assert plan.imagined.shape == plan.real.shape == (3,)  # now, then after each block
+    assert plan.imagined[0] == plan.real[0] and np.isfinite(plan.real).all()
+    dxs = np.linspace(-0.075, 0.075, 3)
+    png = plot_energy(tmp_path / "e.png", dxs, dxs, np.eye(3), np.zeros(7), "t", plan, "h")
+    assert png.stat().st_size > 1000
