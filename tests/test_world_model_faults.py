@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from envs.data.storage import DiskFullError
 from tests.synthetic import synthetic_episodes
-from tests.test_faults import ROOT, dead_pid, temporaries, tmpfs
+from tests.test_envs_faults import ROOT, dead_pid, temporaries, tmpfs
 from tests.test_train import one_thread, random_latents, tiny_cfg, write_h5  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")

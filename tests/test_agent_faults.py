@@ -26,7 +26,7 @@ import envs  # noqa: F401  (registers the wm/* ids)
 from envs.data import open_dataset
 from envs.data.episode import DatasetError
 from tests.synthetic import synthetic_episodes
-from tests.test_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
+from tests.test_envs_faults import ROOT, dead_pid, small_collect, temporaries, tmpfs
 from tests.test_train import one_thread, write_h5  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -270,7 +270,7 @@ def test_string_typed_actions_are_named(tmp_path) -> None:
 
 
 def test_a_non_finite_validation_metric_stops_training(tmp_path) -> None:
-    from tests.test_faults_train import _train_until, _trainer
+    from tests.test_world_model_faults import _train_until, _trainer
     from world_model.training.train_state import NonFiniteTrainingError
 
     trainer = _trainer(tmp_path, val_every=2)
@@ -307,8 +307,8 @@ def test_a_dataset_whose_frames_never_change_is_refused_by_name(tmp_path) -> Non
 
 
 def test_validation_on_still_clips_reports_no_ratio(tmp_path) -> None:
-    from tests.test_faults_train import _trainer
     from tests.test_train import random_latents
+    from tests.test_world_model_faults import _trainer
 
     data = random_latents()
     for start, length in zip(data.starts.tolist(), data.lengths.tolist(), strict=True):
@@ -326,7 +326,7 @@ def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkey
     room."""
     from envs.collect.app import collect
     from envs.data.storage import DiskFullError
-    from tests.test_faults import leave_parts
+    from tests.test_envs_faults import leave_parts
 
     leave_parts(small_collect(tmp_path / "rec" / "x.h5", n=3), monkeypatch)
     parts_bytes = sum(p.stat().st_size for p in (tmp_path / "rec" / "x.h5.parts").iterdir())
