@@ -10,11 +10,9 @@ turns a planned block back into k control steps and shifts the warm start by who
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-from agent.checkpoint import read_checkpoint
 from planners import make_planner, planner_config
 
 
@@ -24,13 +22,6 @@ def action_block(world_model: object) -> int:
     if k < 1:
         raise ValueError(f"world model action_block={k}: must be >= 1")
     return k
-
-
-def checkpoint_action_block(checkpoint: str | Path) -> int:
-    """k of a checkpoint directory without loading it (1 for a missing directory, e.g. the
-    oracle's default checkpoint on a foreign env); agent/checkpoint.py reads it."""
-
-    return read_checkpoint(checkpoint).action_block
 
 
 def tile_bounds(low: np.ndarray, high: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,9 @@ class EnvSection:
     id: str = "wm/PandaReach-v0"
     """Gymnasium id; `wm/*` ids, or any id rendering rgb_array with protocol=replay."""
     kwargs: dict[str, Any] = field(default_factory=dict)
-    """Passed to `gymnasium.make` (e.g. image_size, control_hz). Must match training data."""
+    """Passed to `gymnasium.make` (e.g. image_size, control_hz). Must match training data. The
+    command line spells the env's settings as wm-collect does (`env.control_hz=10`,
+    `env.free_camera.fit=true`); `env_overrides` puts them here."""
     max_steps: int = 20
     """Fixed control-step budget per episode (ANCHORS lesson 4: no replanning until success)."""
     distance: DistanceConfig = field(default_factory=DistanceConfig)
@@ -137,8 +139,9 @@ class EvalConfig:
     """Torch device of the world model and planner ("cuda", "cuda:1", "cpu")."""
     videos: int = 3
     """Episodes to record as mp4 (camera | goal | energy); 0 = none. With videos, a learned
-    agent on a wm/Panda* env also draws the V-JEPA 2-style energy landscape of the first
-    episode (energy.png)."""
+    agent on a wm/Panda* env also draws energy.png for the first episode's start: the V-JEPA
+    2-style energy landscape, the planner's candidates and the chosen plan, imagined against
+    the simulator (agent/energy.py)."""
     out_dir: str = ""
     """Where results go; empty = Hydra's run directory."""
 
@@ -277,6 +280,47 @@ def override_keys(overrides: list[str]) -> set[str]:
             values = OmegaConf.to_container(OmegaConf.load(preset))
             keys |= {f"planner.{name}" for name in values if name != "defaults"}
     return keys
+
+
+def env_overrides(overrides: list[str]) -> list[str]:
+    """wm-collect's spelling of an env's settings in wm-eval: `env.<name>...=<value>`, where
+    <name> is a setting of one of wm-collect's env entries (`env.free_camera.fit=true`,
+    `env.simple_geoms=true`, `env.control_hz=10`) and no field of `EnvSection`, becomes
+    `++env.kwargs.<name>...=<value>`: the `gym.make` keywords wm-eval builds the env with.
+
+    Other overrides pass through. An `env.<name>` that is neither is refused by name, with
+    where a plain `gym.make` keyword goes (Hydra's own hint, `+env.<name>`, adds a key nothing
+    reads)."""
+    settings = env_setting_names()
+    section = {f.name for f in dataclasses.fields(EnvSection)}
+    out = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        path = key.lstrip("+")
+        name = path.split(".")[1] if path.startswith("env.") and "." in path else None
+        if not sep or name is None or name in section or key.startswith("~"):
+            out.append(override)
+        elif name in settings:
+            rest = path.removeprefix("env.")
+            out.append(f"++env.kwargs.{rest}={value}")
+        else:
+            raise ValueError(
+                f"{override}: {name!r} is no env setting (wm-collect's env entries) and no "
+                f"field of wm-eval's env section {sorted(section)}; another gym.make keyword "
+                f"goes in env.kwargs: '+env.kwargs.{path.removeprefix('env.')}={value}'"
+            )
+    return out
+
+
+def env_setting_names() -> set[str]:
+    """Settings an env takes as `gym.make` keywords, as wm-collect's env group names them."""
+    from envs.collect.config import DMCEnvEntry, OGBenchCubeEntry, PandaEnvEntry
+    from envs.foreign.make import GymEnvEntry
+
+    entries = (PandaEnvEntry, DMCEnvEntry, OGBenchCubeEntry, GymEnvEntry)
+    names = {f.name for entry in entries for f in dataclasses.fields(entry)}
+    # what the entry, not the env, uses: wm-eval says env.id, env.max_steps, env.kwargs
+    return names - {"id", "task", "max_episode_steps", "kwargs"}
 
 
 def apply_recommended(

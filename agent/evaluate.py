@@ -13,7 +13,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
-from agent.checkpoint import CheckpointInfo, run_checkpoint
+from agent.checkpoint import CheckpointInfo
 from agent.config import EvalConfig
 from agent.factory import env_from_config, make_agent
 from agent.policy import Policy
@@ -136,20 +136,16 @@ def write_outputs(summary: dict[str, Any], out_dir: Path, writer: Any) -> None:
 
 
 def evaluate(
-    cfg: EvalConfig,
-    out_dir: Path,
-    progress: bool = True,
-    checkpoint: CheckpointInfo | None = None,
+    cfg: EvalConfig, out_dir: Path, checkpoint: CheckpointInfo, progress: bool = True
 ) -> dict[str, Any]:
     """Run `cfg.episodes` episodes and write results.json, videos/ and tb/ under `out_dir`.
 
-    `checkpoint` is the run's checkpoint already read (agent/checkpoint.py `run_checkpoint`);
-    else it is read here, once, for the env's goal offset and the agent.
+    `checkpoint` is the run's checkpoint as read once (agent/checkpoint.py `run_checkpoint`):
+    the env's goal offset and the agent come from it.
     """
     from torch.utils.tensorboard import SummaryWriter
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = checkpoint or run_checkpoint(cfg)
     env = env_from_config(cfg, checkpoint)
     agent = make_agent(cfg, env, checkpoint)
     for change in contract_changes(agent, env):  # allowed by agent.allow_contract_change

@@ -1,8 +1,9 @@
 """Build envs and agents: the one place where the layers are wired.
 
-There are exactly two ways to get an agent: `make_agent(cfg, env)` (any kind, from an
-`EvalConfig`) and `load_agent(checkpoint, ...)` (the learned agent, for scripts and the ROS 2
-node). Both check the checkpoint's env contract against the env before the first action.
+There are exactly two ways to get an agent: `make_agent(cfg, env, checkpoint)` (any kind,
+from an `EvalConfig` and its checkpoint as read once, agent/checkpoint.py) and
+`load_agent(checkpoint, ...)` (the learned agent, for scripts and the ROS 2 node). Both check
+the checkpoint's env contract against the env before the first action.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import gymnasium as gym
 import envs  # noqa: F401  (registers the wm/* ids)
 from agent.baselines import OracleAgent, PolicyAgent, RandomAgent
 from agent.blocks import action_block, make_block_planner
-from agent.checkpoint import CheckpointInfo, read_checkpoint, run_checkpoint
+from agent.checkpoint import CheckpointInfo, read_checkpoint
 from agent.config import AgentConfig, EvalConfig, with_recommended
 from agent.mpc import BaseAgent, MPCAgent
 from agent.true_dynamics import TrueDynamicsAgent
@@ -44,7 +45,10 @@ def make_env(
     kwargs = dict(kwargs or {})
     # Foreign ids are rendered at image_size where the env allows it (envs/foreign/make.py).
     make = gym.make if env_id.startswith("wm/") else make_gym_env
-    env = make(env_id, **kwargs)
+    try:
+        env = make(env_id, **kwargs)
+    except TypeError as exc:  # a setting this env does not take (env.free_camera on wm/*)
+        raise ValueError(f"env.id={env_id} with settings {sorted(kwargs)}: {exc}") from exc
     if protocol == "replay":
         env = ReplayGoal(env, goal_offset, distance=distance)
     if protocol == "dataset":
@@ -54,10 +58,10 @@ def make_env(
     return env
 
 
-def env_from_config(cfg: EvalConfig, checkpoint: CheckpointInfo | None = None) -> gym.Env:
+def env_from_config(cfg: EvalConfig, checkpoint: CheckpointInfo) -> gym.Env:
     """The env of an eval config; the default goal offset (protocol=dataset / replay) is the
-    planning horizon in control steps (planner.horizon x the checkpoint's action block)."""
-    checkpoint = checkpoint or run_checkpoint(cfg)
+    planning horizon in control steps (planner.horizon x the action block of `checkpoint`,
+    the run's checkpoint as read: agent/checkpoint.py `run_checkpoint`)."""
     offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block
     env = cfg.env
     return make_env(env.id, env.kwargs, env.protocol, offset, env.distance, env.dataset)
@@ -86,9 +90,6 @@ def load_agent(
     the blocks it was trained for instead of the CEM default of one step. A planner *config*
     is taken as given.
     """
-    from world_model.heads.actor import load_actor
-    from world_model.heads.reachability import load_head
-
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
     if not path.exists():
         raise FileNotFoundError(
@@ -125,8 +126,8 @@ def load_agent(
     a = len(low)  # the agent clips each control step to the planner's (possibly narrowed) box
     low, high = planner_obj.cfg.action_low[:a], planner_obj.cfg.action_high[:a]
     wants_head = agent_cfg is not None and agent_cfg.reachability_weight > 0
-    head = load_head(path, device) if wants_head else None
-    actor = load_actor(path, device) if cfg.proposal != "none" else None
+    head = info.load_head(device) if wants_head else None
+    actor = info.load_actor(device) if cfg.proposal != "none" else None
     if cfg.proposal != "none" and actor is None:
         raise ValueError(
             f"planner.proposal={cfg.proposal!r} (planner=direct) needs an "
@@ -136,11 +137,10 @@ def load_agent(
     return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, actor)
 
 
-def make_agent(
-    cfg: EvalConfig, env: gym.Env, checkpoint: CheckpointInfo | None = None
-) -> BaseAgent:
+def make_agent(cfg: EvalConfig, env: gym.Env, checkpoint: CheckpointInfo) -> BaseAgent:
     """The agent named by `cfg.agent.kind`, bounded by the env's action space; `checkpoint` is
-    `cfg.agent.checkpoint` already read (agent/checkpoint.py), else it is read here."""
+    the run's checkpoint as read (agent/checkpoint.py `run_checkpoint`): the learned agents'
+    model, the oracle's action block."""
     low, high = env.action_space.low, env.action_space.high
     kind = cfg.agent.kind
     if kind == "random":
@@ -152,7 +152,7 @@ def make_agent(
         return PolicyAgent(policy, low, high)
     if kind == "oracle":
         # Same planner, horizon and blocks as the learned agent of agent.checkpoint.
-        k = (checkpoint or run_checkpoint(cfg)).action_block
+        k = checkpoint.action_block
         planner = make_block_planner(cfg.planner, low, high, k)  # the simulator is on the CPU
         return OracleAgent(
             env,
@@ -164,13 +164,9 @@ def make_agent(
             energy_reduce=cfg.agent.energy_reduce,  # same cost shape as the learned agent
         )
     if kind == "learned":
-        return load_agent(
-            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
-        )
+        return load_agent(checkpoint, cfg.planner, cfg.device, env, cfg.agent)
     if kind == "true_dynamics":  # the learned energy on rendered frames (agent/true_dynamics.py)
-        learned = load_agent(
-            checkpoint or cfg.agent.checkpoint, cfg.planner, cfg.device, env, cfg.agent
-        )
+        learned = load_agent(checkpoint, cfg.planner, cfg.device, env, cfg.agent)
         return TrueDynamicsAgent(env, learned)
     raise ValueError(f"agent.kind={kind!r}")
 

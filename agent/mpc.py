@@ -287,6 +287,23 @@ class MPCAgent(PlanningAgent):
         actions = torch.as_tensor(plan, dtype=torch.float32)[None, None]  # [1, 1, H, k * A]
         return self._energy_fn(per_step=True)(actions)[0, 0].cpu().numpy()
 
+    @torch.no_grad()
+    def goal_distance(self, pixels: np.ndarray) -> float:
+        """Latent distance (the world model's energy) from an image `(H, W, 3)` to the
+        current goal: where an observation really stands (the energy plot's real frames)."""
+        z = self.encode_image(pixels)[None, None, None]  # [1, 1, 1, N, D]
+        return float(self.world_model.energy(z, self._current_goal()[:, None, None])[0, 0, 0])
+
+    @torch.no_grad()
+    def imagined_distances(self, plan: np.ndarray) -> np.ndarray:
+        """Latent distance to the current goal after each imagined block `(H,)` of one plan
+        `(H, k * A)` from the current context, without the energy's sum or head terms."""
+        z_ctx, s_ctx, past = self._context()
+        actions = torch.as_tensor(plan, dtype=torch.float32, device=self.device)[None, None]
+        z = self.world_model.rollout(z_ctx, s_ctx, actions, past)  # [1, 1, H, N, D]
+        goal = self._current_goal()[:, None, None]  # [1, 1, 1, N, D]
+        return self.world_model.energy(z, goal)[0, 0].float().cpu().numpy()
+
     def _context(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The predictor's context: latents `(1, Tc, N, D)`, states `(1, Tc, 7)` and the blocks
         between them `(1, Tc - 1, k * 7)` (None for one frame)."""

@@ -56,7 +56,8 @@ import gymnasium as gym
 import numpy as np
 from hydra import compose, initialize_config_module
 
-from agent.config import EvalConfig, eval_config, register_configs
+from agent.checkpoint import run_checkpoint
+from agent.config import EvalConfig, env_overrides, eval_config, register_configs
 from agent.factory import make_agent, make_env
 from agent.rollout import run_episode
 from agent.stats import wilson_interval
@@ -175,7 +176,7 @@ def env_protocol_config(
         args.append(f"agent.checkpoint={checkpoint}")
     register_configs()
     with initialize_config_module("configs", version_base="1.3"):
-        return eval_config(compose("eval", overrides=args))
+        return eval_config(compose("eval", overrides=env_overrides(args)))
 
 
 def run_row(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,7 +184,7 @@ def run_row(args: argparse.Namespace) -> dict[str, Any]:
     so chunks may run in parallel processes and an interrupted run keeps what it finished."""
     cfg = protocol_config(args.task, args.agent, args.checkpoint, args.override)
     env = _StartInfo(DatasetGoal(make_env(cfg.env.id), args.dataset, offset=GOAL_OFFSET))
-    agent = make_agent(cfg, env)
+    agent = make_agent(cfg, env, run_checkpoint(cfg))
     setup = {
         "task": args.task,
         "env_id": TASKS[args.task],

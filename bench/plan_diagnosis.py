@@ -44,7 +44,8 @@ from hydra import compose, initialize_config_module
 from scipy.stats import spearmanr
 
 from agent.baselines import oracle_cost_fn
-from agent.config import eval_config, register_configs
+from agent.checkpoint import run_checkpoint
+from agent.config import env_overrides, eval_config, register_configs
 from agent.factory import env_from_config, make_agent
 from bench import store
 from bench.anchors import TASKS as ANCHOR_TASKS
@@ -162,9 +163,10 @@ def run(
         *overrides,
     ]
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = eval_config(compose("eval", overrides=args))
-    env = env_from_config(cfg)
-    agent = make_agent(cfg, env)
+        cfg = eval_config(compose("eval", overrides=env_overrides(args)))
+    checkpoint = run_checkpoint(cfg)
+    env = env_from_config(cfg, checkpoint)
+    agent = make_agent(cfg, env, checkpoint)
     t0 = time.perf_counter()
     rows, seed = [], 100000
     while len(rows) < episodes:  # moving_only: the next starts whose goal moves the cube

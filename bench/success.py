@@ -38,8 +38,8 @@ from typing import Any
 
 from hydra import compose, initialize_config_module
 
-from agent.blocks import checkpoint_action_block
-from agent.config import AGENT_KINDS, eval_config, register_configs
+from agent.checkpoint import run_checkpoint
+from agent.config import AGENT_KINDS, env_overrides, eval_config, register_configs
 from agent.evaluate import evaluate
 from agent.stats import wilson_interval
 from bench import store
@@ -80,14 +80,13 @@ def run_cell(
     if rest:
         args.append(f"agent.checkpoint={rest[0]}")
     with initialize_config_module("configs", version_base="1.3"):
-        cfg = eval_config(compose("eval", overrides=args))
+        cfg = eval_config(compose("eval", overrides=env_overrides(args)))
+    checkpoint = run_checkpoint(cfg)  # config.json, read once
     if protocol == "dataset":  # budget 2k, k = the goal offset (the horizon in control steps)
-        offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint_action_block(
-            cfg.agent.checkpoint
-        )
+        offset = cfg.env.goal_offset or cfg.planner.horizon * checkpoint.action_block
         cfg.env.max_steps = 2 * offset
     with tempfile.TemporaryDirectory() as tmp:
-        summary = evaluate(cfg, Path(tmp), progress=True)
+        summary = evaluate(cfg, Path(tmp), checkpoint, progress=True)
     keep = ("success_rate", "success_any_rate", "episodes", "mean_final_distance")
     row = {k: summary[k] for k in keep}
     row.update(plan_ms_p50=summary["plan_ms_p50"], plan_ms_p95=summary["plan_ms_p95"])

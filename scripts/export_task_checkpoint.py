@@ -18,9 +18,10 @@ from world_model.training.latents import dataset_contract
 
 
 def main(src: str, dataset: str, dst: str) -> None:
-    model = load_world_model(src)
+    stored = read_config(Path(src))
+    model = load_world_model(stored)
     model.env_contract = dataset_contract([dataset])
-    extra = read_config(Path(src))[-1] | {"env_from": dataset, "exported_from": src}
+    extra = stored.extra | {"env_from": dataset, "exported_from": src}
     save_world_model(model, dst, extra=extra)
     print(f"{dst}: {model.env_contract.to_dict()}")
 

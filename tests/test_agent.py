@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import envs  # noqa: F401
 from agent.baselines import OracleAgent, RandomAgent
@@ -261,6 +262,7 @@ def test_shipped_checkpoints_carry_their_env_contract():
 
 
 def test_videos_play_at_the_env_control_rate(tmp_path):
+    from agent.checkpoint import run_checkpoint
     from agent.evaluate import evaluate
 
     cfg = EvalConfig(
@@ -270,7 +272,7 @@ def test_videos_play_at_the_env_control_rate(tmp_path):
         episodes=1,
         videos=1,
     )
-    summary = evaluate(cfg, tmp_path, progress=False)
+    summary = evaluate(cfg, tmp_path, run_checkpoint(cfg), progress=False)
     import imageio.v2 as imageio
 
     reader = imageio.get_reader(summary["videos"][0])
@@ -316,11 +318,12 @@ def test_energy_landscape_goal_is_one_block_of_the_true_action(monkeypatch, tmp_
 
     seen = {}
     monkeypatch.setattr(energy, "energy_grid", lambda *a: (np.zeros(3), np.zeros(3), np.eye(3)))
+    monkeypatch.setattr(energy, "explain_plan", lambda *a: None)  # its own test below
     monkeypatch.setattr(energy, "plot_energy", lambda path, *args: seen.update(args=args) or path)
     env = CountSteps(gym.make("wm/PandaReach-v0"))
     energy.landscape_for_env(BlockAgent(), env, 3, tmp_path / "e.png")
     title = seen["args"][4]  # plot_energy(path, dxs, dys, energies, true_action, title, ...)
-    assert env.steps == 2 and title.endswith("2-step block energy"), (env.steps, title)
+    assert env.steps == 2 and "2-step block actions" in title, (env.steps, title)
     env.close()
 
 
@@ -411,7 +414,10 @@ def test_wm_eval_writes_results(tiny_checkpoint, tmp_path):
     used = results["config"]
     assert used["planner"]["horizon"] == 2 and used["agent"]["energy_reduce"] == "sum"
     assert used["planner"]["iterations"] == 2  # the command line wins over the checkpoint
-    assert "planner.horizon=2" in proc.stdout and "planner.iterations" not in proc.stdout
+    # At start-up: the plan that runs and the layer of each value not from the config files.
+    assert "plans with cem over 2 steps (2 of the 3-step budget), 16 samples x 2" in proc.stdout
+    assert "recommended_eval: planner.horizon=2 agent.energy_reduce=sum\n" in proc.stdout
+    assert "env.max_steps=3 episodes=2 out_dir=" in proc.stdout  # the command line's
     assert (out / "videos" / "episode_000.mp4").stat().st_size > 1000
     assert (out / "energy.png").exists()
 
@@ -557,10 +563,129 @@ def test_model_free_agents_borrow_no_unnamed_checkpoint():
     unnamed = run_checkpoint(cfg)
     assert unnamed.action_block == 1 and unnamed.recommended == {}
     env = make_env(cfg.env.id)
-    assert make_agent(cfg, env).action_block == 1
+    assert make_agent(cfg, env, unnamed).action_block == 1
     env.close()
     for same_env in (
         dataclasses.replace(cfg, env=EnvSection(id="wm/PandaReach-v0")),
         dataclasses.replace(cfg, agent=AgentConfig(kind="learned", checkpoint=reach_lewm)),
     ):
         assert run_checkpoint(same_env).action_block == 2
+
+
+def test_a_run_parses_config_json_once(monkeypatch):
+    """The checkpoint is read once per process (issue 31): `run_checkpoint` parses config.json
+    and the model, its head and the env's goal offset all come from that one read."""
+    import world_model.checkpoint as stored
+    from agent.checkpoint import run_checkpoint
+    from agent.factory import env_from_config
+
+    reads = []
+    read = stored.read_checkpoint_json
+    monkeypatch.setattr(stored, "read_checkpoint_json", lambda d: reads.append(d) or read(d))
+    cfg = EvalConfig(
+        env=EnvSection(id="wm/PandaPush-v0", protocol="replay"),
+        agent=AgentConfig(
+            checkpoint=str(REPO / "checkpoints" / "push_lewm"), reachability_weight=0.5
+        ),
+        planner={"name": "cem", "horizon": 2},
+    )
+    checkpoint = run_checkpoint(cfg)
+    env = env_from_config(cfg, checkpoint)
+    agent = make_agent(cfg, env, checkpoint)
+    env.close()
+    assert agent.reachability is not None  # the head, declared in the same config.json
+    assert len(reads) == 1, reads
+
+
+def test_cfg_job_prints_the_settings_that_run(tiny_checkpoint, tmp_path, capsys):
+    """`wm-eval --cfg job` printed eval.yaml's horizon 1 while the checkpoint's recommended 5
+    ran (issue 31); it now prints what runs, each value marked with the layer that set it."""
+    from agent.eval import cfg_job_overrides, show_settings
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    set_recommended(checkpoint, {"planner.horizon": 2, "planner.iterations": 5})
+    argv = ["--cfg", "job", f"agent.checkpoint={checkpoint}", "planner.iterations=3"]
+    assert show_settings("eval", "wm-eval", argv)
+    shown = capsys.readouterr().out
+    assert f"  horizon: 2  # {checkpoint} recommended_eval\n" in shown
+    assert "  iterations: 3  # command line\n" in shown
+    assert "  num_samples: 256\n" in shown  # the config files' (unmarked)
+    assert cfg_job_overrides(["-c", "job", "--resolve", "episodes=2"]) == ["episodes=2"]
+    for hydra_s in (["--cfg", "hydra"], ["--cfg", "job", "--package", "env"], ["episodes=2"]):
+        assert cfg_job_overrides(hydra_s) is None  # Hydra's own
+
+
+def test_a_horizon_past_the_budget_is_cut_unless_given():
+    """push_lewm recommends 5 blocks of 2 control steps; a 6-step budget plans 3 blocks, and
+    a horizon given on the command line stands (with a line saying so)."""
+    from agent.settings import resolve
+
+    checkpoint = read_checkpoint(REPO / "checkpoints" / "push_lewm")
+    cfg = EvalConfig(env=EnvSection(id="wm/PandaPush-v0", max_steps=6), planner={"name": "cem"})
+    settings = resolve(cfg, [], checkpoint)
+    assert settings.cfg.planner.horizon == 3 and settings.cfg.planner.num_samples == 128
+    note = settings.notes["planner.horizon"]
+    assert "plans 10 control steps (blocks of 2), past env.max_steps=6: cut to 3" in note
+    given_cfg = dataclasses.replace(cfg, planner=dataclasses.replace(cfg.planner, horizon=5))
+    given = resolve(given_cfg, ["planner.horizon=5"], checkpoint)  # as Hydra composed it
+    assert given.cfg.planner.horizon == 5 and "kept as given" in given.notes["planner.horizon"]
+    roomy = resolve(dataclasses.replace(cfg, env=EnvSection(max_steps=20)), [], checkpoint)
+    assert roomy.cfg.planner.horizon == 5 and roomy.notes == {}
+
+
+def test_env_settings_are_spelled_as_in_wm_collect(monkeypatch, capsys):
+    """`env.free_camera.fit=true` worked in wm-collect and was refused by wm-eval, whose Hydra
+    hint (`+env.free_camera.fit=true`) added a key nothing read (issue 31)."""
+    from hydra import compose, initialize_config_module
+
+    from agent.config import env_overrides, eval_config, register_configs
+    from agent.eval import main
+    from envs.collect.config import register_configs as register_collect
+    from envs.foreign.make import GymEnvEntry
+
+    register_configs()
+    register_collect()
+    settings = ["env.id=Reacher-v5", "env.free_camera.fit=true", "env.simple_geoms=true"]
+    with initialize_config_module("configs", version_base="1.3"):
+        typed = eval_config(
+            compose("eval", overrides=env_overrides([*settings, "+env.kwargs.frame_skip=10"]))
+        )
+        collect = compose("collect", overrides=["env=gym", *settings])
+    assert typed.env.kwargs == {
+        "free_camera": {"fit": True},
+        "simple_geoms": True,
+        "frame_skip": 10,
+    }
+    entry = GymEnvEntry(**OmegaConf.to_container(collect.env))
+    assert entry.make_kwargs()["free_camera"] == {"fit": True} and entry.simple_geoms
+    with pytest.raises(
+        ValueError, match=r"'max_step' is no env setting.*'\+env\.kwargs\.max_step=3'"
+    ):
+        env_overrides(["env.max_step=3"])  # a typo, not a gym.make keyword
+    monkeypatch.setattr(sys, "argv", ["wm-eval", "--cfg", "job", *settings])
+    assert main() is None  # printed, did not run
+    assert (
+        "  kwargs:\n    free_camera:\n      fit: true  # command line\n" in capsys.readouterr().out
+    )
+
+
+def test_energy_png_explains_the_first_plan(tiny_checkpoint, tmp_path):
+    """energy.png's plan panel was one dot for a horizon-1 model (issue 31); it now shows every
+    candidate's energy per iteration and the chosen plan's distance to the goal, imagined
+    against the simulator's frames for the same actions, from the observed frame on."""
+    from agent.energy import explain_plan, plot_energy
+
+    budget = {"num_samples": 8, "num_elites": 2, "iterations": 2, "horizon": 2}
+    agent = load_agent(tiny_checkpoint, **budget)
+    env = gym.make("wm/PandaReach-v0")
+    obs, info = env.reset(seed=4)
+    plan = explain_plan(agent, env, obs, info["goal_pixels"])
+    env.close()
+    assert [c.shape for c in plan.candidates] == [(8,), (8,)]
+    assert plan.chosen == pytest.approx(plan.candidates[-1].min())
+    assert plan.imagined.shape == plan.real.shape == (3,)  # now, then after each block
+    assert plan.imagined[0] == plan.real[0] and np.isfinite(plan.real).all()
+    dxs = np.linspace(-0.075, 0.075, 3)
+    png = plot_energy(tmp_path / "e.png", dxs, dxs, np.eye(3), np.zeros(7), "t", plan, "h")
+    assert png.stat().st_size > 1000

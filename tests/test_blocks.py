@@ -119,7 +119,7 @@ def test_traced_plans_draw_their_imagined_energy():
     assert (drawn != plain).any(axis=-1).sum() > 10  # the blue curve is there
 
 
-def test_energy_landscape_and_plan_panel_with_blocks(tmp_path):
+def test_energy_landscape_with_blocks(tmp_path):
     from agent.energy import energy_grid, plot_energy
 
     planner = make_block_planner(CEMConfig(num_samples=16, iterations=1, horizon=2), LOW, HIGH, K)
@@ -132,5 +132,5 @@ def test_energy_landscape_and_plan_panel_with_blocks(tmp_path):
     iy, ix = np.unravel_index(np.argmin(energies), energies.shape)
     assert abs(K * dxs[ix] - 0.1) <= K * (dxs[1] - dxs[0]) / 2 + 1e-6
     assert dxs[iy] == 0  # the dy grid holds the same values
-    png = plot_energy(tmp_path / "e.png", dxs, dxs, energies, np.zeros(7), imagined=[0.3, 0.1])
+    png = plot_energy(tmp_path / "e.png", dxs, dxs, energies, np.zeros(7))
     assert png.stat().st_size > 0

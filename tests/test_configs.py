@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from agent.config import EvalConfig
 from bench.improve.config import ImproveConfig
 from configs.schema import FITTED, cli_schema, from_container
+from envs.data.episode import DatasetError
 from planners.config import CEMConfig, MPPIConfig
 from world_model.config import PredictorConfig, WorldModelConfig
 from world_model.training.config import TrainConfig
@@ -206,3 +207,21 @@ def test_a_negative_collection_seed_is_refused_by_name() -> None:
 
     with pytest.raises(ValueError, match=r"^seed=-5: must be >= 0"):
         CollectConfig(seed=-5)
+
+
+def test_hydra_full_error_still_shows_the_traceback(monkeypatch, capsys) -> None:
+    from configs.cli import one_line_errors
+
+    @one_line_errors("wm-collect")
+    def task(message: str) -> None:
+        raise DatasetError(message)
+
+    with pytest.raises(SystemExit) as done:
+        task("x.h5: no 'data' group")
+    assert done.value.code == 1
+    assert capsys.readouterr().err == "wm-collect: error: x.h5: no 'data' group\n"
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")  # Hydra's switch: the traceback, as before
+    with pytest.raises(DatasetError, match="no 'data' group"):
+        task("x.h5: no 'data' group")
+    with pytest.raises(AttributeError):  # a bug is no named error: its traceback stays
+        one_line_errors("wm-eval")(lambda: None.get)()

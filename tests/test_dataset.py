@@ -183,7 +183,7 @@ def test_collect_parts_on_a_full_disk_fail_in_one_line(tmp_path: Path, workers: 
     """Issue 32 item 8: on a 400 KiB tmpfs, writing parts segfaulted (rc 139) with no workers
     and printed dozens of h5py tracebacks with two; both left a .tmp part. Now one line, no
     temporary, the finished parts kept for the rerun."""
-    from tests.test_faults import temporaries, tmpfs
+    from tests.faults import temporaries, tmpfs
 
     with tmpfs(tmp_path / "small", "400k") as disk:
         args = [

@@ -64,6 +64,7 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
     """Expert = the recorded actions (always succeeds); random rarely does; same goals."""
     from hydra import compose, initialize_config_module
 
+    from agent.checkpoint import run_checkpoint
     from agent.config import eval_config, register_configs
     from agent.evaluate import evaluate
 
@@ -81,7 +82,7 @@ def test_wm_eval_protocol_dataset_rows(recorded, tmp_path):
     for kind in ("expert", "random"):
         with initialize_config_module("configs", version_base="1.3"):
             cfg = eval_config(compose("eval", overrides=[*common, f"agent.kind={kind}"]))
-        summary = evaluate(cfg, tmp_path / kind, progress=False)
+        summary = evaluate(cfg, tmp_path / kind, run_checkpoint(cfg), progress=False)
         rates[kind] = summary["success_rate"]
         flags = [e["every_position_moves"] for e in summary["per_episode"]]
         assert summary["moving_episodes"] == sum(flags) and None not in flags
@@ -208,6 +209,7 @@ def test_the_eval_env_must_be_the_datasets(recorded, kwargs, field):
 
 
 def test_every_agent_kind_meets_the_dataset_check(recorded, tmp_path):
+    from agent.checkpoint import run_checkpoint
     from agent.config import AgentConfig, EnvSection, EvalConfig
     from agent.evaluate import evaluate
 
@@ -218,4 +220,4 @@ def test_every_agent_kind_meets_the_dataset_check(recorded, tmp_path):
         )  # fmt: skip
         cfg = EvalConfig(env=section, agent=AgentConfig(kind=kind), episodes=1, videos=0)
         with pytest.raises(ValueError, match=r"control_hz mismatch"):
-            evaluate(cfg, tmp_path / kind, progress=False)
+            evaluate(cfg, tmp_path / kind, run_checkpoint(cfg), progress=False)

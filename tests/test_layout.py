@@ -201,3 +201,21 @@ def test_the_checks_see_a_planted_import_cycle(tmp_path: Path) -> None:
     (root / "envs/data/__init__.py").write_text("from envs.data.lerobot.read import X\n")
     (root / "envs/data/hdf5.py").write_text("")
     assert find_cycle(import_graph(root)) == ["envs.data", "envs.data.lerobot.read", "envs.data"]
+
+
+def test_the_architecture_doc_names_every_registered_id() -> None:
+    """docs/architecture.md counted 5 ids that `import envs` registers when there were 9."""
+    import re
+
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the ids)
+
+    ours = {
+        name for name, spec in gym.registry.items() if str(spec.entry_point).startswith("envs.")
+    }
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    listed = re.search(r"`import envs` registers (\d+) Gymnasium ids: (.*?)\n\s*\(", doc, re.S)
+    assert listed, "docs/architecture.md: the sentence listing the registered ids is gone"
+    named = set(re.findall(r"`([\w/.-]+-v\d+)`", listed.group(2)))
+    assert named == ours and int(listed.group(1)) == len(ours), (named ^ ours, listed.group(1))

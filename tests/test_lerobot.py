@@ -543,7 +543,7 @@ def test_a_refused_read_back_leaves_no_directory(exported, tmp_path, monkeypatch
 
 def test_import_deletes_the_parts_of_killed_imports(exported, tmp_path):
     """Issue 32 item 13: ``<h5>.parts.tmp.<pid>`` of a killed import was never deleted."""
-    from tests.test_faults import dead_pid
+    from tests.faults import dead_pid
 
     stale = tmp_path / f"back.h5.parts.tmp.{dead_pid()}"
     stale.mkdir()

@@ -301,3 +301,13 @@ def test_protocol_is_satisfied() -> None:
     assert isinstance(build("cem"), Planner)
     assert isinstance(build("mppi"), Planner)
     assert math.isfinite(float(build("cem").plan(bowl(torch.zeros(1, 3))).sum()))
+
+
+def test_a_cost_function_returning_numpy_is_accepted() -> None:
+    from tests.test_agent import small_planner
+
+    planner = small_planner()
+    plan = planner.plan(lambda a: (a - 0.05).abs().sum((-2, -1)).numpy(), num_envs=1)
+    assert plan[0, 0, 0] > 0.0
+    with pytest.raises(TypeError, match="must return a torch.Tensor"):
+        planner.plan(lambda a: [[0.0] * a.shape[1]], num_envs=1)

@@ -6,13 +6,18 @@ format or version, an unknown config key, a missing or unexpected tensor, a tens
 disagrees with the config, a NaN or inf weight, and unreadable files. Writes are atomic (temp
 dir + rename). `read_config` and `read_weights` are the checks every load path goes through
 (inference here, training resume in `world_model.training.train_state`).
+
+config.json is parsed once per use: `read_config` returns a `CheckpointConfig`, and the loaders
+(`load_world_model`, the heads' `load_extra`) take it in place of a path, so a process that
+reads a checkpoint's settings and then loads its weights and heads parses the file once.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +82,29 @@ def save_world_model(model: WorldModel, path: str | Path, extra: dict | None = N
     return Path(path)
 
 
-def read_config(
-    path: Path,
-) -> tuple[WorldModelConfig, VJEPA2Config | None, EnvContract | None, dict]:
-    """Parse, upgrade and validate `config.json` -> (config, encoder architecture (None for
-    the `conv` encoder), env, extra). The schema (`world_model.checkpoint_schema`) is checked
-    first; a value it lets through that a config's own checks refuse is named with the file."""
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """A checkpoint directory's `config.json`, parsed, upgraded and validated (`read_config`)."""
+
+    path: Path
+    """The checkpoint directory."""
+    world_model: WorldModelConfig
+    """Architecture, action block, history and latent layout."""
+    encoder_hf_config: VJEPA2Config | None
+    """The ViT encoder's architecture; None for the `conv` encoder."""
+    env: EnvContract | None
+    """The env the model was trained on (None when trained without a dataset)."""
+    extra: dict[str, Any]
+    """Free-form entries: training provenance, recommended eval settings, heads."""
+
+
+def read_config(checkpoint: str | Path | CheckpointConfig) -> CheckpointConfig:
+    """Parse, upgrade and validate `checkpoint/config.json` (an already read `CheckpointConfig`
+    passes through). The schema (`world_model.checkpoint_schema`) is checked first; a value it
+    lets through that a config's own checks refuse is named with the file."""
+    if isinstance(checkpoint, CheckpointConfig):
+        return checkpoint
+    path = Path(checkpoint)
     payload = read_checkpoint_json(path)
     cfg_path = path / CONFIG
     try:
@@ -93,7 +115,7 @@ def read_config(
         env_contract = EnvContract.from_dict(env) if env is not None else None
     except (TypeError, ValueError) as exc:
         raise CheckpointConfigError(f"{cfg_path}: {exc}") from exc
-    return cfg, hf_config, env_contract, payload["extra"]
+    return CheckpointConfig(path, cfg, hf_config, env_contract, payload["extra"])
 
 
 def check_tensors(weights: Path, expected: dict[str, torch.Size]) -> None:
@@ -151,17 +173,24 @@ def read_weights(weights: Path, prefix: str = "") -> dict[str, torch.Tensor]:
     return state
 
 
-def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+def load_world_model(
+    checkpoint: str | Path | CheckpointConfig, device: str | torch.device = "cpu"
+) -> WorldModel:
     """Load a checkpoint directory for inference: eval mode, no gradients, on `device`.
 
-    The one load path. Older config versions go through `UPGRADES`; the env the model was
-    trained on is `model.env_contract` (None when it was trained without a dataset).
+    The one load path. `checkpoint` is the directory, or its config already read
+    (`read_config`), which is then not parsed again. Older config versions go through
+    `UPGRADES`; the env the model was trained on is `model.env_contract` (None when it was
+    trained without a dataset).
     """
-    path = Path(path)
-    if not path.is_dir():
-        what = "is a file, not" if path.exists() else "does not exist: no"
-        raise FileNotFoundError(f"{path} {what} a world-model checkpoint directory")
-    cfg, hf_config, env_contract, _ = read_config(path)
+    if not isinstance(checkpoint, CheckpointConfig):
+        path = Path(checkpoint)
+        if not path.is_dir():
+            what = "is a file, not" if path.exists() else "does not exist: no"
+            raise FileNotFoundError(f"{path} {what} a world-model checkpoint directory")
+    stored = read_config(checkpoint)
+    path, cfg, hf_config = stored.path, stored.world_model, stored.encoder_hf_config
+    hf_config = copy.deepcopy(hf_config)  # set below; the caller's config stays as read
     weights = path / WEIGHTS
     enc_cfg = replace(cfg.encoder, source=None, device=str(device))
     with torch.device("meta"):
@@ -173,7 +202,7 @@ def load_world_model(path: str | Path, device: str | torch.device = "cpu") -> Wo
         predictor = predictor_for(cfg)
     if hf_config is not None:  # wrapped off "meta": its normalisation constants are real
         encoder = FrozenEncoder(backbone, hf_config, enc_cfg)
-    model = WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg), env_contract)
+    model = WorldModel(encoder, predictor, replace(cfg, encoder=enc_cfg), stored.env)
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} is missing")
     check_tensors(weights, {k: v.shape for k, v in model.state_dict().items()})

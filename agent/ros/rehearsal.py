@@ -217,9 +217,9 @@ def run_stage(name: str, args: list[str], out: Path) -> list[str]:
 
 def drive_policy(cfg: RehearsalConfig, checkpoint: Path, out: Path) -> PolicyRun:
     """Stage 4: ``wm-ros-policy`` on a fresh sim from ``policy_seed``, one episode per seed."""
-    from world_model import load_world_model
+    from world_model.checkpoint import read_config
 
-    contract = load_world_model(checkpoint).env_contract
+    contract = read_config(checkpoint).env  # the node loads the weights, not this process
     low, high = np.asarray(contract.action_low), np.asarray(contract.action_high)
     budget = cfg.policy_steps or _registered_steps(cfg.env_id)
     domain, logs = pick_domain_id(salt=2), out / "logs"

@@ -9,13 +9,13 @@ import gymnasium as gym
 import numpy as np
 
 from envs.common.contract import EnvContract
-from envs.common.experts import Policy
+from envs.common.experts import BehaviourPolicy
 from envs.common.sim_state import get_sim_state, storable
 from envs.data.episode import Episode
 
 
 def record_episode(
-    env: gym.Env, policy: Policy, seed: int, attrs: dict[str, Any] | None = None
+    env: gym.Env, policy: BehaviourPolicy, seed: int, attrs: dict[str, Any] | None = None
 ) -> Episode:
     """Reset with ``seed``, act until termination/truncation, keep every frame and action.
 

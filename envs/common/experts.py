@@ -19,14 +19,18 @@ import numpy as np
 from envs.foreign.env_hooks import hooks_for
 from envs.panda.model import CUBE_HALF
 
-Policy = Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]
+BehaviourPolicy = Callable[[dict[str, np.ndarray], dict[str, Any]], np.ndarray]
+"""What acts while data is collected or a replay goal is made: ``(obs, info) -> action``.
+Not the agent's `Policy` (agent/policy.py), which takes a goal image and acts on pixels."""
 
 HOVER = 0.08  # m above the cube centre when approaching from above
 PUSH_Z = 0.025  # m, TCP height while pushing (pads 1.5 cm above the table)
 PUSH_STEP = 0.04  # m per step while in contact: faster pushes fling the cube
 
 
-def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None) -> Policy:
+def make_policy(
+    name: str, env: gym.Env, noise: float = 0.0, seed: int | None = None
+) -> BehaviourPolicy:
     """Build a policy for ``env`` (wrapped or not).
 
     ``random`` (uniform in the bounds) and ``smooth`` (random, temporally correlated) work for
@@ -84,7 +88,7 @@ def make_policy(name: str, env: gym.Env, noise: float = 0.0, seed: int | None = 
     return policy
 
 
-def _smooth_random(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> Policy:
+def _smooth_random(low: np.ndarray, high: np.ndarray, rng: np.random.Generator) -> BehaviourPolicy:
     """Ornstein-Uhlenbeck-like exploration: each action keeps 80 % of the last one plus fresh
     uniform noise, so pushes persist over ~5 steps (pumps a pendulum, moves an arm across the
     workspace) where white noise mostly jitters in place."""

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from envs.data import open_dataset
+from world_model.checkpoint import CheckpointConfig, read_config
 from world_model.heads.extras import (
     OfflineRecipe,
     cli_episodes,
@@ -280,8 +281,9 @@ def save_actor(head: ActionHead, checkpoint: str | Path, info: dict | None = Non
     return save_extra(head, checkpoint, KEY, {**entry, **(info or {})})
 
 
-def load_actor(checkpoint: str | Path, device: str = "cpu") -> ActionHead | None:
-    """The action head a checkpoint declares, or None when it has none."""
+def load_actor(checkpoint: str | Path | CheckpointConfig, device: str = "cpu") -> ActionHead | None:
+    """The action head a checkpoint (its directory or config.json as read) declares, or None."""
+    stored = read_config(checkpoint)  # an already read config passes through
 
     def build(entry: dict) -> ActionHead:
         dim = int(entry["block_dim"])
@@ -289,21 +291,18 @@ def load_actor(checkpoint: str | Path, device: str = "cpu") -> ActionHead | None
         cfg = ActorConfig(**entry["config"])
         return ActionHead(cfg, entry["num_tokens"], entry["latent_dim"], *placeholder)
 
-    head = load_extra(checkpoint, KEY, build, device)
+    head = load_extra(stored, KEY, build, device)
     if head is not None:
         bad = [n for n, p in head.state_dict().items() if not torch.isfinite(p).all()]
         if bad:
-            raise ValueError(f"{checkpoint}/actor.safetensors: non-finite values in {bad[:3]}")
+            raise ValueError(f"{stored.path}/actor.safetensors: non-finite values in {bad[:3]}")
     return head
 
 
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any ActorConfig field."""
-    from world_model import load_world_model
-
-    checkpoint, data, latents, fields = cli_episodes(argv, "world_model.heads.actor")
+    checkpoint, world_model, data, latents, fields = cli_episodes(argv, "world_model.heads.actor")
     cfg = ActorConfig(**fields)
-    world_model = load_world_model(checkpoint, device="cpu")
     predictor = world_model.predictor
     actions = load_actions(data)
     if [len(a) + 1 for a in actions] != [len(z) for z in latents]:

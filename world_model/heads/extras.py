@@ -21,7 +21,7 @@ from torch import nn
 
 from envs.data import open_dataset
 from envs.data.storage import atomic_write
-from world_model.checkpoint_schema import read_checkpoint_json
+from world_model.checkpoint import CheckpointConfig
 
 T = TypeVar("T")
 
@@ -70,17 +70,22 @@ def save_extra(module: nn.Module, checkpoint: str | Path, key: str, entry: dict[
 
 
 def load_extra(
-    checkpoint: str | Path, key: str, build: Callable[[dict[str, Any]], nn.Module], device: str
+    checkpoint: CheckpointConfig,
+    key: str,
+    build: Callable[[dict[str, Any]], nn.Module],
+    device: str,
 ) -> nn.Module | None:
-    """The module `build(entry)` with the weights the checkpoint declares under `key`, or None."""
+    """The module `build(entry)` with the weights the checkpoint declares under `key`, or None.
+    `checkpoint` is its config.json as read once (`world_model.checkpoint.read_config`)."""
 
-    checkpoint = Path(checkpoint)
-    entry = read_checkpoint_json(checkpoint)["extra"].get(key)
+    entry = checkpoint.extra.get(key)
     if entry is None:
         return None
-    path = checkpoint / entry["file"]
+    path = checkpoint.path / entry["file"]
     if not path.is_file():
-        raise FileNotFoundError(f"{checkpoint}/config.json declares {entry['file']}; it is missing")
+        raise FileNotFoundError(
+            f"{checkpoint.path}/config.json declares {entry['file']}; it is missing"
+        )
     module = build(entry)
     module.load_state_dict(load_file(str(path), device="cpu"))
     return module.to(device).eval()
@@ -154,9 +159,10 @@ def fit(
 
 def cli_episodes(
     argv: list[str] | None, command: str
-) -> tuple[str, list[str], list[torch.Tensor], dict[str, Any]]:
+) -> tuple[str, Any, list[str], list[torch.Tensor], dict[str, Any]]:
     """Parse `checkpoint=DIR data=[a.h5,...] [latents_cache=F] [threads=N] field=value ...`,
-    encode the data with the checkpoint's world model -> (checkpoint, data, episodes, fields)."""
+    encode the data with the checkpoint's world model -> (checkpoint, world model, data,
+    episodes, fields)."""
     from omegaconf import OmegaConf
 
     from world_model import load_world_model
@@ -171,4 +177,4 @@ def cli_episodes(
     t0 = time.perf_counter()
     episodes = encode_episodes(world_model, list(data), cache=cache)
     print(f"encoded {len(episodes)} episodes in {time.perf_counter() - t0:.0f} s", flush=True)
-    return str(checkpoint), list(data), episodes, OmegaConf.to_container(args)
+    return str(checkpoint), world_model, list(data), episodes, OmegaConf.to_container(args)

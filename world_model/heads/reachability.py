@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from world_model.checkpoint import CheckpointConfig, read_config
 from world_model.heads.extras import (
     OfflineRecipe,
     cli_episodes,
@@ -180,8 +181,11 @@ def save_head(head: ReachabilityHead, checkpoint: str | Path, info: dict | None 
     )
 
 
-def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead | None:
-    """The head a checkpoint declares, or None when it has none."""
+def load_head(
+    checkpoint: str | Path | CheckpointConfig, device: str = "cpu"
+) -> ReachabilityHead | None:
+    """The head a checkpoint (its directory or config.json as read) declares, or None."""
+    stored = read_config(checkpoint)  # an already read config passes through
 
     def build(entry: dict) -> ReachabilityHead:
         config = dict(entry["config"])
@@ -190,18 +194,18 @@ def load_head(checkpoint: str | Path, device: str = "cpu") -> ReachabilityHead |
         kind = config.pop("kind", "mlp")
         if kind != "mlp":
             raise ValueError(
-                f"{checkpoint}/config.json: reachability head kind={kind!r} was deleted (only "
+                f"{stored.path}/config.json: reachability head kind={kind!r} was deleted (only "
                 "the pair-MLP head remains); retrain it: python -m world_model.heads.reachability"
             )
         cfg = ReachabilityConfig(**config)
         return ReachabilityHead(cfg, entry["num_tokens"], entry["latent_dim"])
 
-    return load_extra(checkpoint, KEY, build, device)
+    return load_extra(stored, KEY, build, device)
 
 
 def main(argv: list[str] | None = None) -> None:
     """`key=value` arguments: checkpoint=DIR data=[a.h5,b.h5] and any ReachabilityConfig field."""
-    checkpoint, data, episodes, fields = cli_episodes(argv, "world_model.heads.reachability")
+    checkpoint, _, data, episodes, fields = cli_episodes(argv, "world_model.heads.reachability")
     cfg = ReachabilityConfig(**fields)
     head, metrics = train_head(episodes, cfg)
     lengths = np.array([len(e) - 1 for e in episodes])

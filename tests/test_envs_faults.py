@@ -1,7 +1,7 @@
-"""Fault injection for collection and datasets: kills at random points, corrupt and
-truncated files, a full disk, NaN in the data. Each case once ended in a silent wrong result
-or a cryptic error (issue 12); training, weights and run time are in test_faults_train.py, and
-docs/robustness.md tabulates what survives what.
+"""Fault injection for envs/: wm-collect killed at random points, parts of another command,
+a full disk (while recording and in the merge), and datasets holding NaN, out-of-bounds or
+string-typed actions. Each case once ended in a silent wrong result or a cryptic error (issues
+12 and 24); docs/robustness.md tabulates what survives what.
 
 The full-disk cases mount a small tmpfs (root only) and skip where that is not allowed.
 """
@@ -11,83 +11,40 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-import torch
 
+import envs  # noqa: F401  (registers the wm/* ids)
 import envs.collect.app
 from envs.collect.app import collect
-from envs.collect.config import CollectConfig, PandaEnvEntry, PolicyConfig
 from envs.collect.parts import StalePartError
 from envs.data import open_dataset
 from envs.data.episode import DatasetError, Episode
-from envs.data.hdf5 import finished_parts, merge_parts, write_episode_part
+from envs.data.hdf5 import finished_parts, write_episode_part
 from envs.data.storage import DiskFullError
+from tests.faults import (
+    ROOT,
+    dead_pid,
+    leave_parts,
+    small_collect,
+    temporaries,
+    tmpfs,
+)
 from tests.synthetic import synthetic_episodes
-from tests.test_train import write_h5
+from tests.test_train import (
+    one_thread,  # noqa: F401  (fixture)
+    write_h5,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-# ------------------------------------------------------------------------------ helpers
-def small_collect(out: Path, n: int = 3, **kw) -> CollectConfig:
-    entry = PandaEnvEntry(
-        id=kw.pop("env_id", "wm/PandaReach-v0"),
-        task=kw.pop("task", "reach"),
-        max_episode_steps=3,
-        image_size=kw.pop("image_size", 16),
-    )
-    policy = PolicyConfig(name=kw.pop("policy", "expert"))
-    return CollectConfig(
-        env=entry, policy=policy, num_episodes=n, num_workers=0, output=str(out), **kw
-    )
-
-
-def leave_parts(cfg: CollectConfig, monkeypatch: pytest.MonkeyPatch) -> dict[int, Path]:
-    """Record every episode of `cfg` but die before the merge (a kill at the last moment)."""
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed before the merge")
-
-    with monkeypatch.context() as m:
-        m.setattr(envs.collect.app, "merge_parts", killed)
-        with pytest.raises(KeyboardInterrupt):
-            collect(cfg)
-    return finished_parts(Path(cfg.output + ".parts"))
-
-
-def dead_pid() -> int:
-    """The id of a process that has exited and been reaped."""
-    proc = subprocess.Popen(["true"])
-    proc.wait()
-    return proc.pid
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` at `path`; skips the test where mounting is not allowed."""
-    path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def temporaries(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if ".tmp" in p.name or ".old-" in p.name]
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ------------------------------------------------------------------------------ collection
@@ -266,33 +223,62 @@ def test_an_episode_with_nan_is_never_written(tmp_path) -> None:
     assert not finished_parts(tmp_path / "parts") and not temporaries(tmp_path)
 
 
-def test_empty_dataset_error_names_the_file(tmp_path) -> None:
-    from tests.test_train import TINY_WM
-    from world_model.model.encoder import build_encoder
-    from world_model.training.latents import cached_latents
-
-    (tmp_path / "parts").mkdir()
-    path = merge_parts(tmp_path / "parts", tmp_path / "empty.h5", _root_attrs(), indices=[])
-    with pytest.raises(ValueError, match=rf"{path}: no episodes"):
-        cached_latents([path], build_encoder(TINY_WM.encoder), tmp_path / "cache")
-
-
-def _root_attrs() -> dict:
-    keys = ("env_id", "env_kwargs", "control_hz", "camera", "image_size", "policy")
-    return dict.fromkeys(keys, "x")
+# ------------------------------------------------------------------ 5, 7: dataset values
+@pytest.mark.parametrize("scale", [100.0, 1e30])
+def test_actions_outside_the_recorded_bounds_are_refused(tmp_path, scale) -> None:
+    path = write_h5(tmp_path / "big.h5", synthetic_episodes(3, length=5, size=16))
+    with h5py.File(path, "r+") as f:  # a units bug in a converter, or a corrupt float
+        f["data/demo_1/actions"][...] *= scale
+    with pytest.raises(
+        DatasetError, match=r"big\.h5: data/demo_1: .*outside the recorded bounds \(first at step"
+    ):
+        open_dataset(path)
 
 
-def test_corrupt_latent_cache_is_rebuilt(tmp_path) -> None:
-    from tests.test_train import TINY_WM
-    from world_model.model.encoder import build_encoder
-    from world_model.training.latents import cached_latents
+def test_actions_at_the_float32_bounds_pass(tmp_path) -> None:
+    (ep,) = synthetic_episodes(1, length=4, size=16)
+    ep.actions[:, :2] = np.float32(0.25)  # exactly the bound, as the recorder clips it
+    with open_dataset(write_h5(tmp_path / "edge.h5", [ep])) as reader:
+        assert len(reader) == 1
 
-    h5 = write_h5(tmp_path / "d.h5", synthetic_episodes(2, length=4, size=16))
-    encoder = build_encoder(TINY_WM.encoder)
-    first = cached_latents([h5], encoder, tmp_path / "cache")
-    (cache,) = (tmp_path / "cache").glob("*.safetensors")
-    cache.write_bytes(cache.read_bytes()[:100])  # truncated by a kill or a full disk
-    logs: list[str] = []
-    again = cached_latents([h5], encoder, tmp_path / "cache", logs.append)
-    assert torch.equal(first.latents, again.latents)
-    assert any("corrupt" in line and str(cache) in line for line in logs)
+
+def test_string_typed_actions_are_named(tmp_path) -> None:
+    path = write_h5(tmp_path / "text.h5", synthetic_episodes(2, length=4, size=16))
+    with h5py.File(path, "r+") as f:
+        del f["data/demo_0/actions"]
+        f["data/demo_0/actions"] = np.full((4, 7), b"0.1", dtype="S8")
+    with pytest.raises(DatasetError, match=r"text\.h5: data/demo_0: actions has dtype \|S8"):
+        open_dataset(path)
+
+
+# ------------------------------------------------------------------ 2: a disk that fills in the merge
+def test_collect_merge_on_a_full_disk_fails_by_name_and_resumes(tmp_path, monkeypatch) -> None:
+    """HDF5 aborts the process (``double free``) when the disk fills inside `Group.copy`, so
+    the merge checks the free space first; a dead merge's temporary is removed before the
+    writable check (it is what fills the disk), and the same command resumes once there is
+    room."""
+    from envs.collect.app import collect
+    from envs.data.storage import DiskFullError
+    from tests.faults import leave_parts
+
+    leave_parts(small_collect(tmp_path / "rec" / "x.h5", n=3), monkeypatch)
+    parts_bytes = sum(p.stat().st_size for p in (tmp_path / "rec" / "x.h5.parts").iterdir())
+    room = (parts_bytes + 32 * 1024) // 4096 * 4096 + 4096  # the parts and a little more
+    with tmpfs(tmp_path / "small", str(room)) as disk:
+        shutil.copytree(tmp_path / "rec" / "x.h5.parts", disk / "x.h5.parts")
+        out = disk / "x.h5"
+        with pytest.raises(DiskFullError, match=rf"while writing {out}: it needs about"):
+            collect(small_collect(out, n=3))
+        stale = disk / f".x.h5.tmp-{dead_pid()}"  # what a merge that HDF5 aborted leaves
+        with pytest.raises(OSError), open(stale, "wb") as f:
+            while True:  # fill the disk, as the aborted merge did
+                f.write(b"\0" * 4096)
+                f.flush()
+        with pytest.raises(DiskFullError, match=rf"while writing {out}: it needs about"):
+            collect(small_collect(out, n=3))  # not "output location ... not writable"
+        assert not temporaries(disk) and len(list((disk / "x.h5.parts").iterdir())) == 3
+        grow = str(2 * room + 128 * 1024)
+        subprocess.run(["mount", "-o", f"remount,size={grow}", str(disk)], check=True)
+        collect(small_collect(out, n=3))
+        with open_dataset(out) as reader:
+            assert len(reader) == 3
