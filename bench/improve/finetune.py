@@ -36,7 +36,8 @@ def finetune_config(
     """The recipe `previous` was trained with (named when a key no longer exists), continued
     from its weights for `steps` on `data`: a short warmup (fresh optimiser moments), the
     second half decaying to 0, a resumable checkpoint at least once."""
-    wm_cfg, _, _, extra = read_config(previous)
+    stored = read_config(previous)
+    wm_cfg, extra = stored.world_model, stored.extra
     recipe = {k: v for k, v in extra["train_config"].items() if k != "world_model"}
     try:
         base = from_container(TrainConfig, recipe, "train_config.")
@@ -75,7 +76,7 @@ def finetune(
     trainer = (LeWMTrainer if objective == "lewm" else Trainer)(train_cfg)
     metrics = trainer.run()
     built = work / "world_model"
-    extra = read_config(previous)[3]
+    extra = read_config(previous).extra
     if RECOMMENDED_KEY in extra:  # what the previous round planned with, not wm-train's default
         set_recommended(built, extra[RECOMMENDED_KEY])
     head = retrain_actor(previous, built, data, cfg.actor_steps)

@@ -124,7 +124,7 @@ def check_lengths(cfg: ImproveConfig, checkpoint: CheckpointInfo) -> None:
     """Refuse episodes too short to train on and plans longer than an episode: the trainer
     cuts clips of `clip_len` frames one action block apart, and skips shorter episodes."""
     k = checkpoint.action_block
-    clip_len = int(read_config(checkpoint.path)[3]["train_config"].get("clip_len", 1))
+    clip_len = int(read_config(checkpoint.path).extra["train_config"].get("clip_len", 1))
     span = (clip_len - 1) * k + 1
     if cfg.budget + 1 < span:
         raise ValueError(
@@ -159,7 +159,7 @@ def check_checkpoint(path: str) -> CheckpointInfo:
         raise ValueError(f"{where}: no config.json, not a world-model checkpoint")
     if info.env is None:
         raise ValueError(f"{where} records no env contract: retrain it with wm-train data=[...]")
-    extra = read_config(info.path)[3]
+    extra = info.stored.extra
     if not isinstance(extra.get("train_config"), dict):
         raise ValueError(
             f"{where} records no extra.train_config (the recipe wm-train saves with a model), "
