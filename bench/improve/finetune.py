@@ -92,6 +92,8 @@ def retrain_actor(previous: Path, built: Path, data: list[str], steps: int) -> d
     old = load_actor(previous)
     if old is None:
         return {}
+    if load_actor(built) is not None:  # trained jointly in the fine-tune (train.actor_weight)
+        return {"actor_joint": 1.0}
     model = load_world_model(built)
     latents = encode_episodes(model, data)
     actions = load_actions(data)

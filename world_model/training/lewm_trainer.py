@@ -140,6 +140,15 @@ class LeWMTrainer(Trainer):
             info = {**self.actor_metrics, "data": list(cfg.data), "episodes": self.episodes}
             save_actor(self.actor, directory, info | {"joint": {**joint, "step": self.step}})
 
+    def init_weights(self, checkpoint: str) -> None:
+        """The model's weights, and a jointly trained run's head from the checkpoint's head
+        when it has one (fine-tuning continues the head too, e.g. wm-improve's rounds)."""
+        super().init_weights(checkpoint)
+        saved = load_actor(checkpoint) if self.actor is not None else None
+        if saved is not None:
+            self.actor.load_state_dict(saved.state_dict())
+            self.log(f"initialised the action head from {checkpoint}")
+
     def load_extras(self, checkpoint: Path) -> None:
         if self.actor is None:
             return
