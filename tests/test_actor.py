@@ -192,8 +192,7 @@ def test_joint_training_ships_a_head_that_direct_plans_with(tmp_path):
     with pytest.raises(ValueError, match="holds no action head"):
         LeWMTrainer(tiny_train_cfg(tmp_path / "plain", h5, steps=2, **weights))
     # Fine-tuning from the checkpoint (wm-improve's rounds) continues its head, not a fresh one.
-    tuned = LeWMTrainer(tiny_train_cfg(tmp_path / "c", h5, **weights))
-    tuned.init_weights(str(ckpt))
+    tuned = LeWMTrainer(tiny_train_cfg(tmp_path / "c", h5, init_from=str(ckpt), **weights))
     a, b = head.state_dict(), tuned.actor.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -66,6 +66,10 @@ class ImproveConfig:
     finetune_steps: int = 600
     """Optimiser steps of the world model per round, on the original + aggregated data, from
     the previous round's weights with the checkpoint's own recipe (its learning rate)."""
+    finetune_lr_scale: float = 0.3
+    """The fine-tune's learning rate as a fraction of the recipe's: a round continues a trained
+    model (rounds from cube_lewm at the recipe's full rate lost validation success:
+    docs/experiments.md)."""
     encoder_lr_scale: float = 0.1
     """The encoder's learning rate as a fraction of the predictor's (a lewm model's)."""
     actor_steps: int = 1000
@@ -89,6 +93,8 @@ class ImproveConfig:
         for name in ("explore_noise", "negative_min_distance", "encoder_lr_scale", "seed"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        if not 0 < self.finetune_lr_scale <= 1:
+            raise ValueError(f"finetune_lr_scale={self.finetune_lr_scale}: must be in (0, 1]")
         if self.negative_starts > self.act_episodes:
             raise ValueError(
                 f"negative_starts={self.negative_starts} > act_episodes={self.act_episodes}: "

@@ -31,7 +31,13 @@ from world_model.training.trainer import Trainer
 
 
 def finetune_config(
-    previous: Path, data: list[str], out_dir: Path, steps: int, encoder_lr_scale: float, seed: int
+    previous: Path,
+    data: list[str],
+    out_dir: Path,
+    steps: int,
+    encoder_lr_scale: float,
+    seed: int,
+    lr_scale: float = 1.0,
 ) -> TrainConfig:
     """The recipe `previous` was trained with (named when a key no longer exists), continued
     from its weights for `steps` on `data`: a short warmup (fresh optimiser moments), the
@@ -45,6 +51,7 @@ def finetune_config(
         raise ValueError(f"{previous}/config.json: its extra.train_config: {err}") from err
     optim = replace(
         base.optim,
+        lr=base.optim.lr * lr_scale,
         warmup_steps=min(base.optim.warmup_steps, steps // 5),
         decay_steps=steps // 2,
         encoder_lr_scale=encoder_lr_scale,
@@ -70,7 +77,7 @@ def finetune(
     checkpoint's planner settings and a retrained action head, and move it to `target`
     atomically; returns the figures the round logs."""
     train_cfg = finetune_config(
-        previous, data, work, cfg.finetune_steps, cfg.encoder_lr_scale, seed
+        previous, data, work, cfg.finetune_steps, cfg.encoder_lr_scale, seed, cfg.finetune_lr_scale
     )
     objective = train_cfg.world_model.objective
     trainer = (LeWMTrainer if objective == "lewm" else Trainer)(train_cfg)

@@ -111,6 +111,11 @@ class LeWMTrainer(Trainer):
                 predictor.action_mean,
                 predictor.action_std,
             ).to(self.device)
+            # Fine-tuning a checkpoint with a head (wm-improve's rounds) continues that head.
+            saved = load_actor(cfg.init_from) if cfg.init_from is not None else None
+            if saved is not None:
+                actor.load_state_dict(saved.state_dict())
+                self.log(f"initialised the action head from {cfg.init_from}")
         self.actor_metrics: dict[str, float] = {}  # the last validation's, saved with the head
         return LeWMLoss(
             self.model,
@@ -139,15 +144,6 @@ class LeWMTrainer(Trainer):
             joint = {"actor_weight": cfg.actor_weight, "actor_goal_weight": cfg.actor_goal_weight}
             info = {**self.actor_metrics, "data": list(cfg.data), "episodes": self.episodes}
             save_actor(self.actor, directory, info | {"joint": {**joint, "step": self.step}})
-
-    def init_weights(self, checkpoint: str) -> None:
-        """The model's weights, and a jointly trained run's head from the checkpoint's head
-        when it has one (fine-tuning continues the head too, e.g. wm-improve's rounds)."""
-        super().init_weights(checkpoint)
-        saved = load_actor(checkpoint) if self.actor is not None else None
-        if saved is not None:
-            self.actor.load_state_dict(saved.state_dict())
-            self.log(f"initialised the action head from {checkpoint}")
 
     def load_extras(self, checkpoint: Path) -> None:
         if self.actor is None:
