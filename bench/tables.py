@@ -307,7 +307,11 @@ VIEWS = {
     ),
     "pusht": View(
         "agent", ANCHORS,
-        (("relative actions: oracle, CEM 300 x 5 over 25 steps, sampling std 0.2", "anchors",
+        (("relative actions: learned (1000 pusher episodes, lewm k = 5, 3000 steps), Direct from "
+          "a head on its frozen latents", "anchors", "pusht:learned:direct_frozen"),
+         ("relative actions: the same model, plain CEM 300 x 5", "anchors",
+          "pusht:learned:cem_frozen"),
+         ("relative actions: oracle, CEM 300 x 5 over 25 steps, sampling std 0.2", "anchors",
           "pusht:oracle"),
          ("relative actions: random", "anchors", "pusht:random"),
          ("absolute actions: learned, lewm recipe on 600 mixed pusher episodes", "anchors",
