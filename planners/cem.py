@@ -26,8 +26,14 @@ class CEMPlanner(SamplingPlanner):
 
     cfg: CEMConfig
 
-    def __init__(self, cfg: CEMConfig, device: str | torch.device = "cpu", seed: int = 0) -> None:
-        super().__init__(cfg, device, seed)
+    def __init__(
+        self,
+        cfg: CEMConfig,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        step_dim: int | None = None,
+    ) -> None:
+        super().__init__(cfg, device, seed, step_dim)
 
     def _refit(
         self, elites: Tensor, elite_costs: Tensor, mean: Tensor, std: Tensor, iteration: int
