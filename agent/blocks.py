@@ -59,6 +59,4 @@ def make_block_planner(
     in blocks."""
 
     block_low, block_high = tile_bounds(low, high, k)
-    return make_planner(
-        planner_config(planner_cfg), block_low, block_high, device, step_dim=len(low)
-    )
+    return make_planner(planner_config(planner_cfg), block_low, block_high, device)

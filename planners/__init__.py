@@ -75,15 +75,13 @@ def make_planner(
     action_high: Sequence[float] | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
-    step_dim: int | None = None,
 ) -> Planner:
     """Build the planner named by `cfg.name`, bounded by the env's action box, sampling on
     `device` (the cost function's) from generators seeded `seed + e` per environment e.
 
     Typical agent use: `make_planner(cfg.planner, contract.action_low, contract.action_high)`.
     Bounds set in `cfg` narrow the given ones (and must lie inside them); without given bounds
-    the config must carry its own. `step_dim`: dims per control step when the bounds are a
-    block of k steps (the agent's `(k * A,)`), for `max_norm`; None: one step.
+    the config must carry its own.
     """
     config = planner_config(cfg)
     if action_low is not None and action_high is not None:
@@ -98,9 +96,9 @@ def make_planner(
             "make_planner(cfg, env.action_space.low, env.action_space.high)"
         )
     if isinstance(config, CEMConfig):
-        return CEMPlanner(config, device, seed, step_dim)
+        return CEMPlanner(config, device, seed)
     if isinstance(config, MPPIConfig):
-        return MPPIPlanner(config, device, seed, step_dim)
+        return MPPIPlanner(config, device, seed)
     raise ValueError(f"no planner for config type {type(config).__name__}")
 
 

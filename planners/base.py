@@ -76,52 +76,19 @@ def sanitize_costs(costs: Tensor, num_envs: int, num_samples: int) -> Tensor:
 
 
 class ActionBounds:
-    """Per-dimension box bounds, and optionally a max-norm per control step.
+    """Per-dimension box bounds.
 
     Dimensions with `low == high` (e.g. frozen rotation) have zero range: their sampling std is
-    zero, so they are never sampled and always sit at `low`. With `max_norm`, a planned vector
-    `(k * A,)` is k control steps of `step_dim` = A dims; each step's `norm_dims`, in units of
-    the half-range, is scaled down to norm <= `max_norm` (V-JEPA 2-AC's `maxnorm`).
+    zero, so they are never sampled and always sit at `low`.
     """
 
-    def __init__(
-        self,
-        low: Tensor,
-        high: Tensor,
-        max_norm: float | None = None,
-        norm_dims: list[int] | None = None,
-        step_dim: int | None = None,
-    ) -> None:
+    def __init__(self, low: Tensor, high: Tensor) -> None:
         self.low, self.high = low, high  # (A,)
         self.half_range = (high - low) / 2  # (A,) zero on frozen dims
-        self.max_norm = max_norm
-        if max_norm is None:
-            return
-        step_dim = step_dim or low.numel()
-        if low.numel() % step_dim or max(norm_dims) >= step_dim:
-            raise ValueError(
-                f"max_norm_dims={norm_dims} / step width {step_dim} do not fit actions of "
-                f"{low.numel()} dims"
-            )
-        mask = torch.zeros(step_dim, dtype=low.dtype, device=low.device)
-        mask[norm_dims] = 1.0
-        self.step_dim = step_dim
-        # per-dim scale into half-range units on the normed dims, 0 elsewhere; frozen dims too
-        scale = torch.where(self.half_range > 0, 1 / self.half_range, 0.0)
-        self.norm_scale = scale.view(-1, step_dim) * mask  # (k, A)
 
     def project(self, actions: Tensor) -> Tensor:
-        """Clip into the box `(..., A)`, then clamp each step's norm (clipped again, in case
-        the box does not hold zero)."""
-        actions = torch.maximum(torch.minimum(actions, self.high), self.low)
-        if self.max_norm is None:
-            return actions
-        steps = actions.unflatten(-1, self.norm_scale.shape)  # (..., k, A)
-        norm = (steps * self.norm_scale).norm(dim=-1, keepdim=True)  # (..., k, 1)
-        factor = (self.max_norm / norm.clamp_min(1e-12)).clamp(max=1.0)
-        mask = self.norm_scale > 0
-        steps = torch.where(mask, steps * factor, steps).flatten(-2)  # (..., k * A)
-        return torch.maximum(torch.minimum(steps, self.high), self.low)
+        """Clip into the box `(..., A)`."""
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
 
     def hold_still(self, num_envs: int, horizon: int) -> Tensor:
         """Zero action clipped into the bounds `(E, H, A)`: the safe plan when nothing is known."""
@@ -154,18 +121,10 @@ class SamplingPlanner:
     Randomness: environment `e` draws from its own generator seeded `seed + e`, so a batched
     call gives environment `e` exactly the candidates a single-environment planner seeded
     `seed + e` would see (one `randn` per env; the predictor is still called once). Actions are
-    sampled in float32 on `device`, which must be the cost function's. `step_dim`: dims per
-    control step A when a planned vector is a block of k steps `(k * A,)` (for `max_norm`);
-    None: one step.
+    sampled in float32 on `device`, which must be the cost function's.
     """
 
-    def __init__(
-        self,
-        cfg: PlannerConfig,
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        step_dim: int | None = None,
-    ):
+    def __init__(self, cfg: PlannerConfig, device: str | torch.device = "cpu", seed: int = 0):
         self.cfg = cfg
         self.device = torch.device(device)
         self.seed = seed
@@ -176,7 +135,7 @@ class SamplingPlanner:
                 " low, high) so the env's bounds apply, or set action_low/action_high"
             )
         low, high = bounds_in_dtype(cfg.action_low, cfg.action_high, self.dtype, self.device)
-        self.bounds = ActionBounds(low, high, cfg.max_norm, cfg.max_norm_dims, step_dim)
+        self.bounds = ActionBounds(low, high)
         self.action_dim = low.numel()
         self.num_elites = cfg.elite_count()
         self.last_cost: Tensor | None = None  # (E,) best cost in the final iteration

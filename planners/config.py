@@ -15,7 +15,7 @@ the costs).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -53,13 +53,6 @@ class PlannerConfig:
     compile: bool = False
     """Wrap the cost function with `torch.compile` in mode reduce-overhead (CUDA graphs, as
     TD-MPC2): the GPU path; on a CPU it only adds compile time."""
-    max_norm: float | None = None
-    """V-JEPA 2-AC's `maxnorm`: the L2 norm of each control step's action over `max_norm_dims`,
-    in units of each dimension's half-range, is clamped to this value (None: off). Why: a
-    broad search finds large steps whose outcome the model never saw."""
-    max_norm_dims: list[int] = field(default_factory=lambda: [0, 1, 2])
-    """Dimensions of one control step's action (`(A,)`, not the block) the norm runs over;
-    V-JEPA 2-AC's translation `[0, 1, 2]`. Leave the gripper out."""
     proposal: str = "none"
     """Where a learned action proposal (the agent's action head: its plan's mean and std per
     block) enters the search (INTACT, ANCHORS.md): "none", plain search around the warm start
@@ -96,10 +89,6 @@ class PlannerConfig:
             fail("min_std", self.min_std, f"must be in [0, init_std={self.init_std}]")
         if self.select not in ("mean", "best"):
             fail("select", self.select, 'must be "mean" or "best"')
-        if self.max_norm is not None and not self.max_norm > 0:
-            fail("max_norm", self.max_norm, "must be > 0 (null: off)")
-        if not self.max_norm_dims or min(self.max_norm_dims) < 0:
-            fail("max_norm_dims", self.max_norm_dims, "must list dimension indices >= 0")
         if self.proposal not in PROPOSALS:
             fail("proposal", self.proposal, f"must be one of {PROPOSALS}")
 

@@ -25,14 +25,8 @@ class MPPIPlanner(SamplingPlanner):
 
     cfg: MPPIConfig
 
-    def __init__(
-        self,
-        cfg: MPPIConfig,
-        device: str | torch.device = "cpu",
-        seed: int = 0,
-        step_dim: int | None = None,
-    ) -> None:
-        super().__init__(cfg, device, seed, step_dim)
+    def __init__(self, cfg: MPPIConfig, device: str | torch.device = "cpu", seed: int = 0) -> None:
+        super().__init__(cfg, device, seed)
 
     def _sample_std(self, iteration: int) -> Tensor:
         """Noise schedule: sigma_i = max(init_std * decay^i, min_std) * half-range, `(A,)`."""
