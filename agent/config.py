@@ -82,10 +82,6 @@ class AgentConfig:
     reachability_weight: float = 0.0
     """Weight of the learned reachability head at the plan's end, in budget fractions (steps /
     budget, world_model/heads/reachability.py); > 0 needs a checkpoint that ships the head."""
-    ensemble_weight: float = 0.0
-    """lambda in energy + lambda x the predictor ensemble's spread at the plan's end (mean
-    per-channel std of its members' final latents, world_model/heads/ensemble.py; PETS / MOPO's
-    disagreement penalty); > 0 needs a checkpoint that ships `extra.ensemble`."""
     stay_if_better: bool = True
     """Hold still when the current observation's energy, kept for the whole horizon, is no
     higher than the best plan's predicted energy (agent/mpc.py `stay_energy`). Why: near the
@@ -106,8 +102,6 @@ class AgentConfig:
                 f"agent.distance_weight={self.distance_weight}, agent.reachability_weight="
                 f"{self.reachability_weight}: energy weights must be >= 0"
             )
-        if not self.ensemble_weight >= 0:
-            raise ValueError(f"agent.ensemble_weight={self.ensemble_weight}: must be >= 0")
         if self.distance_weight == 0 and self.reachability_weight == 0:
             raise ValueError("agent.distance_weight and agent.reachability_weight are both 0")
         if self.kind not in AGENT_KINDS:

@@ -87,7 +87,6 @@ def load_agent(
     is taken as given.
     """
     from world_model.heads.actor import load_actor
-    from world_model.heads.ensemble import load_ensemble
     from world_model.heads.reachability import load_head
 
     path = checkpoint.path if isinstance(checkpoint, CheckpointInfo) else Path(checkpoint)
@@ -134,9 +133,7 @@ def load_agent(
             f"action head, and {path} has none; add one: python -m world_model.heads.actor "
             f"checkpoint={path} data=[<its training .h5>]"
         )
-    wants_ensemble = agent_cfg is not None and agent_cfg.ensemble_weight > 0
-    ensemble = load_ensemble(path, world_model, device) if wants_ensemble else None
-    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, actor, ensemble)
+    return MPCAgent(world_model, planner_obj, low, high, agent_cfg, head, actor)
 
 
 def make_agent(

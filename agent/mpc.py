@@ -23,7 +23,6 @@ from planners.base import Planner, Proposal
 
 if TYPE_CHECKING:
     from world_model import WorldModel
-    from world_model.heads.ensemble import PredictorEnsemble
 
 
 @dataclass
@@ -186,7 +185,6 @@ class MPCAgent(PlanningAgent):
         cfg: AgentConfig | None = None,
         reachability: torch.nn.Module | None = None,
         actor: torch.nn.Module | None = None,
-        ensemble: PredictorEnsemble | None = None,
     ) -> None:
         cfg = cfg or AgentConfig()
         proposal = getattr(planner.cfg, "proposal", "none")
@@ -203,12 +201,6 @@ class MPCAgent(PlanningAgent):
                 "one into the checkpoint (python -m world_model.heads.reachability)"
             )
         self.reachability = reachability
-        if cfg.ensemble_weight > 0 and ensemble is None:
-            raise ValueError(
-                f"ensemble_weight={cfg.ensemble_weight} but no predictor ensemble: train one "
-                "into the checkpoint (python -m world_model.heads.ensemble)"
-            )
-        self.ensemble = ensemble
         # Videos: also imagine the chosen plan once more per plan, for its energy per block.
         self.trace_imagined = False
         super().__init__(
@@ -326,12 +318,7 @@ class MPCAgent(PlanningAgent):
                 return self.plan_energy(z, goal)  # [E, S, H]
             if cfg.energy_reduce == "last":
                 z = z[:, :, -1:]  # [E, S, 1, N, D]: only the end is scored
-            energy = self.plan_energy(z, goal)[..., -1]  # [E, S]
-            if cfg.ensemble_weight > 0:  # pay for what the members disagree on
-                with self.autocast():
-                    spread = self.ensemble.spread(z_ctx, s_ctx, actions, past_actions)
-                energy = energy + cfg.ensemble_weight * spread  # [E, S]
-            return energy
+            return self.plan_energy(z, goal)[..., -1]  # [E, S]
 
         return cost_fn
 
