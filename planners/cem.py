@@ -3,8 +3,9 @@
 V-JEPA 2 (arXiv 2506.09985, Sec. 4 "Planning") minimises the L1 energy between the predicted and
 the goal latent with CEM: sample Gaussian action sequences, keep the top-k, refit mean and std
 (with momentum in the released code), repeat, execute the first action of the mean. Ours adds
-per-dimension bounds, an optional max-norm on the translation group, the incumbent mean kept as a
-candidate, and a warm start from the shifted previous plan (TD-MPC2, Hansen et al. 2024).
+per-dimension bounds (no max-norm: clamping each step's norm measured no gain on the cube,
+docs/experiments.md), the incumbent mean kept as a candidate, and a warm start from the shifted
+previous plan (TD-MPC2, Hansen et al. 2024).
 """
 
 from __future__ import annotations
