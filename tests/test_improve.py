@@ -269,3 +269,16 @@ def test_the_encoder_learns_at_its_fraction_of_the_rate():
         assert group["lr"] == pytest.approx(1e-4 if in_encoder.pop() else 1e-3)
     assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)  # the logged rate: the predictor's
     assert len(make_optimizer(model, replace(OptimConfig(), lr=1e-3)).param_groups) == 2
+
+
+def test_finetune_continues_a_joint_recipe_at_a_lower_rate(tmp_path):
+    """The shipped cube model trains its head with the model (train.actor_weight): a round's
+    fine-tune keeps that recipe, on the checkpoint's own lewm config, at finetune_lr_scale."""
+    from bench.improve.finetune import finetune_config
+
+    cfg = finetune_config(
+        Path("checkpoints/cube_lewm"), ["d.h5"], tmp_path, 600, 0.1, 0, lr_scale=0.3
+    )
+    assert cfg.world_model.objective == "lewm" and cfg.init_from == "checkpoints/cube_lewm"
+    assert (cfg.actor_weight, cfg.actor_goal_weight) == (0.1, 0.05)
+    assert cfg.optim.lr == pytest.approx(0.3e-3) and cfg.optim.encoder_lr_scale == 0.1

@@ -45,6 +45,9 @@ def finetune_config(
     stored = read_config(previous)
     wm_cfg, extra = stored.world_model, stored.extra
     recipe = {k: v for k, v in extra["train_config"].items() if k != "world_model"}
+    # A joint head's weights are only valid beside the checkpoint's own (lewm) world model
+    # config, which is put back below: parse the recipe without them first.
+    joint = {k: recipe.pop(k) for k in ("actor_weight", "actor_goal_weight") if k in recipe}
     try:
         base = from_container(TrainConfig, recipe, "train_config.")
     except (TypeError, ValueError) as err:
@@ -60,6 +63,7 @@ def finetune_config(
         base,
         data=list(data),
         world_model=wm_cfg,  # with its fitted statistics: the new data must not rescale it
+        **joint,
         out_dir=str(out_dir),
         steps=steps,
         init_from=str(previous),
