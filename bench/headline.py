@@ -94,6 +94,15 @@ HEADLINES = (
         notes={"learned": "the shipped cube_lewm (scripts/make_cube_checkpoint.sh) with its "
                           "action head, planner=direct"},
     ),
+    Headline(
+        "pusht", "Push-T (relative actions)", "anchors'", "anchors",
+        {"learned": "pusht:learned:direct", "oracle": "pusht:oracle", "random": "pusht:random"},
+        checkpoint="runs/pusht_k5_joint/world_model",
+        train="bash scripts/anchor_pusht_learned.sh",
+        published="LeWM 96, DINO-WM 92",
+        notes={"learned": "not shipped (below 50 %): scripts/anchor_pusht_learned.sh trains it "
+                          "(1000 pusher episodes, lewm k = 5 with a joint head), planner=direct"},
+    ),
 )  # fmt: skip
 BY_NAME = {h.name: h for h in HEADLINES}
 
