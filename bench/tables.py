@@ -307,9 +307,14 @@ VIEWS = {
     ),
     "pusht": View(
         "agent", ANCHORS,
-        (("relative actions: learned (1000 pusher episodes, lewm k = 5, 3000 steps), Direct from "
-          "a head on its frozen latents", "anchors", "pusht:learned:direct_frozen"),
-         ("relative actions: the same model, plain CEM 300 x 5", "anchors",
+        (("relative actions: learned (1000 pusher episodes, lewm k = 5, 3000 steps, the head "
+          "trained with it: `scripts/anchor_pusht_learned.sh`), Direct", "anchors",
+          "pusht:learned:direct"),
+         ("relative actions: the same model, plain CEM 300 x 5 (bf16)", "anchors",
+          "pusht:learned:cem_same"),
+         ("relative actions: the same recipe, the head on the frozen model's latents, Direct",
+          "anchors", "pusht:learned:direct_frozen"),
+         ("relative actions: that model, plain CEM 300 x 5", "anchors",
           "pusht:learned:cem_frozen"),
          ("relative actions: oracle, CEM 300 x 5 over 25 steps, sampling std 0.2", "anchors",
           "pusht:oracle"),
