@@ -92,7 +92,10 @@ class AgentConfig:
     it is (position-delta control, as the Panda tasks); set false for torque control."""
     bf16: bool = False
     """Imagine rollouts under bf16 autocast (weights stay float32, energies are ranked in
-    float32). On CPUs with AVX-512 BF16 it is several times faster; see docs/results.md."""
+    float32). With native bf16 (AVX-512 BF16) a CEM cost call is 1.5-1.6x faster and ranks
+    candidates as float32 does (`python -m bench cpu_dtype`); cube CEM success unchanged.
+    Off by default: every stored row and golden test was measured in float32, and bf16
+    rounding differs by CPU; the shipped cube planner (Direct) spends ~1 ms a step anyway."""
     allow_contract_change: bool = False
     """Drive an env whose camera (pose, fov) or physics step differs from the checkpoint's
     env contract (envs/common/contract.py), e.g. a robustness study; the differences are recorded in

@@ -204,7 +204,7 @@ class Trainer:
             )
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """bf16 autocast on CUDA only (slower than float32 on CPU)."""
+        """bf16 autocast on CUDA only (on a CPU: `TrainConfig.device`'s docstring)."""
         if self.device.type == "cuda":
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
