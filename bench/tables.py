@@ -263,6 +263,12 @@ VIEWS = {
           "anchors", "cube:learned:direct_shipped"),
          ("plain CEM 300 x 5 on the shipped `cube_lewm` (bf16)", "anchors",
           "cube:learned:cem_same"),
+         ("the shipped model, a new head on its frozen latents (training data), Direct",
+          "anchors", "cube:learned:head_orig"),
+         ("the same, the head also on wm-improve's 360 aggregated episodes, Direct", "anchors",
+          "cube:learned:head_agg"),
+         ("the shipped model after 3 wm-improve rounds, Direct", "anchors",
+          "cube:learned:improved"),
          ("Below: one model (`runs/cube_k5`) with a head on its frozen latents. Direct, goals "
           "<= 25 steps ahead (shipped until 2026-12-07)", "anchors", "cube:learned:direct_frozen"),
          ("Direct, head with goals to the episode end", "anchors", "cube:learned:direct"),
