@@ -92,6 +92,14 @@ def _not_at_start(row: dict[str, Any]) -> str:
     return "-" if rate is None else f"{rate:.2f} (n={row['episodes_not_at_start']})"
 
 
+def _strict(row: dict[str, Any]) -> str:
+    """Cube at 3 cm and 15 degrees (bench/anchors.py): % of all starts / rate where it must move."""
+    if row.get("strict_any") is None:
+        return "-"
+    moving = row.get("strict_any_not_at_start")
+    return f"{100 * row['strict_any']:.0f} / " + ("-" if moving is None else f"{moving:.2f}")
+
+
 def _plan_ms(row: dict[str, Any]) -> str:
     value = row.get("plan_ms_per_step")
     return "-" if value is None or row["agent"] == "random" else f"{value:.1f}"
@@ -108,6 +116,7 @@ COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "end_pct": ("held at the end %", lambda r: f"{100 * r['success_end']:.0f}"),
     "not_at_start": ("reached, goal not met at the start", _not_at_start),
     "search": ("sequences / decision", _search),
+    "strict": ("strict 3 cm + 15 deg: % / must move", _strict),
     "plan_ms": ("plan ms / control step", _plan_ms),
 }
 PANDA = ("end", "reached", "n")
@@ -258,7 +267,8 @@ VIEWS = {
           f"dataset:pickplace:learned:runs/pick_actor:{_ACTOR}{_DIRECT}")),
     ),
     "cube-modes": View(
-        "mode (OGBench cube)", ("reached_pct", "end_pct", "not_at_start", "search", "plan_ms"),
+        "mode (OGBench cube)",
+        ("reached_pct", "end_pct", "not_at_start", "strict", "search", "plan_ms"),
         (("**Direct, head trained jointly with the model** (the shipped `cube_lewm`)",
           "anchors", "cube:learned:direct_shipped"),
          ("plain CEM 300 x 5 on the shipped `cube_lewm` (bf16)", "anchors",
