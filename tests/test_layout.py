@@ -12,6 +12,8 @@ File length is not checked: split a file when it holds two ideas, not when it cr
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +221,22 @@ def test_the_architecture_doc_names_every_registered_id() -> None:
     assert listed, "docs/architecture.md: the sentence listing the registered ids is gone"
     named = set(re.findall(r"`([\w/.-]+-v\d+)`", listed.group(2)))
     assert named == ours and int(listed.group(1)) == len(ours), (named ^ ours, listed.group(1))
+
+
+def test_no_merge_conflict_markers_are_committed():
+    """A merge once committed `<<<<<<< HEAD` into scripts/README.md: no tracked text file may
+    hold a conflict marker line."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    markers = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
+    found = []
+    for name in tracked:
+        path = ROOT / name
+        if (
+            path.suffix in {".py", ".md", ".sh", ".yaml", ".toml", ".txt", ".cfg"}
+            and path.is_file()
+        ):
+            if markers.search(path.read_text(errors="replace")):
+                found.append(name)
+    assert not found, found
