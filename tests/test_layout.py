@@ -233,10 +233,7 @@ def test_no_merge_conflict_markers_are_committed():
     found = []
     for name in tracked:
         path = ROOT / name
-        if (
-            path.suffix in {".py", ".md", ".sh", ".yaml", ".toml", ".txt", ".cfg"}
-            and path.is_file()
-        ):
-            if markers.search(path.read_text(errors="replace")):
-                found.append(name)
+        text_file = path.suffix in {".py", ".md", ".sh", ".yaml", ".toml", ".txt", ".cfg"}
+        if text_file and path.is_file() and markers.search(path.read_text(errors="replace")):
+            found.append(name)
     assert not found, found
